@@ -1,0 +1,62 @@
+//! faultline-protocols: protocol implementations with their bug zoos, and a registry
+//! that finds them by the names scenario files use.
+
+pub mod pb;
+pub mod pingpong;
+
+use faultline_sim::scenario::Catalog;
+use faultline_sim::{RunResult, Scenario, Sim, Trace};
+
+/// A protocol as the CLI and scenario files know it.
+pub struct Entry {
+    pub name: &'static str,
+    pub summary: &'static str,
+    /// `(variant, what it does)`; "correct" comes first.
+    pub variants: &'static [(&'static str, &'static str)],
+    /// Runs a parsed scenario with one seed.
+    pub run: fn(&Scenario, u64, Trace) -> RunResult,
+}
+
+fn run_pb(s: &Scenario, seed: u64, trace: Trace) -> RunResult {
+    let variant = pb::Variant::from_name(&s.variant).expect("variant checked at parse time");
+    Sim::<pb::Pb>::new(s, variant, seed, trace).run()
+}
+
+fn run_pingpong(s: &Scenario, seed: u64, trace: Trace) -> RunResult {
+    Sim::<pingpong::PingPong>::new(s, (), seed, trace).run()
+}
+
+pub const REGISTRY: &[Entry] = &[
+    Entry {
+        name: "pb",
+        summary: "primary-backup key-value register with a fixed primary (n1)",
+        variants: pb::VARIANTS,
+        run: run_pb,
+    },
+    Entry {
+        name: "pingpong",
+        summary: "every node pings every other; the engine benchmark's workload",
+        variants: pingpong::VARIANTS,
+        run: run_pingpong,
+    },
+];
+
+pub fn lookup(name: &str) -> Option<&'static Entry> {
+    REGISTRY.iter().find(|e| e.name == name)
+}
+
+/// The names scenario files may use, for parse-time checks.
+pub fn catalog() -> Catalog<'static> {
+    Catalog {
+        protocols: REGISTRY
+            .iter()
+            .map(|e| (e.name, e.variants.iter().map(|v| v.0).collect()))
+            .collect(),
+    }
+}
+
+/// Runs a scenario with the protocol it names.
+pub fn run(scenario: &Scenario, seed: u64, trace: Trace) -> RunResult {
+    let entry = lookup(&scenario.protocol).expect("protocol checked at parse time");
+    (entry.run)(scenario, seed, trace)
+}

@@ -1,0 +1,330 @@
+//! Primary-backup key-value register: the small protocol that proves the end-to-end
+//! path (scenario -> run -> history -> check -> exit code) before Raft lands.
+//!
+//! ## The algorithm
+//! `n1` is the primary, fixed for the whole run; every other node is a backup. The
+//! primary orders every write, appends it to its log, writes the entry to durable
+//! storage and syncs it, applies it to its key-value map, and only then replies to the
+//! client. It replicates the log to the backups in the background (`Replicate`, with a
+//! resend every `RESEND_INTERVAL_MS`), and backups answer `Ack` with how much of the log
+//! they hold. Reads are answered by the primary from its map: it is the only node that
+//! ever decides anything, so its map is the truth. Backups redirect clients to it.
+//!
+//! Clients retry with the same `(client, seq)`; the primary keeps, per client, the last
+//! sequence number it applied and the answer it gave, and answers a retry from there
+//! rather than applying it twice. That table is rebuilt from the log on restart.
+//!
+//! ## What it guarantees, and what it does not
+//! Linearizable, under any message fault, partition, pause, clock skew or crash: a
+//! write is durable before it is acknowledged, and a restarted primary recovers every
+//! acknowledged write. It is not available while the primary is down: there is no
+//! failover. That is what Raft and Paxos add.
+//!
+//! ## The bug zoo
+//! - `stale-reads`: backups answer reads from their own copy, which lags the primary.
+//!   A client that wrote through the primary can then read an older value from a
+//!   backup: not linearizable.
+//! - `unsynced-log`: the primary writes log entries but never syncs them. A crash
+//!   forgets acknowledged writes; after the restart the primary serves old values.
+//!
+//! ## Invariant
+//! `backup-log-prefix`: while the primary is up, each backup's log is a prefix of the
+//! primary's (checked on lengths and the backup's last entry).
+
+use std::collections::BTreeMap;
+
+use faultline_sim::disk::Durable;
+use faultline_sim::time::Dur;
+use faultline_sim::{
+    ClientId, Ctx, NodeId, Op, Outcome, Protocol, Reply, Request, TimerId, Violation,
+};
+use serde::Serialize;
+
+/// How often the primary re-sends log entries a backup has not acknowledged.
+pub const RESEND_INTERVAL_MS: u64 = 50;
+/// The most entries in one `Replicate` message.
+pub const BATCH_ENTRIES_MAX: usize = 16;
+
+const PRIMARY: NodeId = NodeId(0);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Variant {
+    Correct,
+    StaleReads,
+    UnsyncedLog,
+}
+
+pub const VARIANTS: &[(&str, &str)] = &[
+    (
+        "correct",
+        "writes synced before they are acknowledged; reads at the primary",
+    ),
+    (
+        "stale-reads",
+        "backups answer reads from their lagging copy",
+    ),
+    (
+        "unsynced-log",
+        "the primary never syncs its log: a crash forgets acknowledged writes",
+    ),
+];
+
+impl Variant {
+    pub fn from_name(name: &str) -> Option<Variant> {
+        match name {
+            "correct" => Some(Variant::Correct),
+            "stale-reads" => Some(Variant::StaleReads),
+            "unsynced-log" => Some(Variant::UnsyncedLog),
+            _ => None,
+        }
+    }
+}
+
+/// One log entry: a client's write, named by `(client, seq)`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Entry {
+    pub client: ClientId,
+    pub seq: u64,
+    pub op: Op,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Msg {
+    /// Entries starting at log index `from` (1-based).
+    Replicate { from: u64, entries: Vec<Entry> },
+    /// The backup holds the log up to `len`.
+    Ack { len: u64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Timer {
+    Resend,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Pb {
+    variant: Variant,
+    me: NodeId,
+    log: Vec<Entry>,
+    kv: BTreeMap<String, String>,
+    /// Per client: the last seq applied and its answer.
+    sessions: BTreeMap<ClientId, (u64, Outcome)>,
+    /// Primary only: how much of the log each node has acknowledged.
+    acked: Vec<u64>,
+}
+
+impl Pb {
+    fn is_primary(&self) -> bool {
+        self.me == PRIMARY
+    }
+
+    /// Applies a write to the map and returns the answer for the client.
+    fn apply(&mut self, entry: &Entry) -> Outcome {
+        let outcome = match &entry.op {
+            Op::Get { key } => Outcome::Value(self.kv.get(key).cloned().unwrap_or_default()),
+            Op::Put { key, value } => {
+                self.kv.insert(key.clone(), value.clone());
+                Outcome::Done
+            }
+            Op::Append { key, value } => {
+                self.kv.entry(key.clone()).or_default().push_str(value);
+                Outcome::Done
+            }
+            Op::Cas { key, from, to } => {
+                let cur = self.kv.get(key).map_or("", String::as_str);
+                let ok = cur == from;
+                if ok {
+                    self.kv.insert(key.clone(), to.clone());
+                }
+                Outcome::Swapped(ok)
+            }
+        };
+        self.sessions
+            .insert(entry.client, (entry.seq, outcome.clone()));
+        self.log.push(entry.clone());
+        outcome
+    }
+
+    fn replicate_to(&self, ctx: &mut Ctx<'_, Self>, to: NodeId) {
+        let have = self.acked[to.0] as usize;
+        if have >= self.log.len() {
+            return;
+        }
+        let end = (have + BATCH_ENTRIES_MAX).min(self.log.len());
+        ctx.send(
+            to,
+            Msg::Replicate {
+                from: have as u64 + 1,
+                entries: self.log[have..end].to_vec(),
+            },
+        );
+    }
+
+    fn ignore_request(&self, req: &Request) -> bool {
+        // A retry of an operation older than the client's latest: the client has moved
+        // on and will not read the answer.
+        self.sessions
+            .get(&req.client)
+            .is_some_and(|(seq, _)| req.seq < *seq)
+    }
+}
+
+fn log_key(index: usize) -> String {
+    format!("log/{index:010}")
+}
+
+impl Protocol for Pb {
+    type Msg = Msg;
+    type Timer = Timer;
+    type Stored = Entry;
+    type Config = Variant;
+
+    fn start(ctx: &mut Ctx<'_, Self>, variant: &Variant, durable: &Durable<Entry>) -> Self {
+        let mut pb = Pb {
+            variant: *variant,
+            me: ctx.id(),
+            log: Vec::new(),
+            kv: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            acked: vec![0; ctx.cluster_size()],
+        };
+        // Keys are zero-padded, so the map's order is log order.
+        for entry in durable.values() {
+            pb.apply(entry);
+        }
+        if pb.is_primary() {
+            if !pb.log.is_empty() {
+                ctx.note(format!("primary recovered {} log entries", pb.log.len()));
+            }
+            ctx.set_timer(Dur::from_millis(RESEND_INTERVAL_MS), Timer::Resend);
+        }
+        pb
+    }
+
+    fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, req: Request) {
+        if !self.is_primary() {
+            let reply = match (&req.op, self.variant) {
+                (Op::Get { key }, Variant::StaleReads) => {
+                    Outcome::Value(self.kv.get(key).cloned().unwrap_or_default())
+                }
+                _ => Outcome::Redirect(Some(PRIMARY)),
+            };
+            ctx.reply(Reply {
+                client: req.client,
+                seq: req.seq,
+                outcome: reply,
+            });
+            return;
+        }
+        if self.ignore_request(&req) {
+            return;
+        }
+        if let Some((seq, outcome)) = self.sessions.get(&req.client)
+            && *seq == req.seq
+        {
+            ctx.reply(Reply {
+                client: req.client,
+                seq: req.seq,
+                outcome: outcome.clone(),
+            });
+            return;
+        }
+        if let Op::Get { key } = &req.op {
+            let value = self.kv.get(key).cloned().unwrap_or_default();
+            ctx.reply(Reply {
+                client: req.client,
+                seq: req.seq,
+                outcome: Outcome::Value(value),
+            });
+            return;
+        }
+        let entry = Entry {
+            client: req.client,
+            seq: req.seq,
+            op: req.op,
+        };
+        let outcome = self.apply(&entry);
+        ctx.write(log_key(self.log.len()), entry);
+        if self.variant != Variant::UnsyncedLog {
+            ctx.sync();
+        }
+        ctx.reply(Reply {
+            client: req.client,
+            seq: req.seq,
+            outcome,
+        });
+        for peer in ctx.peers().collect::<Vec<_>>() {
+            self.replicate_to(ctx, peer);
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
+        match msg {
+            Msg::Replicate {
+                from: start,
+                entries,
+            } => {
+                if self.is_primary() {
+                    return; // only the primary sends these
+                }
+                let mut index = start;
+                for entry in entries {
+                    if index == self.log.len() as u64 + 1 {
+                        self.apply(&entry);
+                    }
+                    index += 1;
+                }
+                ctx.send(
+                    from,
+                    Msg::Ack {
+                        len: self.log.len() as u64,
+                    },
+                );
+            }
+            Msg::Ack { len } => {
+                if !self.is_primary() {
+                    return;
+                }
+                // A backup that restarted acknowledges less than before: start over.
+                self.acked[from.0] = len.min(self.log.len() as u64);
+                self.replicate_to(ctx, from);
+            }
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _id: TimerId, timer: Timer) {
+        match timer {
+            Timer::Resend => {
+                for peer in ctx.peers().collect::<Vec<_>>() {
+                    self.replicate_to(ctx, peer);
+                }
+                ctx.set_timer(Dur::from_millis(RESEND_INTERVAL_MS), Timer::Resend);
+            }
+        }
+    }
+
+    fn check_cluster(nodes: &[Option<Self>]) -> Result<(), Violation> {
+        let Some(Some(primary)) = nodes.first() else {
+            return Ok(());
+        };
+        for (i, node) in nodes.iter().enumerate().skip(1) {
+            let Some(b) = node else { continue };
+            let len = b.log.len();
+            let agrees =
+                len <= primary.log.len() && (len == 0 || b.log[len - 1] == primary.log[len - 1]);
+            if !agrees {
+                return Err(Violation {
+                    invariant: "backup-log-prefix".into(),
+                    detail: format!(
+                        "backup n{} holds {} log entries but the primary holds {} and they differ at entry {}",
+                        i + 1,
+                        len,
+                        primary.log.len(),
+                        len.min(primary.log.len() + 1)
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}

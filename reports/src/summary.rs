@@ -1,0 +1,228 @@
+//! The run summary: counts, client latency percentiles, messages per operation, and
+//! the verdicts, as a data structure with a text and a JSON rendering.
+
+use std::io::{self, Write};
+
+use faultline_sim::check::LinResult;
+use faultline_sim::history::Completion;
+use faultline_sim::time::fmt_time;
+use faultline_sim::{RunResult, Scenario, Stats};
+use serde::Serialize;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct OpCounts {
+    pub invoked: usize,
+    pub ok: usize,
+    pub fail: usize,
+    pub info: usize,
+}
+
+/// Latency of completed (ok) client operations, from invocation to reply.
+#[derive(Clone, Debug, Serialize)]
+pub struct Latencies {
+    pub p50_ns: u64,
+    pub p90_ns: u64,
+    pub p99_ns: u64,
+    pub max_ns: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub scenario: String,
+    pub path: String,
+    pub protocol: String,
+    pub variant: String,
+    pub seed: u64,
+    pub end_time_ns: u64,
+    pub stats: Stats,
+    pub ops: Option<OpCounts>,
+    pub latency: Option<Latencies>,
+    /// Node-to-node and client messages sent per client operation.
+    pub messages_per_op: Option<f64>,
+    pub invariants: String,
+    pub linearizable: String,
+    pub failures: Vec<String>,
+    pub expect: String,
+    /// "pass" when the checks came out as the scenario expects.
+    pub result: String,
+    pub trace_hash: Option<String>,
+}
+
+fn percentile(sorted: &[u64], p: usize) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let idx = (sorted.len() * p).div_ceil(100).saturating_sub(1);
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+pub fn summarize(scenario: &Scenario, result: &RunResult) -> Summary {
+    let ops = &result.history.ops;
+    let has_clients = scenario.workload.is_some();
+    let mut lat: Vec<u64> = ops
+        .iter()
+        .filter_map(|o| match &o.complete {
+            Some((t, Completion::Ok { .. })) => Some(t - o.invoke),
+            _ => None,
+        })
+        .collect();
+    lat.sort_unstable();
+    let counts = OpCounts {
+        invoked: ops.len(),
+        ok: result.history.count(faultline_sim::history::EventType::Ok),
+        fail: result
+            .history
+            .count(faultline_sim::history::EventType::Fail),
+        info: result
+            .history
+            .count(faultline_sim::history::EventType::Info),
+    };
+    let invariants = if !scenario.invariants {
+        "off".to_string()
+    } else {
+        match &result.violation {
+            None => "ok".to_string(),
+            Some((_, v)) => format!("violated: {}", v.invariant),
+        }
+    };
+    let linearizable = match &result.linearizability {
+        None => "not checked".to_string(),
+        Some(LinResult::Linearizable) => "yes".to_string(),
+        Some(LinResult::NotLinearizable { key, .. }) => format!("NO (key {key})"),
+        Some(LinResult::Unknown { .. }) => "unknown (search budget ran out)".to_string(),
+    };
+    Summary {
+        scenario: scenario.name.clone(),
+        path: scenario.path.clone(),
+        protocol: scenario.protocol.clone(),
+        variant: scenario.variant.clone(),
+        seed: result.seed,
+        end_time_ns: result.end_time,
+        stats: result.stats.clone(),
+        messages_per_op: (has_clients && !ops.is_empty())
+            .then(|| result.stats.sent as f64 / ops.len() as f64),
+        ops: has_clients.then_some(counts),
+        latency: (!lat.is_empty()).then(|| Latencies {
+            p50_ns: percentile(&lat, 50),
+            p90_ns: percentile(&lat, 90),
+            p99_ns: percentile(&lat, 99),
+            max_ns: *lat.last().expect("non-empty"),
+        }),
+        invariants,
+        linearizable,
+        failures: result.failures(),
+        expect: match result.expect {
+            faultline_sim::scenario::Expect::Pass => "pass".into(),
+            faultline_sim::scenario::Expect::Fail => "fail".into(),
+        },
+        result: if result.as_expected() {
+            "pass".into()
+        } else {
+            "fail".into()
+        },
+        trace_hash: result.trace_hash.map(|h| format!("{h:016x}")),
+    }
+}
+
+/// Groups digits in threes: 1234567 -> "1,234,567".
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl Summary {
+    /// The terminal summary, one fact a line.
+    pub fn write_text(&self, w: &mut impl Write) -> io::Result<()> {
+        let s = &self.stats;
+        writeln!(
+            w,
+            "scenario   {} ({}, {})",
+            self.scenario, self.protocol, self.variant
+        )?;
+        writeln!(w, "seed       {}", self.seed)?;
+        writeln!(w, "virtual    {}", fmt_time(self.end_time_ns))?;
+        writeln!(w, "events     {}", thousands(s.events))?;
+        writeln!(
+            w,
+            "messages   sent {}  delivered {}  dropped {} (loss {}, partition {}, node down {})  duplicated {}  held {}",
+            thousands(s.sent),
+            thousands(s.delivered),
+            thousands(s.dropped()),
+            s.dropped_loss,
+            s.dropped_partition,
+            s.dropped_node_down,
+            s.duplicated,
+            s.held
+        )?;
+        if s.crashes + s.restarts > 0 {
+            writeln!(
+                w,
+                "nodes      crashes {}  restarts {}  unsynced writes lost {}",
+                s.crashes, s.restarts, s.lost_writes
+            )?;
+        }
+        if let Some(o) = &self.ops {
+            write!(
+                w,
+                "clients    {} ops: {} ok, {} fail, {} info",
+                o.invoked, o.ok, o.fail, o.info
+            )?;
+            if let Some(l) = &self.latency {
+                write!(
+                    w,
+                    "  latency p50 {} p99 {}",
+                    fmt_time(l.p50_ns),
+                    fmt_time(l.p99_ns)
+                )?;
+            }
+            if let Some(m) = self.messages_per_op {
+                write!(w, "  {m:.1} msgs/op")?;
+            }
+            writeln!(w)?;
+        }
+        writeln!(
+            w,
+            "checks     invariants: {}  linearizable: {}",
+            self.invariants, self.linearizable
+        )?;
+        for f in &self.failures {
+            writeln!(w, "  - {f}")?;
+        }
+        if let Some(h) = &self.trace_hash {
+            writeln!(w, "trace hash {h}")?;
+        }
+        let verdict = match (self.result.as_str(), self.expect.as_str()) {
+            ("pass", "fail") => "PASS (a check failed, as this bug-zoo scenario expects)",
+            ("pass", _) => "PASS",
+            (_, "fail") => "FAIL (expected a check to fail, but every check passed)",
+            _ => "FAIL",
+        };
+        writeln!(w, "result     {verdict}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_pick_ranks() {
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 50), 50);
+        assert_eq!(percentile(&v, 99), 99);
+        assert_eq!(percentile(&[7], 90), 7);
+    }
+
+    #[test]
+    fn groups_thousands() {
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(12), "12");
+    }
+}

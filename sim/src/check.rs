@@ -1,0 +1,7 @@
+//! Checkers that judge a whole run: linearizability of the client history.
+//! Cluster-wide protocol invariants are checked by the engine after every event
+//! through [`crate::protocol::Protocol::check_cluster`].
+
+pub mod linearizability;
+
+pub use linearizability::{LinResult, check_history};

@@ -1,0 +1,100 @@
+//! Node clocks: a skew (offset) and a drift (rate error, in parts per million). Each
+//! node's timers fire by its own clock, so a fast clock fires them early in real time
+//! and a slow one late.
+
+use crate::time::Time;
+
+const PPM: i128 = 1_000_000;
+/// The slowest a clock may run, so that a timer always fires: 0.1% of real speed.
+const RATE_PPM_MIN: i128 = 1_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Clock {
+    base_real: Time,
+    base_local: i64,
+    drift_ppm: i64,
+}
+
+impl Clock {
+    pub fn new(skew_ns: i64, drift_ppm: i64) -> Clock {
+        Clock {
+            base_real: 0,
+            base_local: skew_ns,
+            drift_ppm,
+        }
+    }
+
+    fn rate(&self) -> i128 {
+        (PPM + self.drift_ppm as i128).max(RATE_PPM_MIN)
+    }
+
+    fn local_signed(&self, real: Time) -> i64 {
+        let dt = real.saturating_sub(self.base_real) as i128;
+        (self.base_local as i128 + dt * self.rate() / PPM) as i64
+    }
+
+    /// The node's clock reading at real time `real` (never below zero).
+    pub fn local(&self, real: Time) -> Time {
+        self.local_signed(real).max(0) as Time
+    }
+
+    /// Local minus real, in nanoseconds.
+    pub fn offset(&self, real: Time) -> i64 {
+        self.local_signed(real) - real as i64
+    }
+
+    pub fn drift_ppm(&self) -> i64 {
+        self.drift_ppm
+    }
+
+    fn rebase(&mut self, real: Time) {
+        self.base_local = self.local_signed(real);
+        self.base_real = real;
+    }
+
+    /// Steps the clock by `by` nanoseconds (positive: jumps ahead).
+    pub fn step(&mut self, real: Time, by: i64) {
+        self.rebase(real);
+        self.base_local += by;
+    }
+
+    pub fn set_drift(&mut self, real: Time, ppm: i64) {
+        self.rebase(real);
+        self.drift_ppm = ppm;
+    }
+
+    /// Sets the reading back to real time with the given drift.
+    pub fn resync(&mut self, real: Time, drift_ppm: i64) {
+        self.base_real = real;
+        self.base_local = real as i64;
+        self.drift_ppm = drift_ppm;
+    }
+
+    /// How much real time passes while this clock advances by `local` nanoseconds.
+    pub fn real_delay(&self, local: u64) -> u64 {
+        let r = self.rate();
+        ((local as i128 * PPM + r - 1) / r) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_clock_fires_timers_early() {
+        let fast = Clock::new(0, 100_000); // +10%
+        assert_eq!(fast.real_delay(110), 100);
+        let slow = Clock::new(0, -500_000); // half speed
+        assert_eq!(slow.real_delay(100), 200);
+    }
+
+    #[test]
+    fn skew_offsets_the_reading_and_steps_move_it() {
+        let mut c = Clock::new(-50, 0);
+        assert_eq!(c.local(1_000), 950);
+        c.step(1_000, 100);
+        assert_eq!(c.local(1_000), 1_050);
+        assert_eq!(c.offset(2_000), 50);
+    }
+}

@@ -1,0 +1,134 @@
+//! Diagnostics for bad input: file, line and column, what was expected, and a hint,
+//! rendered the way rustc and cargo do.
+
+use std::fmt;
+use std::ops::Range;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub path: String,
+    /// 1-based line and column of the start of the offending text.
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    /// The source line, and the 0-based character range to underline in it.
+    pub snippet: Option<(String, Range<usize>)>,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// A diagnostic pointing at byte range `span` of `src`.
+    pub fn at(path: &str, src: &str, span: Range<usize>, message: impl Into<String>) -> Diagnostic {
+        let start = span.start.min(src.len());
+        let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = src[start..].find('\n').map_or(src.len(), |i| start + i);
+        let line_text = src[line_start..line_end].trim_end_matches('\r').to_string();
+        let line = src[..start].matches('\n').count() + 1;
+        let col0 = src[line_start..start].chars().count();
+        let end = span.end.clamp(start, line_end);
+        let width = src[start..end].chars().count().max(1);
+        Diagnostic {
+            path: path.to_string(),
+            line,
+            column: col0 + 1,
+            message: message.into(),
+            snippet: Some((line_text, col0..col0 + width)),
+            help: None,
+        }
+    }
+
+    /// A diagnostic about a whole file (no position known): line 1, column 1.
+    pub fn file(path: &str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            path: path.to_string(),
+            line: 1,
+            column: 1,
+            message: message.into(),
+            snippet: None,
+            help: None,
+        }
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "error: {}", self.message)?;
+        let gutter = " ".repeat(self.line.to_string().len());
+        write!(f, "{gutter}--> {}:{}:{}", self.path, self.line, self.column)?;
+        if let Some((text, range)) = &self.snippet {
+            writeln!(f)?;
+            writeln!(f, "{gutter} |")?;
+            writeln!(f, "{} | {}", self.line, text)?;
+            write!(
+                f,
+                "{gutter} | {}{}",
+                " ".repeat(range.start),
+                "^".repeat(range.len())
+            )?;
+        }
+        if let Some(help) = &self.help {
+            writeln!(f)?;
+            write!(f, "{gutter} = help: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostic {}
+
+/// The candidate closest to `word` by edit distance, if it is close enough to be a typo.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let mut best: Option<(usize, &str)> = None;
+    for cand in candidates {
+        let d = edit_distance(&word.to_lowercase(), &cand.to_lowercase());
+        if best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, cand));
+        }
+    }
+    best.filter(|&(d, c)| d <= (c.len().max(word.len()) / 3).max(1))
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_at_line_and_column() {
+        let src = "a = 1\nnodes = \"five\"\n";
+        let d = Diagnostic::at("x.toml", src, 14..20, "bad");
+        assert_eq!((d.line, d.column), (2, 9));
+        let text = d.to_string();
+        assert!(text.contains("--> x.toml:2:9"), "{text}");
+        assert!(text.contains("        ^^^^^^"), "{text}");
+    }
+
+    #[test]
+    fn suggests_close_names() {
+        assert_eq!(
+            closest("parition", ["partition", "crash"]),
+            Some("partition")
+        );
+        assert_eq!(closest("zzz", ["partition", "crash"]), None);
+    }
+}

@@ -1,0 +1,817 @@
+//! The discrete-event engine. Single-threaded: one queue ordered by
+//! (virtual time, sequence number), so ties are broken by the order events were
+//! scheduled and never by chance. It owns the nodes, the network, the clients and the
+//! fault schedule; protocols see only their [`Ctx`].
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeMap, BinaryHeap};
+
+use serde::Serialize;
+
+use crate::check::linearizability::{LinResult, SEARCH_STEPS_MAX, check_history};
+use crate::clock::Clock;
+use crate::disk::Disk;
+use crate::history::History;
+use crate::nemesis::{Nemesis, NemesisStep};
+use crate::network::{Cuts, sample};
+use crate::protocol::{Ctx, Effect, NodeId, Protocol, Reply, Request, TimerId, Violation};
+use crate::rng::{SimRng, Stream};
+use crate::scenario::{CutMode, Expect, FaultAction, Scenario};
+use crate::time::Time;
+use crate::trace::{Addr, Body, Event as TraceEvent, NodeIdName, Trace};
+use crate::workload::Clients;
+
+/// What travels on a link.
+#[derive(Clone, Debug)]
+pub(crate) enum Payload<M> {
+    Peer(M),
+    Request(Request),
+    Reply(Reply),
+}
+
+pub(crate) enum Ev<P: Protocol> {
+    Deliver {
+        from: Addr,
+        to: Addr,
+        id: u64,
+        payload: Payload<P::Msg>,
+    },
+    Timer {
+        node: usize,
+        incarnation: u32,
+        id: TimerId,
+    },
+    ClientNext {
+        client: usize,
+    },
+    ClientTimeout {
+        client: usize,
+        seq: u64,
+        attempt: u32,
+    },
+    Fault(usize),
+    Nemesis(NemesisStep),
+}
+
+struct Queued<P: Protocol> {
+    time: Time,
+    seq: u64,
+    ev: Ev<P>,
+}
+
+impl<P: Protocol> PartialEq for Queued<P> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.time, self.seq) == (other.time, other.seq)
+    }
+}
+impl<P: Protocol> Eq for Queued<P> {}
+impl<P: Protocol> PartialOrd for Queued<P> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<P: Protocol> Ord for Queued<P> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.time, self.seq).cmp(&(other.time, other.seq))
+    }
+}
+
+pub(crate) struct NodeSlot<P: Protocol> {
+    pub(crate) up: bool,
+    pub(crate) paused: bool,
+    incarnation: u32,
+    disk: Disk<P::Stored>,
+    timers: BTreeMap<TimerId, P::Timer>,
+    next_timer: u64,
+    rng: SimRng,
+    pub(crate) clock: Clock,
+    backlog: Vec<Ev<P>>,
+}
+
+/// Counters a run summary reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    pub events: u64,
+    pub sent: u64,
+    pub delivered: u64,
+    pub dropped_loss: u64,
+    pub dropped_partition: u64,
+    pub dropped_node_down: u64,
+    pub duplicated: u64,
+    pub reordered: u64,
+    pub held: u64,
+    pub timers: u64,
+    pub crashes: u64,
+    pub restarts: u64,
+    pub lost_writes: u64,
+    pub client_requests: u64,
+}
+
+impl Stats {
+    pub fn dropped(&self) -> u64 {
+        self.dropped_loss + self.dropped_partition + self.dropped_node_down
+    }
+}
+
+/// Everything a run produced.
+#[derive(Debug)]
+pub struct RunResult {
+    pub seed: u64,
+    /// Virtual time when the run ended.
+    pub end_time: Time,
+    pub stats: Stats,
+    pub history: History,
+    pub trace_hash: Option<u64>,
+    pub trace_lines: u64,
+    /// The first invariant that failed, and when.
+    pub violation: Option<(Time, Violation)>,
+    pub linearizability: Option<LinResult>,
+    pub expect: Expect,
+}
+
+impl RunResult {
+    /// The checks that failed, each as one line for a student.
+    pub fn failures(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some((t, v)) = &self.violation {
+            out.push(format!(
+                "invariant `{}` violated at {}: {}",
+                v.invariant,
+                crate::time::fmt_time(*t),
+                v.detail
+            ));
+        }
+        match &self.linearizability {
+            Some(LinResult::NotLinearizable { key, prefix }) => out.push(format!(
+                "history is not linearizable: key {key} (longest linearizable prefix: {} operations)",
+                prefix.len()
+            )),
+            Some(LinResult::Unknown { keys }) => {
+                out.push(format!("linearizability unknown: search budget ran out on keys {}", keys.join(", ")))
+            }
+            _ => {}
+        }
+        out
+    }
+
+    /// Did the checks come out as the scenario expects?
+    pub fn as_expected(&self) -> bool {
+        let failed = !self.failures().is_empty();
+        match self.expect {
+            Expect::Pass => !failed,
+            Expect::Fail => failed,
+        }
+    }
+}
+
+/// One run of a scenario with one protocol and one seed.
+pub struct Sim<P: Protocol> {
+    seed: u64,
+    config: P::Config,
+    pub(crate) now: Time,
+    seq: u64,
+    end: Time,
+    queue: BinaryHeap<Reverse<Queued<P>>>,
+    pub(crate) states: Vec<Option<P>>,
+    pub(crate) slots: Vec<NodeSlot<P>>,
+    pub(crate) scenario: Scenario,
+    cuts: Cuts,
+    fifo_last: Vec<Time>,
+    held: Vec<Ev<P>>,
+    net_rng: SimRng,
+    pub(crate) nemesis_rng: SimRng,
+    pub(crate) nemesis: Option<Nemesis>,
+    pub(crate) clients: Option<Clients>,
+    pub(crate) history: History,
+    pub(crate) trace: Trace,
+    pub(crate) stats: Stats,
+    effects: Vec<Effect<P>>,
+    next_msg: u64,
+    violation: Option<(Time, Violation)>,
+}
+
+impl<P: Protocol> Sim<P> {
+    pub fn new(scenario: &Scenario, config: P::Config, seed: u64, trace: Trace) -> Sim<P> {
+        let n = scenario.nodes;
+        let slots = (0..n)
+            .map(|i| NodeSlot {
+                up: false,
+                paused: false,
+                incarnation: 0,
+                disk: Disk::default(),
+                timers: BTreeMap::new(),
+                next_timer: 0,
+                rng: SimRng::new(seed, Stream::Node(i)),
+                clock: Clock::new(scenario.clocks[i].0, scenario.clocks[i].1),
+                backlog: Vec::new(),
+            })
+            .collect();
+        Sim {
+            seed,
+            config,
+            now: 0,
+            seq: 0,
+            end: scenario.duration,
+            queue: BinaryHeap::new(),
+            states: (0..n).map(|_| None).collect(),
+            slots,
+            cuts: Cuts::new(n),
+            fifo_last: vec![0; (n + 1) * (n + 1)],
+            held: Vec::new(),
+            net_rng: SimRng::new(seed, Stream::Network),
+            nemesis_rng: SimRng::new(seed, Stream::Nemesis),
+            nemesis: scenario.nemesis.clone().map(Nemesis::new),
+            clients: scenario.workload.clone().map(|w| Clients::new(w, seed)),
+            history: History::default(),
+            trace,
+            stats: Stats::default(),
+            effects: Vec::new(),
+            next_msg: 0,
+            violation: None,
+            scenario: scenario.clone(),
+        }
+    }
+
+    pub(crate) fn schedule(&mut self, time: Time, ev: Ev<P>) {
+        self.seq += 1;
+        self.queue.push(Reverse(Queued {
+            time,
+            seq: self.seq,
+            ev,
+        }));
+    }
+
+    pub(crate) fn node_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Runs to the end of the scenario (or the first invariant violation).
+    pub fn run(mut self) -> RunResult {
+        for i in 0..self.node_count() {
+            self.start_node(i);
+        }
+        for i in 0..self.scenario.faults.len() {
+            let at = self.scenario.faults[i].at;
+            self.schedule(at, Ev::Fault(i));
+        }
+        self.boot_nemesis();
+        self.boot_clients();
+        while let Some(Reverse(q)) = self.queue.pop() {
+            if q.time > self.end {
+                self.now = self.end;
+                break;
+            }
+            self.now = q.time;
+            self.stats.events += 1;
+            self.dispatch(q.ev);
+            if self.violation.is_some() {
+                break;
+            }
+        }
+        self.finish_clients();
+        let events = self.stats.events;
+        self.trace
+            .emit::<(), ()>(self.now, &TraceEvent::End { events });
+        let (trace_hash, trace_lines) = match self.trace.finish() {
+            Ok((h, l)) if self.trace.is_on() => (Some(h), l),
+            Ok(_) => (None, 0),
+            Err(e) => panic!("writing the trace failed: {e}"),
+        };
+        let linearizability = (self.scenario.linearizable && self.clients.is_some())
+            .then(|| check_history(&self.history, SEARCH_STEPS_MAX));
+        RunResult {
+            seed: self.seed,
+            end_time: self.now,
+            stats: self.stats,
+            history: self.history,
+            trace_hash,
+            trace_lines,
+            violation: self.violation,
+            linearizability,
+            expect: self.scenario.expect,
+        }
+    }
+
+    fn dispatch(&mut self, ev: Ev<P>) {
+        match ev {
+            Ev::Deliver {
+                from,
+                to,
+                id,
+                payload,
+            } => self.deliver(from, to, id, payload),
+            Ev::Timer {
+                node,
+                incarnation,
+                id,
+            } => {
+                let slot = &mut self.slots[node];
+                if !slot.up || slot.incarnation != incarnation {
+                    return; // armed before a crash
+                }
+                if slot.paused {
+                    slot.backlog.push(Ev::Timer {
+                        node,
+                        incarnation,
+                        id,
+                    });
+                    return;
+                }
+                let Some(timer) = slot.timers.remove(&id) else {
+                    return; // cancelled
+                };
+                self.stats.timers += 1;
+                if self.trace.is_on() {
+                    self.trace.emit::<P::Msg, P::Timer>(
+                        self.now,
+                        &TraceEvent::Timer {
+                            node: NodeIdName(NodeId(node)),
+                            id: id.0,
+                            timer: &timer,
+                        },
+                    );
+                }
+                self.call(node, |p, ctx| p.on_timer(ctx, id, timer));
+            }
+            Ev::ClientNext { client } => self.client_next(client),
+            Ev::ClientTimeout {
+                client,
+                seq,
+                attempt,
+            } => self.client_timeout(client, seq, attempt),
+            Ev::Fault(i) => {
+                let action = self.scenario.faults[i].action.clone();
+                self.apply_fault(&action);
+            }
+            Ev::Nemesis(step) => self.nemesis_step(step),
+        }
+    }
+
+    fn deliver(&mut self, from: Addr, to: Addr, id: u64, payload: Payload<P::Msg>) {
+        match to {
+            Addr::Node(NodeId(n)) => {
+                if !self.slots[n].up {
+                    self.stats.dropped_node_down += 1;
+                    self.trace_drop(from, to, id, "node down");
+                    return;
+                }
+                if let Addr::Node(f) = from
+                    && self.cuts.is_cut(f, NodeId(n))
+                {
+                    match self.scenario.network.on_cut {
+                        CutMode::Drop => {
+                            self.stats.dropped_partition += 1;
+                            self.trace_drop(from, to, id, "partition");
+                        }
+                        CutMode::Hold => {
+                            self.stats.held += 1;
+                            self.trace.emit::<P::Msg, P::Timer>(
+                                self.now,
+                                &TraceEvent::Hold { from, to, id },
+                            );
+                            self.held.push(Ev::Deliver {
+                                from,
+                                to,
+                                id,
+                                payload,
+                            });
+                        }
+                    }
+                    return;
+                }
+                if self.slots[n].paused {
+                    self.slots[n].backlog.push(Ev::Deliver {
+                        from,
+                        to,
+                        id,
+                        payload,
+                    });
+                    return;
+                }
+                self.stats.delivered += 1;
+                self.trace
+                    .emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Deliver { from, to, id });
+                match payload {
+                    Payload::Peer(msg) => {
+                        let Addr::Node(f) = from else {
+                            unreachable!("peer messages come from nodes")
+                        };
+                        self.call(n, |p, ctx| p.on_message(ctx, f, msg));
+                    }
+                    Payload::Request(req) => self.call(n, |p, ctx| p.on_request(ctx, req)),
+                    Payload::Reply(_) => unreachable!("replies go to clients"),
+                }
+            }
+            Addr::Client(c) => {
+                self.stats.delivered += 1;
+                self.trace
+                    .emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Deliver { from, to, id });
+                if let Payload::Reply(reply) = payload {
+                    self.client_reply(c, reply);
+                }
+            }
+        }
+    }
+
+    fn trace_drop(&mut self, from: Addr, to: Addr, id: u64, reason: &'static str) {
+        self.trace.emit::<P::Msg, P::Timer>(
+            self.now,
+            &TraceEvent::Drop {
+                from,
+                to,
+                id,
+                reason,
+            },
+        );
+    }
+
+    /// Calls into a live node's protocol, then carries out its effects.
+    fn call(&mut self, node: usize, f: impl FnOnce(&mut P, &mut Ctx<'_, P>)) {
+        let mut effects = std::mem::take(&mut self.effects);
+        let n = self.slots.len();
+        let slot = &mut self.slots[node];
+        let Some(state) = self.states[node].as_mut() else {
+            self.effects = effects;
+            return;
+        };
+        {
+            let mut ctx = Ctx {
+                id: NodeId(node),
+                nodes: n,
+                local_now: slot.clock.local(self.now),
+                rng: &mut slot.rng,
+                effects: &mut effects,
+                next_timer: &mut slot.next_timer,
+            };
+            f(state, &mut ctx);
+        }
+        self.apply_effects(node, &mut effects);
+        self.effects = effects;
+        self.check_invariants();
+    }
+
+    fn start_node(&mut self, node: usize) {
+        let mut effects = std::mem::take(&mut self.effects);
+        let n = self.slots.len();
+        let slot = &mut self.slots[node];
+        slot.up = true;
+        slot.paused = false;
+        let state = {
+            let mut ctx = Ctx {
+                id: NodeId(node),
+                nodes: n,
+                local_now: slot.clock.local(self.now),
+                rng: &mut slot.rng,
+                effects: &mut effects,
+                next_timer: &mut slot.next_timer,
+            };
+            P::start(&mut ctx, &self.config, slot.disk.durable())
+        };
+        self.states[node] = Some(state);
+        self.apply_effects(node, &mut effects);
+        self.effects = effects;
+        self.check_invariants();
+    }
+
+    fn check_invariants(&mut self) {
+        if !self.scenario.invariants || self.violation.is_some() {
+            return;
+        }
+        if let Err(v) = P::check_cluster(&self.states) {
+            self.trace.emit::<P::Msg, P::Timer>(
+                self.now,
+                &TraceEvent::Violation {
+                    invariant: &v.invariant,
+                    detail: &v.detail,
+                },
+            );
+            self.violation = Some((self.now, v));
+        }
+    }
+
+    fn apply_effects(&mut self, node: usize, effects: &mut Vec<Effect<P>>) {
+        for eff in effects.drain(..) {
+            match eff {
+                Effect::Send { to, msg } => {
+                    assert!(
+                        to.0 < self.slots.len(),
+                        "node n{} sent to {to}, which is not in the cluster",
+                        node + 1
+                    );
+                    self.send(Addr::Node(NodeId(node)), Addr::Node(to), Payload::Peer(msg));
+                }
+                Effect::SetTimer { id, after, timer } => {
+                    let slot = &mut self.slots[node];
+                    let at = self.now + slot.clock.real_delay(after.nanos());
+                    let incarnation = slot.incarnation;
+                    slot.timers.insert(id, timer);
+                    self.schedule(
+                        at,
+                        Ev::Timer {
+                            node,
+                            incarnation,
+                            id,
+                        },
+                    );
+                }
+                Effect::CancelTimer { id } => {
+                    self.slots[node].timers.remove(&id);
+                }
+                Effect::Reply(reply) => {
+                    let to = Addr::Client(reply.client);
+                    self.send(Addr::Node(NodeId(node)), to, Payload::Reply(reply));
+                }
+                Effect::Write { key, value } => self.slots[node].disk.write(key, value),
+                Effect::Sync => {
+                    let writes = self.slots[node].disk.sync();
+                    self.trace.emit::<P::Msg, P::Timer>(
+                        self.now,
+                        &TraceEvent::Sync {
+                            node: NodeIdName(NodeId(node)),
+                            writes,
+                        },
+                    );
+                }
+                Effect::Note(text) => {
+                    self.trace.emit::<P::Msg, P::Timer>(
+                        self.now,
+                        &TraceEvent::Note {
+                            node: NodeIdName(NodeId(node)),
+                            text: &text,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    fn link_index(&self, from: Addr, to: Addr) -> usize {
+        let n = self.slots.len();
+        let idx = |a: Addr| match a {
+            Addr::Node(NodeId(i)) => i,
+            Addr::Client(_) => n,
+        };
+        idx(from) * (n + 1) + idx(to)
+    }
+
+    /// Puts a message on the wire: loss, latency, FIFO or reordering, duplication.
+    pub(crate) fn send(&mut self, from: Addr, to: Addr, payload: Payload<P::Msg>) {
+        self.stats.sent += 1;
+        self.next_msg += 1;
+        let id = self.next_msg;
+        if self.trace.is_on() {
+            let body = match &payload {
+                Payload::Peer(m) => Body::Peer(m),
+                Payload::Request(r) => Body::Request { request: r },
+                Payload::Reply(r) => Body::Reply { reply: r },
+            };
+            self.trace.emit::<P::Msg, P::Timer>(
+                self.now,
+                &TraceEvent::Send {
+                    from,
+                    to,
+                    id,
+                    msg: body,
+                },
+            );
+        }
+        let link = match (from, to) {
+            (Addr::Node(a), Addr::Node(b)) => {
+                self.scenario.network.links[a.0 * self.slots.len() + b.0]
+            }
+            _ => self.scenario.network.client_link,
+        };
+        if self.net_rng.chance(link.loss) {
+            self.stats.dropped_loss += 1;
+            self.trace_drop(from, to, id, "loss");
+            return;
+        }
+        let mut at = self.now + sample(&link.latency, &mut self.net_rng);
+        if self.net_rng.chance(link.reorder) {
+            // Skips the link's FIFO order and arrives late.
+            self.stats.reordered += 1;
+            at += self.net_rng.between(1, 2 * link.latency.max_hint().max(1));
+            self.trace
+                .emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Reorder { from, to, id });
+        } else {
+            let li = self.link_index(from, to);
+            at = at.max(self.fifo_last[li]);
+            self.fifo_last[li] = at;
+        }
+        if self.net_rng.chance(link.duplicate) {
+            self.stats.duplicated += 1;
+            let dup_at = self.now + sample(&link.latency, &mut self.net_rng);
+            self.trace
+                .emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Duplicate { from, to, id });
+            self.schedule(
+                dup_at,
+                Ev::Deliver {
+                    from,
+                    to,
+                    id,
+                    payload: payload.clone(),
+                },
+            );
+        }
+        self.schedule(
+            at,
+            Ev::Deliver {
+                from,
+                to,
+                id,
+                payload,
+            },
+        );
+    }
+
+    /// Carries out one fault, from the schedule or the nemesis.
+    pub(crate) fn apply_fault(&mut self, action: &FaultAction) {
+        match action {
+            FaultAction::Partition(groups) => {
+                self.cuts.partition(groups);
+                self.trace_partition("groups");
+            }
+            FaultAction::Split(kind) => {
+                self.cuts.split(*kind, &mut self.nemesis_rng);
+                let name = match kind {
+                    crate::scenario::SplitKind::Halves => "halves",
+                    crate::scenario::SplitKind::MajorityRing => "majority-ring",
+                    crate::scenario::SplitKind::Bridge => "bridge",
+                };
+                self.trace_partition(name);
+            }
+            FaultAction::Isolate(node) => {
+                self.cuts.isolate(*node);
+                self.trace_partition("isolate");
+            }
+            FaultAction::Cut { from, to } => {
+                for &a in from {
+                    for &b in to {
+                        self.cuts.set(a, b);
+                    }
+                }
+                self.trace_partition("one-way");
+            }
+            FaultAction::Heal => self.heal(),
+            FaultAction::Crash(node) => self.crash(node.0),
+            FaultAction::Restart(node) => {
+                if self.slots[node.0].up {
+                    self.crash(node.0);
+                }
+                self.stats.restarts += 1;
+                let durable_keys = self.slots[node.0].disk.durable().len();
+                self.trace.emit::<P::Msg, P::Timer>(
+                    self.now,
+                    &TraceEvent::Restart {
+                        node: NodeIdName(*node),
+                        durable_keys,
+                    },
+                );
+                self.start_node(node.0);
+            }
+            FaultAction::Pause(node) => {
+                let slot = &mut self.slots[node.0];
+                if slot.up && !slot.paused {
+                    slot.paused = true;
+                    self.trace.emit::<P::Msg, P::Timer>(
+                        self.now,
+                        &TraceEvent::Pause {
+                            node: NodeIdName(*node),
+                        },
+                    );
+                }
+            }
+            FaultAction::Resume(node) => {
+                let slot = &mut self.slots[node.0];
+                if slot.up && slot.paused {
+                    slot.paused = false;
+                    let backlog = std::mem::take(&mut slot.backlog);
+                    self.trace.emit::<P::Msg, P::Timer>(
+                        self.now,
+                        &TraceEvent::Resume {
+                            node: NodeIdName(*node),
+                            backlog: backlog.len(),
+                        },
+                    );
+                    for ev in backlog {
+                        self.schedule(self.now, ev);
+                    }
+                }
+            }
+            FaultAction::Clock {
+                node,
+                skew_ns,
+                drift_ppm,
+            } => {
+                let now = self.now;
+                let clock = &mut self.slots[node.0].clock;
+                if let Some(by) = skew_ns {
+                    clock.step(now, *by);
+                }
+                if let Some(ppm) = drift_ppm {
+                    clock.set_drift(now, *ppm);
+                }
+                self.trace_clock(node.0);
+            }
+        }
+    }
+
+    pub(crate) fn trace_clock(&mut self, node: usize) {
+        let clock = self.slots[node].clock;
+        self.trace.emit::<P::Msg, P::Timer>(
+            self.now,
+            &TraceEvent::Clock {
+                node: NodeIdName(NodeId(node)),
+                skew_ns: clock.offset(self.now),
+                drift_ppm: clock.drift_ppm(),
+            },
+        );
+    }
+
+    fn trace_partition(&mut self, kind: &str) {
+        if !self.trace.is_on() {
+            return;
+        }
+        let groups = self
+            .cuts
+            .groups()
+            .into_iter()
+            .map(|g| g.into_iter().map(NodeIdName).collect())
+            .collect();
+        let cut = self
+            .cuts
+            .cut_links()
+            .into_iter()
+            .map(|(a, b)| (NodeIdName(a), NodeIdName(b)))
+            .collect();
+        self.trace
+            .emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Partition { kind, groups, cut });
+    }
+
+    pub(crate) fn heal(&mut self) {
+        self.cuts.heal();
+        let held = std::mem::take(&mut self.held);
+        self.trace.emit::<P::Msg, P::Timer>(
+            self.now,
+            &TraceEvent::Heal {
+                released: held.len(),
+            },
+        );
+        for ev in held {
+            let delay = match &ev {
+                Ev::Deliver {
+                    from: Addr::Node(a),
+                    to: Addr::Node(b),
+                    ..
+                } => {
+                    let link = self.scenario.network.links[a.0 * self.slots.len() + b.0];
+                    sample(&link.latency, &mut self.net_rng)
+                }
+                _ => 0,
+            };
+            self.schedule(self.now + delay, ev);
+        }
+    }
+
+    pub(crate) fn crash(&mut self, node: usize) {
+        let slot = &mut self.slots[node];
+        if !slot.up {
+            return;
+        }
+        slot.up = false;
+        slot.paused = false;
+        slot.incarnation += 1;
+        slot.timers.clear();
+        let lost = slot.disk.crash();
+        let backlog = std::mem::take(&mut slot.backlog);
+        self.states[node] = None;
+        self.stats.crashes += 1;
+        self.stats.lost_writes += lost as u64;
+        self.trace.emit::<P::Msg, P::Timer>(
+            self.now,
+            &TraceEvent::Crash {
+                node: NodeIdName(NodeId(node)),
+                lost_writes: lost,
+            },
+        );
+        for ev in backlog {
+            if let Ev::Deliver { from, to, id, .. } = ev {
+                self.stats.dropped_node_down += 1;
+                self.trace_drop(from, to, id, "node down");
+            }
+        }
+    }
+
+    pub(crate) fn is_up(&self, node: usize) -> bool {
+        self.slots[node].up
+    }
+
+    pub(crate) fn end(&self) -> Time {
+        self.end
+    }
+
+    /// The synced storage of a node, for tests and reports.
+    pub fn durable(&self, node: usize) -> &crate::disk::Durable<P::Stored> {
+        self.slots[node].disk.durable()
+    }
+}

@@ -1,0 +1,155 @@
+//! Client histories: invoke / ok / fail / info events at virtual times. A timed-out
+//! write is `info` (indeterminate: it may or may not have taken effect), never
+//! assumed failed.
+
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::{ClientId, Op};
+use crate::time::Time;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventType {
+    Invoke,
+    Ok,
+    Fail,
+    Info,
+}
+
+/// How an operation ended.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "type")]
+pub enum Completion {
+    /// Took effect. `value` is what a get read; `swapped` what a cas did.
+    Ok {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        swapped: Option<bool>,
+    },
+    /// Definitely took no effect.
+    Fail { error: String },
+    /// Unknown: it may take effect at any time after its invocation, or never.
+    Info { error: String },
+}
+
+impl Completion {
+    pub fn event_type(&self) -> EventType {
+        match self {
+            Completion::Ok { .. } => EventType::Ok,
+            Completion::Fail { .. } => EventType::Fail,
+            Completion::Info { .. } => EventType::Info,
+        }
+    }
+}
+
+/// One operation: its invocation and, once known, its completion.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Operation {
+    pub id: usize,
+    pub client: ClientId,
+    pub op: Op,
+    pub invoke: Time,
+    pub complete: Option<(Time, Completion)>,
+}
+
+/// A history event as exported: one line of `history.json`'s `events`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEvent {
+    pub time: Time,
+    pub process: ClientId,
+    pub op: usize,
+    #[serde(flatten)]
+    pub what: HistoryWhat,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum HistoryWhat {
+    Invoke {
+        #[serde(rename = "type")]
+        kind: EventType,
+        #[serde(flatten)]
+        op: Op,
+    },
+    Complete(Completion),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct History {
+    pub ops: Vec<Operation>,
+    /// Operation ids in the order their events happened: `(op, is_completion)`.
+    order: Vec<(usize, bool)>,
+}
+
+impl History {
+    pub fn invoke(&mut self, time: Time, client: ClientId, op: Op) -> usize {
+        let id = self.ops.len();
+        self.ops.push(Operation {
+            id,
+            client,
+            op,
+            invoke: time,
+            complete: None,
+        });
+        self.order.push((id, false));
+        id
+    }
+
+    pub fn complete(&mut self, id: usize, time: Time, completion: Completion) {
+        let op = &mut self.ops[id];
+        assert!(op.complete.is_none(), "operation {id} completed twice");
+        op.complete = Some((time, completion));
+        self.order.push((id, true));
+    }
+
+    /// The events in the order they happened.
+    pub fn events(&self) -> Vec<HistoryEvent> {
+        self.order
+            .iter()
+            .map(|&(id, done)| {
+                let op = &self.ops[id];
+                match (&op.complete, done) {
+                    (Some((t, c)), true) => HistoryEvent {
+                        time: *t,
+                        process: op.client,
+                        op: id,
+                        what: HistoryWhat::Complete(c.clone()),
+                    },
+                    _ => HistoryEvent {
+                        time: op.invoke,
+                        process: op.client,
+                        op: id,
+                        what: HistoryWhat::Invoke {
+                            kind: EventType::Invoke,
+                            op: op.op.clone(),
+                        },
+                    },
+                }
+            })
+            .collect()
+    }
+
+    pub fn count(&self, kind: EventType) -> usize {
+        self.ops
+            .iter()
+            .filter(|o| o.complete.as_ref().map(|(_, c)| c.event_type()) == Some(kind))
+            .count()
+    }
+
+    /// `history.json`: `{"format": "faultline-history", "version": 1, "events": [...]}`.
+    pub fn to_json(&self) -> String {
+        #[derive(Serialize)]
+        struct File<'a> {
+            format: &'a str,
+            version: u32,
+            events: Vec<HistoryEvent>,
+        }
+        let file = File {
+            format: "faultline-history",
+            version: 1,
+            events: self.events(),
+        };
+        serde_json::to_string_pretty(&file).expect("history serialises")
+    }
+}

@@ -1,0 +1,29 @@
+//! faultline-sim: the deterministic discrete-event engine at the heart of faultline.
+//!
+//! A run is a [`Scenario`](scenario::Scenario), a [`Protocol`](protocol::Protocol)
+//! and a `u64` seed. The engine delivers messages, fires timers and injects faults in
+//! (virtual time, sequence) order, simulated clients record a
+//! [`History`](history::History), every event goes to the [`Trace`](trace::Trace),
+//! and the checkers judge the result.
+
+pub mod check;
+pub mod clock;
+pub mod diag;
+pub mod disk;
+pub mod engine;
+pub mod history;
+mod nemesis;
+pub mod network;
+pub mod protocol;
+pub mod rng;
+pub mod scenario;
+pub mod time;
+pub mod trace;
+mod workload;
+
+pub use engine::{RunResult, Sim, Stats};
+pub use protocol::{
+    ClientId, Ctx, NodeId, Op, Outcome, Protocol, Reply, Request, TimerId, Violation,
+};
+pub use scenario::Scenario;
+pub use trace::Trace;

@@ -1,0 +1,226 @@
+//! The network between nodes: latency per link, loss, duplication, reordering, and
+//! which links are cut. A cut is directional, so one-way links are a cut in one
+//! direction only; partitions are sets of cuts.
+
+use petgraph::algo::tarjan_scc;
+use petgraph::graphmap::DiGraphMap;
+
+use crate::protocol::NodeId;
+use crate::rng::SimRng;
+use crate::scenario::{Latency, SplitKind};
+
+/// Draws a latency from its distribution.
+pub fn sample(lat: &Latency, rng: &mut SimRng) -> u64 {
+    match *lat {
+        Latency::Constant(v) => v,
+        Latency::Uniform { min, max } => rng.between(min, max),
+        Latency::Exponential { min, mean } => min.saturating_add(rng.exponential(mean)),
+        Latency::LongTail {
+            min,
+            max,
+            tail,
+            tail_max,
+        } => {
+            if rng.chance(tail) {
+                rng.between(max, tail_max.max(max))
+            } else {
+                rng.between(min, max)
+            }
+        }
+    }
+}
+
+/// Which directed links are cut: `cut[from * n + to]`.
+#[derive(Clone, Debug)]
+pub struct Cuts {
+    n: usize,
+    cut: Vec<bool>,
+}
+
+impl Cuts {
+    pub fn new(n: usize) -> Cuts {
+        Cuts {
+            n,
+            cut: vec![false; n * n],
+        }
+    }
+    pub fn is_cut(&self, from: NodeId, to: NodeId) -> bool {
+        self.cut[from.0 * self.n + to.0]
+    }
+    pub fn any(&self) -> bool {
+        self.cut.iter().any(|&c| c)
+    }
+    pub fn heal(&mut self) {
+        self.cut.fill(false);
+    }
+    pub fn set(&mut self, from: NodeId, to: NodeId) {
+        if from != to {
+            self.cut[from.0 * self.n + to.0] = true;
+        }
+    }
+
+    /// Replaces every cut with a partition into `groups`: links between groups are cut
+    /// both ways. Nodes in no group can talk only to themselves.
+    pub fn partition(&mut self, groups: &[Vec<NodeId>]) {
+        let mut side = vec![usize::MAX; self.n];
+        for (g, members) in groups.iter().enumerate() {
+            for m in members {
+                side[m.0] = g;
+            }
+        }
+        for a in 0..self.n {
+            for b in 0..self.n {
+                self.cut[a * self.n + b] = a != b && (side[a] != side[b] || side[a] == usize::MAX);
+            }
+        }
+    }
+
+    /// Cuts `node` off from everyone, both ways, on top of existing cuts.
+    pub fn isolate(&mut self, node: NodeId) {
+        for other in 0..self.n {
+            self.set(node, NodeId(other));
+            self.set(NodeId(other), node);
+        }
+    }
+
+    /// Replaces every cut with a named partition over nodes shuffled by `rng`.
+    pub fn split(&mut self, kind: SplitKind, rng: &mut SimRng) {
+        let n = self.n;
+        let mut order: Vec<NodeId> = (0..n).map(NodeId).collect();
+        rng.shuffle(&mut order);
+        match kind {
+            SplitKind::Halves => {
+                let (a, b) = order.split_at(n / 2);
+                self.partition(&[a.to_vec(), b.to_vec()]);
+            }
+            SplitKind::Bridge => {
+                // Two halves that cannot talk, and one node that talks to both.
+                let bridge = order[0];
+                let rest = &order[1..];
+                let (a, b) = rest.split_at(rest.len() / 2);
+                self.partition(&[a.to_vec(), b.to_vec()]);
+                for other in 0..n {
+                    let o = NodeId(other);
+                    self.cut[bridge.0 * n + o.0] = false;
+                    self.cut[o.0 * n + bridge.0] = false;
+                }
+            }
+            SplitKind::MajorityRing => {
+                // On a ring in shuffled order, each node sees the nodes within `reach`
+                // positions: a majority, but no two nodes see the same majority.
+                let reach = (n / 2).div_ceil(2);
+                self.heal();
+                for (i, &a) in order.iter().enumerate() {
+                    for (j, &b) in order.iter().enumerate() {
+                        let d = i.abs_diff(j);
+                        if d.min(n - d) > reach {
+                            self.set(a, b);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The cut links, in order.
+    pub fn cut_links(&self) -> Vec<(NodeId, NodeId)> {
+        let mut out = Vec::new();
+        for a in 0..self.n {
+            for b in 0..self.n {
+                if self.cut[a * self.n + b] {
+                    out.push((NodeId(a), NodeId(b)));
+                }
+            }
+        }
+        out
+    }
+
+    /// Groups of nodes that can all reach each other (strongly connected components of
+    /// the graph of working links), each sorted, in order of their first node.
+    pub fn groups(&self) -> Vec<Vec<NodeId>> {
+        let mut g: DiGraphMap<usize, ()> = DiGraphMap::new();
+        for a in 0..self.n {
+            g.add_node(a);
+        }
+        for a in 0..self.n {
+            for b in 0..self.n {
+                if a != b && !self.cut[a * self.n + b] {
+                    g.add_edge(a, b, ());
+                }
+            }
+        }
+        let mut groups: Vec<Vec<NodeId>> = tarjan_scc(&g)
+            .into_iter()
+            .map(|mut c| {
+                c.sort_unstable();
+                c.into_iter().map(NodeId).collect()
+            })
+            .collect();
+        groups.sort();
+        groups
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Stream;
+
+    #[test]
+    fn explicit_partition_cuts_between_groups_only() {
+        let mut c = Cuts::new(4);
+        c.partition(&[vec![NodeId(0)], vec![NodeId(1), NodeId(2), NodeId(3)]]);
+        assert!(c.is_cut(NodeId(0), NodeId(1)) && c.is_cut(NodeId(1), NodeId(0)));
+        assert!(!c.is_cut(NodeId(1), NodeId(2)));
+        assert_eq!(
+            c.groups(),
+            vec![vec![NodeId(0)], vec![NodeId(1), NodeId(2), NodeId(3)]]
+        );
+    }
+
+    #[test]
+    fn one_way_cut_keeps_the_other_direction() {
+        let mut c = Cuts::new(3);
+        c.set(NodeId(0), NodeId(1));
+        assert!(c.is_cut(NodeId(0), NodeId(1)));
+        assert!(!c.is_cut(NodeId(1), NodeId(0)));
+        // n1 and n2 still reach each other through n3.
+        assert_eq!(c.groups().len(), 1);
+    }
+
+    #[test]
+    fn majority_ring_gives_every_node_a_majority_but_no_common_one() {
+        let mut c = Cuts::new(5);
+        c.split(
+            SplitKind::MajorityRing,
+            &mut SimRng::new(3, Stream::Nemesis),
+        );
+        let mut views = Vec::new();
+        for a in 0..5 {
+            let view: Vec<usize> = (0..5)
+                .filter(|&b| !c.is_cut(NodeId(a), NodeId(b)))
+                .collect();
+            assert_eq!(view.len(), 3, "node {a} sees {view:?}");
+            views.push(view);
+        }
+        views.sort();
+        views.dedup();
+        assert_eq!(views.len(), 5);
+    }
+
+    #[test]
+    fn bridge_node_talks_to_both_halves() {
+        let mut c = Cuts::new(5);
+        c.split(SplitKind::Bridge, &mut SimRng::new(9, Stream::Nemesis));
+        let bridge = (0..5)
+            .find(|&a| (0..5).all(|b| !c.is_cut(NodeId(a), NodeId(b))))
+            .expect("a bridge node");
+        let others: Vec<usize> = (0..5).filter(|&a| a != bridge).collect();
+        let cut_pairs = others
+            .iter()
+            .flat_map(|&a| others.iter().map(move |&b| (a, b)))
+            .filter(|&(a, b)| c.is_cut(NodeId(a), NodeId(b)))
+            .count();
+        assert_eq!(cut_pairs, 8, "two halves of two nodes cut both ways");
+    }
+}

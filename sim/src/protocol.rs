@@ -1,0 +1,249 @@
+//! The sans-IO protocol trait. A protocol is a pure state machine: it does no IO, reads
+//! no clock, owns no RNG and starts no thread. The engine calls it and it answers with
+//! effects as data, pushed into its [`Ctx`].
+
+use std::fmt::Debug;
+
+use serde::{Deserialize, Serialize};
+
+use crate::rng::SimRng;
+use crate::time::{Dur, Time};
+
+/// A node's index in the cluster: `n1` is `NodeId(0)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct NodeId(pub usize);
+
+impl std::fmt::Display for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "n{}", self.0 + 1)
+    }
+}
+
+/// A simulated client's index.
+pub type ClientId = usize;
+
+/// Names a live timer of one node; handed out by [`Ctx::set_timer`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TimerId(pub u64);
+
+/// A key-value operation a client asks for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "f", rename_all = "lowercase")]
+pub enum Op {
+    Get {
+        key: String,
+    },
+    Put {
+        key: String,
+        value: String,
+    },
+    Append {
+        key: String,
+        value: String,
+    },
+    Cas {
+        key: String,
+        from: String,
+        to: String,
+    },
+}
+
+impl Op {
+    pub fn key(&self) -> &str {
+        match self {
+            Op::Get { key }
+            | Op::Put { key, .. }
+            | Op::Append { key, .. }
+            | Op::Cas { key, .. } => key,
+        }
+    }
+    pub fn is_read(&self) -> bool {
+        matches!(self, Op::Get { .. })
+    }
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Get { .. } => "get",
+            Op::Put { .. } => "put",
+            Op::Append { .. } => "append",
+            Op::Cas { .. } => "cas",
+        }
+    }
+}
+
+/// A request as it reaches a node. `(client, seq)` names the operation: a client
+/// that retries sends the same pair again, so a protocol can deduplicate.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Request {
+    pub client: ClientId,
+    pub seq: u64,
+    pub op: Op,
+}
+
+/// What a node answers a client.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A `get`: the value (`""` for a key never written).
+    Value(String),
+    /// A `put` or `append` took effect.
+    Done,
+    /// A `cas` took effect (true) or found another value and changed nothing (false).
+    Swapped(bool),
+    /// Not the node to ask; try `hint` if given. The operation took no effect.
+    Redirect(Option<NodeId>),
+    /// A definite failure: the operation took no effect.
+    Rejected(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Reply {
+    pub client: ClientId,
+    pub seq: u64,
+    pub outcome: Outcome,
+}
+
+/// An effect a protocol asks the engine to carry out.
+#[derive(Clone, Debug)]
+pub enum Effect<P: Protocol> {
+    Send {
+        to: NodeId,
+        msg: P::Msg,
+    },
+    SetTimer {
+        id: TimerId,
+        after: Dur,
+        timer: P::Timer,
+    },
+    CancelTimer {
+        id: TimerId,
+    },
+    Reply(Reply),
+    /// Write `value` under `key` (None deletes); lost on crash unless synced.
+    Write {
+        key: String,
+        value: Option<P::Stored>,
+    },
+    /// Make every write so far durable.
+    Sync,
+    /// A free-form line for the trace, e.g. "became primary".
+    Note(String),
+}
+
+/// What the engine hands a protocol on each call: who it is, the cluster, its local
+/// clock, its random stream, and the buffer its effects go to.
+pub struct Ctx<'a, P: Protocol> {
+    pub(crate) id: NodeId,
+    pub(crate) nodes: usize,
+    pub(crate) local_now: Time,
+    pub(crate) rng: &'a mut SimRng,
+    pub(crate) effects: &'a mut Vec<Effect<P>>,
+    pub(crate) next_timer: &'a mut u64,
+}
+
+impl<'a, P: Protocol> Ctx<'a, P> {
+    /// A context outside the engine, for stepping a protocol by hand in tests.
+    pub fn manual(
+        id: NodeId,
+        nodes: usize,
+        local_now: Time,
+        rng: &'a mut SimRng,
+        effects: &'a mut Vec<Effect<P>>,
+        next_timer: &'a mut u64,
+    ) -> Self {
+        Ctx {
+            id,
+            nodes,
+            local_now,
+            rng,
+            effects,
+            next_timer,
+        }
+    }
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+    /// The number of nodes in the cluster; they are `NodeId(0..nodes)`.
+    pub fn cluster_size(&self) -> usize {
+        self.nodes
+    }
+    pub fn peers(&self) -> impl Iterator<Item = NodeId> + use<P> {
+        let me = self.id;
+        (0..self.nodes).map(NodeId).filter(move |&n| n != me)
+    }
+    /// This node's clock reading: skewed and drifting as the scenario says.
+    pub fn now(&self) -> Time {
+        self.local_now
+    }
+    pub fn rng(&mut self) -> &mut SimRng {
+        self.rng
+    }
+    pub fn send(&mut self, to: NodeId, msg: P::Msg) {
+        self.effects.push(Effect::Send { to, msg });
+    }
+    /// Fires `timer` once `after` has passed on this node's own clock.
+    pub fn set_timer(&mut self, after: Dur, timer: P::Timer) -> TimerId {
+        *self.next_timer += 1;
+        let id = TimerId(*self.next_timer);
+        self.effects.push(Effect::SetTimer { id, after, timer });
+        id
+    }
+    pub fn cancel_timer(&mut self, id: TimerId) {
+        self.effects.push(Effect::CancelTimer { id });
+    }
+    pub fn reply(&mut self, reply: Reply) {
+        self.effects.push(Effect::Reply(reply));
+    }
+    pub fn write(&mut self, key: impl Into<String>, value: P::Stored) {
+        self.effects.push(Effect::Write {
+            key: key.into(),
+            value: Some(value),
+        });
+    }
+    pub fn delete(&mut self, key: impl Into<String>) {
+        self.effects.push(Effect::Write {
+            key: key.into(),
+            value: None,
+        });
+    }
+    pub fn sync(&mut self) {
+        self.effects.push(Effect::Sync);
+    }
+    pub fn note(&mut self, text: impl Into<String>) {
+        self.effects.push(Effect::Note(text.into()));
+    }
+}
+
+/// A cluster-wide property that failed, named so a student can look it up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    pub invariant: String,
+    pub detail: String,
+}
+
+/// A protocol: one state machine per node.
+pub trait Protocol: Sized + Clone + Debug {
+    /// A message between nodes.
+    type Msg: Clone + Debug + Serialize;
+    /// What a node arms a timer with, handed back when it fires.
+    type Timer: Clone + Debug + Serialize;
+    /// A value in the node's durable storage.
+    type Stored: Clone + Debug + Serialize;
+    /// How a run configures every node, e.g. which bug-zoo variant to be.
+    type Config: Clone + Debug;
+
+    /// Start a node: fresh (`durable` empty) or after a restart with what was synced.
+    fn start(
+        ctx: &mut Ctx<'_, Self>,
+        config: &Self::Config,
+        durable: &crate::disk::Durable<Self::Stored>,
+    ) -> Self;
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Self::Msg);
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, id: TimerId, timer: Self::Timer);
+    fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, request: Request);
+
+    /// Cluster-wide safety properties, checked after every event. `None` marks a
+    /// node that is down.
+    fn check_cluster(_nodes: &[Option<Self>]) -> Result<(), Violation> {
+        Ok(())
+    }
+}

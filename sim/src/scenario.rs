@@ -1,0 +1,1036 @@
+//! Scenario files: TOML, parsed with serde (`deny_unknown_fields`), then checked by a
+//! second pass that keeps exact spans for semantic errors (unknown node, fault after
+//! the end, unknown protocol). Every error is a [`Diagnostic`] with file:line:column.
+
+use std::collections::BTreeSet;
+use std::ops::Range;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer};
+use serde_spanned::Spanned;
+
+use crate::diag::{Diagnostic, closest};
+use crate::protocol::NodeId;
+use crate::time::{Dur, NANOS_PER_MILLI, Ppm};
+
+/// The most nodes a scenario may have: links are a dense n×n matrix.
+pub const NODES_MAX: usize = 64;
+pub const CLIENTS_MAX: usize = 1_000;
+
+// ---------------------------------------------------------------------------------
+// Value types that parse from strings with a helpful message.
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Dur::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for Ppm {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ppm::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A signed duration such as `"-50ms"` or `"+2s"`, in nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignedDur(pub i64);
+
+impl<'de> Deserialize<'de> for SignedDur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let t = s.trim();
+        let (neg, rest) = match t.strip_prefix('-') {
+            Some(r) => (true, r),
+            None => (false, t.strip_prefix('+').unwrap_or(t)),
+        };
+        let v = Dur::parse(rest).map_err(serde::de::Error::custom)?.0 as i64;
+        Ok(SignedDur(if neg { -v } else { v }))
+    }
+}
+
+/// A signed rate such as `"+0.5%"` or `"-200ppm"`, in parts per million.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignedPpm(pub i64);
+
+impl<'de> Deserialize<'de> for SignedPpm {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let t = s.trim();
+        let (neg, rest) = match t.strip_prefix('-') {
+            Some(r) => (true, r),
+            None => (false, t.strip_prefix('+').unwrap_or(t)),
+        };
+        let v = Ppm::parse(rest).map_err(serde::de::Error::custom)?.0 as i64;
+        Ok(SignedPpm(if neg { -v } else { v }))
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The file as written. Field docs become the JSON Schema's descriptions.
+
+/// A faultline scenario: a protocol, a cluster, a network, faults, a workload, checks.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    /// A short title shown in summaries.
+    pub name: String,
+    /// What the scenario shows, in a sentence or two.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// A protocol name from `faultline list`, e.g. "pb".
+    #[schemars(with = "String")]
+    pub protocol: Spanned<String>,
+    /// "correct", or the name of a bug-zoo variant from `faultline list`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub variant: Option<Spanned<String>>,
+    /// How many nodes: they are named n1, n2, ... nN.
+    #[schemars(with = "u32")]
+    pub nodes: Spanned<u32>,
+    /// How long the run lasts in virtual time, e.g. "10s".
+    #[schemars(with = "String")]
+    pub duration: Spanned<Dur>,
+    /// The seed `faultline run` uses when no --seed is given.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Seeds that `faultline sweep` uses when no --seeds is given, e.g. "1..100".
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub seeds: Option<Spanned<String>>,
+    #[serde(default)]
+    pub network: RawNetwork,
+    /// Clocks that start skewed or drifting.
+    #[serde(default)]
+    pub clocks: Vec<RawClock>,
+    /// Faults at fixed virtual times.
+    #[serde(default)]
+    pub faults: Vec<RawFault>,
+    /// A seeded random fault injector.
+    #[serde(default)]
+    pub nemesis: Option<RawNemesis>,
+    #[serde(default)]
+    pub workload: Option<RawWorkload>,
+    #[serde(default)]
+    pub check: RawCheck,
+}
+
+/// The network between nodes (and between clients and nodes).
+#[derive(Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawNetwork {
+    /// Message latency on every link, unless a [[network.links]] entry says otherwise.
+    #[serde(default)]
+    pub latency: Option<RawLatency>,
+    /// Chance that a message is lost, e.g. "1%".
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub loss: Option<Ppm>,
+    /// Chance that a message is delivered twice, e.g. "0.5%".
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub duplicate: Option<Ppm>,
+    /// Chance that a message skips the link's FIFO order and arrives late, e.g. "2%".
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub reorder: Option<Ppm>,
+    /// What a cut link does with a message: "drop" it, or "hold" it until heal.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub on_cut: Option<Spanned<String>>,
+    /// Per-link overrides (directional: from -> to).
+    #[serde(default)]
+    pub links: Vec<RawLink>,
+}
+
+/// A latency distribution: dist = "constant" (value), "uniform" (min, max),
+/// "exponential" (min, mean) or "long-tail" (min, max, tail, tail_max).
+#[derive(Deserialize, JsonSchema, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawLatency {
+    #[schemars(with = "String")]
+    pub dist: Spanned<String>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub value: Option<Dur>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub min: Option<Dur>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub max: Option<Dur>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub mean: Option<Dur>,
+    /// long-tail: the chance of a slow message, e.g. "1%".
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub tail: Option<Ppm>,
+    /// long-tail: the slowest a slow message can be.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub tail_max: Option<Dur>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawLink {
+    #[schemars(with = "String")]
+    pub from: Spanned<String>,
+    #[schemars(with = "String")]
+    pub to: Spanned<String>,
+    #[serde(default)]
+    pub latency: Option<RawLatency>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub loss: Option<Ppm>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub duplicate: Option<Ppm>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub reorder: Option<Ppm>,
+}
+
+/// A node clock that starts off: skew is an offset ("-50ms"), drift a rate ("+0.5%").
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawClock {
+    #[schemars(with = "String")]
+    pub node: Spanned<String>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub skew: Option<SignedDur>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub drift: Option<SignedPpm>,
+}
+
+/// One fault at a virtual time: `at` plus exactly one action key.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawFault {
+    /// When, e.g. "2s".
+    #[schemars(with = "String")]
+    pub at: Spanned<Dur>,
+    /// Explicit groups, e.g. [["n1"], ["n2", "n3"]]; unlisted nodes form one more group.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<Vec<String>>>")]
+    pub partition: Option<Vec<Vec<Spanned<String>>>>,
+    /// Cut one node off from all others.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub isolate: Option<Spanned<String>>,
+    /// A named partition over nodes shuffled by the seed: "halves", "majority-ring", "bridge".
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub split: Option<Spanned<String>>,
+    /// A one-way cut: messages from `from` to `to` stop; the other way still works.
+    #[serde(default)]
+    pub cut: Option<RawCut>,
+    /// "all": every link works again.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub heal: Option<Spanned<String>>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub crash: Option<Spanned<String>>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub restart: Option<Spanned<String>>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub pause: Option<Spanned<String>>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub resume: Option<Spanned<String>>,
+    /// Step a clock ("skew", added to its reading) or change its drift.
+    #[serde(default)]
+    pub clock: Option<RawClock>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawCut {
+    #[schemars(with = "Vec<String>")]
+    pub from: Vec<Spanned<String>>,
+    #[schemars(with = "Vec<String>")]
+    pub to: Vec<Spanned<String>>,
+}
+
+/// The random nemesis: every `interval` on average it starts one fault of a kind
+/// from `kinds`, which lasts `fault_duration` on average, then heals it.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawNemesis {
+    /// Any of "partition", "crash", "pause", "clock".
+    #[schemars(with = "Vec<String>")]
+    pub kinds: Vec<Spanned<String>>,
+    /// Mean time between faults, e.g. "1s".
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub interval: Option<Dur>,
+    /// Mean time a fault lasts, e.g. "500ms".
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub fault_duration: Option<Dur>,
+    /// When the nemesis stops and heals everything (default: 80% of the duration).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub stop: Option<Spanned<Dur>>,
+    /// Largest clock step for "clock" faults (default "500ms").
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub max_skew: Option<Dur>,
+}
+
+/// Simulated clients running a key-value workload.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorkload {
+    /// How many clients; each has one operation outstanding at a time.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub clients: Option<Spanned<u32>>,
+    /// How many operations in all (clients stop early if the duration ends).
+    #[serde(default)]
+    pub ops: Option<u64>,
+    /// Relative weights of get / put / append / cas.
+    #[serde(default)]
+    pub mix: Option<RawMix>,
+    /// How many keys: k1 .. kN.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub keys: Option<Spanned<u32>>,
+    /// "uniform" or "zipf".
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub distribution: Option<Spanned<String>>,
+    /// The zipf exponent s (default 1.0).
+    #[serde(default)]
+    pub zipf_exponent: Option<f64>,
+    /// Operations per second each client aims for (exponential gaps); unset = back to back.
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// How long a client waits for a reply before it retries or gives up.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub timeout: Option<Dur>,
+    /// How many times a client re-sends an operation (same id) before it gives up.
+    #[serde(default)]
+    pub retries: Option<u32>,
+    /// When clients start (default "0s").
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub start: Option<Dur>,
+}
+
+#[derive(Deserialize, JsonSchema, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub struct RawMix {
+    #[serde(default)]
+    pub get: u32,
+    #[serde(default)]
+    pub put: u32,
+    #[serde(default)]
+    pub append: u32,
+    #[serde(default)]
+    pub cas: u32,
+}
+
+/// What to check, and what the outcome should be.
+#[derive(Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheck {
+    /// Judge the client history for linearizability (default true when there is a workload).
+    #[serde(default)]
+    pub linearizable: Option<bool>,
+    /// Check the protocol's cluster-wide invariants after every event (default true).
+    #[serde(default)]
+    pub invariants: Option<bool>,
+    /// "pass", or "fail" for bug-zoo demonstrations that must be caught.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub expect: Option<Spanned<String>>,
+}
+
+// ---------------------------------------------------------------------------------
+// The scenario as the engine uses it.
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Latency {
+    Constant(u64),
+    Uniform {
+        min: u64,
+        max: u64,
+    },
+    Exponential {
+        min: u64,
+        mean: u64,
+    },
+    LongTail {
+        min: u64,
+        max: u64,
+        tail: Ppm,
+        tail_max: u64,
+    },
+}
+
+impl Latency {
+    pub fn max_hint(&self) -> u64 {
+        match *self {
+            Latency::Constant(v) => v,
+            Latency::Uniform { max, .. } => max,
+            Latency::Exponential { min, mean } => min + 4 * mean,
+            Latency::LongTail { max, .. } => max,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkConfig {
+    pub latency: Latency,
+    pub loss: Ppm,
+    pub duplicate: Ppm,
+    pub reorder: Ppm,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CutMode {
+    Drop,
+    Hold,
+}
+
+#[derive(Clone, Debug)]
+pub struct NetworkConfig {
+    /// Dense n×n matrix, `links[from * n + to]`.
+    pub links: Vec<LinkConfig>,
+    /// Client <-> node links: never partitioned, but lossy and slow like the rest.
+    pub client_link: LinkConfig,
+    pub on_cut: CutMode,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SplitKind {
+    Halves,
+    MajorityRing,
+    Bridge,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FaultAction {
+    Partition(Vec<Vec<NodeId>>),
+    Split(SplitKind),
+    Isolate(NodeId),
+    Cut {
+        from: Vec<NodeId>,
+        to: Vec<NodeId>,
+    },
+    Heal,
+    Crash(NodeId),
+    Restart(NodeId),
+    Pause(NodeId),
+    Resume(NodeId),
+    Clock {
+        node: NodeId,
+        skew_ns: Option<i64>,
+        drift_ppm: Option<i64>,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct Fault {
+    pub at: u64,
+    pub action: FaultAction,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NemesisKind {
+    Partition,
+    Crash,
+    Pause,
+    Clock,
+}
+
+#[derive(Clone, Debug)]
+pub struct NemesisConfig {
+    pub kinds: Vec<NemesisKind>,
+    pub interval: u64,
+    pub fault_duration: u64,
+    pub stop: u64,
+    pub max_skew: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyDist {
+    Uniform,
+    Zipf,
+}
+
+#[derive(Clone, Debug)]
+pub struct WorkloadConfig {
+    pub clients: usize,
+    pub ops: u64,
+    /// Weights of get, put, append, cas.
+    pub mix: [u64; 4],
+    pub keys: usize,
+    pub distribution: KeyDist,
+    pub zipf_exponent: f64,
+    /// Mean gap between one client's operations (0: back to back).
+    pub think: u64,
+    pub timeout: u64,
+    pub retries: u32,
+    pub start: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    Pass,
+    Fail,
+}
+
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub path: String,
+    pub source: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub protocol: String,
+    pub variant: String,
+    pub nodes: usize,
+    pub duration: u64,
+    pub seed: u64,
+    pub seeds: Option<Range<u64>>,
+    pub network: NetworkConfig,
+    /// Initial (skew ns, drift ppm) per node.
+    pub clocks: Vec<(i64, i64)>,
+    pub faults: Vec<Fault>,
+    pub nemesis: Option<NemesisConfig>,
+    pub workload: Option<WorkloadConfig>,
+    pub linearizable: bool,
+    pub invariants: bool,
+    pub expect: Expect,
+}
+
+/// The protocols a scenario may name, with their variants, so unknown names are
+/// caught at parse time with a suggestion.
+pub struct Catalog<'a> {
+    pub protocols: Vec<(&'a str, Vec<&'a str>)>,
+}
+
+/// Parses "A..B" (B exclusive) or "A..=B".
+pub fn parse_seed_range(text: &str) -> Result<Range<u64>, String> {
+    let hint = || {
+        format!(
+            "invalid seed range \"{text}\": write it as A..B (B excluded) or A..=B, e.g. \"1..100\""
+        )
+    };
+    let (a, b, inclusive) = if let Some((a, b)) = text.split_once("..=") {
+        (a, b, true)
+    } else if let Some((a, b)) = text.split_once("..") {
+        (a, b, false)
+    } else {
+        return Err(hint());
+    };
+    let a: u64 = a.trim().parse().map_err(|_| hint())?;
+    let b: u64 = b.trim().parse().map_err(|_| hint())?;
+    let end = if inclusive {
+        b.checked_add(1).ok_or_else(hint)?
+    } else {
+        b
+    };
+    if end <= a {
+        return Err(format!(
+            "seed range \"{text}\" is empty: the end must be past the start"
+        ));
+    }
+    Ok(a..end)
+}
+
+struct Checker<'a> {
+    path: &'a str,
+    src: &'a str,
+    nodes: usize,
+}
+
+impl Checker<'_> {
+    fn err(&self, span: Range<usize>, msg: impl Into<String>) -> Diagnostic {
+        Diagnostic::at(self.path, self.src, span, msg)
+    }
+
+    fn node(&self, name: &Spanned<String>) -> Result<NodeId, Diagnostic> {
+        let s = name.get_ref().trim();
+        let idx = s.strip_prefix('n').and_then(|d| d.parse::<usize>().ok());
+        match idx {
+            Some(i) if (1..=self.nodes).contains(&i) && s == format!("n{i}") => Ok(NodeId(i - 1)),
+            _ => Err(self
+                .err(name.span(), format!("node `{s}` is not in the cluster"))
+                .with_help(format!(
+                    "this scenario has {} nodes, named n1 to n{}",
+                    self.nodes, self.nodes
+                ))),
+        }
+    }
+
+    fn nodes_list(&self, names: &[Spanned<String>]) -> Result<Vec<NodeId>, Diagnostic> {
+        names.iter().map(|n| self.node(n)).collect()
+    }
+
+    fn latency(&self, raw: &RawLatency) -> Result<Latency, Diagnostic> {
+        let kinds = ["constant", "uniform", "exponential", "long-tail"];
+        let dist = raw.dist.get_ref().as_str();
+        let need = |field: &str, v: Option<Dur>| {
+            v.map(|d| d.0).ok_or_else(|| {
+                self.err(
+                    raw.dist.span(),
+                    format!("latency dist \"{dist}\" needs `{field}`"),
+                )
+                .with_help(example_latency(dist))
+            })
+        };
+        let lat = match dist {
+            "constant" => Latency::Constant(need("value", raw.value)?),
+            "uniform" => Latency::Uniform {
+                min: need("min", raw.min)?,
+                max: need("max", raw.max)?,
+            },
+            "exponential" => Latency::Exponential {
+                min: raw.min.map_or(0, |d| d.0),
+                mean: need("mean", raw.mean)?,
+            },
+            "long-tail" => Latency::LongTail {
+                min: need("min", raw.min)?,
+                max: need("max", raw.max)?,
+                tail: raw.tail.unwrap_or(Ppm(10_000)),
+                tail_max: need("tail_max", raw.tail_max)?,
+            },
+            other => {
+                let mut d = self.err(
+                    raw.dist.span(),
+                    format!("unknown latency distribution \"{other}\""),
+                );
+                d.help = Some(match closest(other, kinds) {
+                    Some(k) => format!(
+                        "did you mean \"{k}\"? the distributions are {}",
+                        kinds.join(", ")
+                    ),
+                    None => format!("the distributions are {}", kinds.join(", ")),
+                });
+                return Err(d);
+            }
+        };
+        if let Latency::Uniform { min, max } | Latency::LongTail { min, max, .. } = lat
+            && min > max
+        {
+            return Err(self
+                .err(raw.dist.span(), "latency `min` is larger than `max`")
+                .with_help(example_latency(dist)));
+        }
+        Ok(lat)
+    }
+
+    fn choice<'c>(
+        &self,
+        v: &Spanned<String>,
+        what: &str,
+        options: &[&'c str],
+    ) -> Result<&'c str, Diagnostic> {
+        let s = v.get_ref().as_str();
+        options.iter().copied().find(|o| *o == s).ok_or_else(|| {
+            let list = options
+                .iter()
+                .map(|o| format!("\"{o}\""))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let help = match closest(s, options.iter().copied()) {
+                Some(c) => format!("did you mean \"{c}\"? {what} is one of {list}"),
+                None => format!("{what} is one of {list}"),
+            };
+            self.err(v.span(), format!("unknown {what} \"{s}\""))
+                .with_help(help)
+        })
+    }
+}
+
+fn example_latency(dist: &str) -> String {
+    match dist {
+        "constant" => "e.g. latency = { dist = \"constant\", value = \"5ms\" }".into(),
+        "exponential" => "e.g. latency = { dist = \"exponential\", min = \"1ms\", mean = \"5ms\" }".into(),
+        "long-tail" => {
+            "e.g. latency = { dist = \"long-tail\", min = \"1ms\", max = \"5ms\", tail = \"1%\", tail_max = \"500ms\" }".into()
+        }
+        _ => "e.g. latency = { dist = \"uniform\", min = \"1ms\", max = \"10ms\" }".into(),
+    }
+}
+
+/// Turns a serde/toml error into a diagnostic with a hint.
+fn toml_error(path: &str, src: &str, e: &toml::de::Error) -> Diagnostic {
+    let msg = e.message().trim().to_string();
+    let span = e.span().unwrap_or(0..0);
+    let mut d = Diagnostic::at(
+        path,
+        src,
+        span,
+        msg.lines().next().unwrap_or("invalid TOML").to_string(),
+    );
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        let (field, tail) = rest.split_once('`').unwrap_or((rest, ""));
+        let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
+        let listed = expected
+            .iter()
+            .map(|e| format!("`{e}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        d.message = format!("unknown field `{field}`");
+        d.help = Some(match closest(field, expected.iter().copied()) {
+            Some(c) => format!("did you mean `{c}`? valid fields here: {listed}"),
+            None => format!("valid fields here: {listed}"),
+        });
+    } else if msg.starts_with("invalid type") {
+        d.help = Some("check the value's type: durations and rates are strings (\"10s\", \"1%\"), counts are bare numbers (nodes = 5)".into());
+    } else if msg.starts_with("missing field") {
+        d.help = Some("every scenario needs at least: name, protocol, nodes, duration; see `faultline schema` or scenarios/ for examples".into());
+    }
+    d
+}
+
+/// Parses and checks a scenario file. `path` is used only in messages.
+pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, Diagnostic> {
+    let raw: RawScenario = toml::from_str(src).map_err(|e| toml_error(path, src, &e))?;
+    let nodes = *raw.nodes.get_ref() as usize;
+    let c = Checker { path, src, nodes };
+    if nodes == 0 || nodes > NODES_MAX {
+        return Err(c.err(
+            raw.nodes.span(),
+            format!("a cluster has 1 to {NODES_MAX} nodes, not {nodes}"),
+        ));
+    }
+    let duration = raw.duration.get_ref().0;
+    if duration == 0 {
+        return Err(c
+            .err(raw.duration.span(), "the duration must be more than zero")
+            .with_help("e.g. duration = \"10s\""));
+    }
+
+    // Protocol and variant, against the registry.
+    let proto_name = raw.protocol.get_ref().as_str();
+    let names: Vec<&str> = catalog.protocols.iter().map(|(n, _)| *n).collect();
+    let Some((_, variants)) = catalog.protocols.iter().find(|(n, _)| *n == proto_name) else {
+        let help = match closest(proto_name, names.iter().copied()) {
+            Some(n) => format!(
+                "did you mean \"{n}\"? known protocols: {}",
+                names.join(", ")
+            ),
+            None => format!(
+                "known protocols: {} (see `faultline list`)",
+                names.join(", ")
+            ),
+        };
+        return Err(c
+            .err(
+                raw.protocol.span(),
+                format!("unknown protocol \"{proto_name}\""),
+            )
+            .with_help(help));
+    };
+    let variant = match &raw.variant {
+        None => "correct".to_string(),
+        Some(v) => c
+            .choice(v, &format!("variant of {proto_name}"), variants)?
+            .to_string(),
+    };
+
+    let seeds = match &raw.seeds {
+        None => None,
+        Some(s) => Some(parse_seed_range(s.get_ref()).map_err(|m| c.err(s.span(), m))?),
+    };
+
+    // Network.
+    let default_latency = match &raw.network.latency {
+        Some(l) => c.latency(l)?,
+        None => Latency::Uniform {
+            min: NANOS_PER_MILLI,
+            max: 5 * NANOS_PER_MILLI,
+        },
+    };
+    let base = LinkConfig {
+        latency: default_latency,
+        loss: raw.network.loss.unwrap_or_default(),
+        duplicate: raw.network.duplicate.unwrap_or_default(),
+        reorder: raw.network.reorder.unwrap_or_default(),
+    };
+    let mut links = vec![base; nodes * nodes];
+    for l in &raw.network.links {
+        let (from, to) = (c.node(&l.from)?, c.node(&l.to)?);
+        let link = &mut links[from.0 * nodes + to.0];
+        if let Some(lat) = &l.latency {
+            link.latency = c.latency(lat)?;
+        }
+        link.loss = l.loss.unwrap_or(link.loss);
+        link.duplicate = l.duplicate.unwrap_or(link.duplicate);
+        link.reorder = l.reorder.unwrap_or(link.reorder);
+    }
+    let on_cut = match &raw.network.on_cut {
+        None => CutMode::Drop,
+        Some(v) => match c.choice(v, "on_cut mode", &["drop", "hold"])? {
+            "hold" => CutMode::Hold,
+            _ => CutMode::Drop,
+        },
+    };
+    let network = NetworkConfig {
+        links,
+        client_link: base,
+        on_cut,
+    };
+
+    let mut clocks = vec![(0i64, 0i64); nodes];
+    for clk in &raw.clocks {
+        let n = c.node(&clk.node)?;
+        clocks[n.0] = (clk.skew.map_or(0, |s| s.0), clk.drift.map_or(0, |d| d.0));
+    }
+
+    // Faults.
+    let mut faults = Vec::with_capacity(raw.faults.len());
+    for f in &raw.faults {
+        let at = f.at.get_ref().0;
+        if at > duration {
+            return Err(c
+                .err(
+                    f.at.span(),
+                    format!(
+                        "this fault is at {}, after the run ends at {}",
+                        f.at.get_ref(),
+                        raw.duration.get_ref()
+                    ),
+                )
+                .with_help("schedule it before `duration`, or make the run longer"));
+        }
+        let mut actions = Vec::new();
+        if let Some(groups) = &f.partition {
+            let mut seen = BTreeSet::new();
+            let mut resolved = Vec::new();
+            for g in groups {
+                let mut group = Vec::new();
+                for name in g {
+                    let n = c.node(name)?;
+                    if !seen.insert(n) {
+                        return Err(c
+                            .err(
+                                name.span(),
+                                format!("node `{}` is in two groups", name.get_ref()),
+                            )
+                            .with_help("each node belongs to one side of a partition"));
+                    }
+                    group.push(n);
+                }
+                resolved.push(group);
+            }
+            let rest: Vec<NodeId> = (0..nodes)
+                .map(NodeId)
+                .filter(|n| !seen.contains(n))
+                .collect();
+            if !rest.is_empty() {
+                resolved.push(rest);
+            }
+            actions.push(FaultAction::Partition(resolved));
+        }
+        if let Some(n) = &f.isolate {
+            actions.push(FaultAction::Isolate(c.node(n)?));
+        }
+        if let Some(s) = &f.split {
+            actions.push(FaultAction::Split(
+                match c.choice(s, "split", &["halves", "majority-ring", "bridge"])? {
+                    "halves" => SplitKind::Halves,
+                    "majority-ring" => SplitKind::MajorityRing,
+                    _ => SplitKind::Bridge,
+                },
+            ));
+        }
+        if let Some(cut) = &f.cut {
+            actions.push(FaultAction::Cut {
+                from: c.nodes_list(&cut.from)?,
+                to: c.nodes_list(&cut.to)?,
+            });
+        }
+        if let Some(h) = &f.heal {
+            c.choice(h, "heal target", &["all"])?;
+            actions.push(FaultAction::Heal);
+        }
+        for (field, make) in [
+            (&f.crash, FaultAction::Crash as fn(NodeId) -> FaultAction),
+            (&f.restart, FaultAction::Restart),
+            (&f.pause, FaultAction::Pause),
+            (&f.resume, FaultAction::Resume),
+        ] {
+            if let Some(n) = field {
+                actions.push(make(c.node(n)?));
+            }
+        }
+        if let Some(clk) = &f.clock {
+            actions.push(FaultAction::Clock {
+                node: c.node(&clk.node)?,
+                skew_ns: clk.skew.map(|s| s.0),
+                drift_ppm: clk.drift.map(|d| d.0),
+            });
+        }
+        let help = "give each [[faults]] entry `at` and one of: partition, isolate, split, cut, heal, crash, restart, pause, resume, clock";
+        match actions.len() {
+            1 => faults.push(Fault {
+                at,
+                action: actions.pop().expect("one action"),
+            }),
+            0 => {
+                return Err(c
+                    .err(f.at.span(), "this fault has a time but no action")
+                    .with_help(help));
+            }
+            _ => {
+                return Err(c.err(f.at.span(), "this fault has more than one action").with_help(
+                    "split it into one [[faults]] entry per action (they may share the same `at`)",
+                ));
+            }
+        }
+    }
+    // Stable: faults at the same time keep file order.
+    faults.sort_by_key(|f| f.at);
+
+    let nemesis = match &raw.nemesis {
+        None => None,
+        Some(n) => {
+            let mut kinds = Vec::new();
+            for k in &n.kinds {
+                kinds.push(
+                    match c.choice(k, "nemesis kind", &["partition", "crash", "pause", "clock"])? {
+                        "partition" => NemesisKind::Partition,
+                        "crash" => NemesisKind::Crash,
+                        "pause" => NemesisKind::Pause,
+                        _ => NemesisKind::Clock,
+                    },
+                );
+            }
+            let stop = n.stop.as_ref().map_or(duration / 10 * 8, |s| s.get_ref().0);
+            if let Some(s) = &n.stop
+                && s.get_ref().0 > duration
+            {
+                return Err(c
+                    .err(s.span(), "the nemesis stops after the run ends")
+                    .with_help("set `stop` before `duration`"));
+            }
+            Some(NemesisConfig {
+                kinds,
+                interval: n.interval.map_or(NANOS_PER_MILLI * 1000, |d| d.0.max(1)),
+                fault_duration: n
+                    .fault_duration
+                    .map_or(NANOS_PER_MILLI * 500, |d| d.0.max(1)),
+                stop,
+                max_skew: n.max_skew.map_or(500 * NANOS_PER_MILLI, |d| d.0),
+            })
+        }
+    };
+
+    let workload = match &raw.workload {
+        None => None,
+        Some(w) => {
+            let clients = w.clients.as_ref().map_or(3, |c| *c.get_ref() as usize);
+            if let Some(cl) = &w.clients
+                && (clients == 0 || clients > CLIENTS_MAX)
+            {
+                return Err(c.err(
+                    cl.span(),
+                    format!("clients must be 1 to {CLIENTS_MAX}, not {clients}"),
+                ));
+            }
+            let keys = w.keys.as_ref().map_or(5, |k| *k.get_ref() as usize);
+            if let Some(k) = &w.keys
+                && keys == 0
+            {
+                return Err(c.err(k.span(), "a workload needs at least one key"));
+            }
+            let mix = w.mix.unwrap_or(RawMix {
+                get: 50,
+                put: 30,
+                append: 20,
+                cas: 0,
+            });
+            let weights = [
+                mix.get as u64,
+                mix.put as u64,
+                mix.append as u64,
+                mix.cas as u64,
+            ];
+            if weights.iter().sum::<u64>() == 0 {
+                return Err(Diagnostic::file(
+                    path,
+                    "the workload mix gives every operation weight 0",
+                )
+                .with_help("e.g. mix = { get = 50, put = 30, append = 20 }"));
+            }
+            let distribution = match &w.distribution {
+                None => KeyDist::Uniform,
+                Some(d) => match c.choice(d, "key distribution", &["uniform", "zipf"])? {
+                    "zipf" => KeyDist::Zipf,
+                    _ => KeyDist::Uniform,
+                },
+            };
+            let think = match w.rate {
+                Some(r) if r > 0.0 && r.is_finite() => (1e9 / r) as u64,
+                Some(_) => {
+                    return Err(Diagnostic::file(
+                        path,
+                        "workload `rate` must be a positive number of operations per second",
+                    ));
+                }
+                None => 0,
+            };
+            Some(WorkloadConfig {
+                clients,
+                ops: w.ops.unwrap_or(100),
+                mix: weights,
+                keys,
+                distribution,
+                zipf_exponent: w.zipf_exponent.unwrap_or(1.0),
+                think,
+                timeout: w.timeout.map_or(500 * NANOS_PER_MILLI, |d| d.0.max(1)),
+                retries: w.retries.unwrap_or(2),
+                start: w.start.map_or(0, |d| d.0),
+            })
+        }
+    };
+
+    let expect = match &raw.check.expect {
+        None => Expect::Pass,
+        Some(e) => match c.choice(e, "expectation", &["pass", "fail"])? {
+            "fail" => Expect::Fail,
+            _ => Expect::Pass,
+        },
+    };
+
+    Ok(Scenario {
+        path: path.to_string(),
+        source: src.to_string(),
+        name: raw.name,
+        description: raw.description,
+        protocol: proto_name.to_string(),
+        variant,
+        nodes,
+        duration,
+        seed: raw.seed.unwrap_or(1),
+        seeds,
+        network,
+        clocks,
+        faults,
+        nemesis,
+        linearizable: raw.check.linearizable.unwrap_or(workload.is_some()),
+        invariants: raw.check.invariants.unwrap_or(true),
+        workload,
+        expect,
+    })
+}
+
+/// The JSON Schema of scenario files, for editor completion.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(RawScenario);
+    serde_json::to_string_pretty(&schema).expect("schema serialises")
+}

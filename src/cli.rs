@@ -1,0 +1,111 @@
+//! Command-line parsing and dispatch. Each subcommand lives in its own module.
+
+pub mod bench;
+mod list;
+mod load;
+pub mod run;
+pub mod sweep;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use load::{BUNDLED, load_scenario};
+
+/// Exit code: every check came out as the scenario expects.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: a check came out other than expected.
+pub const EXIT_CHECK_FAILED: u8 = 1;
+/// Exit code: bad input or usage.
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  every check came out as expected (passed, or failed where the scenario says expect = \"fail\")
+  1  a check came out other than expected (the replay command is printed)
+  2  bad input or usage (the message names the file, line and column)";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "faultline",
+    version,
+    about = "A deterministic distributed-systems simulator and teaching lab",
+    long_about = "faultline runs protocol implementations (Raft, Paxos, 2PC, 3PC, consistent hashing, ...) \
+in a seeded discrete-event simulation under partitions, message faults, crashes and clock skew, \
+then checks the run: linearizability of the client history and each protocol's invariants. \
+The same scenario and seed always give the same trace, byte for byte.",
+    after_help = EXIT_CODES
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a scenario with one seed, check it, and write a run folder
+    #[command(after_help = EXIT_CODES)]
+    Run {
+        /// A scenario file, or the name of a bundled scenario (see `faultline list`)
+        scenario: String,
+        /// The seed; defaults to the scenario's `seed`, else 1
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Where to write the run folder [default: runs/<scenario>-seed<N>]
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the process's peak memory (VmHWM) when done
+        #[arg(long, hide = true)]
+        peak_memory: bool,
+    },
+    /// Run a scenario over a range of seeds in parallel and list the failing ones
+    #[command(after_help = EXIT_CODES)]
+    Sweep {
+        /// A scenario file, or the name of a bundled scenario
+        scenario: String,
+        /// Seeds as A..B (B excluded) or A..=B; defaults to the scenario's `seeds`
+        #[arg(long)]
+        seeds: Option<String>,
+        /// Worker threads [default: number of cores]
+        #[arg(long, short)]
+        jobs: Option<usize>,
+        /// Run only shard I of N (e.g. 2/4) of the seed range, for batch systems
+        #[arg(long)]
+        shard: Option<String>,
+    },
+    /// Show protocols, their bug-zoo variants, and the bundled scenarios
+    List,
+    /// Print the JSON Schema of scenario files, for editor completion
+    Schema,
+    /// Measure engine throughput, sweep scaling and memory; prints a Markdown table
+    Bench {
+        /// Fewer repetitions: a quick look, not numbers to record
+        #[arg(long)]
+        quick: bool,
+    },
+}
+
+pub fn main(cli: Cli) -> ExitCode {
+    let code = match cli.command {
+        Command::Run {
+            scenario,
+            seed,
+            out,
+            peak_memory,
+        } => run::run(&scenario, seed, out, peak_memory),
+        Command::Sweep {
+            scenario,
+            seeds,
+            jobs,
+            shard,
+        } => sweep::sweep(&scenario, seeds, jobs, shard),
+        Command::List => list::list(),
+        Command::Schema => {
+            println!("{}", faultline_sim::scenario::json_schema());
+            EXIT_OK
+        }
+        Command::Bench { quick } => bench::bench(quick),
+    };
+    ExitCode::from(code)
+}

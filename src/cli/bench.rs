@@ -1,0 +1,3 @@
+pub fn bench(_quick: bool) -> u8 {
+    0
+}

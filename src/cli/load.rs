@@ -1,0 +1,43 @@
+//! Finds a scenario by path or bundled name and parses it against the registry.
+
+use std::path::Path;
+
+use faultline_sim::Scenario;
+use faultline_sim::diag::{Diagnostic, closest};
+
+include!(concat!(env!("OUT_DIR"), "/bundled.rs"));
+
+/// Loads a scenario file, or a bundled scenario by name (`pb/basic`,
+/// `scenarios/pb/basic.toml`). Errors are rendered and ready to print.
+pub fn load_scenario(arg: &str) -> Result<Scenario, String> {
+    let path = Path::new(arg);
+    let (display, text) = if path.is_file() {
+        match std::fs::read_to_string(path) {
+            Ok(t) => (arg.to_string(), t),
+            Err(e) => return Err(format!("error: cannot read {arg}: {e}")),
+        }
+    } else {
+        let name = arg
+            .trim_start_matches("./")
+            .trim_start_matches("scenarios/")
+            .trim_end_matches(".toml");
+        match BUNDLED.iter().find(|(n, _)| *n == name) {
+            Some((n, t)) => (format!("scenarios/{n}.toml"), t.to_string()),
+            None => {
+                let names: Vec<&str> = BUNDLED.iter().map(|(n, _)| *n).collect();
+                let hint = match closest(name, names.iter().copied()) {
+                    Some(n) => format!("did you mean `{n}`?"),
+                    None => "`faultline list` shows the bundled scenarios".to_string(),
+                };
+                let d = Diagnostic::file(
+                    arg,
+                    format!("no scenario file or bundled scenario named `{arg}`"),
+                )
+                .with_help(hint);
+                return Err(d.to_string());
+            }
+        }
+    };
+    faultline_sim::scenario::parse(&display, &text, &faultline_protocols::catalog())
+        .map_err(|d| d.to_string())
+}

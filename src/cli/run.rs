@@ -1,0 +1,100 @@
+//! `faultline run`: one scenario, one seed, a run folder, a summary, an exit code.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter};
+use std::path::{Path, PathBuf};
+
+use faultline_sim::{RunResult, Scenario, Trace};
+use serde::Serialize;
+
+use super::{EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, load_scenario};
+
+/// The replay command for a scenario and seed.
+pub fn replay_command(scenario: &Scenario, seed: u64) -> String {
+    format!("faultline run {} --seed {seed}", scenario.path)
+}
+
+fn default_dir(scenario: &Scenario, seed: u64) -> PathBuf {
+    let stem = Path::new(&scenario.path)
+        .file_stem()
+        .map_or("run".into(), |s| s.to_string_lossy().into_owned());
+    PathBuf::from("runs").join(format!("{stem}-seed{seed}"))
+}
+
+#[derive(Serialize)]
+struct RunInfo<'a> {
+    faultline: &'a str,
+    scenario: &'a str,
+    seed: u64,
+    protocol: &'a str,
+    variant: &'a str,
+    replay: String,
+}
+
+/// Runs `scenario` with `seed`, streaming the trace to `dir/trace.jsonl` and writing
+/// the history, summary and scenario beside it.
+pub fn run_to_dir(scenario: &Scenario, seed: u64, dir: &Path) -> io::Result<RunResult> {
+    fs::create_dir_all(dir)?;
+    let trace = BufWriter::with_capacity(1 << 16, File::create(dir.join("trace.jsonl"))?);
+    let result = faultline_protocols::run(scenario, seed, Trace::to_writer(Box::new(trace)));
+    fs::write(dir.join("history.json"), result.history.to_json())?;
+    let summary = faultline_reports::summarize(scenario, &result);
+    fs::write(
+        dir.join("summary.json"),
+        serde_json::to_string_pretty(&summary).expect("summary serialises"),
+    )?;
+    fs::write(dir.join("scenario.toml"), &scenario.source)?;
+    let info = RunInfo {
+        faultline: env!("CARGO_PKG_VERSION"),
+        scenario: &scenario.path,
+        seed,
+        protocol: &scenario.protocol,
+        variant: &scenario.variant,
+        replay: replay_command(scenario, seed),
+    };
+    fs::write(
+        dir.join("run.json"),
+        serde_json::to_string_pretty(&info).expect("run info serialises"),
+    )?;
+    Ok(result)
+}
+
+pub fn run(arg: &str, seed: Option<u64>, out: Option<PathBuf>, peak_memory: bool) -> u8 {
+    let scenario = match load_scenario(arg) {
+        Ok(s) => s,
+        Err(msg) => {
+            eprintln!("{msg}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let seed = seed.unwrap_or(scenario.seed);
+    let dir = out.unwrap_or_else(|| default_dir(&scenario, seed));
+    let result = match run_to_dir(&scenario, seed, &dir) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot write the run folder {}: {e}", dir.display());
+            eprintln!("  = help: pass --out DIR with a folder you can write to");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let summary = faultline_reports::summarize(&scenario, &result);
+    let mut stdout = io::stdout().lock();
+    summary.write_text(&mut stdout).expect("write to stdout");
+    println!("run folder {}", dir.display());
+    if !result.failures().is_empty() {
+        println!("replay     {}", replay_command(&scenario, seed));
+    }
+    if peak_memory {
+        let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let hwm = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM"))
+            .unwrap_or("VmHWM: unknown");
+        eprintln!("{hwm}");
+    }
+    if result.as_expected() {
+        EXIT_OK
+    } else {
+        EXIT_CHECK_FAILED
+    }
+}

@@ -1,0 +1,203 @@
+//! `faultline sweep`: many seeds of one scenario, in parallel. Each seed's run is
+//! independent and single-threaded, so the per-seed results (and trace hashes) are the
+//! same whatever `--jobs` is.
+
+use std::io::IsTerminal;
+use std::ops::Range;
+
+use faultline_sim::scenario::{Expect, parse_seed_range};
+use faultline_sim::trace::Fnv64;
+use faultline_sim::{Scenario, Trace};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+
+use super::run::replay_command;
+use super::{EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, load_scenario};
+
+/// What one seed of a sweep came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeedOutcome {
+    pub seed: u64,
+    pub trace_hash: u64,
+    pub events: u64,
+    pub failures: Vec<String>,
+    pub as_expected: bool,
+}
+
+/// Runs every seed on `jobs` threads; results come back in seed order.
+pub fn run_seeds(
+    scenario: &Scenario,
+    seeds: Range<u64>,
+    jobs: usize,
+    progress: &ProgressBar,
+) -> Vec<SeedOutcome> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()
+        .expect("thread pool");
+    pool.install(|| {
+        seeds
+            .into_par_iter()
+            .map(|seed| {
+                let r = faultline_protocols::run(scenario, seed, Trace::hash_only());
+                progress.inc(1);
+                SeedOutcome {
+                    seed,
+                    trace_hash: r.trace_hash.expect("hashing trace"),
+                    events: r.stats.events,
+                    failures: r.failures(),
+                    as_expected: r.as_expected(),
+                }
+            })
+            .collect()
+    })
+}
+
+/// One hash over every seed's trace hash, in seed order: equal digests, equal sweeps.
+pub fn digest(outcomes: &[SeedOutcome]) -> u64 {
+    let mut h = Fnv64::default();
+    for o in outcomes {
+        h.update(&o.seed.to_le_bytes());
+        h.update(&o.trace_hash.to_le_bytes());
+    }
+    h.finish()
+}
+
+fn parse_shard(text: &str) -> Result<(u64, u64), String> {
+    let bad =
+        || format!("invalid --shard \"{text}\": write I/N with 1 <= I <= N, e.g. --shard 2/4");
+    let (i, n) = text.split_once('/').ok_or_else(bad)?;
+    let (i, n): (u64, u64) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if n == 0 || i == 0 || i > n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// Shard i of n (1-based) of a range: contiguous, sizes differ by at most one.
+fn shard_range(r: Range<u64>, i: u64, n: u64) -> Range<u64> {
+    let len = r.end - r.start;
+    let lo = r.start + len * (i - 1) / n;
+    let hi = r.start + len * i / n;
+    lo..hi
+}
+
+pub fn sweep(arg: &str, seeds: Option<String>, jobs: Option<usize>, shard: Option<String>) -> u8 {
+    let scenario = match load_scenario(arg) {
+        Ok(s) => s,
+        Err(msg) => {
+            eprintln!("{msg}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let mut range = match (seeds, &scenario.seeds) {
+        (Some(text), _) => match parse_seed_range(&text) {
+            Ok(r) => r,
+            Err(msg) => {
+                eprintln!("error: {msg}");
+                return EXIT_BAD_INPUT;
+            }
+        },
+        (None, Some(r)) => r.clone(),
+        (None, None) => 1..101,
+    };
+    if let Some(text) = shard {
+        match parse_shard(&text) {
+            Ok((i, n)) => range = shard_range(range, i, n),
+            Err(msg) => {
+                eprintln!("error: {msg}");
+                return EXIT_BAD_INPUT;
+            }
+        }
+    }
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let total = range.end - range.start;
+    println!(
+        "sweep      {}  seeds {}..{} ({total})  jobs {jobs}",
+        scenario.path, range.start, range.end
+    );
+    let bar = if std::io::stderr().is_terminal() {
+        let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        b.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} seeds  {per_sec}  eta {eta}")
+                .expect("template"),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let outcomes = run_seeds(&scenario, range, jobs, &bar);
+    bar.finish_and_clear();
+
+    let failing: Vec<&SeedOutcome> = outcomes.iter().filter(|o| !o.failures.is_empty()).collect();
+    let events: u64 = outcomes.iter().map(|o| o.events).sum();
+    println!("events     {events}");
+    println!(
+        "digest     {:016x}  (of every seed's trace hash, in seed order)",
+        digest(&outcomes)
+    );
+    let code = match scenario.expect {
+        Expect::Pass => {
+            println!(
+                "passed     {}/{}",
+                outcomes.len() - failing.len(),
+                outcomes.len()
+            );
+            if failing.is_empty() {
+                EXIT_OK
+            } else {
+                EXIT_CHECK_FAILED
+            }
+        }
+        Expect::Fail => {
+            println!(
+                "caught     {}/{} seeds (this bug-zoo scenario expects checks to fail)",
+                failing.len(),
+                outcomes.len()
+            );
+            if failing.is_empty() {
+                println!("result     FAIL: the bug was not caught on any seed in this range");
+                EXIT_CHECK_FAILED
+            } else {
+                EXIT_OK
+            }
+        }
+    };
+    const LISTED_MAX: usize = 10;
+    if !failing.is_empty() {
+        println!("failing seeds:");
+        for o in failing.iter().take(LISTED_MAX) {
+            println!(
+                "  seed {:<6} {}",
+                o.seed,
+                o.failures.first().map_or("", String::as_str)
+            );
+            println!("             replay: {}", replay_command(&scenario, o.seed));
+        }
+        if failing.len() > LISTED_MAX {
+            let rest: Vec<String> = failing[LISTED_MAX..]
+                .iter()
+                .map(|o| o.seed.to_string())
+                .collect();
+            println!("  ... and {} more: {}", rest.len(), rest.join(" "));
+        }
+    }
+    code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_cover_the_range_exactly_once() {
+        let parts: Vec<_> = (1..=3).map(|i| shard_range(10..20, i, 3)).collect();
+        assert_eq!(parts, vec![10..13, 13..16, 16..20]);
+        assert!(
+            parse_shard("0/3").is_err() && parse_shard("4/3").is_err() && parse_shard("x").is_err()
+        );
+    }
+}

@@ -1,0 +1,4 @@
+//! The `faultline` command line as a library, so the end-to-end tests can call the
+//! same code the binary runs.
+
+pub mod cli;
