@@ -16,13 +16,7 @@ fn collect(dir: &Path, root: &Path, out: &mut Vec<(String, String)>) {
         } else if p.extension().is_some_and(|e| e == "toml") {
             let rel = p.strip_prefix(root).expect("under root").with_extension("");
             let name = rel.to_string_lossy().replace('\\', "/");
-            out.push((
-                name,
-                p.canonicalize()
-                    .expect("path")
-                    .to_string_lossy()
-                    .into_owned(),
-            ));
+            out.push((name, p.canonicalize().expect("path").to_string_lossy().into_owned()));
         }
     }
 }
@@ -32,9 +26,7 @@ fn main() {
     println!("cargo:rerun-if-changed=scenarios");
     let mut found = Vec::new();
     collect(&root, &root, &mut found);
-    let mut code = String::from(
-        "/// Bundled scenarios: (name, file text).\npub const BUNDLED: &[(&str, &str)] = &[\n",
-    );
+    let mut code = String::from("/// Bundled scenarios: (name, file text).\npub const BUNDLED: &[(&str, &str)] = &[\n");
     for (name, path) in &found {
         code.push_str(&format!("    ({name:?}, include_str!({path:?})),\n"));
     }

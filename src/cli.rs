@@ -88,18 +88,8 @@ pub enum Command {
 
 pub fn main(cli: Cli) -> ExitCode {
     let code = match cli.command {
-        Command::Run {
-            scenario,
-            seed,
-            out,
-            peak_memory,
-        } => run::run(&scenario, seed, out, peak_memory),
-        Command::Sweep {
-            scenario,
-            seeds,
-            jobs,
-            shard,
-        } => sweep::sweep(&scenario, seeds, jobs, shard),
+        Command::Run { scenario, seed, out, peak_memory } => run::run(&scenario, seed, out, peak_memory),
+        Command::Sweep { scenario, seeds, jobs, shard } => sweep::sweep(&scenario, seeds, jobs, shard),
         Command::List => list::list(),
         Command::Schema => {
             println!("{}", faultline_sim::scenario::json_schema());

@@ -47,12 +47,7 @@ pub fn lookup(name: &str) -> Option<&'static Entry> {
 
 /// The names scenario files may use, for parse-time checks.
 pub fn catalog() -> Catalog<'static> {
-    Catalog {
-        protocols: REGISTRY
-            .iter()
-            .map(|e| (e.name, e.variants.iter().map(|v| v.0).collect()))
-            .collect(),
-    }
+    Catalog { protocols: REGISTRY.iter().map(|e| (e.name, e.variants.iter().map(|v| v.0).collect())).collect() }
 }
 
 /// Runs a scenario with the protocol it names.

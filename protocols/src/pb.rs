@@ -35,9 +35,7 @@ use std::collections::BTreeMap;
 
 use faultline_sim::disk::Durable;
 use faultline_sim::time::Dur;
-use faultline_sim::{
-    ClientId, Ctx, NodeId, Op, Outcome, Protocol, Reply, Request, TimerId, Violation,
-};
+use faultline_sim::{ClientId, Ctx, NodeId, Op, Outcome, Protocol, Reply, Request, TimerId, Violation};
 use serde::Serialize;
 
 /// How often the primary re-sends log entries a backup has not acknowledged.
@@ -55,18 +53,9 @@ pub enum Variant {
 }
 
 pub const VARIANTS: &[(&str, &str)] = &[
-    (
-        "correct",
-        "writes synced before they are acknowledged; reads at the primary",
-    ),
-    (
-        "stale-reads",
-        "backups answer reads from their lagging copy",
-    ),
-    (
-        "unsynced-log",
-        "the primary never syncs its log: a crash forgets acknowledged writes",
-    ),
+    ("correct", "writes synced before they are acknowledged; reads at the primary"),
+    ("stale-reads", "backups answer reads from their lagging copy"),
+    ("unsynced-log", "the primary never syncs its log: a crash forgets acknowledged writes"),
 ];
 
 impl Variant {
@@ -139,8 +128,7 @@ impl Pb {
                 Outcome::Swapped(ok)
             }
         };
-        self.sessions
-            .insert(entry.client, (entry.seq, outcome.clone()));
+        self.sessions.insert(entry.client, (entry.seq, outcome.clone()));
         self.log.push(entry.clone());
         outcome
     }
@@ -151,21 +139,13 @@ impl Pb {
             return;
         }
         let end = (have + BATCH_ENTRIES_MAX).min(self.log.len());
-        ctx.send(
-            to,
-            Msg::Replicate {
-                from: have as u64 + 1,
-                entries: self.log[have..end].to_vec(),
-            },
-        );
+        ctx.send(to, Msg::Replicate { from: have as u64 + 1, entries: self.log[have..end].to_vec() });
     }
 
     fn ignore_request(&self, req: &Request) -> bool {
         // A retry of an operation older than the client's latest: the client has moved
         // on and will not read the answer.
-        self.sessions
-            .get(&req.client)
-            .is_some_and(|(seq, _)| req.seq < *seq)
+        self.sessions.get(&req.client).is_some_and(|(seq, _)| req.seq < *seq)
     }
 }
 
@@ -204,16 +184,10 @@ impl Protocol for Pb {
     fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, req: Request) {
         if !self.is_primary() {
             let reply = match (&req.op, self.variant) {
-                (Op::Get { key }, Variant::StaleReads) => {
-                    Outcome::Value(self.kv.get(key).cloned().unwrap_or_default())
-                }
+                (Op::Get { key }, Variant::StaleReads) => Outcome::Value(self.kv.get(key).cloned().unwrap_or_default()),
                 _ => Outcome::Redirect(Some(PRIMARY)),
             };
-            ctx.reply(Reply {
-                client: req.client,
-                seq: req.seq,
-                outcome: reply,
-            });
+            ctx.reply(Reply { client: req.client, seq: req.seq, outcome: reply });
             return;
         }
         if self.ignore_request(&req) {
@@ -222,37 +196,21 @@ impl Protocol for Pb {
         if let Some((seq, outcome)) = self.sessions.get(&req.client)
             && *seq == req.seq
         {
-            ctx.reply(Reply {
-                client: req.client,
-                seq: req.seq,
-                outcome: outcome.clone(),
-            });
+            ctx.reply(Reply { client: req.client, seq: req.seq, outcome: outcome.clone() });
             return;
         }
         if let Op::Get { key } = &req.op {
             let value = self.kv.get(key).cloned().unwrap_or_default();
-            ctx.reply(Reply {
-                client: req.client,
-                seq: req.seq,
-                outcome: Outcome::Value(value),
-            });
+            ctx.reply(Reply { client: req.client, seq: req.seq, outcome: Outcome::Value(value) });
             return;
         }
-        let entry = Entry {
-            client: req.client,
-            seq: req.seq,
-            op: req.op,
-        };
+        let entry = Entry { client: req.client, seq: req.seq, op: req.op };
         let outcome = self.apply(&entry);
         ctx.write(log_key(self.log.len()), entry);
         if self.variant != Variant::UnsyncedLog {
             ctx.sync();
         }
-        ctx.reply(Reply {
-            client: req.client,
-            seq: req.seq,
-            outcome,
-        });
+        ctx.reply(Reply { client: req.client, seq: req.seq, outcome });
         for peer in ctx.peers().collect::<Vec<_>>() {
             self.replicate_to(ctx, peer);
         }
@@ -260,10 +218,7 @@ impl Protocol for Pb {
 
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
         match msg {
-            Msg::Replicate {
-                from: start,
-                entries,
-            } => {
+            Msg::Replicate { from: start, entries } => {
                 if self.is_primary() {
                     return; // only the primary sends these
                 }
@@ -274,12 +229,7 @@ impl Protocol for Pb {
                     }
                     index += 1;
                 }
-                ctx.send(
-                    from,
-                    Msg::Ack {
-                        len: self.log.len() as u64,
-                    },
-                );
+                ctx.send(from, Msg::Ack { len: self.log.len() as u64 });
             }
             Msg::Ack { len } => {
                 if !self.is_primary() {
@@ -310,8 +260,7 @@ impl Protocol for Pb {
         for (i, node) in nodes.iter().enumerate().skip(1) {
             let Some(b) = node else { continue };
             let len = b.log.len();
-            let agrees =
-                len <= primary.log.len() && (len == 0 || b.log[len - 1] == primary.log[len - 1]);
+            let agrees = len <= primary.log.len() && (len == 0 || b.log[len - 1] == primary.log[len - 1]);
             if !agrees {
                 return Err(Violation {
                     invariant: "backup-log-prefix".into(),

@@ -70,12 +70,8 @@ pub fn summarize(scenario: &Scenario, result: &RunResult) -> Summary {
     let counts = OpCounts {
         invoked: ops.len(),
         ok: result.history.count(faultline_sim::history::EventType::Ok),
-        fail: result
-            .history
-            .count(faultline_sim::history::EventType::Fail),
-        info: result
-            .history
-            .count(faultline_sim::history::EventType::Info),
+        fail: result.history.count(faultline_sim::history::EventType::Fail),
+        info: result.history.count(faultline_sim::history::EventType::Info),
     };
     let invariants = if !scenario.invariants {
         "off".to_string()
@@ -99,8 +95,7 @@ pub fn summarize(scenario: &Scenario, result: &RunResult) -> Summary {
         seed: result.seed,
         end_time_ns: result.end_time,
         stats: result.stats.clone(),
-        messages_per_op: (has_clients && !ops.is_empty())
-            .then(|| result.stats.sent as f64 / ops.len() as f64),
+        messages_per_op: (has_clients && !ops.is_empty()).then(|| result.stats.sent as f64 / ops.len() as f64),
         ops: has_clients.then_some(counts),
         latency: (!lat.is_empty()).then(|| Latencies {
             p50_ns: percentile(&lat, 50),
@@ -115,11 +110,7 @@ pub fn summarize(scenario: &Scenario, result: &RunResult) -> Summary {
             faultline_sim::scenario::Expect::Pass => "pass".into(),
             faultline_sim::scenario::Expect::Fail => "fail".into(),
         },
-        result: if result.as_expected() {
-            "pass".into()
-        } else {
-            "fail".into()
-        },
+        result: if result.as_expected() { "pass".into() } else { "fail".into() },
         trace_hash: result.trace_hash.map(|h| format!("{h:016x}")),
     }
 }
@@ -141,11 +132,7 @@ impl Summary {
     /// The terminal summary, one fact a line.
     pub fn write_text(&self, w: &mut impl Write) -> io::Result<()> {
         let s = &self.stats;
-        writeln!(
-            w,
-            "scenario   {} ({}, {})",
-            self.scenario, self.protocol, self.variant
-        )?;
+        writeln!(w, "scenario   {} ({}, {})", self.scenario, self.protocol, self.variant)?;
         writeln!(w, "seed       {}", self.seed)?;
         writeln!(w, "virtual    {}", fmt_time(self.end_time_ns))?;
         writeln!(w, "events     {}", thousands(s.events))?;
@@ -169,29 +156,16 @@ impl Summary {
             )?;
         }
         if let Some(o) = &self.ops {
-            write!(
-                w,
-                "clients    {} ops: {} ok, {} fail, {} info",
-                o.invoked, o.ok, o.fail, o.info
-            )?;
+            write!(w, "clients    {} ops: {} ok, {} fail, {} info", o.invoked, o.ok, o.fail, o.info)?;
             if let Some(l) = &self.latency {
-                write!(
-                    w,
-                    "  latency p50 {} p99 {}",
-                    fmt_time(l.p50_ns),
-                    fmt_time(l.p99_ns)
-                )?;
+                write!(w, "  latency p50 {} p99 {}", fmt_time(l.p50_ns), fmt_time(l.p99_ns))?;
             }
             if let Some(m) = self.messages_per_op {
                 write!(w, "  {m:.1} msgs/op")?;
             }
             writeln!(w)?;
         }
-        writeln!(
-            w,
-            "checks     invariants: {}  linearizable: {}",
-            self.invariants, self.linearizable
-        )?;
+        writeln!(w, "checks     invariants: {}  linearizable: {}", self.invariants, self.linearizable)?;
         for f in &self.failures {
             writeln!(w, "  - {f}")?;
         }

@@ -17,23 +17,24 @@ pub struct Clock {
 
 impl Clock {
     pub fn new(skew_ns: i64, drift_ppm: i64) -> Clock {
-        Clock {
-            base_real: 0,
-            base_local: skew_ns,
-            drift_ppm,
-        }
+        Clock { base_real: 0, base_local: skew_ns, drift_ppm }
     }
 
     fn rate(&self) -> i128 {
         (PPM + self.drift_ppm as i128).max(RATE_PPM_MIN)
     }
 
+    #[inline]
     fn local_signed(&self, real: Time) -> i64 {
+        if self.drift_ppm == 0 {
+            return self.base_local + real.saturating_sub(self.base_real) as i64;
+        }
         let dt = real.saturating_sub(self.base_real) as i128;
         (self.base_local as i128 + dt * self.rate() / PPM) as i64
     }
 
     /// The node's clock reading at real time `real` (never below zero).
+    #[inline]
     pub fn local(&self, real: Time) -> Time {
         self.local_signed(real).max(0) as Time
     }
@@ -71,7 +72,11 @@ impl Clock {
     }
 
     /// How much real time passes while this clock advances by `local` nanoseconds.
+    #[inline]
     pub fn real_delay(&self, local: u64) -> u64 {
+        if self.drift_ppm == 0 {
+            return local;
+        }
         let r = self.rate();
         ((local as i128 * PPM + r - 1) / r) as u64
     }

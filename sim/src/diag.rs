@@ -39,14 +39,7 @@ impl Diagnostic {
 
     /// A diagnostic about a whole file (no position known): line 1, column 1.
     pub fn file(path: &str, message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            path: path.to_string(),
-            line: 1,
-            column: 1,
-            message: message.into(),
-            snippet: None,
-            help: None,
-        }
+        Diagnostic { path: path.to_string(), line: 1, column: 1, message: message.into(), snippet: None, help: None }
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
@@ -64,12 +57,7 @@ impl fmt::Display for Diagnostic {
             writeln!(f)?;
             writeln!(f, "{gutter} |")?;
             writeln!(f, "{} | {}", self.line, text)?;
-            write!(
-                f,
-                "{gutter} | {}{}",
-                " ".repeat(range.start),
-                "^".repeat(range.len())
-            )?;
+            write!(f, "{gutter} | {}{}", " ".repeat(range.start), "^".repeat(range.len()))?;
         }
         if let Some(help) = &self.help {
             writeln!(f)?;
@@ -90,8 +78,7 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
             best = Some((d, cand));
         }
     }
-    best.filter(|&(d, c)| d <= (c.len().max(word.len()) / 3).max(1))
-        .map(|(_, c)| c)
+    best.filter(|&(d, c)| d <= (c.len().max(word.len()) / 3).max(1)).map(|(_, c)| c)
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -125,10 +112,7 @@ mod tests {
 
     #[test]
     fn suggests_close_names() {
-        assert_eq!(
-            closest("parition", ["partition", "crash"]),
-            Some("partition")
-        );
+        assert_eq!(closest("parition", ["partition", "crash"]), Some("partition"));
         assert_eq!(closest("zzz", ["partition", "crash"]), None);
     }
 }

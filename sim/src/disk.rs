@@ -17,12 +17,7 @@ pub struct Disk<S> {
 
 impl<S: Clone> Default for Disk<S> {
     fn default() -> Self {
-        Disk {
-            synced: BTreeMap::new(),
-            pending: Vec::new(),
-            writes: 0,
-            syncs: 0,
-        }
+        Disk { synced: BTreeMap::new(), pending: Vec::new(), writes: 0, syncs: 0 }
     }
 }
 

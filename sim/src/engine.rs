@@ -3,8 +3,7 @@
 //! scheduled and never by chance. It owns the nodes, the network, the clients and the
 //! fault schedule; protocols see only their [`Ctx`].
 
-use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
@@ -15,6 +14,7 @@ use crate::history::History;
 use crate::nemesis::{Nemesis, NemesisStep};
 use crate::network::{Cuts, sample};
 use crate::protocol::{Ctx, Effect, NodeId, Protocol, Reply, Request, TimerId, Violation};
+use crate::queue::{Entry, EventQueue};
 use crate::rng::{SimRng, Stream};
 use crate::scenario::{CutMode, Expect, FaultAction, Scenario};
 use crate::time::Time;
@@ -25,17 +25,29 @@ use crate::workload::Clients;
 #[derive(Clone, Debug)]
 pub(crate) enum Payload<M> {
     Peer(M),
-    Request(Request),
-    Reply(Reply),
+    // Boxed: client traffic is rarer than peer traffic, and this keeps events small.
+    Request(Box<Request>),
+    Reply(Box<Reply>),
+}
+
+/// A message to or from a client, boxed so the common event stays small.
+pub(crate) struct ClientDelivery<M> {
+    from: Addr,
+    to: Addr,
+    id: u64,
+    payload: Payload<M>,
 }
 
 pub(crate) enum Ev<P: Protocol> {
-    Deliver {
-        from: Addr,
-        to: Addr,
+    /// A message between nodes.
+    Peer {
+        from: NodeId,
+        to: NodeId,
         id: u64,
-        payload: Payload<P::Msg>,
+        msg: P::Msg,
     },
+    /// A request to a node or a reply to a client.
+    Client(Box<ClientDelivery<P::Msg>>),
     Timer {
         node: usize,
         incarnation: u32,
@@ -53,29 +65,6 @@ pub(crate) enum Ev<P: Protocol> {
     Nemesis(NemesisStep),
 }
 
-struct Queued<P: Protocol> {
-    time: Time,
-    seq: u64,
-    ev: Ev<P>,
-}
-
-impl<P: Protocol> PartialEq for Queued<P> {
-    fn eq(&self, other: &Self) -> bool {
-        (self.time, self.seq) == (other.time, other.seq)
-    }
-}
-impl<P: Protocol> Eq for Queued<P> {}
-impl<P: Protocol> PartialOrd for Queued<P> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl<P: Protocol> Ord for Queued<P> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (self.time, self.seq).cmp(&(other.time, other.seq))
-    }
-}
-
 pub(crate) struct NodeSlot<P: Protocol> {
     pub(crate) up: bool,
     pub(crate) paused: bool,
@@ -86,6 +75,13 @@ pub(crate) struct NodeSlot<P: Protocol> {
     rng: SimRng,
     pub(crate) clock: Clock,
     backlog: Vec<Ev<P>>,
+}
+
+fn delivery<P: Protocol>(from: Addr, to: Addr, id: u64, payload: Payload<P::Msg>) -> Ev<P> {
+    match (from, to, payload) {
+        (Addr::Node(from), Addr::Node(to), Payload::Peer(msg)) => Ev::Peer { from, to, id, msg },
+        (from, to, payload) => Ev::Client(Box::new(ClientDelivery { from, to, id, payload })),
+    }
 }
 
 /// Counters a run summary reports.
@@ -134,12 +130,7 @@ impl RunResult {
     pub fn failures(&self) -> Vec<String> {
         let mut out = Vec::new();
         if let Some((t, v)) = &self.violation {
-            out.push(format!(
-                "invariant `{}` violated at {}: {}",
-                v.invariant,
-                crate::time::fmt_time(*t),
-                v.detail
-            ));
+            out.push(format!("invariant `{}` violated at {}: {}", v.invariant, crate::time::fmt_time(*t), v.detail));
         }
         match &self.linearizability {
             Some(LinResult::NotLinearizable { key, prefix }) => out.push(format!(
@@ -171,7 +162,9 @@ pub struct Sim<P: Protocol> {
     pub(crate) now: Time,
     seq: u64,
     end: Time,
-    queue: BinaryHeap<Reverse<Queued<P>>>,
+    queue: EventQueue,
+    slab: Vec<Option<Ev<P>>>,
+    free: Vec<u32>,
     pub(crate) states: Vec<Option<P>>,
     pub(crate) slots: Vec<NodeSlot<P>>,
     pub(crate) scenario: Scenario,
@@ -212,7 +205,9 @@ impl<P: Protocol> Sim<P> {
             now: 0,
             seq: 0,
             end: scenario.duration,
-            queue: BinaryHeap::new(),
+            queue: EventQueue::new(),
+            slab: Vec::new(),
+            free: Vec::new(),
             states: (0..n).map(|_| None).collect(),
             slots,
             cuts: Cuts::new(n),
@@ -234,11 +229,17 @@ impl<P: Protocol> Sim<P> {
 
     pub(crate) fn schedule(&mut self, time: Time, ev: Ev<P>) {
         self.seq += 1;
-        self.queue.push(Reverse(Queued {
-            time,
-            seq: self.seq,
-            ev,
-        }));
+        let slot = match self.free.pop() {
+            Some(i) => {
+                self.slab[i as usize] = Some(ev);
+                i
+            }
+            None => {
+                self.slab.push(Some(ev));
+                u32::try_from(self.slab.len() - 1).expect("fewer than 2^32 pending events")
+            }
+        };
+        self.queue.push(Entry::new(time, self.seq, slot));
     }
 
     pub(crate) fn node_count(&self) -> usize {
@@ -256,22 +257,24 @@ impl<P: Protocol> Sim<P> {
         }
         self.boot_nemesis();
         self.boot_clients();
-        while let Some(Reverse(q)) = self.queue.pop() {
-            if q.time > self.end {
+        while let Some(q) = self.queue.pop() {
+            let time = q.time();
+            if time > self.end {
                 self.now = self.end;
                 break;
             }
-            self.now = q.time;
+            self.now = time;
             self.stats.events += 1;
-            self.dispatch(q.ev);
+            let ev = self.slab[q.slot() as usize].take().expect("a queued event");
+            self.free.push(q.slot());
+            self.dispatch(ev);
             if self.violation.is_some() {
                 break;
             }
         }
         self.finish_clients();
         let events = self.stats.events;
-        self.trace
-            .emit::<(), ()>(self.now, &TraceEvent::End { events });
+        self.trace.emit::<(), ()>(self.now, &TraceEvent::End { events });
         let (trace_hash, trace_lines) = match self.trace.finish() {
             Ok((h, l)) if self.trace.is_on() => (Some(h), l),
             Ok(_) => (None, 0),
@@ -294,27 +297,18 @@ impl<P: Protocol> Sim<P> {
 
     fn dispatch(&mut self, ev: Ev<P>) {
         match ev {
-            Ev::Deliver {
-                from,
-                to,
-                id,
-                payload,
-            } => self.deliver(from, to, id, payload),
-            Ev::Timer {
-                node,
-                incarnation,
-                id,
-            } => {
+            Ev::Peer { from, to, id, msg } => self.deliver_peer(from, to, id, msg),
+            Ev::Client(d) => {
+                let ClientDelivery { from, to, id, payload } = *d;
+                self.deliver(from, to, id, payload)
+            }
+            Ev::Timer { node, incarnation, id } => {
                 let slot = &mut self.slots[node];
                 if !slot.up || slot.incarnation != incarnation {
                     return; // armed before a crash
                 }
                 if slot.paused {
-                    slot.backlog.push(Ev::Timer {
-                        node,
-                        incarnation,
-                        id,
-                    });
+                    slot.backlog.push(Ev::Timer { node, incarnation, id });
                     return;
                 }
                 let Some(timer) = slot.timers.remove(&id) else {
@@ -324,27 +318,35 @@ impl<P: Protocol> Sim<P> {
                 if self.trace.is_on() {
                     self.trace.emit::<P::Msg, P::Timer>(
                         self.now,
-                        &TraceEvent::Timer {
-                            node: NodeIdName(NodeId(node)),
-                            id: id.0,
-                            timer: &timer,
-                        },
+                        &TraceEvent::Timer { node: NodeIdName(NodeId(node)), id: id.0, timer: &timer },
                     );
                 }
                 self.call(node, |p, ctx| p.on_timer(ctx, id, timer));
             }
             Ev::ClientNext { client } => self.client_next(client),
-            Ev::ClientTimeout {
-                client,
-                seq,
-                attempt,
-            } => self.client_timeout(client, seq, attempt),
+            Ev::ClientTimeout { client, seq, attempt } => self.client_timeout(client, seq, attempt),
             Ev::Fault(i) => {
                 let action = self.scenario.faults[i].action.clone();
                 self.apply_fault(&action);
             }
             Ev::Nemesis(step) => self.nemesis_step(step),
         }
+    }
+
+    /// The common case, kept short: a message between two nodes that are up, unpaused
+    /// and not cut off from each other. Everything else takes [`Self::deliver`].
+    #[inline]
+    fn deliver_peer(&mut self, from: NodeId, to: NodeId, id: u64, msg: P::Msg) {
+        let slot = &self.slots[to.0];
+        if !slot.up || slot.paused || self.cuts.is_cut(from, to) {
+            return self.deliver(Addr::Node(from), Addr::Node(to), id, Payload::Peer(msg));
+        }
+        self.stats.delivered += 1;
+        self.trace.emit::<P::Msg, P::Timer>(
+            self.now,
+            &TraceEvent::Deliver { from: Addr::Node(from), to: Addr::Node(to), id },
+        );
+        self.call(to.0, |p, ctx| p.on_message(ctx, from, msg));
     }
 
     fn deliver(&mut self, from: Addr, to: Addr, id: u64, payload: Payload<P::Msg>) {
@@ -365,67 +367,43 @@ impl<P: Protocol> Sim<P> {
                         }
                         CutMode::Hold => {
                             self.stats.held += 1;
-                            self.trace.emit::<P::Msg, P::Timer>(
-                                self.now,
-                                &TraceEvent::Hold { from, to, id },
-                            );
-                            self.held.push(Ev::Deliver {
-                                from,
-                                to,
-                                id,
-                                payload,
-                            });
+                            self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Hold { from, to, id });
+                            self.held.push(delivery(from, to, id, payload));
                         }
                     }
                     return;
                 }
                 if self.slots[n].paused {
-                    self.slots[n].backlog.push(Ev::Deliver {
-                        from,
-                        to,
-                        id,
-                        payload,
-                    });
+                    self.slots[n].backlog.push(delivery(from, to, id, payload));
                     return;
                 }
                 self.stats.delivered += 1;
-                self.trace
-                    .emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Deliver { from, to, id });
+                self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Deliver { from, to, id });
                 match payload {
                     Payload::Peer(msg) => {
-                        let Addr::Node(f) = from else {
-                            unreachable!("peer messages come from nodes")
-                        };
+                        let Addr::Node(f) = from else { unreachable!("peer messages come from nodes") };
                         self.call(n, |p, ctx| p.on_message(ctx, f, msg));
                     }
-                    Payload::Request(req) => self.call(n, |p, ctx| p.on_request(ctx, req)),
+                    Payload::Request(req) => self.call(n, |p, ctx| p.on_request(ctx, *req)),
                     Payload::Reply(_) => unreachable!("replies go to clients"),
                 }
             }
             Addr::Client(c) => {
                 self.stats.delivered += 1;
-                self.trace
-                    .emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Deliver { from, to, id });
+                self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Deliver { from, to, id });
                 if let Payload::Reply(reply) = payload {
-                    self.client_reply(c, reply);
+                    self.client_reply(c, *reply);
                 }
             }
         }
     }
 
     fn trace_drop(&mut self, from: Addr, to: Addr, id: u64, reason: &'static str) {
-        self.trace.emit::<P::Msg, P::Timer>(
-            self.now,
-            &TraceEvent::Drop {
-                from,
-                to,
-                id,
-                reason,
-            },
-        );
+        self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Drop { from, to, id, reason });
     }
 
     /// Calls into a live node's protocol, then carries out its effects.
+    #[inline]
     fn call(&mut self, node: usize, f: impl FnOnce(&mut P, &mut Ctx<'_, P>)) {
         let mut effects = std::mem::take(&mut self.effects);
         let n = self.slots.len();
@@ -480,10 +458,7 @@ impl<P: Protocol> Sim<P> {
         if let Err(v) = P::check_cluster(&self.states) {
             self.trace.emit::<P::Msg, P::Timer>(
                 self.now,
-                &TraceEvent::Violation {
-                    invariant: &v.invariant,
-                    detail: &v.detail,
-                },
+                &TraceEvent::Violation { invariant: &v.invariant, detail: &v.detail },
             );
             self.violation = Some((self.now, v));
         }
@@ -493,11 +468,7 @@ impl<P: Protocol> Sim<P> {
         for eff in effects.drain(..) {
             match eff {
                 Effect::Send { to, msg } => {
-                    assert!(
-                        to.0 < self.slots.len(),
-                        "node n{} sent to {to}, which is not in the cluster",
-                        node + 1
-                    );
+                    assert!(to.0 < self.slots.len(), "node n{} sent to {to}, which is not in the cluster", node + 1);
                     self.send(Addr::Node(NodeId(node)), Addr::Node(to), Payload::Peer(msg));
                 }
                 Effect::SetTimer { id, after, timer } => {
@@ -505,40 +476,27 @@ impl<P: Protocol> Sim<P> {
                     let at = self.now + slot.clock.real_delay(after.nanos());
                     let incarnation = slot.incarnation;
                     slot.timers.insert(id, timer);
-                    self.schedule(
-                        at,
-                        Ev::Timer {
-                            node,
-                            incarnation,
-                            id,
-                        },
-                    );
+                    self.schedule(at, Ev::Timer { node, incarnation, id });
                 }
                 Effect::CancelTimer { id } => {
                     self.slots[node].timers.remove(&id);
                 }
                 Effect::Reply(reply) => {
                     let to = Addr::Client(reply.client);
-                    self.send(Addr::Node(NodeId(node)), to, Payload::Reply(reply));
+                    self.send(Addr::Node(NodeId(node)), to, Payload::Reply(Box::new(reply)));
                 }
                 Effect::Write { key, value } => self.slots[node].disk.write(key, value),
                 Effect::Sync => {
                     let writes = self.slots[node].disk.sync();
                     self.trace.emit::<P::Msg, P::Timer>(
                         self.now,
-                        &TraceEvent::Sync {
-                            node: NodeIdName(NodeId(node)),
-                            writes,
-                        },
+                        &TraceEvent::Sync { node: NodeIdName(NodeId(node)), writes },
                     );
                 }
                 Effect::Note(text) => {
                     self.trace.emit::<P::Msg, P::Timer>(
                         self.now,
-                        &TraceEvent::Note {
-                            node: NodeIdName(NodeId(node)),
-                            text: &text,
-                        },
+                        &TraceEvent::Note { node: NodeIdName(NodeId(node)), text: &text },
                     );
                 }
             }
@@ -555,6 +513,7 @@ impl<P: Protocol> Sim<P> {
     }
 
     /// Puts a message on the wire: loss, latency, FIFO or reordering, duplication.
+    #[inline]
     pub(crate) fn send(&mut self, from: Addr, to: Addr, payload: Payload<P::Msg>) {
         self.stats.sent += 1;
         self.next_msg += 1;
@@ -565,20 +524,10 @@ impl<P: Protocol> Sim<P> {
                 Payload::Request(r) => Body::Request { request: r },
                 Payload::Reply(r) => Body::Reply { reply: r },
             };
-            self.trace.emit::<P::Msg, P::Timer>(
-                self.now,
-                &TraceEvent::Send {
-                    from,
-                    to,
-                    id,
-                    msg: body,
-                },
-            );
+            self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Send { from, to, id, msg: body });
         }
         let link = match (from, to) {
-            (Addr::Node(a), Addr::Node(b)) => {
-                self.scenario.network.links[a.0 * self.slots.len() + b.0]
-            }
+            (Addr::Node(a), Addr::Node(b)) => self.scenario.network.links[a.0 * self.slots.len() + b.0],
             _ => self.scenario.network.client_link,
         };
         if self.net_rng.chance(link.loss) {
@@ -591,8 +540,7 @@ impl<P: Protocol> Sim<P> {
             // Skips the link's FIFO order and arrives late.
             self.stats.reordered += 1;
             at += self.net_rng.between(1, 2 * link.latency.max_hint().max(1));
-            self.trace
-                .emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Reorder { from, to, id });
+            self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Reorder { from, to, id });
         } else {
             let li = self.link_index(from, to);
             at = at.max(self.fifo_last[li]);
@@ -601,27 +549,10 @@ impl<P: Protocol> Sim<P> {
         if self.net_rng.chance(link.duplicate) {
             self.stats.duplicated += 1;
             let dup_at = self.now + sample(&link.latency, &mut self.net_rng);
-            self.trace
-                .emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Duplicate { from, to, id });
-            self.schedule(
-                dup_at,
-                Ev::Deliver {
-                    from,
-                    to,
-                    id,
-                    payload: payload.clone(),
-                },
-            );
+            self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Duplicate { from, to, id });
+            self.schedule(dup_at, delivery(from, to, id, payload.clone()));
         }
-        self.schedule(
-            at,
-            Ev::Deliver {
-                from,
-                to,
-                id,
-                payload,
-            },
-        );
+        self.schedule(at, delivery(from, to, id, payload));
     }
 
     /// Carries out one fault, from the schedule or the nemesis.
@@ -660,25 +591,15 @@ impl<P: Protocol> Sim<P> {
                 }
                 self.stats.restarts += 1;
                 let durable_keys = self.slots[node.0].disk.durable().len();
-                self.trace.emit::<P::Msg, P::Timer>(
-                    self.now,
-                    &TraceEvent::Restart {
-                        node: NodeIdName(*node),
-                        durable_keys,
-                    },
-                );
+                self.trace
+                    .emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Restart { node: NodeIdName(*node), durable_keys });
                 self.start_node(node.0);
             }
             FaultAction::Pause(node) => {
                 let slot = &mut self.slots[node.0];
                 if slot.up && !slot.paused {
                     slot.paused = true;
-                    self.trace.emit::<P::Msg, P::Timer>(
-                        self.now,
-                        &TraceEvent::Pause {
-                            node: NodeIdName(*node),
-                        },
-                    );
+                    self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Pause { node: NodeIdName(*node) });
                 }
             }
             FaultAction::Resume(node) => {
@@ -688,21 +609,14 @@ impl<P: Protocol> Sim<P> {
                     let backlog = std::mem::take(&mut slot.backlog);
                     self.trace.emit::<P::Msg, P::Timer>(
                         self.now,
-                        &TraceEvent::Resume {
-                            node: NodeIdName(*node),
-                            backlog: backlog.len(),
-                        },
+                        &TraceEvent::Resume { node: NodeIdName(*node), backlog: backlog.len() },
                     );
                     for ev in backlog {
                         self.schedule(self.now, ev);
                     }
                 }
             }
-            FaultAction::Clock {
-                node,
-                skew_ns,
-                drift_ppm,
-            } => {
+            FaultAction::Clock { node, skew_ns, drift_ppm } => {
                 let now = self.now;
                 let clock = &mut self.slots[node.0].clock;
                 if let Some(by) = skew_ns {
@@ -732,38 +646,18 @@ impl<P: Protocol> Sim<P> {
         if !self.trace.is_on() {
             return;
         }
-        let groups = self
-            .cuts
-            .groups()
-            .into_iter()
-            .map(|g| g.into_iter().map(NodeIdName).collect())
-            .collect();
-        let cut = self
-            .cuts
-            .cut_links()
-            .into_iter()
-            .map(|(a, b)| (NodeIdName(a), NodeIdName(b)))
-            .collect();
-        self.trace
-            .emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Partition { kind, groups, cut });
+        let groups = self.cuts.groups().into_iter().map(|g| g.into_iter().map(NodeIdName).collect()).collect();
+        let cut = self.cuts.cut_links().into_iter().map(|(a, b)| (NodeIdName(a), NodeIdName(b))).collect();
+        self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Partition { kind, groups, cut });
     }
 
     pub(crate) fn heal(&mut self) {
         self.cuts.heal();
         let held = std::mem::take(&mut self.held);
-        self.trace.emit::<P::Msg, P::Timer>(
-            self.now,
-            &TraceEvent::Heal {
-                released: held.len(),
-            },
-        );
+        self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Heal { released: held.len() });
         for ev in held {
             let delay = match &ev {
-                Ev::Deliver {
-                    from: Addr::Node(a),
-                    to: Addr::Node(b),
-                    ..
-                } => {
+                Ev::Peer { from: a, to: b, .. } => {
                     let link = self.scenario.network.links[a.0 * self.slots.len() + b.0];
                     sample(&link.latency, &mut self.net_rng)
                 }
@@ -789,16 +683,16 @@ impl<P: Protocol> Sim<P> {
         self.stats.lost_writes += lost as u64;
         self.trace.emit::<P::Msg, P::Timer>(
             self.now,
-            &TraceEvent::Crash {
-                node: NodeIdName(NodeId(node)),
-                lost_writes: lost,
-            },
+            &TraceEvent::Crash { node: NodeIdName(NodeId(node)), lost_writes: lost },
         );
         for ev in backlog {
-            if let Ev::Deliver { from, to, id, .. } = ev {
-                self.stats.dropped_node_down += 1;
-                self.trace_drop(from, to, id, "node down");
-            }
+            let (from, to, id) = match ev {
+                Ev::Peer { from, to, id, .. } => (Addr::Node(from), Addr::Node(to), id),
+                Ev::Client(d) => (d.from, d.to, d.id),
+                _ => continue,
+            };
+            self.stats.dropped_node_down += 1;
+            self.trace_drop(from, to, id, "node down");
         }
     }
 

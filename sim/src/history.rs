@@ -85,13 +85,7 @@ pub struct History {
 impl History {
     pub fn invoke(&mut self, time: Time, client: ClientId, op: Op) -> usize {
         let id = self.ops.len();
-        self.ops.push(Operation {
-            id,
-            client,
-            op,
-            invoke: time,
-            complete: None,
-        });
+        self.ops.push(Operation { id, client, op, invoke: time, complete: None });
         self.order.push((id, false));
         id
     }
@@ -110,20 +104,14 @@ impl History {
             .map(|&(id, done)| {
                 let op = &self.ops[id];
                 match (&op.complete, done) {
-                    (Some((t, c)), true) => HistoryEvent {
-                        time: *t,
-                        process: op.client,
-                        op: id,
-                        what: HistoryWhat::Complete(c.clone()),
-                    },
+                    (Some((t, c)), true) => {
+                        HistoryEvent { time: *t, process: op.client, op: id, what: HistoryWhat::Complete(c.clone()) }
+                    }
                     _ => HistoryEvent {
                         time: op.invoke,
                         process: op.client,
                         op: id,
-                        what: HistoryWhat::Invoke {
-                            kind: EventType::Invoke,
-                            op: op.op.clone(),
-                        },
+                        what: HistoryWhat::Invoke { kind: EventType::Invoke, op: op.op.clone() },
                     },
                 }
             })
@@ -131,10 +119,7 @@ impl History {
     }
 
     pub fn count(&self, kind: EventType) -> usize {
-        self.ops
-            .iter()
-            .filter(|o| o.complete.as_ref().map(|(_, c)| c.event_type()) == Some(kind))
-            .count()
+        self.ops.iter().filter(|o| o.complete.as_ref().map(|(_, c)| c.event_type()) == Some(kind)).count()
     }
 
     /// `history.json`: `{"format": "faultline-history", "version": 1, "events": [...]}`.
@@ -145,11 +130,7 @@ impl History {
             version: u32,
             events: Vec<HistoryEvent>,
         }
-        let file = File {
-            format: "faultline-history",
-            version: 1,
-            events: self.events(),
-        };
+        let file = File { format: "faultline-history", version: 1, events: self.events() };
         serde_json::to_string_pretty(&file).expect("history serialises")
     }
 }

@@ -15,6 +15,7 @@ pub mod history;
 mod nemesis;
 pub mod network;
 pub mod protocol;
+pub mod queue;
 pub mod rng;
 pub mod scenario;
 pub mod time;
@@ -22,8 +23,6 @@ pub mod trace;
 mod workload;
 
 pub use engine::{RunResult, Sim, Stats};
-pub use protocol::{
-    ClientId, Ctx, NodeId, Op, Outcome, Protocol, Reply, Request, TimerId, Violation,
-};
+pub use protocol::{ClientId, Ctx, NodeId, Op, Outcome, Protocol, Reply, Request, TimerId, Violation};
 pub use scenario::Scenario;
 pub use trace::Trace;

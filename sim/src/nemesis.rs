@@ -30,11 +30,7 @@ pub(crate) struct Nemesis {
 
 impl Nemesis {
     pub(crate) fn new(cfg: NemesisConfig) -> Nemesis {
-        Nemesis {
-            cfg,
-            active: None,
-            stopped: false,
-        }
+        Nemesis { cfg, active: None, stopped: false }
     }
 }
 
@@ -69,9 +65,7 @@ impl<P: Protocol> Sim<P> {
                             0 => FaultAction::Split(SplitKind::Halves),
                             1 => FaultAction::Split(SplitKind::MajorityRing),
                             2 => FaultAction::Split(SplitKind::Bridge),
-                            _ => FaultAction::Isolate(NodeId(
-                                self.nemesis_rng.below(n as u64) as usize
-                            )),
+                            _ => FaultAction::Isolate(NodeId(self.nemesis_rng.below(n as u64) as usize)),
                         };
                         self.apply_fault(&action);
                         Some(Active::Partition)
@@ -94,17 +88,12 @@ impl<P: Protocol> Sim<P> {
                         let node = NodeId(self.nemesis_rng.below(n as u64) as usize);
                         let max = cfg.max_skew as i64;
                         let by = self.nemesis_rng.between(0, 2 * max as u64) as i64 - max;
-                        self.apply_fault(&FaultAction::Clock {
-                            node,
-                            skew_ns: Some(by),
-                            drift_ppm: None,
-                        });
+                        self.apply_fault(&FaultAction::Clock { node, skew_ns: Some(by), drift_ppm: None });
                         Some(Active::Clock(node))
                     }
                 };
                 self.nemesis.as_mut().expect("nemesis").active = active;
-                let heal_at = (self.now + self.nemesis_rng.exponential(cfg.fault_duration).max(1))
-                    .min(cfg.stop);
+                let heal_at = (self.now + self.nemesis_rng.exponential(cfg.fault_duration).max(1)).min(cfg.stop);
                 self.schedule(heal_at, Ev::Nemesis(NemesisStep::Heal));
             }
             NemesisStep::Heal => {

@@ -10,17 +10,13 @@ use crate::rng::SimRng;
 use crate::scenario::{Latency, SplitKind};
 
 /// Draws a latency from its distribution.
+#[inline]
 pub fn sample(lat: &Latency, rng: &mut SimRng) -> u64 {
     match *lat {
         Latency::Constant(v) => v,
         Latency::Uniform { min, max } => rng.between(min, max),
         Latency::Exponential { min, mean } => min.saturating_add(rng.exponential(mean)),
-        Latency::LongTail {
-            min,
-            max,
-            tail,
-            tail_max,
-        } => {
+        Latency::LongTail { min, max, tail, tail_max } => {
             if rng.chance(tail) {
                 rng.between(max, tail_max.max(max))
             } else {
@@ -39,11 +35,9 @@ pub struct Cuts {
 
 impl Cuts {
     pub fn new(n: usize) -> Cuts {
-        Cuts {
-            n,
-            cut: vec![false; n * n],
-        }
+        Cuts { n, cut: vec![false; n * n] }
     }
+    #[inline]
     pub fn is_cut(&self, from: NodeId, to: NodeId) -> bool {
         self.cut[from.0 * self.n + to.0]
     }
@@ -172,10 +166,7 @@ mod tests {
         c.partition(&[vec![NodeId(0)], vec![NodeId(1), NodeId(2), NodeId(3)]]);
         assert!(c.is_cut(NodeId(0), NodeId(1)) && c.is_cut(NodeId(1), NodeId(0)));
         assert!(!c.is_cut(NodeId(1), NodeId(2)));
-        assert_eq!(
-            c.groups(),
-            vec![vec![NodeId(0)], vec![NodeId(1), NodeId(2), NodeId(3)]]
-        );
+        assert_eq!(c.groups(), vec![vec![NodeId(0)], vec![NodeId(1), NodeId(2), NodeId(3)]]);
     }
 
     #[test]
@@ -191,15 +182,10 @@ mod tests {
     #[test]
     fn majority_ring_gives_every_node_a_majority_but_no_common_one() {
         let mut c = Cuts::new(5);
-        c.split(
-            SplitKind::MajorityRing,
-            &mut SimRng::new(3, Stream::Nemesis),
-        );
+        c.split(SplitKind::MajorityRing, &mut SimRng::new(3, Stream::Nemesis));
         let mut views = Vec::new();
         for a in 0..5 {
-            let view: Vec<usize> = (0..5)
-                .filter(|&b| !c.is_cut(NodeId(a), NodeId(b)))
-                .collect();
+            let view: Vec<usize> = (0..5).filter(|&b| !c.is_cut(NodeId(a), NodeId(b))).collect();
             assert_eq!(view.len(), 3, "node {a} sees {view:?}");
             views.push(view);
         }
@@ -212,9 +198,7 @@ mod tests {
     fn bridge_node_talks_to_both_halves() {
         let mut c = Cuts::new(5);
         c.split(SplitKind::Bridge, &mut SimRng::new(9, Stream::Nemesis));
-        let bridge = (0..5)
-            .find(|&a| (0..5).all(|b| !c.is_cut(NodeId(a), NodeId(b))))
-            .expect("a bridge node");
+        let bridge = (0..5).find(|&a| (0..5).all(|b| !c.is_cut(NodeId(a), NodeId(b)))).expect("a bridge node");
         let others: Vec<usize> = (0..5).filter(|&a| a != bridge).collect();
         let cut_pairs = others
             .iter()

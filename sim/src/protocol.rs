@@ -30,31 +30,16 @@ pub struct TimerId(pub u64);
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "f", rename_all = "lowercase")]
 pub enum Op {
-    Get {
-        key: String,
-    },
-    Put {
-        key: String,
-        value: String,
-    },
-    Append {
-        key: String,
-        value: String,
-    },
-    Cas {
-        key: String,
-        from: String,
-        to: String,
-    },
+    Get { key: String },
+    Put { key: String, value: String },
+    Append { key: String, value: String },
+    Cas { key: String, from: String, to: String },
 }
 
 impl Op {
     pub fn key(&self) -> &str {
         match self {
-            Op::Get { key }
-            | Op::Put { key, .. }
-            | Op::Append { key, .. }
-            | Op::Cas { key, .. } => key,
+            Op::Get { key } | Op::Put { key, .. } | Op::Append { key, .. } | Op::Cas { key, .. } => key,
         }
     }
     pub fn is_read(&self) -> bool {
@@ -150,14 +135,7 @@ impl<'a, P: Protocol> Ctx<'a, P> {
         effects: &'a mut Vec<Effect<P>>,
         next_timer: &'a mut u64,
     ) -> Self {
-        Ctx {
-            id,
-            nodes,
-            local_now,
-            rng,
-            effects,
-            next_timer,
-        }
+        Ctx { id, nodes, local_now, rng, effects, next_timer }
     }
     pub fn id(&self) -> NodeId {
         self.id
@@ -194,16 +172,10 @@ impl<'a, P: Protocol> Ctx<'a, P> {
         self.effects.push(Effect::Reply(reply));
     }
     pub fn write(&mut self, key: impl Into<String>, value: P::Stored) {
-        self.effects.push(Effect::Write {
-            key: key.into(),
-            value: Some(value),
-        });
+        self.effects.push(Effect::Write { key: key.into(), value: Some(value) });
     }
     pub fn delete(&mut self, key: impl Into<String>) {
-        self.effects.push(Effect::Write {
-            key: key.into(),
-            value: None,
-        });
+        self.effects.push(Effect::Write { key: key.into(), value: None });
     }
     pub fn sync(&mut self) {
         self.effects.push(Effect::Sync);
@@ -232,11 +204,7 @@ pub trait Protocol: Sized + Clone + Debug {
     type Config: Clone + Debug;
 
     /// Start a node: fresh (`durable` empty) or after a restart with what was synced.
-    fn start(
-        ctx: &mut Ctx<'_, Self>,
-        config: &Self::Config,
-        durable: &crate::disk::Durable<Self::Stored>,
-    ) -> Self;
+    fn start(ctx: &mut Ctx<'_, Self>, config: &Self::Config, durable: &crate::disk::Durable<Self::Stored>) -> Self;
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Self::Msg);
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, id: TimerId, timer: Self::Timer);
     fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, request: Request);

@@ -38,11 +38,13 @@ impl SimRng {
         SimRng(rng)
     }
 
+    #[inline]
     pub fn next_u64(&mut self) -> u64 {
         self.0.next_u64()
     }
 
     /// A uniform integer in `0..n` (n > 0), without modulo bias (Lemire's method).
+    #[inline]
     pub fn below(&mut self, n: u64) -> u64 {
         assert!(n > 0, "below(0)");
         loop {
@@ -55,6 +57,7 @@ impl SimRng {
     }
 
     /// A uniform integer in `lo..=hi`.
+    #[inline]
     pub fn between(&mut self, lo: u64, hi: u64) -> u64 {
         if hi <= lo {
             return lo;
@@ -66,6 +69,7 @@ impl SimRng {
     }
 
     /// True with probability `p`.
+    #[inline]
     pub fn chance(&mut self, p: Ppm) -> bool {
         p.0 > 0 && (p.0 >= PPM_ONE || self.below(PPM_ONE as u64) < p.0 as u64)
     }
@@ -76,11 +80,7 @@ impl SimRng {
     pub fn exponential(&mut self, mean: u64) -> u64 {
         let u = ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
         let x = -(1.0 - u).ln() * mean as f64;
-        if x >= u64::MAX as f64 {
-            u64::MAX
-        } else {
-            x as u64
-        }
+        if x >= u64::MAX as f64 { u64::MAX } else { x as u64 }
     }
 
     /// Picks an index with probability proportional to its weight.

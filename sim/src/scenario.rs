@@ -362,20 +362,9 @@ pub struct RawCheck {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Latency {
     Constant(u64),
-    Uniform {
-        min: u64,
-        max: u64,
-    },
-    Exponential {
-        min: u64,
-        mean: u64,
-    },
-    LongTail {
-        min: u64,
-        max: u64,
-        tail: Ppm,
-        tail_max: u64,
-    },
+    Uniform { min: u64, max: u64 },
+    Exponential { min: u64, mean: u64 },
+    LongTail { min: u64, max: u64, tail: Ppm, tail_max: u64 },
 }
 
 impl Latency {
@@ -424,20 +413,13 @@ pub enum FaultAction {
     Partition(Vec<Vec<NodeId>>),
     Split(SplitKind),
     Isolate(NodeId),
-    Cut {
-        from: Vec<NodeId>,
-        to: Vec<NodeId>,
-    },
+    Cut { from: Vec<NodeId>, to: Vec<NodeId> },
     Heal,
     Crash(NodeId),
     Restart(NodeId),
     Pause(NodeId),
     Resume(NodeId),
-    Clock {
-        node: NodeId,
-        skew_ns: Option<i64>,
-        drift_ppm: Option<i64>,
-    },
+    Clock { node: NodeId, skew_ns: Option<i64>, drift_ppm: Option<i64> },
 }
 
 #[derive(Clone, Debug)]
@@ -522,11 +504,7 @@ pub struct Catalog<'a> {
 
 /// Parses "A..B" (B exclusive) or "A..=B".
 pub fn parse_seed_range(text: &str) -> Result<Range<u64>, String> {
-    let hint = || {
-        format!(
-            "invalid seed range \"{text}\": write it as A..B (B excluded) or A..=B, e.g. \"1..100\""
-        )
-    };
+    let hint = || format!("invalid seed range \"{text}\": write it as A..B (B excluded) or A..=B, e.g. \"1..100\"");
     let (a, b, inclusive) = if let Some((a, b)) = text.split_once("..=") {
         (a, b, true)
     } else if let Some((a, b)) = text.split_once("..") {
@@ -536,15 +514,9 @@ pub fn parse_seed_range(text: &str) -> Result<Range<u64>, String> {
     };
     let a: u64 = a.trim().parse().map_err(|_| hint())?;
     let b: u64 = b.trim().parse().map_err(|_| hint())?;
-    let end = if inclusive {
-        b.checked_add(1).ok_or_else(hint)?
-    } else {
-        b
-    };
+    let end = if inclusive { b.checked_add(1).ok_or_else(hint)? } else { b };
     if end <= a {
-        return Err(format!(
-            "seed range \"{text}\" is empty: the end must be past the start"
-        ));
+        return Err(format!("seed range \"{text}\" is empty: the end must be past the start"));
     }
     Ok(a..end)
 }
@@ -567,10 +539,7 @@ impl Checker<'_> {
             Some(i) if (1..=self.nodes).contains(&i) && s == format!("n{i}") => Ok(NodeId(i - 1)),
             _ => Err(self
                 .err(name.span(), format!("node `{s}` is not in the cluster"))
-                .with_help(format!(
-                    "this scenario has {} nodes, named n1 to n{}",
-                    self.nodes, self.nodes
-                ))),
+                .with_help(format!("this scenario has {} nodes, named n1 to n{}", self.nodes, self.nodes))),
         }
     }
 
@@ -583,23 +552,14 @@ impl Checker<'_> {
         let dist = raw.dist.get_ref().as_str();
         let need = |field: &str, v: Option<Dur>| {
             v.map(|d| d.0).ok_or_else(|| {
-                self.err(
-                    raw.dist.span(),
-                    format!("latency dist \"{dist}\" needs `{field}`"),
-                )
-                .with_help(example_latency(dist))
+                self.err(raw.dist.span(), format!("latency dist \"{dist}\" needs `{field}`"))
+                    .with_help(example_latency(dist))
             })
         };
         let lat = match dist {
             "constant" => Latency::Constant(need("value", raw.value)?),
-            "uniform" => Latency::Uniform {
-                min: need("min", raw.min)?,
-                max: need("max", raw.max)?,
-            },
-            "exponential" => Latency::Exponential {
-                min: raw.min.map_or(0, |d| d.0),
-                mean: need("mean", raw.mean)?,
-            },
+            "uniform" => Latency::Uniform { min: need("min", raw.min)?, max: need("max", raw.max)? },
+            "exponential" => Latency::Exponential { min: raw.min.map_or(0, |d| d.0), mean: need("mean", raw.mean)? },
             "long-tail" => Latency::LongTail {
                 min: need("min", raw.min)?,
                 max: need("max", raw.max)?,
@@ -607,15 +567,9 @@ impl Checker<'_> {
                 tail_max: need("tail_max", raw.tail_max)?,
             },
             other => {
-                let mut d = self.err(
-                    raw.dist.span(),
-                    format!("unknown latency distribution \"{other}\""),
-                );
+                let mut d = self.err(raw.dist.span(), format!("unknown latency distribution \"{other}\""));
                 d.help = Some(match closest(other, kinds) {
-                    Some(k) => format!(
-                        "did you mean \"{k}\"? the distributions are {}",
-                        kinds.join(", ")
-                    ),
+                    Some(k) => format!("did you mean \"{k}\"? the distributions are {}", kinds.join(", ")),
                     None => format!("the distributions are {}", kinds.join(", ")),
                 });
                 return Err(d);
@@ -631,25 +585,15 @@ impl Checker<'_> {
         Ok(lat)
     }
 
-    fn choice<'c>(
-        &self,
-        v: &Spanned<String>,
-        what: &str,
-        options: &[&'c str],
-    ) -> Result<&'c str, Diagnostic> {
+    fn choice<'c>(&self, v: &Spanned<String>, what: &str, options: &[&'c str]) -> Result<&'c str, Diagnostic> {
         let s = v.get_ref().as_str();
         options.iter().copied().find(|o| *o == s).ok_or_else(|| {
-            let list = options
-                .iter()
-                .map(|o| format!("\"{o}\""))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = options.iter().map(|o| format!("\"{o}\"")).collect::<Vec<_>>().join(", ");
             let help = match closest(s, options.iter().copied()) {
                 Some(c) => format!("did you mean \"{c}\"? {what} is one of {list}"),
                 None => format!("{what} is one of {list}"),
             };
-            self.err(v.span(), format!("unknown {what} \"{s}\""))
-                .with_help(help)
+            self.err(v.span(), format!("unknown {what} \"{s}\"")).with_help(help)
         })
     }
 }
@@ -659,7 +603,8 @@ fn example_latency(dist: &str) -> String {
         "constant" => "e.g. latency = { dist = \"constant\", value = \"5ms\" }".into(),
         "exponential" => "e.g. latency = { dist = \"exponential\", min = \"1ms\", mean = \"5ms\" }".into(),
         "long-tail" => {
-            "e.g. latency = { dist = \"long-tail\", min = \"1ms\", max = \"5ms\", tail = \"1%\", tail_max = \"500ms\" }".into()
+            "e.g. latency = { dist = \"long-tail\", min = \"1ms\", max = \"5ms\", tail = \"1%\", tail_max = \"500ms\" }"
+                .into()
         }
         _ => "e.g. latency = { dist = \"uniform\", min = \"1ms\", max = \"10ms\" }".into(),
     }
@@ -669,20 +614,11 @@ fn example_latency(dist: &str) -> String {
 fn toml_error(path: &str, src: &str, e: &toml::de::Error) -> Diagnostic {
     let msg = e.message().trim().to_string();
     let span = e.span().unwrap_or(0..0);
-    let mut d = Diagnostic::at(
-        path,
-        src,
-        span,
-        msg.lines().next().unwrap_or("invalid TOML").to_string(),
-    );
+    let mut d = Diagnostic::at(path, src, span, msg.lines().next().unwrap_or("invalid TOML").to_string());
     if let Some(rest) = msg.strip_prefix("unknown field `") {
         let (field, tail) = rest.split_once('`').unwrap_or((rest, ""));
         let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
-        let listed = expected
-            .iter()
-            .map(|e| format!("`{e}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let listed = expected.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ");
         d.message = format!("unknown field `{field}`");
         d.help = Some(match closest(field, expected.iter().copied()) {
             Some(c) => format!("did you mean `{c}`? valid fields here: {listed}"),
@@ -702,10 +638,7 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
     let nodes = *raw.nodes.get_ref() as usize;
     let c = Checker { path, src, nodes };
     if nodes == 0 || nodes > NODES_MAX {
-        return Err(c.err(
-            raw.nodes.span(),
-            format!("a cluster has 1 to {NODES_MAX} nodes, not {nodes}"),
-        ));
+        return Err(c.err(raw.nodes.span(), format!("a cluster has 1 to {NODES_MAX} nodes, not {nodes}")));
     }
     let duration = raw.duration.get_ref().0;
     if duration == 0 {
@@ -719,27 +652,14 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
     let names: Vec<&str> = catalog.protocols.iter().map(|(n, _)| *n).collect();
     let Some((_, variants)) = catalog.protocols.iter().find(|(n, _)| *n == proto_name) else {
         let help = match closest(proto_name, names.iter().copied()) {
-            Some(n) => format!(
-                "did you mean \"{n}\"? known protocols: {}",
-                names.join(", ")
-            ),
-            None => format!(
-                "known protocols: {} (see `faultline list`)",
-                names.join(", ")
-            ),
+            Some(n) => format!("did you mean \"{n}\"? known protocols: {}", names.join(", ")),
+            None => format!("known protocols: {} (see `faultline list`)", names.join(", ")),
         };
-        return Err(c
-            .err(
-                raw.protocol.span(),
-                format!("unknown protocol \"{proto_name}\""),
-            )
-            .with_help(help));
+        return Err(c.err(raw.protocol.span(), format!("unknown protocol \"{proto_name}\"")).with_help(help));
     };
     let variant = match &raw.variant {
         None => "correct".to_string(),
-        Some(v) => c
-            .choice(v, &format!("variant of {proto_name}"), variants)?
-            .to_string(),
+        Some(v) => c.choice(v, &format!("variant of {proto_name}"), variants)?.to_string(),
     };
 
     let seeds = match &raw.seeds {
@@ -750,10 +670,7 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
     // Network.
     let default_latency = match &raw.network.latency {
         Some(l) => c.latency(l)?,
-        None => Latency::Uniform {
-            min: NANOS_PER_MILLI,
-            max: 5 * NANOS_PER_MILLI,
-        },
+        None => Latency::Uniform { min: NANOS_PER_MILLI, max: 5 * NANOS_PER_MILLI },
     };
     let base = LinkConfig {
         latency: default_latency,
@@ -779,11 +696,7 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
             _ => CutMode::Drop,
         },
     };
-    let network = NetworkConfig {
-        links,
-        client_link: base,
-        on_cut,
-    };
+    let network = NetworkConfig { links, client_link: base, on_cut };
 
     let mut clocks = vec![(0i64, 0i64); nodes];
     for clk in &raw.clocks {
@@ -799,11 +712,7 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
             return Err(c
                 .err(
                     f.at.span(),
-                    format!(
-                        "this fault is at {}, after the run ends at {}",
-                        f.at.get_ref(),
-                        raw.duration.get_ref()
-                    ),
+                    format!("this fault is at {}, after the run ends at {}", f.at.get_ref(), raw.duration.get_ref()),
                 )
                 .with_help("schedule it before `duration`, or make the run longer"));
         }
@@ -817,20 +726,14 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
                     let n = c.node(name)?;
                     if !seen.insert(n) {
                         return Err(c
-                            .err(
-                                name.span(),
-                                format!("node `{}` is in two groups", name.get_ref()),
-                            )
+                            .err(name.span(), format!("node `{}` is in two groups", name.get_ref()))
                             .with_help("each node belongs to one side of a partition"));
                     }
                     group.push(n);
                 }
                 resolved.push(group);
             }
-            let rest: Vec<NodeId> = (0..nodes)
-                .map(NodeId)
-                .filter(|n| !seen.contains(n))
-                .collect();
+            let rest: Vec<NodeId> = (0..nodes).map(NodeId).filter(|n| !seen.contains(n)).collect();
             if !rest.is_empty() {
                 resolved.push(rest);
             }
@@ -840,19 +743,14 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
             actions.push(FaultAction::Isolate(c.node(n)?));
         }
         if let Some(s) = &f.split {
-            actions.push(FaultAction::Split(
-                match c.choice(s, "split", &["halves", "majority-ring", "bridge"])? {
-                    "halves" => SplitKind::Halves,
-                    "majority-ring" => SplitKind::MajorityRing,
-                    _ => SplitKind::Bridge,
-                },
-            ));
+            actions.push(FaultAction::Split(match c.choice(s, "split", &["halves", "majority-ring", "bridge"])? {
+                "halves" => SplitKind::Halves,
+                "majority-ring" => SplitKind::MajorityRing,
+                _ => SplitKind::Bridge,
+            }));
         }
         if let Some(cut) = &f.cut {
-            actions.push(FaultAction::Cut {
-                from: c.nodes_list(&cut.from)?,
-                to: c.nodes_list(&cut.to)?,
-            });
+            actions.push(FaultAction::Cut { from: c.nodes_list(&cut.from)?, to: c.nodes_list(&cut.to)? });
         }
         if let Some(h) = &f.heal {
             c.choice(h, "heal target", &["all"])?;
@@ -877,19 +775,14 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
         }
         let help = "give each [[faults]] entry `at` and one of: partition, isolate, split, cut, heal, crash, restart, pause, resume, clock";
         match actions.len() {
-            1 => faults.push(Fault {
-                at,
-                action: actions.pop().expect("one action"),
-            }),
+            1 => faults.push(Fault { at, action: actions.pop().expect("one action") }),
             0 => {
-                return Err(c
-                    .err(f.at.span(), "this fault has a time but no action")
-                    .with_help(help));
+                return Err(c.err(f.at.span(), "this fault has a time but no action").with_help(help));
             }
             _ => {
-                return Err(c.err(f.at.span(), "this fault has more than one action").with_help(
-                    "split it into one [[faults]] entry per action (they may share the same `at`)",
-                ));
+                return Err(c
+                    .err(f.at.span(), "this fault has more than one action")
+                    .with_help("split it into one [[faults]] entry per action (they may share the same `at`)"));
             }
         }
     }
@@ -901,14 +794,12 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
         Some(n) => {
             let mut kinds = Vec::new();
             for k in &n.kinds {
-                kinds.push(
-                    match c.choice(k, "nemesis kind", &["partition", "crash", "pause", "clock"])? {
-                        "partition" => NemesisKind::Partition,
-                        "crash" => NemesisKind::Crash,
-                        "pause" => NemesisKind::Pause,
-                        _ => NemesisKind::Clock,
-                    },
-                );
+                kinds.push(match c.choice(k, "nemesis kind", &["partition", "crash", "pause", "clock"])? {
+                    "partition" => NemesisKind::Partition,
+                    "crash" => NemesisKind::Crash,
+                    "pause" => NemesisKind::Pause,
+                    _ => NemesisKind::Clock,
+                });
             }
             let stop = n.stop.as_ref().map_or(duration / 10 * 8, |s| s.get_ref().0);
             if let Some(s) = &n.stop
@@ -921,9 +812,7 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
             Some(NemesisConfig {
                 kinds,
                 interval: n.interval.map_or(NANOS_PER_MILLI * 1000, |d| d.0.max(1)),
-                fault_duration: n
-                    .fault_duration
-                    .map_or(NANOS_PER_MILLI * 500, |d| d.0.max(1)),
+                fault_duration: n.fault_duration.map_or(NANOS_PER_MILLI * 500, |d| d.0.max(1)),
                 stop,
                 max_skew: n.max_skew.map_or(500 * NANOS_PER_MILLI, |d| d.0),
             })
@@ -937,10 +826,7 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
             if let Some(cl) = &w.clients
                 && (clients == 0 || clients > CLIENTS_MAX)
             {
-                return Err(c.err(
-                    cl.span(),
-                    format!("clients must be 1 to {CLIENTS_MAX}, not {clients}"),
-                ));
+                return Err(c.err(cl.span(), format!("clients must be 1 to {CLIENTS_MAX}, not {clients}")));
             }
             let keys = w.keys.as_ref().map_or(5, |k| *k.get_ref() as usize);
             if let Some(k) = &w.keys
@@ -948,24 +834,11 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
             {
                 return Err(c.err(k.span(), "a workload needs at least one key"));
             }
-            let mix = w.mix.unwrap_or(RawMix {
-                get: 50,
-                put: 30,
-                append: 20,
-                cas: 0,
-            });
-            let weights = [
-                mix.get as u64,
-                mix.put as u64,
-                mix.append as u64,
-                mix.cas as u64,
-            ];
+            let mix = w.mix.unwrap_or(RawMix { get: 50, put: 30, append: 20, cas: 0 });
+            let weights = [mix.get as u64, mix.put as u64, mix.append as u64, mix.cas as u64];
             if weights.iter().sum::<u64>() == 0 {
-                return Err(Diagnostic::file(
-                    path,
-                    "the workload mix gives every operation weight 0",
-                )
-                .with_help("e.g. mix = { get = 50, put = 30, append = 20 }"));
+                return Err(Diagnostic::file(path, "the workload mix gives every operation weight 0")
+                    .with_help("e.g. mix = { get = 50, put = 30, append = 20 }"));
             }
             let distribution = match &w.distribution {
                 None => KeyDist::Uniform,

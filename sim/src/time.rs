@@ -29,9 +29,8 @@ impl Dur {
     /// Parses `"10s"`, `"250ms"`, `"1.5s"`, `"40us"`, `"2m"`, `"100ns"`.
     pub fn parse(text: &str) -> Result<Dur, String> {
         let s = text.trim();
-        let split = s
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| dur_hint(text, "it has no unit"))?;
+        let split =
+            s.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(|| dur_hint(text, "it has no unit"))?;
         let (num, unit) = s.split_at(split);
         let scale = match unit.trim() {
             "ns" => 1,
@@ -42,9 +41,7 @@ impl Dur {
             "h" => 3600 * NANOS_PER_SEC,
             other => return Err(dur_hint(text, &format!("`{other}` is not a unit"))),
         };
-        parse_scaled(num, scale)
-            .map(Dur)
-            .ok_or_else(|| dur_hint(text, "the number is not valid"))
+        parse_scaled(num, scale).map(Dur).ok_or_else(|| dur_hint(text, "the number is not valid"))
     }
 }
 

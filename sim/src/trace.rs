@@ -72,97 +72,26 @@ pub enum Body<'a, M> {
 #[derive(Serialize)]
 #[serde(tag = "ev", rename_all = "snake_case")]
 pub enum Event<'a, M, T> {
-    Send {
-        from: Addr,
-        to: Addr,
-        id: u64,
-        msg: Body<'a, M>,
-    },
-    Deliver {
-        from: Addr,
-        to: Addr,
-        id: u64,
-    },
-    Drop {
-        from: Addr,
-        to: Addr,
-        id: u64,
-        reason: &'static str,
-    },
-    Duplicate {
-        from: Addr,
-        to: Addr,
-        id: u64,
-    },
-    Reorder {
-        from: Addr,
-        to: Addr,
-        id: u64,
-    },
-    Hold {
-        from: Addr,
-        to: Addr,
-        id: u64,
-    },
-    Timer {
-        node: NodeIdName,
-        id: u64,
-        timer: &'a T,
-    },
-    Crash {
-        node: NodeIdName,
-        lost_writes: usize,
-    },
-    Restart {
-        node: NodeIdName,
-        durable_keys: usize,
-    },
-    Pause {
-        node: NodeIdName,
-    },
-    Resume {
-        node: NodeIdName,
-        backlog: usize,
-    },
-    Partition {
-        kind: &'a str,
-        groups: Vec<Vec<NodeIdName>>,
-        cut: Vec<(NodeIdName, NodeIdName)>,
-    },
-    Heal {
-        released: usize,
-    },
-    Clock {
-        node: NodeIdName,
-        skew_ns: i64,
-        drift_ppm: i64,
-    },
-    Sync {
-        node: NodeIdName,
-        writes: usize,
-    },
-    Invoke {
-        client: Addr,
-        op: usize,
-        request: &'a Request,
-    },
-    Complete {
-        client: Addr,
-        op: usize,
-        outcome: &'a str,
-        detail: &'a str,
-    },
-    Note {
-        node: NodeIdName,
-        text: &'a str,
-    },
-    Violation {
-        invariant: &'a str,
-        detail: &'a str,
-    },
-    End {
-        events: u64,
-    },
+    Send { from: Addr, to: Addr, id: u64, msg: Body<'a, M> },
+    Deliver { from: Addr, to: Addr, id: u64 },
+    Drop { from: Addr, to: Addr, id: u64, reason: &'static str },
+    Duplicate { from: Addr, to: Addr, id: u64 },
+    Reorder { from: Addr, to: Addr, id: u64 },
+    Hold { from: Addr, to: Addr, id: u64 },
+    Timer { node: NodeIdName, id: u64, timer: &'a T },
+    Crash { node: NodeIdName, lost_writes: usize },
+    Restart { node: NodeIdName, durable_keys: usize },
+    Pause { node: NodeIdName },
+    Resume { node: NodeIdName, backlog: usize },
+    Partition { kind: &'a str, groups: Vec<Vec<NodeIdName>>, cut: Vec<(NodeIdName, NodeIdName)> },
+    Heal { released: usize },
+    Clock { node: NodeIdName, skew_ns: i64, drift_ppm: i64 },
+    Sync { node: NodeIdName, writes: usize },
+    Invoke { client: Addr, op: usize, request: &'a Request },
+    Complete { client: Addr, op: usize, outcome: &'a str, detail: &'a str },
+    Note { node: NodeIdName, text: &'a str },
+    Violation { invariant: &'a str, detail: &'a str },
+    End { events: u64 },
 }
 
 /// Where the trace goes. `Off` skips serialisation altogether (benchmarks).
@@ -191,24 +120,19 @@ impl Trace {
     }
     /// Serialise and hash every event, keep nothing.
     pub fn hash_only() -> Trace {
-        Trace {
-            on: true,
-            ..Trace::off()
-        }
+        Trace { on: true, ..Trace::off() }
     }
     /// Serialise, hash and stream every event to `out`.
     pub fn to_writer(out: Box<dyn Write + Send>) -> Trace {
-        Trace {
-            on: true,
-            out: Some(out),
-            ..Trace::off()
-        }
+        Trace { on: true, out: Some(out), ..Trace::off() }
     }
 
+    #[inline]
     pub fn is_on(&self) -> bool {
         self.on
     }
 
+    #[inline]
     pub fn emit<M: Serialize, T: Serialize>(&mut self, t: Time, ev: &Event<'_, M, T>) {
         if !self.on {
             return;

@@ -48,17 +48,11 @@ impl Clients {
         let key_weights = match cfg.distribution {
             KeyDist::Uniform => vec![1; cfg.keys],
             // Zipf: weight of the k-th key is 1/k^s, as integers so draws are exact.
-            KeyDist::Zipf => (1..=cfg.keys)
-                .map(|k| ((1e12 / (k as f64).powf(cfg.zipf_exponent)) as u64).max(1))
-                .collect(),
+            KeyDist::Zipf => {
+                (1..=cfg.keys).map(|k| ((1e12 / (k as f64).powf(cfg.zipf_exponent)) as u64).max(1)).collect()
+            }
         };
-        Clients {
-            rng: SimRng::new(seed, Stream::Workload),
-            clients: Vec::new(),
-            issued: 0,
-            key_weights,
-            cfg,
-        }
+        Clients { rng: SimRng::new(seed, Stream::Workload), clients: Vec::new(), issued: 0, key_weights, cfg }
     }
 
     fn next_op(&mut self, client: usize) -> Op {
@@ -70,10 +64,7 @@ impl Clients {
         match kind {
             0 => Op::Get { key },
             1 => Op::Put { key, value: tag },
-            2 => Op::Append {
-                key,
-                value: format!("{tag};"),
-            },
+            2 => Op::Append { key, value: format!("{tag};") },
             _ => {
                 let from = c.seen.get(&key).cloned().unwrap_or_default();
                 Op::Cas { key, from, to: tag }
@@ -111,30 +102,15 @@ impl<P: Protocol> Sim<P> {
         cl.issued += 1;
         let op = cl.next_op(client);
         let seq = cl.clients[client].counter;
-        let request = Request {
-            client,
-            seq,
-            op: op.clone(),
-        };
+        let request = Request { client, seq, op: op.clone() };
         let op_id = self.history.invoke(now, client, op);
         self.trace.emit::<P::Msg, P::Timer>(
             now,
-            &TraceEvent::Invoke {
-                client: Addr::Client(client),
-                op: op_id,
-                request: &request,
-            },
+            &TraceEvent::Invoke { client: Addr::Client(client), op: op_id, request: &request },
         );
         let cl = self.clients.as_mut().expect("clients");
         cl.clients[client].target = cl.clients[client].home;
-        cl.clients[client].pending = Some(Pending {
-            seq,
-            op_id,
-            request,
-            attempt: 0,
-            retries: 0,
-            redirects: 0,
-        });
+        cl.clients[client].pending = Some(Pending { seq, op_id, request, attempt: 0, retries: 0, redirects: 0 });
         self.client_send(client);
     }
 
@@ -147,19 +123,8 @@ impl<P: Protocol> Sim<P> {
         p.attempt += 1;
         let (seq, attempt, request, target) = (p.seq, p.attempt, p.request.clone(), c.target);
         self.stats.client_requests += 1;
-        self.send(
-            Addr::Client(client),
-            Addr::Node(NodeId(target)),
-            Payload::Request(request),
-        );
-        self.schedule(
-            now + timeout,
-            Ev::ClientTimeout {
-                client,
-                seq,
-                attempt,
-            },
-        );
+        self.send(Addr::Client(client), Addr::Node(NodeId(target)), Payload::Request(Box::new(request)));
+        self.schedule(now + timeout, Ev::ClientTimeout { client, seq, attempt });
     }
 
     pub(crate) fn client_reply(&mut self, client: usize, reply: Reply) {
@@ -173,28 +138,19 @@ impl<P: Protocol> Sim<P> {
         let completion = match reply.outcome {
             Outcome::Value(v) => {
                 c.seen.insert(p.request.op.key().to_string(), v.clone());
-                Completion::Ok {
-                    value: Some(v),
-                    swapped: None,
-                }
+                Completion::Ok { value: Some(v), swapped: None }
             }
             Outcome::Done => {
                 if let Op::Put { key, value } = &p.request.op {
                     c.seen.insert(key.clone(), value.clone());
                 }
-                Completion::Ok {
-                    value: None,
-                    swapped: None,
-                }
+                Completion::Ok { value: None, swapped: None }
             }
             Outcome::Swapped(ok) => {
                 if let (true, Op::Cas { key, to, .. }) = (ok, &p.request.op) {
                     c.seen.insert(key.clone(), to.clone());
                 }
-                Completion::Ok {
-                    value: None,
-                    swapped: Some(ok),
-                }
+                Completion::Ok { value: None, swapped: Some(ok) }
             }
             Outcome::Redirect(hint) => {
                 if p.redirects < 2 * n as u32 {
@@ -232,34 +188,20 @@ impl<P: Protocol> Sim<P> {
     fn client_complete(&mut self, client: usize, completion: Completion) {
         let now = self.now;
         let cl = self.clients.as_mut().expect("clients");
-        let p = cl.clients[client]
-            .pending
-            .take()
-            .expect("a pending operation");
+        let p = cl.clients[client].pending.take().expect("a pending operation");
         let think = cl.cfg.think;
-        let gap = if think == 0 {
-            0
-        } else {
-            cl.rng.exponential(think)
-        };
+        let gap = if think == 0 { 0 } else { cl.rng.exponential(think) };
         if self.trace.is_on() {
             let (outcome, detail) = match &completion {
                 Completion::Ok { value: Some(v), .. } => ("ok", v.clone()),
-                Completion::Ok {
-                    swapped: Some(s), ..
-                } => ("ok", format!("swapped={s}")),
+                Completion::Ok { swapped: Some(s), .. } => ("ok", format!("swapped={s}")),
                 Completion::Ok { .. } => ("ok", String::new()),
                 Completion::Fail { error } => ("fail", error.clone()),
                 Completion::Info { error } => ("info", error.clone()),
             };
             self.trace.emit::<P::Msg, P::Timer>(
                 now,
-                &TraceEvent::Complete {
-                    client: Addr::Client(client),
-                    op: p.op_id,
-                    outcome,
-                    detail: &detail,
-                },
+                &TraceEvent::Complete { client: Addr::Client(client), op: p.op_id, outcome, detail: &detail },
             );
         }
         self.history.complete(p.op_id, now, completion);
@@ -272,8 +214,7 @@ impl<P: Protocol> Sim<P> {
         let Some(cl) = &mut self.clients else { return };
         for c in &mut cl.clients {
             if let Some(p) = c.pending.take() {
-                self.history
-                    .complete(p.op_id, now, give_up(&p.request.op, "run ended"));
+                self.history.complete(p.op_id, now, give_up(&p.request.op, "run ended"));
             }
         }
     }
@@ -281,13 +222,5 @@ impl<P: Protocol> Sim<P> {
 
 /// A write that got no answer may still take effect: info. A read has no effect: fail.
 fn give_up(op: &Op, why: &str) -> Completion {
-    if op.is_read() {
-        Completion::Fail {
-            error: why.to_string(),
-        }
-    } else {
-        Completion::Info {
-            error: why.to_string(),
-        }
-    }
+    if op.is_read() { Completion::Fail { error: why.to_string() } } else { Completion::Info { error: why.to_string() } }
 }

@@ -17,10 +17,7 @@ pub fn load_scenario(arg: &str) -> Result<Scenario, String> {
             Err(e) => return Err(format!("error: cannot read {arg}: {e}")),
         }
     } else {
-        let name = arg
-            .trim_start_matches("./")
-            .trim_start_matches("scenarios/")
-            .trim_end_matches(".toml");
+        let name = arg.trim_start_matches("./").trim_start_matches("scenarios/").trim_end_matches(".toml");
         match BUNDLED.iter().find(|(n, _)| *n == name) {
             Some((n, t)) => (format!("scenarios/{n}.toml"), t.to_string()),
             None => {
@@ -29,15 +26,11 @@ pub fn load_scenario(arg: &str) -> Result<Scenario, String> {
                     Some(n) => format!("did you mean `{n}`?"),
                     None => "`faultline list` shows the bundled scenarios".to_string(),
                 };
-                let d = Diagnostic::file(
-                    arg,
-                    format!("no scenario file or bundled scenario named `{arg}`"),
-                )
-                .with_help(hint);
+                let d = Diagnostic::file(arg, format!("no scenario file or bundled scenario named `{arg}`"))
+                    .with_help(hint);
                 return Err(d.to_string());
             }
         }
     };
-    faultline_sim::scenario::parse(&display, &text, &faultline_protocols::catalog())
-        .map_err(|d| d.to_string())
+    faultline_sim::scenario::parse(&display, &text, &faultline_protocols::catalog()).map_err(|d| d.to_string())
 }

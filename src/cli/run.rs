@@ -15,9 +15,7 @@ pub fn replay_command(scenario: &Scenario, seed: u64) -> String {
 }
 
 fn default_dir(scenario: &Scenario, seed: u64) -> PathBuf {
-    let stem = Path::new(&scenario.path)
-        .file_stem()
-        .map_or("run".into(), |s| s.to_string_lossy().into_owned());
+    let stem = Path::new(&scenario.path).file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned());
     PathBuf::from("runs").join(format!("{stem}-seed{seed}"))
 }
 
@@ -39,10 +37,7 @@ pub fn run_to_dir(scenario: &Scenario, seed: u64, dir: &Path) -> io::Result<RunR
     let result = faultline_protocols::run(scenario, seed, Trace::to_writer(Box::new(trace)));
     fs::write(dir.join("history.json"), result.history.to_json())?;
     let summary = faultline_reports::summarize(scenario, &result);
-    fs::write(
-        dir.join("summary.json"),
-        serde_json::to_string_pretty(&summary).expect("summary serialises"),
-    )?;
+    fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&summary).expect("summary serialises"))?;
     fs::write(dir.join("scenario.toml"), &scenario.source)?;
     let info = RunInfo {
         faultline: env!("CARGO_PKG_VERSION"),
@@ -52,10 +47,7 @@ pub fn run_to_dir(scenario: &Scenario, seed: u64, dir: &Path) -> io::Result<RunR
         variant: &scenario.variant,
         replay: replay_command(scenario, seed),
     };
-    fs::write(
-        dir.join("run.json"),
-        serde_json::to_string_pretty(&info).expect("run info serialises"),
-    )?;
+    fs::write(dir.join("run.json"), serde_json::to_string_pretty(&info).expect("run info serialises"))?;
     Ok(result)
 }
 
@@ -86,15 +78,8 @@ pub fn run(arg: &str, seed: Option<u64>, out: Option<PathBuf>, peak_memory: bool
     }
     if peak_memory {
         let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
-        let hwm = status
-            .lines()
-            .find(|l| l.starts_with("VmHWM"))
-            .unwrap_or("VmHWM: unknown");
+        let hwm = status.lines().find(|l| l.starts_with("VmHWM")).unwrap_or("VmHWM: unknown");
         eprintln!("{hwm}");
     }
-    if result.as_expected() {
-        EXIT_OK
-    } else {
-        EXIT_CHECK_FAILED
-    }
+    if result.as_expected() { EXIT_OK } else { EXIT_CHECK_FAILED }
 }

@@ -25,16 +25,8 @@ pub struct SeedOutcome {
 }
 
 /// Runs every seed on `jobs` threads; results come back in seed order.
-pub fn run_seeds(
-    scenario: &Scenario,
-    seeds: Range<u64>,
-    jobs: usize,
-    progress: &ProgressBar,
-) -> Vec<SeedOutcome> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs.max(1))
-        .build()
-        .expect("thread pool");
+pub fn run_seeds(scenario: &Scenario, seeds: Range<u64>, jobs: usize, progress: &ProgressBar) -> Vec<SeedOutcome> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build().expect("thread pool");
     pool.install(|| {
         seeds
             .into_par_iter()
@@ -64,13 +56,9 @@ pub fn digest(outcomes: &[SeedOutcome]) -> u64 {
 }
 
 fn parse_shard(text: &str) -> Result<(u64, u64), String> {
-    let bad =
-        || format!("invalid --shard \"{text}\": write I/N with 1 <= I <= N, e.g. --shard 2/4");
+    let bad = || format!("invalid --shard \"{text}\": write I/N with 1 <= I <= N, e.g. --shard 2/4");
     let (i, n) = text.split_once('/').ok_or_else(bad)?;
-    let (i, n): (u64, u64) = (
-        i.trim().parse().map_err(|_| bad())?,
-        n.trim().parse().map_err(|_| bad())?,
-    );
+    let (i, n): (u64, u64) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
     if n == 0 || i == 0 || i > n {
         return Err(bad());
     }
@@ -115,15 +103,11 @@ pub fn sweep(arg: &str, seeds: Option<String>, jobs: Option<usize>, shard: Optio
     }
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let total = range.end - range.start;
-    println!(
-        "sweep      {}  seeds {}..{} ({total})  jobs {jobs}",
-        scenario.path, range.start, range.end
-    );
+    println!("sweep      {}  seeds {}..{} ({total})  jobs {jobs}", scenario.path, range.start, range.end);
     let bar = if std::io::stderr().is_terminal() {
         let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         b.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} seeds  {per_sec}  eta {eta}")
-                .expect("template"),
+            ProgressStyle::with_template("{bar:40} {pos}/{len} seeds  {per_sec}  eta {eta}").expect("template"),
         );
         b
     } else {
@@ -135,22 +119,11 @@ pub fn sweep(arg: &str, seeds: Option<String>, jobs: Option<usize>, shard: Optio
     let failing: Vec<&SeedOutcome> = outcomes.iter().filter(|o| !o.failures.is_empty()).collect();
     let events: u64 = outcomes.iter().map(|o| o.events).sum();
     println!("events     {events}");
-    println!(
-        "digest     {:016x}  (of every seed's trace hash, in seed order)",
-        digest(&outcomes)
-    );
+    println!("digest     {:016x}  (of every seed's trace hash, in seed order)", digest(&outcomes));
     let code = match scenario.expect {
         Expect::Pass => {
-            println!(
-                "passed     {}/{}",
-                outcomes.len() - failing.len(),
-                outcomes.len()
-            );
-            if failing.is_empty() {
-                EXIT_OK
-            } else {
-                EXIT_CHECK_FAILED
-            }
+            println!("passed     {}/{}", outcomes.len() - failing.len(), outcomes.len());
+            if failing.is_empty() { EXIT_OK } else { EXIT_CHECK_FAILED }
         }
         Expect::Fail => {
             println!(
@@ -170,18 +143,11 @@ pub fn sweep(arg: &str, seeds: Option<String>, jobs: Option<usize>, shard: Optio
     if !failing.is_empty() {
         println!("failing seeds:");
         for o in failing.iter().take(LISTED_MAX) {
-            println!(
-                "  seed {:<6} {}",
-                o.seed,
-                o.failures.first().map_or("", String::as_str)
-            );
+            println!("  seed {:<6} {}", o.seed, o.failures.first().map_or("", String::as_str));
             println!("             replay: {}", replay_command(&scenario, o.seed));
         }
         if failing.len() > LISTED_MAX {
-            let rest: Vec<String> = failing[LISTED_MAX..]
-                .iter()
-                .map(|o| o.seed.to_string())
-                .collect();
+            let rest: Vec<String> = failing[LISTED_MAX..].iter().map(|o| o.seed.to_string()).collect();
             println!("  ... and {} more: {}", rest.len(), rest.join(" "));
         }
     }
@@ -196,8 +162,6 @@ mod tests {
     fn shards_cover_the_range_exactly_once() {
         let parts: Vec<_> = (1..=3).map(|i| shard_range(10..20, i, 3)).collect();
         assert_eq!(parts, vec![10..13, 13..16, 16..20]);
-        assert!(
-            parse_shard("0/3").is_err() && parse_shard("4/3").is_err() && parse_shard("x").is_err()
-        );
+        assert!(parse_shard("0/3").is_err() && parse_shard("4/3").is_err() && parse_shard("x").is_err());
     }
 }

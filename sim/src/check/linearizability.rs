@@ -22,12 +22,7 @@ pub trait Model {
     type Output;
     fn init(&self) -> Self::State;
     /// The state after applying `input` with result `output`, or None if illegal.
-    fn step(
-        &self,
-        state: &Self::State,
-        input: &Self::Input,
-        output: &Self::Output,
-    ) -> Option<Self::State>;
+    fn step(&self, state: &Self::State, input: &Self::Input, output: &Self::Output) -> Option<Self::State>;
 }
 
 /// One operation as the search sees it.
@@ -174,17 +169,9 @@ impl Model for KvModel {
             (Op::Get { .. }, _) => Some(state.clone()),
             (Op::Put { value, .. }, _) => Some(value.clone()),
             (Op::Append { value, .. }, _) => Some(format!("{state}{value}")),
-            (Op::Cas { from, to, .. }, KvOutput::Swapped(true)) => {
-                (state == from).then(|| to.clone())
-            }
-            (Op::Cas { from, .. }, KvOutput::Swapped(false)) => {
-                (state != from).then(|| state.clone())
-            }
-            (Op::Cas { from, to, .. }, _) => Some(if state == from {
-                to.clone()
-            } else {
-                state.clone()
-            }),
+            (Op::Cas { from, to, .. }, KvOutput::Swapped(true)) => (state == from).then(|| to.clone()),
+            (Op::Cas { from, .. }, KvOutput::Swapped(false)) => (state != from).then(|| state.clone()),
+            (Op::Cas { from, to, .. }, _) => Some(if state == from { to.clone() } else { state.clone() }),
         }
     }
 }
@@ -235,19 +222,12 @@ pub fn check_history(history: &History, budget: u64) -> LinResult {
         match search(&KvModel, &ops, budget) {
             Search::Ok => {}
             Search::Illegal { prefix } => {
-                return LinResult::NotLinearizable {
-                    key: key.to_string(),
-                    prefix,
-                };
+                return LinResult::NotLinearizable { key: key.to_string(), prefix };
             }
             Search::Unknown => unknown.push(key.to_string()),
         }
     }
-    if unknown.is_empty() {
-        LinResult::Linearizable
-    } else {
-        LinResult::Unknown { keys: unknown }
-    }
+    if unknown.is_empty() { LinResult::Linearizable } else { LinResult::Unknown { keys: unknown } }
 }
 
 #[cfg(test)]
@@ -255,19 +235,10 @@ mod tests {
     use super::*;
 
     fn op(id: usize, call: u64, ret: u64, input: Op, output: KvOutput) -> LinOp<Op, KvOutput> {
-        LinOp {
-            id,
-            call,
-            ret,
-            input,
-            output,
-        }
+        LinOp { id, call, ret, input, output }
     }
     fn put(v: &str) -> Op {
-        Op::Put {
-            key: "k".into(),
-            value: v.into(),
-        }
+        Op::Put { key: "k".into(), value: v.into() }
     }
     fn get() -> Op {
         Op::Get { key: "k".into() }
@@ -275,31 +246,19 @@ mod tests {
 
     #[test]
     fn sequential_read_of_write_is_linearizable() {
-        let ops = [
-            op(0, 0, 10, put("a"), KvOutput::Done),
-            op(1, 20, 30, get(), KvOutput::Value("a".into())),
-        ];
+        let ops = [op(0, 0, 10, put("a"), KvOutput::Done), op(1, 20, 30, get(), KvOutput::Value("a".into()))];
         assert_eq!(search(&KvModel, &ops, 1000), Search::Ok);
     }
 
     #[test]
     fn stale_read_after_write_is_not() {
-        let ops = [
-            op(0, 0, 10, put("a"), KvOutput::Done),
-            op(1, 20, 30, get(), KvOutput::Value("".into())),
-        ];
-        assert!(matches!(
-            search(&KvModel, &ops, 1000),
-            Search::Illegal { .. }
-        ));
+        let ops = [op(0, 0, 10, put("a"), KvOutput::Done), op(1, 20, 30, get(), KvOutput::Value("".into()))];
+        assert!(matches!(search(&KvModel, &ops, 1000), Search::Illegal { .. }));
     }
 
     #[test]
     fn concurrent_read_may_see_either() {
-        let old = [
-            op(0, 0, 30, put("a"), KvOutput::Done),
-            op(1, 10, 20, get(), KvOutput::Value("".into())),
-        ];
+        let old = [op(0, 0, 30, put("a"), KvOutput::Done), op(1, 10, 20, get(), KvOutput::Value("".into()))];
         assert_eq!(search(&KvModel, &old, 1000), Search::Ok);
     }
 
@@ -317,17 +276,12 @@ mod tests {
             op(1, 10, 20, get(), KvOutput::Value("a".into())),
             op(2, 30, 40, get(), KvOutput::Value("".into())),
         ];
-        assert!(matches!(
-            search(&KvModel, &flicker, 1000),
-            Search::Illegal { .. }
-        ));
+        assert!(matches!(search(&KvModel, &flicker, 1000), Search::Illegal { .. }));
     }
 
     #[test]
     fn budget_returns_unknown() {
-        let ops: Vec<_> = (0..12)
-            .map(|i| op(i, 0, 100, put(&i.to_string()), KvOutput::Done))
-            .collect();
+        let ops: Vec<_> = (0..12).map(|i| op(i, 0, 100, put(&i.to_string()), KvOutput::Done)).collect();
         let mut with_read = ops;
         with_read.push(op(12, 200, 300, get(), KvOutput::Value("none".into())));
         assert_eq!(search(&KvModel, &with_read, 50), Search::Unknown);
