@@ -222,12 +222,10 @@ impl Protocol for Pb {
                 if self.is_primary() {
                     return; // only the primary sends these
                 }
-                let mut index = start;
-                for entry in entries {
+                for (index, entry) in (start..).zip(entries) {
                     if index == self.log.len() as u64 + 1 {
                         self.apply(&entry);
                     }
-                    index += 1;
                 }
                 ctx.send(from, Msg::Ack { len: self.log.len() as u64 });
             }
@@ -235,9 +233,14 @@ impl Protocol for Pb {
                 if !self.is_primary() {
                     return;
                 }
-                // A backup that restarted acknowledges less than before: start over.
-                self.acked[from.0] = len.min(self.log.len() as u64);
-                self.replicate_to(ctx, from);
+                // Send more only when the acknowledgement moves: a duplicated or stale
+                // Ack must not set off a second stream of Replicates. A backup that
+                // restarted acknowledges less than before, and so starts over.
+                let len = len.min(self.log.len() as u64);
+                if len != self.acked[from.0] {
+                    self.acked[from.0] = len;
+                    self.replicate_to(ctx, from);
+                }
             }
         }
     }

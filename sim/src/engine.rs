@@ -84,6 +84,10 @@ fn delivery<P: Protocol>(from: Addr, to: Addr, id: u64, payload: Payload<P::Msg>
     }
 }
 
+/// The most events one run may process. A protocol that answers every message with
+/// more than one message can grow without bound; the run stops here and fails.
+pub const EVENTS_PER_RUN_MAX: u64 = 20_000_000;
+
 /// Counters a run summary reports.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Stats {
@@ -123,12 +127,21 @@ pub struct RunResult {
     pub violation: Option<(Time, Violation)>,
     pub linearizability: Option<LinResult>,
     pub expect: Expect,
+    /// The run stopped at [`EVENTS_PER_RUN_MAX`] before its duration was up.
+    pub event_limit_hit: bool,
 }
 
 impl RunResult {
     /// The checks that failed, each as one line for a student.
     pub fn failures(&self) -> Vec<String> {
         let mut out = Vec::new();
+        if self.event_limit_hit {
+            out.push(format!(
+                "the run hit the limit of {EVENTS_PER_RUN_MAX} events at {} of virtual time: is a message storm \
+                 (each message answered by several) growing without bound?",
+                crate::time::fmt_time(self.end_time)
+            ));
+        }
         if let Some((t, v)) = &self.violation {
             out.push(format!("invariant `{}` violated at {}: {}", v.invariant, crate::time::fmt_time(*t), v.detail));
         }
@@ -268,7 +281,7 @@ impl<P: Protocol> Sim<P> {
             let ev = self.slab[q.slot() as usize].take().expect("a queued event");
             self.free.push(q.slot());
             self.dispatch(ev);
-            if self.violation.is_some() {
+            if self.violation.is_some() || self.stats.events >= EVENTS_PER_RUN_MAX {
                 break;
             }
         }
@@ -282,6 +295,7 @@ impl<P: Protocol> Sim<P> {
         };
         let linearizability = (self.scenario.linearizable && self.clients.is_some())
             .then(|| check_history(&self.history, SEARCH_STEPS_MAX));
+        let event_limit_hit = self.stats.events >= EVENTS_PER_RUN_MAX;
         RunResult {
             seed: self.seed,
             end_time: self.now,
@@ -292,6 +306,7 @@ impl<P: Protocol> Sim<P> {
             violation: self.violation,
             linearizability,
             expect: self.scenario.expect,
+            event_limit_hit,
         }
     }
 

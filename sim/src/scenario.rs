@@ -659,7 +659,7 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
     };
     let variant = match &raw.variant {
         None => "correct".to_string(),
-        Some(v) => c.choice(v, &format!("variant of {proto_name}"), variants)?.to_string(),
+        Some(v) => c.choice(v, &format!("{proto_name} variant"), variants)?.to_string(),
     };
 
     let seeds = match &raw.seeds {

@@ -66,7 +66,7 @@ pub(crate) fn parse_scaled(num: &str, scale: u64) -> Option<u64> {
         unit /= 10;
         value += digit.to_digit(10)? as u128 * unit;
     }
-    if frac.len() > 0 && unit == 0 && frac.chars().any(|c| c != '0') {
+    if !frac.is_empty() && unit == 0 && frac.chars().any(|c| c != '0') {
         return None; // finer than the unit can hold
     }
     u64::try_from(value).ok()
@@ -130,7 +130,7 @@ impl Ppm {
 
 impl fmt::Display for Ppm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0 % 100 == 0 {
+        if self.0.is_multiple_of(100) {
             let pct = format!("{}.{:04}", self.0 / 10_000, self.0 % 10_000);
             write!(f, "{}%", pct.trim_end_matches('0').trim_end_matches('.'))
         } else {

@@ -1,0 +1,123 @@
+//! The CLI end to end, as a student meets it: exit codes, the replay command, the
+//! bundled scenarios, the zoo, and the help text.
+
+use std::process::{Command, Output};
+
+fn faultline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run faultline")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn temp(name: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("faultline-cli-{}-{name}", std::process::id()));
+    dir.to_string_lossy().into_owned()
+}
+
+#[test]
+fn a_bundled_scenario_runs_and_passes() {
+    let out_dir = temp("basic");
+    let o = faultline(&["run", "pb/basic", "--out", &out_dir]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let text = stdout(&o);
+    for want in ["seed       1", "linearizable: yes", "result     PASS", "trace hash "] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+    for file in ["trace.jsonl", "history.json", "summary.json", "scenario.toml", "run.json"] {
+        assert!(std::path::Path::new(&out_dir).join(file).is_file(), "{file} not written");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{out_dir}/summary.json")).expect("summary")).expect("json");
+    assert_eq!(summary["result"], "pass");
+    assert_eq!(summary["ops"]["invoked"], 200);
+}
+
+#[test]
+fn a_broken_variant_fails_with_exit_1_and_prints_the_replay_command() {
+    // The zoo scenario with its expectation flipped: now the failure is unexpected.
+    let src = std::fs::read_to_string("scenarios/zoo/pb-stale-reads.toml")
+        .expect("zoo scenario")
+        .replace("expect = \"fail\"", "expect = \"pass\"");
+    let path = temp("stale.toml");
+    std::fs::write(&path, src).expect("write scenario");
+    let o = faultline(&["run", &path, "--seed", "3", "--out", &temp("stale-run")]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let text = stdout(&o);
+    assert!(text.contains("history is not linearizable"), "{text}");
+    assert!(text.contains(&format!("replay     faultline run {path} --seed 3")), "{text}");
+    // The replay command replays: same trace hash.
+    let hash = |t: &str| t.lines().find(|l| l.starts_with("trace hash")).map(str::to_string);
+    let again = faultline(&["run", &path, "--seed", "3", "--out", &temp("stale-run-2")]);
+    assert_eq!(hash(&text), hash(&stdout(&again)));
+}
+
+#[test]
+fn a_zoo_scenario_that_catches_its_bug_exits_0() {
+    let o = faultline(&["run", "zoo/pb-unsynced-log", "--out", &temp("zoo")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let text = stdout(&o);
+    assert!(text.contains("invariant `backup-log-prefix` violated"), "{text}");
+    assert!(text.contains("replay     faultline run scenarios/zoo/pb-unsynced-log.toml --seed 1"), "{text}");
+}
+
+#[test]
+fn sweep_lists_failing_seeds_and_exit_codes_follow_expect() {
+    let o = faultline(&["sweep", "zoo/pb-stale-reads", "--seeds", "1..6", "--jobs", "2"]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = stdout(&o);
+    assert!(text.contains("caught     5/5 seeds"), "{text}");
+    assert!(text.contains("replay: faultline run scenarios/zoo/pb-stale-reads.toml --seed 1"), "{text}");
+    let o = faultline(&["sweep", "pb/basic", "--seeds", "1..11", "--jobs", "2"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("passed     10/10"));
+    let o = faultline(&["sweep", "pb/basic", "--seeds", "9..3"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = faultline(&["sweep", "pb/basic", "--seeds", "1..5", "--shard", "5/4"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn list_shows_protocols_variants_and_scenarios() {
+    let o = faultline(&["list"]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = stdout(&o);
+    for want in ["pb ", "stale-reads", "unsynced-log", "pb/basic", "zoo/pb-stale-reads", "[expect fail]"] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+}
+
+#[test]
+fn schema_is_json_schema_of_the_scenario_format() {
+    let o = faultline(&["schema"]);
+    assert_eq!(o.status.code(), Some(0));
+    let schema: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    let props = schema["properties"].as_object().expect("properties");
+    for field in
+        ["name", "protocol", "variant", "nodes", "duration", "network", "faults", "nemesis", "workload", "check"]
+    {
+        assert!(props.contains_key(field), "schema lacks {field}");
+    }
+    // The committed copy that scenario files point editors at is current.
+    let committed = std::fs::read_to_string("scenarios/scenario.schema.json").expect("scenarios/scenario.schema.json");
+    assert_eq!(
+        committed.trim_end(),
+        stdout(&o).trim_end(),
+        "regenerate with: faultline schema > scenarios/scenario.schema.json"
+    );
+}
+
+#[test]
+fn help_documents_exit_codes_and_usage_errors_exit_2() {
+    let o = faultline(&["--help"]);
+    let text = stdout(&o);
+    assert!(text.contains("Exit codes:") && text.contains("2  bad input or usage"), "{text}");
+    assert!(stdout(&faultline(&["run", "--help"])).contains("Exit codes:"));
+    assert_eq!(faultline(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(faultline(&["run"]).status.code(), Some(2));
+}
