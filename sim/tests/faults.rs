@@ -145,12 +145,8 @@ fn per_link_latency_overrides_the_default() {
 
 #[test]
 fn exponential_and_long_tail_latencies() {
-    let (_, ev) = run(
-        &format!(
-            "nodes = 3\nduration = \"20s\"\n[network]\nlatency = {{ dist = \"exponential\", min = \"1ms\", mean = \"4ms\" }}\n"
-        ),
-        3,
-    );
+    let exp = "nodes = 3\nduration = \"20s\"\n[network]\nlatency = { dist = \"exponential\", min = \"1ms\", mean = \"4ms\" }\n";
+    let (_, ev) = run(exp, 3);
     let lat: Vec<u64> = pings_to(&ev, "n2").into_iter().filter_map(|(s, d)| d.map(|d| d - s)).collect();
     assert!(lat.iter().all(|&l| l >= ms(1)));
     let mean = lat.iter().sum::<u64>() / lat.len() as u64;
@@ -171,7 +167,7 @@ fn loss_drops_messages_with_the_reason() {
     assert!(!drops.is_empty() && drops.iter().all(|d| d["reason"] == "loss"));
     assert_eq!(r.stats.dropped_loss, r.stats.sent);
     // And a partial rate loses some, not all.
-    let (r, _) = run(&format!("nodes = 3\nduration = \"10s\"\n[network]\nloss = \"20%\"\n"), 1);
+    let (r, _) = run("nodes = 3\nduration = \"10s\"\n[network]\nloss = \"20%\"\n", 1);
     let frac = r.stats.dropped_loss as f64 / r.stats.sent as f64;
     assert!((0.12..0.28).contains(&frac), "{frac}");
 }
