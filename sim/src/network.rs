@@ -10,7 +10,7 @@ use crate::rng::SimRng;
 use crate::scenario::{Latency, SplitKind};
 
 /// Draws a latency from its distribution.
-#[inline]
+#[inline(always)]
 pub fn sample(lat: &Latency, rng: &mut SimRng) -> u64 {
     match *lat {
         Latency::Constant(v) => v,
