@@ -27,7 +27,8 @@ fn examples(readme: &str) -> Vec<Example> {
         }
         if let Some(cmd) = line.strip_prefix("$ faultline ") {
             out.extend(current.take());
-            current = Some(Example { args: cmd.split_whitespace().map(String::from).collect(), expected: String::new() });
+            current =
+                Some(Example { args: cmd.split_whitespace().map(String::from).collect(), expected: String::new() });
         } else if let Some(ex) = &mut current {
             ex.expected.push_str(line);
             ex.expected.push('\n');
