@@ -123,6 +123,9 @@ pub struct RunResult {
     pub history: History,
     pub trace_hash: Option<u64>,
     pub trace_lines: u64,
+    /// Writing the trace failed (disk full, say): the run's checks still stand, but
+    /// the trace on disk is incomplete.
+    pub trace_error: Option<String>,
     /// The first invariant that failed, and when.
     pub violation: Option<(Time, Violation)>,
     pub linearizability: Option<LinResult>,
@@ -289,10 +292,10 @@ impl<P: Protocol> Sim<P> {
         self.finish_clients();
         let events = self.stats.events;
         self.trace.emit::<(), ()>(self.now, &TraceEvent::End { events });
-        let (trace_hash, trace_lines) = match self.trace.finish() {
-            Ok((h, l)) if self.trace.is_on() => (Some(h), l),
-            Ok(_) => (None, 0),
-            Err(e) => panic!("writing the trace failed: {e}"),
+        let (trace_hash, trace_lines, trace_error) = match self.trace.finish() {
+            Ok((h, l)) if self.trace.is_on() => (Some(h), l, None),
+            Ok(_) => (None, 0, None),
+            Err(e) => (None, 0, Some(e.to_string())),
         };
         let linearizability = (self.scenario.linearizable && self.clients.is_some())
             .then(|| check_history(&self.history, SEARCH_STEPS_MAX));
@@ -304,6 +307,7 @@ impl<P: Protocol> Sim<P> {
             history: self.history,
             trace_hash,
             trace_lines,
+            trace_error,
             violation: self.violation,
             linearizability,
             expect: self.scenario.expect,
@@ -421,13 +425,32 @@ impl<P: Protocol> Sim<P> {
     /// Calls into a live node's protocol, then carries out its effects.
     #[inline]
     fn call(&mut self, node: usize, f: impl FnOnce(&mut P, &mut Ctx<'_, P>)) {
+        self.step_node(node, |ctx, state, _, _| {
+            if let Some(state) = state {
+                f(state, ctx);
+            }
+        });
+    }
+
+    fn start_node(&mut self, node: usize) {
+        let slot = &mut self.slots[node];
+        slot.up = true;
+        slot.paused = false;
+        self.step_node(node, |ctx, state, config, durable| *state = Some(P::start(ctx, config, durable)));
+    }
+
+    /// Hands `f` a context for `node` with its state, the run's protocol config and the
+    /// node's synced storage; then carries out the effects `f` produced and checks the
+    /// cluster's invariants.
+    #[inline]
+    fn step_node(
+        &mut self,
+        node: usize,
+        f: impl FnOnce(&mut Ctx<'_, P>, &mut Option<P>, &P::Config, &crate::disk::Durable<P::Stored>),
+    ) {
         let mut effects = std::mem::take(&mut self.effects);
         let n = self.slots.len();
         let slot = &mut self.slots[node];
-        let Some(state) = self.states[node].as_mut() else {
-            self.effects = effects;
-            return;
-        };
         {
             let mut ctx = Ctx {
                 id: NodeId(node),
@@ -437,31 +460,8 @@ impl<P: Protocol> Sim<P> {
                 effects: &mut effects,
                 next_timer: &mut slot.next_timer,
             };
-            f(state, &mut ctx);
+            f(&mut ctx, &mut self.states[node], &self.config, slot.disk.durable());
         }
-        self.apply_effects(node, &mut effects);
-        self.effects = effects;
-        self.check_invariants();
-    }
-
-    fn start_node(&mut self, node: usize) {
-        let mut effects = std::mem::take(&mut self.effects);
-        let n = self.slots.len();
-        let slot = &mut self.slots[node];
-        slot.up = true;
-        slot.paused = false;
-        let state = {
-            let mut ctx = Ctx {
-                id: NodeId(node),
-                nodes: n,
-                local_now: slot.clock.local(self.now),
-                rng: &mut slot.rng,
-                effects: &mut effects,
-                next_timer: &mut slot.next_timer,
-            };
-            P::start(&mut ctx, &self.config, slot.disk.durable())
-        };
-        self.states[node] = Some(state);
         self.apply_effects(node, &mut effects);
         self.effects = effects;
         self.check_invariants();

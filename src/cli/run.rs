@@ -35,6 +35,9 @@ pub fn run_to_dir(scenario: &Scenario, seed: u64, dir: &Path) -> io::Result<RunR
     fs::create_dir_all(dir)?;
     let trace = BufWriter::with_capacity(1 << 16, File::create(dir.join("trace.jsonl"))?);
     let result = faultline_protocols::run(scenario, seed, Trace::to_writer(Box::new(trace)));
+    if let Some(e) = &result.trace_error {
+        return Err(io::Error::other(format!("writing trace.jsonl failed: {e}")));
+    }
     fs::write(dir.join("history.json"), result.history.to_json())?;
     let summary = faultline_reports::summarize(scenario, &result);
     fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&summary).expect("summary serialises"))?;

@@ -107,7 +107,8 @@ pub fn sweep(arg: &str, seeds: Option<String>, jobs: Option<usize>, shard: Optio
     let bar = if std::io::stderr().is_terminal() {
         let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         b.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} seeds  {per_sec}  eta {eta}").expect("template"),
+            ProgressStyle::with_template("{bar:40} {pos}/{len} seeds ({percent}%)  elapsed {elapsed}  eta {eta}")
+                .expect("template"),
         );
         b
     } else {
