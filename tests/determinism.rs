@@ -57,3 +57,27 @@ fn a_sweep_seed_replays_exactly_with_run() {
     assert_eq!(Some(swept[0].trace_hash), replayed.trace_hash);
     assert_eq!(swept[0].failures, replayed.failures());
 }
+
+fn panics_on_seed_3(s: &faultline_sim::Scenario, seed: u64, t: faultline_sim::Trace) -> faultline_sim::RunResult {
+    assert_ne!(seed, 3, "boom at seed 3");
+    faultline_protocols::run(s, seed, t)
+}
+
+#[test]
+fn a_panicking_seed_is_a_failed_seed_and_the_sweep_goes_on() {
+    let scenario = faultline::cli::load_scenario("pb/basic").expect("bundled scenario");
+    let out = faultline::cli::sweep::run_seeds_with(panics_on_seed_3, &scenario, 1..6, 2, &ProgressBar::hidden());
+    assert_eq!(out.len(), 5);
+    for o in &out {
+        if o.seed == 3 {
+            assert!(o.panicked && !o.as_expected);
+            assert!(
+                o.failures[0].contains("the run panicked") && o.failures[0].contains("boom at seed 3"),
+                "{:?}",
+                o.failures
+            );
+        } else {
+            assert!(!o.panicked && o.as_expected && o.trace_hash != 0, "seed {}", o.seed);
+        }
+    }
+}

@@ -20,6 +20,7 @@ const CASES: &[&str] = &[
     "missing-field",
     "bad-latency-dist",
     "toml-syntax",
+    "nemesis-interval-and-rate",
 ];
 
 #[test]

@@ -115,6 +115,13 @@ pub fn summarize(scenario: &Scenario, result: &RunResult) -> Summary {
     }
 }
 
+/// The first lines of a run's summary, printed before the run starts so that the seed
+/// is on the screen even if the run never finishes.
+pub fn write_header(w: &mut impl Write, scenario: &str, protocol: &str, variant: &str, seed: u64) -> io::Result<()> {
+    writeln!(w, "scenario   {scenario} ({protocol}, {variant})")?;
+    writeln!(w, "seed       {seed}")
+}
+
 /// Groups digits in threes: 1234567 -> "1,234,567".
 pub fn thousands(n: u64) -> String {
     let s = n.to_string();
@@ -129,11 +136,15 @@ pub fn thousands(n: u64) -> String {
 }
 
 impl Summary {
-    /// The terminal summary, one fact a line.
+    /// The terminal summary, one fact a line: [`write_header`] then the rest.
     pub fn write_text(&self, w: &mut impl Write) -> io::Result<()> {
+        write_header(w, &self.scenario, &self.protocol, &self.variant, self.seed)?;
+        self.write_body(w)
+    }
+
+    /// Everything after the header: what happened, the verdicts, the result.
+    pub fn write_body(&self, w: &mut impl Write) -> io::Result<()> {
         let s = &self.stats;
-        writeln!(w, "scenario   {} ({}, {})", self.scenario, self.protocol, self.variant)?;
-        writeln!(w, "seed       {}", self.seed)?;
         writeln!(w, "virtual    {}", fmt_time(self.end_time_ns))?;
         writeln!(w, "events     {}", thousands(s.events))?;
         writeln!(

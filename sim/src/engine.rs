@@ -464,14 +464,16 @@ impl<P: Protocol> Sim<P> {
         }
         self.apply_effects(node, &mut effects);
         self.effects = effects;
-        self.check_invariants();
+        self.check_invariants(node);
     }
 
-    fn check_invariants(&mut self) {
+    /// The node's own invariants after its step, then the cluster's.
+    fn check_invariants(&mut self, node: usize) {
         if !self.scenario.invariants || self.violation.is_some() {
             return;
         }
-        if let Err(v) = P::check_cluster(&self.states) {
+        let local = self.states[node].as_ref().map_or(Ok(()), |s| s.check_invariants());
+        if let Err(v) = local.and_then(|()| P::check_cluster(&self.states)) {
             self.trace.emit::<P::Msg, P::Timer>(
                 self.now,
                 &TraceEvent::Violation { invariant: &v.invariant, detail: &v.detail },

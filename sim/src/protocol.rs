@@ -3,6 +3,7 @@
 //! effects as data, pushed into its [`Ctx`].
 
 use std::fmt::Debug;
+use std::hash::Hash;
 
 use serde::{Deserialize, Serialize};
 
@@ -193,13 +194,16 @@ pub struct Violation {
 }
 
 /// A protocol: one state machine per node.
-pub trait Protocol: Sized + Clone + Debug {
+///
+/// States and messages are `Clone + Eq + Hash + Debug`, so the same protocol can later
+/// run under an exhaustive explorer as well as under random simulation.
+pub trait Protocol: Sized + Clone + Eq + Hash + Debug {
     /// A message between nodes.
-    type Msg: Clone + Debug + Serialize;
+    type Msg: Clone + Eq + Hash + Debug + Serialize;
     /// What a node arms a timer with, handed back when it fires.
-    type Timer: Clone + Debug + Serialize;
+    type Timer: Clone + Eq + Hash + Debug + Serialize;
     /// A value in the node's durable storage.
-    type Stored: Clone + Debug + Serialize;
+    type Stored: Clone + Eq + Hash + Debug + Serialize;
     /// How a run configures every node, e.g. which bug-zoo variant to be.
     type Config: Clone + Debug;
 
@@ -208,6 +212,11 @@ pub trait Protocol: Sized + Clone + Debug {
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Self::Msg);
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, id: TimerId, timer: Self::Timer);
     fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, request: Request);
+
+    /// This node's own invariants, checked after each of its steps.
+    fn check_invariants(&self) -> Result<(), Violation> {
+        Ok(())
+    }
 
     /// Cluster-wide safety properties, checked after every event. `None` marks a
     /// node that is down.

@@ -271,7 +271,11 @@ pub struct RawNemesis {
     /// Mean time between faults, e.g. "1s".
     #[serde(default)]
     #[schemars(with = "Option<String>")]
-    pub interval: Option<Dur>,
+    pub interval: Option<Spanned<Dur>>,
+    /// Faults per second on average: another way to say `interval` (give one of them).
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    pub rate: Option<Spanned<f64>>,
     /// Mean time a fault lasts, e.g. "500ms".
     #[serde(default)]
     #[schemars(with = "Option<String>")]
@@ -809,9 +813,30 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
                     .err(s.span(), "the nemesis stops after the run ends")
                     .with_help("set `stop` before `duration`"));
             }
+            let interval = match (&n.interval, &n.rate) {
+                (Some(i), Some(_)) => {
+                    return Err(c
+                        .err(i.span(), "the nemesis has both `interval` and `rate`")
+                        .with_help("they say the same thing: keep one (rate = 2.0 is interval = \"500ms\")"));
+                }
+                (Some(i), None) => i.get_ref().0.max(1),
+                (None, Some(r)) => {
+                    let r = *r.get_ref();
+                    if !(r > 0.0 && r.is_finite()) {
+                        return Err(c
+                            .err(
+                                n.rate.as_ref().expect("rate").span(),
+                                "the nemesis `rate` must be a positive number of faults per second",
+                            )
+                            .with_help("e.g. rate = 2.0"));
+                    }
+                    ((1e9 / r) as u64).max(1)
+                }
+                (None, None) => NANOS_PER_MILLI * 1000,
+            };
             Some(NemesisConfig {
                 kinds,
-                interval: n.interval.map_or(NANOS_PER_MILLI * 1000, |d| d.0.max(1)),
+                interval,
                 fault_duration: n.fault_duration.map_or(NANOS_PER_MILLI * 500, |d| d.0.max(1)),
                 stop,
                 max_skew: n.max_skew.map_or(500 * NANOS_PER_MILLI, |d| d.0),

@@ -13,12 +13,12 @@ use serde_json::Value;
 
 /// Node 1 pings every peer on each tick; every node writes one synced and one
 /// unsynced key at start, and notes what it recovered and what its clock reads.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Probe {
     ticks: u64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 enum Msg {
     Ping(u64),
 }

@@ -1,13 +1,25 @@
 //! `faultline run`: one scenario, one seed, a run folder, a summary, an exit code.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter};
+use std::io::{self, BufWriter, Write};
+use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 use faultline_sim::{RunResult, Scenario, Trace};
 use serde::Serialize;
 
 use super::{EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, load_scenario};
+
+/// The text of a panic, for a summary line.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_string()
+    }
+}
 
 /// The replay command for a scenario and seed.
 pub fn replay_command(scenario: &Scenario, seed: u64) -> String {
@@ -64,17 +76,26 @@ pub fn run(arg: &str, seed: Option<u64>, out: Option<PathBuf>, peak_memory: bool
     };
     let seed = seed.unwrap_or(scenario.seed);
     let dir = out.unwrap_or_else(|| default_dir(&scenario, seed));
-    let result = match run_to_dir(&scenario, seed, &dir) {
-        Ok(r) => r,
-        Err(e) => {
+    let mut stdout = io::stdout().lock();
+    faultline_reports::summary::write_header(&mut stdout, &scenario.name, &scenario.protocol, &scenario.variant, seed)
+        .and_then(|()| stdout.flush())
+        .expect("write to stdout");
+    let result = match panic::catch_unwind(AssertUnwindSafe(|| run_to_dir(&scenario, seed, &dir))) {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
             eprintln!("error: cannot write the run folder {}: {e}", dir.display());
             eprintln!("  = help: pass --out DIR with a folder you can write to");
             return EXIT_BAD_INPUT;
         }
+        Err(payload) => {
+            println!("result     FAIL: the run panicked: {}", panic_message(payload.as_ref()));
+            println!("run folder {} (the trace up to the panic)", dir.display());
+            println!("replay     {}", replay_command(&scenario, seed));
+            return EXIT_CHECK_FAILED;
+        }
     };
     let summary = faultline_reports::summarize(&scenario, &result);
-    let mut stdout = io::stdout().lock();
-    summary.write_text(&mut stdout).expect("write to stdout");
+    summary.write_body(&mut stdout).expect("write to stdout");
     println!("run folder {}", dir.display());
     if !result.failures().is_empty() {
         println!("replay     {}", replay_command(&scenario, seed));

@@ -7,39 +7,70 @@ use std::ops::Range;
 
 use faultline_sim::scenario::{Expect, parse_seed_range};
 use faultline_sim::trace::Fnv64;
-use faultline_sim::{Scenario, Trace};
+use std::panic::{self, AssertUnwindSafe};
+
+use faultline_sim::{RunResult, Scenario, Trace};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
-use super::run::replay_command;
+use super::run::{panic_message, replay_command};
 use super::{EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, load_scenario};
 
 /// What one seed of a sweep came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SeedOutcome {
     pub seed: u64,
+    /// 0 when the run panicked.
     pub trace_hash: u64,
     pub events: u64,
     pub failures: Vec<String>,
     pub as_expected: bool,
+    pub panicked: bool,
 }
+
+/// Runs a scenario with one seed: the signature of the registry's runners.
+pub type Runner = fn(&Scenario, u64, Trace) -> RunResult;
 
 /// Runs every seed on `jobs` threads; results come back in seed order.
 pub fn run_seeds(scenario: &Scenario, seeds: Range<u64>, jobs: usize, progress: &ProgressBar) -> Vec<SeedOutcome> {
+    run_seeds_with(faultline_protocols::run, scenario, seeds, jobs, progress)
+}
+
+/// [`run_seeds`] with any runner. A run that panics is a failed seed, not a failed
+/// sweep: the panic's message is its failure, and the other seeds go on.
+pub fn run_seeds_with(
+    runner: Runner,
+    scenario: &Scenario,
+    seeds: Range<u64>,
+    jobs: usize,
+    progress: &ProgressBar,
+) -> Vec<SeedOutcome> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build().expect("thread pool");
     pool.install(|| {
         seeds
             .into_par_iter()
             .map(|seed| {
-                let r = faultline_protocols::run(scenario, seed, Trace::hash_only());
+                let outcome = match panic::catch_unwind(AssertUnwindSafe(|| runner(scenario, seed, Trace::hash_only())))
+                {
+                    Ok(r) => SeedOutcome {
+                        seed,
+                        trace_hash: r.trace_hash.expect("hashing trace"),
+                        events: r.stats.events,
+                        failures: r.failures(),
+                        as_expected: r.as_expected(),
+                        panicked: false,
+                    },
+                    Err(payload) => SeedOutcome {
+                        seed,
+                        trace_hash: 0,
+                        events: 0,
+                        failures: vec![format!("the run panicked: {}", panic_message(payload.as_ref()))],
+                        as_expected: false,
+                        panicked: true,
+                    },
+                };
                 progress.inc(1);
-                SeedOutcome {
-                    seed,
-                    trace_hash: r.trace_hash.expect("hashing trace"),
-                    events: r.stats.events,
-                    failures: r.failures(),
-                    as_expected: r.as_expected(),
-                }
+                outcome
             })
             .collect()
     })
@@ -127,12 +158,16 @@ pub fn sweep(arg: &str, seeds: Option<String>, jobs: Option<usize>, shard: Optio
             if failing.is_empty() { EXIT_OK } else { EXIT_CHECK_FAILED }
         }
         Expect::Fail => {
+            let panicked = outcomes.iter().filter(|o| o.panicked).count();
             println!(
                 "caught     {}/{} seeds (this bug-zoo scenario expects checks to fail)",
-                failing.len(),
+                failing.len() - panicked,
                 outcomes.len()
             );
-            if failing.is_empty() {
+            if panicked > 0 {
+                println!("result     FAIL: {panicked} seeds panicked instead of failing a check");
+                EXIT_CHECK_FAILED
+            } else if failing.is_empty() {
                 println!("result     FAIL: the bug was not caught on any seed in this range");
                 EXIT_CHECK_FAILED
             } else {

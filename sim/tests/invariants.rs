@@ -1,0 +1,106 @@
+//! Invariants are checked after every event: a node's own after its step, then the
+//! cluster's. The first violation is named, timed, traced, and ends the run.
+
+use faultline_sim::disk::Durable;
+use faultline_sim::scenario::{Catalog, parse};
+use faultline_sim::time::Dur;
+use faultline_sim::{Ctx, NodeId, Protocol, Request, Sim, TimerId, Trace, Violation};
+
+/// Counts its ticks; node n2 ticks twice as fast. Locally, no node may reach
+/// `LOCAL_MAX`; across the cluster, no two nodes may differ by more than `SPREAD_MAX`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Counter {
+    me: NodeId,
+    count: u64,
+    limits: (u64, u64),
+}
+
+impl Protocol for Counter {
+    type Msg = ();
+    type Timer = ();
+    type Stored = ();
+    /// (LOCAL_MAX, SPREAD_MAX)
+    type Config = (u64, u64);
+
+    fn start(ctx: &mut Ctx<'_, Self>, limits: &(u64, u64), _: &Durable<()>) -> Self {
+        let every = if ctx.id() == NodeId(1) { 50 } else { 100 };
+        ctx.set_timer(Dur::from_millis(every), ());
+        Counter { me: ctx.id(), count: 0, limits: *limits }
+    }
+    fn on_message(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: ()) {}
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _: TimerId, _: ()) {
+        self.count += 1;
+        let every = if self.me == NodeId(1) { 50 } else { 100 };
+        ctx.set_timer(Dur::from_millis(every), ());
+    }
+    fn on_request(&mut self, _: &mut Ctx<'_, Self>, _: Request) {}
+
+    fn check_invariants(&self) -> Result<(), Violation> {
+        if self.count >= self.limits.0 {
+            return Err(Violation {
+                invariant: "count-below-max".into(),
+                detail: format!("{} counted {}", self.me, self.count),
+            });
+        }
+        Ok(())
+    }
+
+    fn check_cluster(nodes: &[Option<Self>]) -> Result<(), Violation> {
+        let counts: Vec<u64> = nodes.iter().flatten().map(|n| n.count).collect();
+        let (lo, hi) = (counts.iter().min().copied().unwrap_or(0), counts.iter().max().copied().unwrap_or(0));
+        let spread_max = nodes.iter().flatten().next().map_or(u64::MAX, |n| n.limits.1);
+        if hi - lo > spread_max {
+            return Err(Violation { invariant: "counts-close".into(), detail: format!("spread {}", hi - lo) });
+        }
+        Ok(())
+    }
+}
+
+fn run(limits: (u64, u64), invariants: bool) -> (faultline_sim::RunResult, String) {
+    let src = format!(
+        "name = \"c\"\nprotocol = \"counter\"\nnodes = 3\nduration = \"2s\"\n[check]\ninvariants = {invariants}\n"
+    );
+    let catalog = Catalog { protocols: vec![("counter", vec!["correct"])] };
+    let s = parse("c.toml", &src, &catalog).expect("parses");
+    let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    struct W(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for W {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let r = Sim::<Counter>::new(&s, limits, 1, Trace::to_writer(Box::new(W(buf.clone())))).run();
+    let text = String::from_utf8(buf.lock().expect("lock").clone()).expect("utf8");
+    (r, text)
+}
+
+#[test]
+fn a_local_invariant_is_caught_at_the_step_that_breaks_it() {
+    let (r, trace) = run((4, 100), true);
+    let (t, v) = r.violation.clone().expect("a violation");
+    assert_eq!(v.invariant, "count-below-max");
+    assert_eq!(t, 200_000_000, "n2 reaches 4 ticks at 200ms");
+    assert!(r.failures()[0].contains("invariant `count-below-max` violated at 200ms"), "{:?}", r.failures());
+    assert!(trace.contains("\"ev\":\"violation\",\"invariant\":\"count-below-max\""));
+    assert_eq!(r.end_time, t, "the run stops at the first violation");
+}
+
+#[test]
+fn a_cluster_invariant_is_checked_after_every_event() {
+    let (r, _) = run((1_000, 3), true);
+    let (t, v) = r.violation.expect("a violation");
+    assert_eq!(v.invariant, "counts-close");
+    // At 350ms n2 ticks for the 7th time while n1 and n3 have ticked 3 times.
+    assert_eq!(t, 350_000_000);
+}
+
+#[test]
+fn invariants_off_means_not_checked() {
+    let (r, _) = run((4, 3), false);
+    assert!(r.violation.is_none() && r.failures().is_empty());
+    assert_eq!(r.end_time, 2_000_000_000);
+}
