@@ -21,6 +21,8 @@ const CASES: &[&str] = &[
     "bad-latency-dist",
     "toml-syntax",
     "nemesis-interval-and-rate",
+    "zero-mix",
+    "swapped-letters",
 ];
 
 #[test]

@@ -303,7 +303,8 @@ pub struct RawWorkload {
     pub ops: Option<u64>,
     /// Relative weights of get / put / append / cas.
     #[serde(default)]
-    pub mix: Option<RawMix>,
+    #[schemars(with = "Option<RawMix>")]
+    pub mix: Option<Spanned<RawMix>>,
     /// How many keys: k1 .. kN.
     #[serde(default)]
     #[schemars(with = "Option<u32>")]
@@ -317,7 +318,8 @@ pub struct RawWorkload {
     pub zipf_exponent: Option<f64>,
     /// Operations per second each client aims for (exponential gaps); unset = back to back.
     #[serde(default)]
-    pub rate: Option<f64>,
+    #[schemars(with = "Option<f64>")]
+    pub rate: Option<Spanned<f64>>,
     /// How long a client waits for a reply before it retries or gives up.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
@@ -859,10 +861,13 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
             {
                 return Err(c.err(k.span(), "a workload needs at least one key"));
             }
-            let mix = w.mix.unwrap_or(RawMix { get: 50, put: 30, append: 20, cas: 0 });
+            let mix = w.mix.as_ref().map_or(RawMix { get: 50, put: 30, append: 20, cas: 0 }, |m| *m.get_ref());
             let weights = [mix.get as u64, mix.put as u64, mix.append as u64, mix.cas as u64];
-            if weights.iter().sum::<u64>() == 0 {
-                return Err(Diagnostic::file(path, "the workload mix gives every operation weight 0")
+            if let Some(m) = &w.mix
+                && weights.iter().sum::<u64>() == 0
+            {
+                return Err(c
+                    .err(m.span(), "the workload mix gives every operation weight 0")
                     .with_help("e.g. mix = { get = 50, put = 30, append = 20 }"));
             }
             let distribution = match &w.distribution {
@@ -872,13 +877,12 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
                     _ => KeyDist::Uniform,
                 },
             };
-            let think = match w.rate {
-                Some(r) if r > 0.0 && r.is_finite() => (1e9 / r) as u64,
-                Some(_) => {
-                    return Err(Diagnostic::file(
-                        path,
-                        "workload `rate` must be a positive number of operations per second",
-                    ));
+            let think = match &w.rate {
+                Some(r) if *r.get_ref() > 0.0 && r.get_ref().is_finite() => (1e9 / *r.get_ref()) as u64,
+                Some(r) => {
+                    return Err(c
+                        .err(r.span(), "workload `rate` must be a positive number of operations per second")
+                        .with_help("e.g. rate = 100, or leave it out for back-to-back operations"));
                 }
                 None => 0,
             };

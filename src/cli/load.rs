@@ -14,7 +14,11 @@ pub fn load_scenario(arg: &str) -> Result<Scenario, String> {
     let (display, text) = if path.is_file() {
         match std::fs::read_to_string(path) {
             Ok(t) => (arg.to_string(), t),
-            Err(e) => return Err(format!("error: cannot read {arg}: {e}")),
+            Err(e) => {
+                let d = Diagnostic::file(arg, format!("cannot read {arg}: {e}"))
+                    .with_help("a scenario is a UTF-8 text file in TOML; see scenarios/ for examples");
+                return Err(d.to_string());
+            }
         }
     } else {
         let name = arg.trim_start_matches("./").trim_start_matches("scenarios/").trim_end_matches(".toml");
