@@ -52,7 +52,7 @@ pub enum Command {
         /// The seed; defaults to the scenario's `seed`, else 1
         #[arg(long)]
         seed: Option<u64>,
-        /// Where to write the run folder [default: runs/<scenario>-seed<N>]
+        /// Where to write the run folder [default: runs/SCENARIO-seedN]
         #[arg(long)]
         out: Option<PathBuf>,
         /// Print the process's peak memory (VmHWM) when done

@@ -1,10 +1,9 @@
 //! faultline-sim: the deterministic discrete-event engine at the heart of faultline.
 //!
-//! A run is a [`Scenario`](scenario::Scenario), a [`Protocol`](protocol::Protocol)
-//! and a `u64` seed. The engine delivers messages, fires timers and injects faults in
-//! (virtual time, sequence) order, simulated clients record a
-//! [`History`](history::History), every event goes to the [`Trace`](trace::Trace),
-//! and the checkers judge the result.
+//! A run is a [`Scenario`], a [`Protocol`] and a `u64` seed. The engine delivers
+//! messages, fires timers and injects faults in (virtual time, sequence) order,
+//! simulated clients record a [`History`](history::History), every event goes to the
+//! [`Trace`], and the checkers judge the result.
 
 pub mod check;
 pub mod clock;
