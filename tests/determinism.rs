@@ -27,9 +27,8 @@ fn the_same_seed_writes_byte_identical_run_folders() {
             assert!(fa == fb, "{name}: {file} differs between two runs of seed 17");
         }
         // The hash is of exactly the bytes written.
-        let mut h = faultline_sim::trace::Fnv64::default();
-        h.update(&std::fs::read(a.join("trace.jsonl")).expect("trace"));
-        assert_eq!(Some(h.finish()), ra.trace_hash);
+        let bytes = std::fs::read(a.join("trace.jsonl")).expect("trace");
+        assert_eq!(Some(faultline_sim::trace::TraceHasher::of_file(&bytes)), ra.trace_hash);
         let other = run_to_dir(&scenario, 18, &temp_dir("other")).expect("run c");
         assert_ne!(other.trace_hash, ra.trace_hash, "another seed, another trace");
     }

@@ -1,51 +1,71 @@
 //! The README's tour shows real output: every ```console block that runs `faultline`
-//! is run here and must print exactly what the README says.
+//! is run here and must print exactly what the README says. After a change that moves
+//! the output on purpose, regenerate with:
+//!
+//!     FAULTLINE_UPDATE_README=1 cargo test --test readme
 
 use std::process::Command;
 
+/// One `$ faultline ...` line of a console block and the lines after it.
 struct Example {
     args: Vec<String>,
-    expected: String,
+    /// Line range in the README of the expected output.
+    lines: std::ops::Range<usize>,
 }
 
-fn examples(readme: &str) -> Vec<Example> {
+fn examples(lines: &[&str]) -> Vec<Example> {
     let mut out = Vec::new();
     let mut in_console = false;
     let mut current: Option<Example> = None;
-    for line in readme.lines() {
+    for (i, line) in lines.iter().enumerate() {
         if line.starts_with("```console") {
             in_console = true;
-            continue;
-        }
-        if in_console && line.starts_with("```") {
+        } else if in_console && line.starts_with("```") {
             in_console = false;
             out.extend(current.take());
-            continue;
-        }
-        if !in_console {
-            continue;
-        }
-        if let Some(cmd) = line.strip_prefix("$ faultline ") {
+        } else if !in_console {
+        } else if let Some(cmd) = line.strip_prefix("$ faultline ") {
             out.extend(current.take());
-            current =
-                Some(Example { args: cmd.split_whitespace().map(String::from).collect(), expected: String::new() });
+            current = Some(Example { args: cmd.split_whitespace().map(String::from).collect(), lines: i + 1..i + 1 });
         } else if let Some(ex) = &mut current {
-            ex.expected.push_str(line);
-            ex.expected.push('\n');
+            ex.lines.end = i + 1;
         }
     }
     out
 }
 
+fn run(args: &[String]) -> String {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline")).args(args).current_dir(root).output().expect("run");
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
 #[test]
 fn readme_examples_print_what_the_readme_says() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let readme = std::fs::read_to_string(format!("{root}/README.md")).expect("README.md");
-    let examples = examples(&readme);
+    let path = format!("{}/README.md", env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(&path).expect("README.md");
+    let lines: Vec<&str> = readme.lines().collect();
+    let examples = examples(&lines);
     assert!(examples.len() >= 5, "found {} examples", examples.len());
+    if std::env::var_os("FAULTLINE_UPDATE_README").is_some() {
+        let mut new: Vec<String> = Vec::new();
+        let mut at = 0;
+        for ex in &examples {
+            new.extend(lines[at..ex.lines.start].iter().map(|l| l.to_string()));
+            new.extend(run(&ex.args).lines().map(String::from));
+            at = ex.lines.end;
+        }
+        new.extend(lines[at..].iter().map(|l| l.to_string()));
+        std::fs::write(&path, new.join("\n") + "\n").expect("write README.md");
+        return;
+    }
     for ex in examples {
-        let out = Command::new(env!("CARGO_BIN_EXE_faultline")).args(&ex.args).current_dir(root).output().expect("run");
-        let got = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert_eq!(got, ex.expected, "README example `faultline {}` is stale", ex.args.join(" "));
+        let expected: String = lines[ex.lines.clone()].iter().map(|l| format!("{l}\n")).collect();
+        assert_eq!(
+            run(&ex.args),
+            expected,
+            "README example `faultline {}` is stale; regenerate with FAULTLINE_UPDATE_README=1 cargo test --test readme",
+            ex.args.join(" ")
+        );
     }
 }
