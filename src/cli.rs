@@ -64,7 +64,7 @@ pub enum Command {
     Sweep {
         /// A scenario file, or the name of a bundled scenario
         scenario: String,
-        /// Seeds as A..B (B excluded) or A..=B; defaults to the scenario's `seeds`
+        /// Seeds as A..B (B excluded) or A..=B [default: the scenario's `seeds`, else 1..101]
         #[arg(long)]
         seeds: Option<String>,
         /// Worker threads [default: number of cores]

@@ -25,7 +25,8 @@ use crate::workload::Clients;
 #[derive(Clone, Debug)]
 pub(crate) enum Payload<M> {
     Peer(M),
-    // Boxed: client traffic is rarer than peer traffic, and this keeps events small.
+    // Boxed so that a Payload, which every send passes by value, is no bigger than a
+    // peer message: client traffic is the rarer kind.
     Request(Box<Request>),
     Reply(Box<Reply>),
 }
