@@ -2,6 +2,8 @@
 //! Cluster-wide protocol invariants are checked by the engine after every event
 //! through [`crate::protocol::Protocol::check_cluster`].
 
+pub mod import;
 pub mod linearizability;
+pub mod models;
 
 pub use linearizability::{LinResult, check_history};

@@ -150,10 +150,18 @@ impl RunResult {
             out.push(format!("invariant `{}` violated at {}: {}", v.invariant, crate::time::fmt_time(*t), v.detail));
         }
         match &self.linearizability {
-            Some(LinResult::NotLinearizable { key, prefix }) => out.push(format!(
-                "history is not linearizable: key {key} (longest linearizable prefix: {} operations)",
-                prefix.len()
-            )),
+            Some(LinResult::NotLinearizable { key, why }) => {
+                let op = self.history.ops.get(why.op).map_or(String::new(), |o| {
+                    format!(" ({} by c{} at {})", o.op.name(), o.client + 1, crate::time::fmt_time(o.invoke))
+                });
+                out.push(format!(
+                    "history is not linearizable: key {key}: operation {}{op} cannot be placed after the longest \
+                     linearizable prefix ({} operations): {}",
+                    why.op,
+                    why.prefix.len(),
+                    why.needs
+                ))
+            }
             Some(LinResult::Unknown { keys }) => {
                 out.push(format!("linearizability unknown: search budget ran out on keys {}", keys.join(", ")))
             }

@@ -1,32 +1,31 @@
 //! Linearizability checking: the Wing & Gong search as improved by Lowe (the
 //! just-in-time linearization Porcupine uses), with memoisation of
-//! (linearized set, state) and P-compositionality: a key-value history is split per
+//! (linearized set, state), and P-compositionality: a key-value history is split per
 //! key and each key is checked on its own.
 //!
 //! An operation that failed definitely took no effect and is left out. An `info`
 //! (indeterminate) operation may take effect at any time after its invocation, or
 //! never: it returns "at infinity" and its output is unknown, so it is always legal.
+//!
+//! Partitions are searched interleaved, not one after another: every unfinished part
+//! gets a step budget, the budget doubles each round, and the first part found not
+//! linearizable ends the check. A part that cannot be decided quickly does not hold up
+//! a verdict another part reaches early, and a total budget returns `unknown` rather
+//! than running away. Everything is single-threaded and deterministic.
 
 use std::collections::{BTreeMap, HashSet};
-use std::hash::Hash;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::Serialize;
 
+pub use super::models::{KvModel, KvOutput, Model, RegisterModel, RegisterOp, RegisterOutput};
 use crate::history::{Completion, History};
 use crate::protocol::Op;
 
-/// A sequential specification.
-pub trait Model {
-    type State: Clone + Eq + Hash;
-    type Input;
-    type Output;
-    fn init(&self) -> Self::State;
-    /// The state after applying `input` with result `output`, or None if illegal.
-    fn step(&self, state: &Self::State, input: &Self::Input, output: &Self::Output) -> Option<Self::State>;
-}
-
 /// One operation as the search sees it.
+#[derive(Clone, Debug)]
 pub struct LinOp<I, O> {
+    /// The operation's id in its history.
     pub id: usize,
     pub call: u64,
     /// `u64::MAX` for an operation that never returned (info).
@@ -35,24 +34,62 @@ pub struct LinOp<I, O> {
     pub output: O,
 }
 
+/// Why a history (or one of its parts) is not linearizable.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Explanation {
+    /// The longest linearizable prefix the search found: operation ids in order.
+    pub prefix: Vec<usize>,
+    /// The state after that prefix.
+    pub state: String,
+    /// The operation that cannot be placed: it returned before anything left could
+    /// follow it, and it is impossible in `state`.
+    pub op: usize,
+    /// What it would need, e.g. "get returned \"x\", but the value was \"y\"".
+    pub needs: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum Search {
     Ok,
-    /// Not linearizable: the longest linearizable prefix found (operation ids).
-    Illegal {
-        prefix: Vec<usize>,
-    },
+    Illegal(Explanation),
     /// The step budget ran out first.
     Unknown,
 }
 
-/// Checks one partition of a history. `budget` bounds the search steps.
+/// A pinned word-at-a-time hasher for the search's memo set (it decides nothing, but
+/// std's default hasher is both slower and unpinned).
+#[derive(Default)]
+pub struct MemoHasher(u64);
+
+impl Hasher for MemoHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        let h = self.0;
+        (h ^ (h >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (h >> 32)
+    }
+}
+
+type Memo<S> = HashSet<(Vec<u64>, S), BuildHasherDefault<MemoHasher>>;
+
+/// Searches one partition. `budget` bounds the steps.
 pub fn search<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: u64) -> Search {
     let n = ops.len();
     if n == 0 {
         return Search::Ok;
     }
-    // Entries 1..=2n; 0 is the head sentinel. Entry 2i+1 calls op i, 2i+2 returns it.
+    // Entries 1..=2n; 0 is the head sentinel.
     let mut order: Vec<(u64, bool, usize)> = Vec::with_capacity(2 * n);
     for (i, op) in ops.iter().enumerate() {
         order.push((op.call, false, i));
@@ -76,7 +113,6 @@ pub fn search<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: u
         prev[e] = e - 1;
         next[e - 1] = e;
     }
-    next[len - 1] = usize::MAX;
 
     let lift = |next: &mut Vec<usize>, prev: &mut Vec<usize>, e: usize, r: usize| {
         next[prev[e]] = next[e];
@@ -99,12 +135,11 @@ pub fn search<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: u
         next[prev[e]] = e;
     };
 
-    let words = n.div_ceil(64);
-    let mut bits = vec![0u64; words];
-    let mut cache: HashSet<(Vec<u64>, M::State)> = HashSet::new();
+    let mut bits = vec![0u64; n.div_ceil(64)];
+    let mut memo: Memo<M::State> = HashSet::default();
     let mut state = model.init();
     let mut calls: Vec<(usize, M::State)> = Vec::new();
-    let mut best: Vec<usize> = Vec::new();
+    let mut best: Vec<usize> = Vec::new(); // op indices
     let mut steps = 0u64;
     let mut entry = next[0];
     while next[0] != usize::MAX {
@@ -112,17 +147,14 @@ pub fn search<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: u
         if steps > budget {
             return Search::Unknown;
         }
-        if entry == usize::MAX {
-            unreachable!("the list always ends in a return entry");
-        }
         if !is_ret[entry] {
             let i = entry_op[entry];
             if let Some(new_state) = model.step(&state, &ops[i].input, &ops[i].output) {
                 bits[i / 64] |= 1 << (i % 64);
-                if cache.insert((bits.clone(), new_state.clone())) {
+                if memo.insert((bits.clone(), new_state.clone())) {
                     calls.push((entry, std::mem::replace(&mut state, new_state)));
                     if calls.len() > best.len() {
-                        best = calls.iter().map(|&(e, _)| ops[entry_op[e]].id).collect();
+                        best = calls.iter().map(|&(e, _)| entry_op[e]).collect();
                     }
                     lift(&mut next, &mut prev, entry, ret_entry[i]);
                     entry = next[0];
@@ -133,7 +165,7 @@ pub fn search<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: u
             entry = next[entry];
         } else {
             let Some((e, s)) = calls.pop() else {
-                return Search::Illegal { prefix: best };
+                return Search::Illegal(explain(model, ops, &best));
             };
             let i = entry_op[e];
             state = s;
@@ -145,52 +177,104 @@ pub fn search<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: u
     Search::Ok
 }
 
-/// One key's register with get / put / append / cas. Keys start as "".
-pub struct KvModel;
-
-#[derive(Clone, Debug)]
-pub enum KvOutput {
-    Value(String),
-    Swapped(bool),
-    Done,
-    Unknown,
+/// Replays the longest prefix and names the operation that cannot come next: of the
+/// operations left, the one that returned first (everything else left was invoked
+/// before it returned, or must follow it).
+fn explain<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], best: &[usize]) -> Explanation {
+    let mut state = model.init();
+    let mut done = vec![false; ops.len()];
+    for &i in best {
+        state = model.step(&state, &ops[i].input, &ops[i].output).expect("the prefix replays");
+        done[i] = true;
+    }
+    let left = (0..ops.len()).filter(|&i| !done[i]);
+    // Prefer an operation that is impossible right now; among those, the earliest return.
+    let stuck = left
+        .clone()
+        .filter(|&i| model.step(&state, &ops[i].input, &ops[i].output).is_none())
+        .min_by_key(|&i| (ops[i].ret, ops[i].call))
+        .or_else(|| left.min_by_key(|&i| (ops[i].ret, ops[i].call)))
+        .expect("a failed search leaves operations");
+    let needs = if model.step(&state, &ops[stuck].input, &ops[stuck].output).is_none() {
+        model.explain(&state, &ops[stuck].input, &ops[stuck].output)
+    } else {
+        format!(
+            "it fits here, but whatever follows it does not: with {:?} after it, no order of the rest works",
+            ops[stuck].input
+        )
+    };
+    Explanation {
+        prefix: best.iter().map(|&i| ops[i].id).collect(),
+        state: format!("{state:?}"),
+        op: ops[stuck].id,
+        needs,
+    }
 }
 
-impl Model for KvModel {
-    type State = String;
-    type Input = Op;
-    type Output = KvOutput;
-    fn init(&self) -> String {
-        String::new()
-    }
-    fn step(&self, state: &String, input: &Op, output: &KvOutput) -> Option<String> {
-        match (input, output) {
-            (Op::Get { .. }, KvOutput::Value(v)) => (v == state).then(|| state.clone()),
-            (Op::Get { .. }, _) => Some(state.clone()),
-            (Op::Put { value, .. }, _) => Some(value.clone()),
-            (Op::Append { value, .. }, _) => Some(format!("{state}{value}")),
-            (Op::Cas { from, to, .. }, KvOutput::Swapped(true)) => (state == from).then(|| to.clone()),
-            (Op::Cas { from, .. }, KvOutput::Swapped(false)) => (state != from).then(|| state.clone()),
-            (Op::Cas { from, to, .. }, _) => Some(if state == from { to.clone() } else { state.clone() }),
-        }
-    }
-}
-
-/// The verdict on a key-value history.
+/// The verdict on a history.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum LinResult {
     Linearizable,
-    NotLinearizable { key: String, prefix: Vec<usize> },
-    Unknown { keys: Vec<String> },
+    /// `key` names the partition (the key of a key-value history; "" for one register).
+    NotLinearizable {
+        key: String,
+        #[serde(flatten)]
+        why: Explanation,
+    },
+    /// The budget ran out on these partitions before any was found not linearizable.
+    Unknown {
+        keys: Vec<String>,
+    },
 }
 
-/// The default search budget per key, in steps.
-pub const SEARCH_STEPS_MAX: u64 = 20_000_000;
+/// The default total search budget, in steps.
+pub const SEARCH_STEPS_MAX: u64 = 50_000_000;
+/// The first round's budget per partition; it doubles each round.
+const ROUND_STEPS_FIRST: u64 = 4_096;
 
-/// Checks a key-value history per key.
-pub fn check_history(history: &History, budget: u64) -> LinResult {
-    let mut per_key: BTreeMap<&str, Vec<LinOp<Op, KvOutput>>> = BTreeMap::new();
+/// A named part of a history: a key, and its operations.
+pub type Part<M> = (String, Vec<LinOp<<M as Model>::Input, <M as Model>::Output>>);
+
+/// Checks named partitions interleaved, with doubling budgets, until one is found not
+/// linearizable, all are linearizable, or `budget` steps are spent.
+pub fn check_partitions<M: Model>(
+    model: &M,
+    parts: &[Part<M>],
+    budget: u64,
+) -> LinResult {
+    let mut open: Vec<usize> = (0..parts.len()).collect();
+    let mut round = ROUND_STEPS_FIRST;
+    let mut spent = 0u64;
+    while !open.is_empty() {
+        let mut still = Vec::new();
+        for &p in &open {
+            let allowance = round.min(budget.saturating_sub(spent));
+            if allowance == 0 {
+                still.push(p);
+                continue;
+            }
+            match search(model, &parts[p].1, allowance) {
+                Search::Ok => {}
+                Search::Illegal(why) => return LinResult::NotLinearizable { key: parts[p].0.clone(), why },
+                Search::Unknown => still.push(p),
+            }
+            spent += allowance;
+        }
+        if spent >= budget && !still.is_empty() {
+            return LinResult::Unknown { keys: still.iter().map(|&p| parts[p].0.clone()).collect() };
+        }
+        open = still;
+        round = round.saturating_mul(2);
+    }
+    LinResult::Linearizable
+}
+
+/// A key-value history's operations, per key, ready for the search: failed
+/// operations left out (no effect), reads that never returned left out (they
+/// constrain nothing), writes that never returned kept with an unknown output.
+pub fn kv_ops(history: &History) -> Vec<LinOp<Op, KvOutput>> {
+    let mut out = Vec::new();
     for op in &history.ops {
         let (ret, output) = match &op.complete {
             Some((_, Completion::Fail { .. })) => continue,
@@ -204,59 +288,59 @@ pub fn check_history(history: &History, budget: u64) -> LinResult {
             ),
             Some((_, Completion::Info { .. })) | None => {
                 if op.op.is_read() {
-                    continue; // a read that never returned constrains nothing
+                    continue;
                 }
                 (u64::MAX, KvOutput::Unknown)
             }
         };
-        per_key.entry(op.op.key()).or_default().push(LinOp {
-            id: op.id,
-            call: op.invoke,
-            ret,
-            input: op.op.clone(),
-            output,
-        });
+        out.push(LinOp { id: op.id, call: op.invoke, ret, input: op.op.clone(), output });
     }
-    let mut unknown = Vec::new();
+    out
+}
+
+/// Checks a key-value history per key.
+pub fn check_history(history: &History, budget: u64) -> LinResult {
+    check_kv(kv_ops(history), budget)
+}
+
+/// Checks key-value operations per key (P-compositionality).
+pub fn check_kv(ops: Vec<LinOp<Op, KvOutput>>, budget: u64) -> LinResult {
+    let mut per_key: BTreeMap<String, Vec<LinOp<Op, KvOutput>>> = BTreeMap::new();
+    for op in ops {
+        per_key.entry(op.input.key().to_string()).or_default().push(op);
+    }
+    // An indeterminate write may also never take effect. One whose value no read and
+    // no cas ever saw can only matter through a cas that compared and failed, or a cas
+    // whose outcome is unknown: without those on its key, leaving it out changes no
+    // verdict, so it is left out. With them, the pruned part is only a fast path to
+    // "yes", tried first; the full part decides otherwise.
+    let mut parts = Vec::new();
+    let mut fast = Vec::new();
     for (key, ops) in per_key {
-        // An indeterminate write may also never take effect. One whose value no read
-        // and no cas ever saw can only matter through a cas that compared and failed,
-        // or a cas whose outcome is unknown: without those on this key, leaving it out
-        // changes no verdict, so it is left out. With them, the pruned history is only
-        // a fast path to "yes"; the full search decides otherwise.
         let unobserved = unobserved_info_writes(&ops);
-        let mut ops = ops;
-        if unobserved.iter().any(|&u| u) {
-            let kept: Vec<LinOp<Op, KvOutput>> = ops
-                .iter()
-                .zip(&unobserved)
-                .filter(|&(_, &u)| !u)
-                .map(|(o, _)| LinOp {
-                    id: o.id,
-                    call: o.call,
-                    ret: o.ret,
-                    input: o.input.clone(),
-                    output: o.output.clone(),
-                })
-                .collect();
-            let blind_cas = ops.iter().any(|o| {
-                matches!((&o.input, &o.output), (Op::Cas { .. }, KvOutput::Swapped(false) | KvOutput::Unknown))
-            });
-            if !blind_cas {
-                ops = kept;
-            } else if search(&KvModel, &kept, budget) == Search::Ok {
-                continue;
-            }
+        if !unobserved.iter().any(|&u| u) {
+            parts.push((key, ops));
+            continue;
         }
-        match search(&KvModel, &ops, budget) {
-            Search::Ok => {}
-            Search::Illegal { prefix } => {
-                return LinResult::NotLinearizable { key: key.to_string(), prefix };
-            }
-            Search::Unknown => unknown.push(key.to_string()),
+        let kept: Vec<LinOp<Op, KvOutput>> =
+            ops.iter().zip(&unobserved).filter(|&(_, &u)| !u).map(|(o, _)| o.clone()).collect();
+        let blind_cas = ops
+            .iter()
+            .any(|o| matches!((&o.input, &o.output), (Op::Cas { .. }, KvOutput::Swapped(false) | KvOutput::Unknown)));
+        if blind_cas {
+            fast.push((key.clone(), kept));
+            parts.push((key, ops));
+        } else {
+            parts.push((key, kept));
         }
     }
-    if unknown.is_empty() { LinResult::Linearizable } else { LinResult::Unknown { keys: unknown } }
+    let fast_ok: Vec<String> = fast
+        .iter()
+        .filter(|(_, ops)| search(&KvModel, ops, budget / 10) == Search::Ok)
+        .map(|(k, _)| k.clone())
+        .collect();
+    parts.retain(|(k, _)| !fast_ok.contains(k));
+    check_partitions(&KvModel, &parts, budget)
 }
 
 /// Marks the indeterminate writes whose value no read and no cas ever saw: leaving

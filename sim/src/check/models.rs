@@ -1,0 +1,133 @@
+//! Sequential specifications the linearizability search checks against. A model is
+//! small: an initial state and a step function; equality and hashing of states come
+//! from derives. New models are a few lines each.
+
+use std::fmt::Debug;
+use std::hash::Hash;
+
+use serde::Serialize;
+
+use crate::protocol::Op;
+
+/// A sequential specification.
+pub trait Model {
+    type State: Clone + Eq + Hash + Debug;
+    type Input: Clone + Debug;
+    type Output: Clone + Debug;
+    fn init(&self) -> Self::State;
+    /// The state after applying `input` with result `output`, or None if that result
+    /// is impossible in `state`.
+    fn step(&self, state: &Self::State, input: &Self::Input, output: &Self::Output) -> Option<Self::State>;
+    /// Why `input` with `output` cannot happen in `state`, for a student.
+    fn explain(&self, state: &Self::State, input: &Self::Input, output: &Self::Output) -> String {
+        format!("{input:?} returning {output:?} is impossible in state {state:?}")
+    }
+}
+
+/// What a key-value operation returned.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum KvOutput {
+    Value(String),
+    Swapped(bool),
+    Done,
+    /// Indeterminate: the operation never returned.
+    Unknown,
+}
+
+/// One key of a key-value store with get / put / append / cas. Keys start as "".
+/// (P-compositionality: a key-value history is checked key by key with this model.)
+pub struct KvModel;
+
+impl Model for KvModel {
+    type State = String;
+    type Input = Op;
+    type Output = KvOutput;
+    fn init(&self) -> String {
+        String::new()
+    }
+    fn step(&self, state: &String, input: &Op, output: &KvOutput) -> Option<String> {
+        match (input, output) {
+            (Op::Get { .. }, KvOutput::Value(v)) => (v == state).then(|| state.clone()),
+            (Op::Get { .. }, _) => Some(state.clone()),
+            (Op::Put { value, .. }, _) => Some(value.clone()),
+            (Op::Append { value, .. }, _) => Some(format!("{state}{value}")),
+            (Op::Cas { from, to, .. }, KvOutput::Swapped(true)) => (state == from).then(|| to.clone()),
+            (Op::Cas { from, .. }, KvOutput::Swapped(false)) => (state != from).then(|| state.clone()),
+            (Op::Cas { from, to, .. }, _) => Some(if state == from { to.clone() } else { state.clone() }),
+        }
+    }
+    fn explain(&self, state: &String, input: &Op, output: &KvOutput) -> String {
+        match (input, output) {
+            (Op::Get { .. }, KvOutput::Value(v)) => format!("get returned {v:?}, but the value was {state:?}"),
+            (Op::Cas { from, .. }, KvOutput::Swapped(true)) => {
+                format!("cas swapped from {from:?}, but the value was {state:?}")
+            }
+            (Op::Cas { from, .. }, KvOutput::Swapped(false)) => {
+                format!("cas found a value other than {from:?}, but the value was {from:?}")
+            }
+            _ => format!("{input:?} cannot return {output:?} with value {state:?}"),
+        }
+    }
+}
+
+/// A register operation, as the Jepsen etcd test and Porcupine's etcd model use them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum RegisterOp {
+    Read,
+    Write(i64),
+    Cas(i64, i64),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum RegisterOutput {
+    /// A read's value; None is "absent" (nil).
+    Read(Option<i64>),
+    /// A write took effect.
+    Written,
+    /// A cas compared equal and swapped (true), or compared unequal (false).
+    Cas(bool),
+    /// Indeterminate: may have taken effect or not; any read value.
+    Unknown,
+}
+
+/// A register that starts absent (nil), with read / write / compare-and-swap: the etcd
+/// model. With `cas = false` it is a plain read/write register and rejects cas.
+pub struct RegisterModel {
+    pub cas: bool,
+}
+
+impl Model for RegisterModel {
+    type State = Option<i64>;
+    type Input = RegisterOp;
+    type Output = RegisterOutput;
+    fn init(&self) -> Option<i64> {
+        None
+    }
+    fn step(&self, state: &Option<i64>, input: &RegisterOp, output: &RegisterOutput) -> Option<Option<i64>> {
+        match (input, output) {
+            (RegisterOp::Read, RegisterOutput::Read(v)) => (v == state).then_some(*state),
+            (RegisterOp::Read, _) => Some(*state),
+            (RegisterOp::Write(v), _) => Some(Some(*v)),
+            (RegisterOp::Cas(..), _) if !self.cas => None,
+            (RegisterOp::Cas(a, b), RegisterOutput::Cas(true)) => (*state == Some(*a)).then_some(Some(*b)),
+            (RegisterOp::Cas(a, _), RegisterOutput::Cas(false)) => (*state != Some(*a)).then_some(*state),
+            (RegisterOp::Cas(a, b), _) => Some(if *state == Some(*a) { Some(*b) } else { *state }),
+        }
+    }
+    fn explain(&self, state: &Option<i64>, input: &RegisterOp, output: &RegisterOutput) -> String {
+        let show = |v: &Option<i64>| v.map_or("nil".to_string(), |x| x.to_string());
+        match (input, output) {
+            (RegisterOp::Read, RegisterOutput::Read(v)) => {
+                format!("read returned {}, but the register held {}", show(v), show(state))
+            }
+            (RegisterOp::Cas(a, _), RegisterOutput::Cas(true)) => {
+                format!("cas swapped from {a}, but the register held {}", show(state))
+            }
+            (RegisterOp::Cas(a, _), RegisterOutput::Cas(false)) => {
+                format!("cas failed to find {a}, but the register held {a}")
+            }
+            (RegisterOp::Cas(..), _) => "a plain register has no cas (use --model cas-register)".to_string(),
+            _ => format!("{input:?} cannot return {output:?} with {}", show(state)),
+        }
+    }
+}
