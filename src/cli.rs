@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch. Each subcommand lives in its own module.
 
 pub mod bench;
+mod check;
 mod list;
 mod load;
 pub mod run;
@@ -19,6 +20,15 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_CHECK_FAILED: u8 = 1;
 /// Exit code: bad input or usage.
 pub const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code (`check`): the search budget ran out before a verdict.
+pub const EXIT_UNKNOWN: u8 = 3;
+
+const CHECK_EXIT_CODES: &str = "\
+Exit codes:
+  0  linearizable
+  1  not linearizable (the operation that cannot be placed is named)
+  2  bad input or usage (the message names the file and line)
+  3  unknown: the search budget ran out first (raise it with --budget)";
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -74,6 +84,24 @@ pub enum Command {
         #[arg(long)]
         shard: Option<String>,
     },
+    /// Check a recorded history for linearizability (ours, Jepsen etcd, Porcupine kv)
+    #[command(after_help = CHECK_EXIT_CODES)]
+    Check {
+        /// A history file: a faultline history.json, a Jepsen etcd log, or a Porcupine EDN file
+        file: String,
+        /// The file's format [default: detected from its first line]
+        #[arg(long, value_name = "faultline|jepsen-etcd|porcupine-kv")]
+        format: Option<String>,
+        /// The sequential model [default: kv for key-value histories, cas-register for etcd]
+        #[arg(long, value_name = "kv|cas-register|register")]
+        model: Option<String>,
+        /// Search budget in steps before the verdict is unknown
+        #[arg(long)]
+        budget: Option<u64>,
+        /// Print the verdict as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Show protocols, their bug-zoo variants, and the bundled scenarios
     List,
     /// Print the JSON Schema of scenario files, for editor completion
@@ -90,6 +118,7 @@ pub fn main(cli: Cli) -> ExitCode {
     let code = match cli.command {
         Command::Run { scenario, seed, out, peak_memory } => run::run(&scenario, seed, out, peak_memory),
         Command::Sweep { scenario, seeds, jobs, shard } => sweep::sweep(&scenario, seeds, jobs, shard),
+        Command::Check { file, format, model, budget, json } => check::check(&file, format, model, budget, json),
         Command::List => list::list(),
         Command::Schema => {
             println!("{}", faultline_sim::scenario::json_schema());

@@ -79,3 +79,89 @@ fn c50_bad_is_caught_without_waiting_on_its_hard_keys() {
     assert!(!why.needs.is_empty());
     let _ = KvModel;
 }
+
+// ---------------------------------------------------------------------------------
+// The search against a brute-force oracle on random small histories.
+
+use faultline_sim::check::linearizability::{KvOutput, LinOp, Model, Search, search};
+use faultline_sim::protocol::Op;
+use faultline_sim::rng::{SimRng, Stream};
+
+/// Tries every order of the operations that respects real time, with every choice of
+/// which indeterminate operations take effect at all.
+fn oracle(ops: &[LinOp<Op, KvOutput>]) -> bool {
+    fn go(ops: &[LinOp<Op, KvOutput>], done: &mut Vec<bool>, state: &String) -> bool {
+        // Finished when every definite operation is placed; info ones may never happen.
+        if ops.iter().zip(done.iter()).all(|(o, &d)| d || o.ret == u64::MAX) {
+            return true;
+        }
+        for i in 0..ops.len() {
+            if done[i] {
+                continue;
+            }
+            // i may go next only if no other pending op returned before i was called.
+            let blocked = (0..ops.len()).any(|j| j != i && !done[j] && ops[j].ret < ops[i].call);
+            if blocked {
+                continue;
+            }
+            if let Some(next) = KvModel.step(state, &ops[i].input, &ops[i].output) {
+                done[i] = true;
+                if go(ops, done, &next) {
+                    return true;
+                }
+                done[i] = false;
+            }
+        }
+        false
+    }
+    go(ops, &mut vec![false; ops.len()], &String::new())
+}
+
+fn random_history(rng: &mut SimRng) -> Vec<LinOp<Op, KvOutput>> {
+    let n = 1 + rng.below(8) as usize;
+    let values = ["a", "b", "c"];
+    let mut ops = Vec::new();
+    for id in 0..n {
+        let call = rng.below(20);
+        let info = rng.below(5) == 0;
+        let ret = if info { u64::MAX } else { call + 1 + rng.below(10) };
+        let key = "k".to_string();
+        let v = values[rng.below(3) as usize].to_string();
+        let (input, output) = match rng.below(4) {
+            0 => {
+                let seen = ["", "a", "b", "c", "ab", "ba"][rng.below(6) as usize].to_string();
+                (Op::Get { key }, if info { KvOutput::Unknown } else { KvOutput::Value(seen) })
+            }
+            1 => (Op::Put { key, value: v }, if info { KvOutput::Unknown } else { KvOutput::Done }),
+            2 => (Op::Append { key, value: v }, if info { KvOutput::Unknown } else { KvOutput::Done }),
+            _ => {
+                let from = ["", "a", "b"][rng.below(3) as usize].to_string();
+                let out = if info { KvOutput::Unknown } else { KvOutput::Swapped(rng.below(2) == 0) };
+                (Op::Cas { key, from, to: v }, out)
+            }
+        };
+        if info && input.is_read() {
+            continue; // the importers drop reads that never returned
+        }
+        ops.push(LinOp { id, call, ret, input, output });
+    }
+    ops
+}
+
+#[test]
+fn the_search_agrees_with_a_brute_force_oracle() {
+    let mut rng = SimRng::new(2026, Stream::Workload);
+    let (mut yes, mut no) = (0, 0);
+    for case in 0..20_000 {
+        let ops = random_history(&mut rng);
+        let want = oracle(&ops);
+        let got = search(&KvModel, &ops, 1_000_000);
+        assert_ne!(got, Search::Unknown);
+        assert_eq!(got == Search::Ok, want, "case {case}: search says {got:?}, the oracle says {want}: {ops:#?}");
+        // The per-key entry point, with its pruning of unobserved writes, agrees too.
+        let whole = check_kv(ops.clone(), 1_000_000);
+        assert_eq!(whole == LinResult::Linearizable, want, "case {case}: check_kv says {whole:?}: {ops:#?}");
+        if want { yes += 1 } else { no += 1 }
+    }
+    assert!(yes > 2_000 && no > 2_000, "both verdicts are exercised: {yes} yes, {no} no");
+}

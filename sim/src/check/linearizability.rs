@@ -81,14 +81,51 @@ impl Hasher for MemoHasher {
     }
 }
 
-type Memo<S> = HashSet<(Vec<u64>, S), BuildHasherDefault<MemoHasher>>;
+type Memo<B, S> = HashSet<(B, S), BuildHasherDefault<MemoHasher>>;
+
+/// The set of linearized operations, as the memo stores it: a `u128` when a
+/// partition has at most 128 operations (no allocation per step), else words.
+trait Bits: Clone + Eq + std::hash::Hash {
+    fn with_len(n: usize) -> Self;
+    fn set(&mut self, i: usize);
+    fn clear(&mut self, i: usize);
+}
+
+impl Bits for u128 {
+    fn with_len(_: usize) -> Self {
+        0
+    }
+    fn set(&mut self, i: usize) {
+        *self |= 1 << i;
+    }
+    fn clear(&mut self, i: usize) {
+        *self &= !(1 << i);
+    }
+}
+
+impl Bits for Vec<u64> {
+    fn with_len(n: usize) -> Self {
+        vec![0; n.div_ceil(64)]
+    }
+    fn set(&mut self, i: usize) {
+        self[i / 64] |= 1 << (i % 64);
+    }
+    fn clear(&mut self, i: usize) {
+        self[i / 64] &= !(1 << (i % 64));
+    }
+}
 
 /// Searches one partition. `budget` bounds the steps.
 pub fn search<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: u64) -> Search {
-    let n = ops.len();
-    if n == 0 {
-        return Search::Ok;
+    match ops.len() {
+        0 => Search::Ok,
+        1..=128 => search_with::<M, u128>(model, ops, budget),
+        _ => search_with::<M, Vec<u64>>(model, ops, budget),
     }
+}
+
+fn search_with<M: Model, B: Bits>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: u64) -> Search {
+    let n = ops.len();
     // Entries 1..=2n; 0 is the head sentinel.
     let mut order: Vec<(u64, bool, usize)> = Vec::with_capacity(2 * n);
     for (i, op) in ops.iter().enumerate() {
@@ -135,8 +172,8 @@ pub fn search<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: u
         next[prev[e]] = e;
     };
 
-    let mut bits = vec![0u64; n.div_ceil(64)];
-    let mut memo: Memo<M::State> = HashSet::default();
+    let mut bits = B::with_len(n);
+    let mut memo: Memo<B, M::State> = HashSet::default();
     let mut state = model.init();
     let mut calls: Vec<(usize, M::State)> = Vec::new();
     let mut best: Vec<usize> = Vec::new(); // op indices
@@ -150,7 +187,7 @@ pub fn search<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: u
         if !is_ret[entry] {
             let i = entry_op[entry];
             if let Some(new_state) = model.step(&state, &ops[i].input, &ops[i].output) {
-                bits[i / 64] |= 1 << (i % 64);
+                bits.set(i);
                 if memo.insert((bits.clone(), new_state.clone())) {
                     calls.push((entry, std::mem::replace(&mut state, new_state)));
                     if calls.len() > best.len() {
@@ -160,7 +197,7 @@ pub fn search<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: u
                     entry = next[0];
                     continue;
                 }
-                bits[i / 64] &= !(1 << (i % 64));
+                bits.clear(i);
             }
             entry = next[entry];
         } else {
@@ -169,7 +206,7 @@ pub fn search<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: u
             };
             let i = entry_op[e];
             state = s;
-            bits[i / 64] &= !(1 << (i % 64));
+            bits.clear(i);
             unlift(&mut next, &mut prev, e, ret_entry[i]);
             entry = next[e];
         }
@@ -238,11 +275,7 @@ pub type Part<M> = (String, Vec<LinOp<<M as Model>::Input, <M as Model>::Output>
 
 /// Checks named partitions interleaved, with doubling budgets, until one is found not
 /// linearizable, all are linearizable, or `budget` steps are spent.
-pub fn check_partitions<M: Model>(
-    model: &M,
-    parts: &[Part<M>],
-    budget: u64,
-) -> LinResult {
+pub fn check_partitions<M: Model>(model: &M, parts: &[Part<M>], budget: u64) -> LinResult {
     let mut open: Vec<usize> = (0..parts.len()).collect();
     let mut round = ROUND_STEPS_FIRST;
     let mut spent = 0u64;

@@ -1,0 +1,114 @@
+//! The linearizability checker on Porcupine's test data, parsing excluded, side by side
+//! with the todc-utils WGL checker (the etcd set; it has no key-value model) and with
+//! Porcupine's own times from the data's MANIFEST (Go, measured elsewhere: a
+//! reference, not a same-run baseline).
+//!
+//!     cargo bench -p faultline-sim --bench checker
+//!
+//! Prints a Markdown table for BENCHMARKS.md. Times are the best of 5 runs.
+#![allow(clippy::disallowed_methods)] // a benchmark reads the wall clock
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use faultline_sim::check::import::{Format, Imported, import};
+use faultline_sim::check::linearizability::{LinResult, RegisterModel, SEARCH_STEPS_MAX, check_kv, check_partitions};
+use todc_utils::linearizability::WGLChecker;
+use todc_utils::specifications::etcd::{EtcdSpecification, history_from_log};
+
+const REPS: usize = 5;
+const HARD: &[&str] = &["002", "007", "057", "099", "075", "040", "080", "097", "053", "085"];
+
+fn best<T>(mut f: impl FnMut() -> T) -> (Duration, T) {
+    let mut out = None;
+    let mut best = Duration::MAX;
+    for _ in 0..REPS {
+        let t0 = Instant::now();
+        let r = f();
+        best = best.min(t0.elapsed());
+        out = Some(r);
+    }
+    (best, out.expect("ran"))
+}
+
+fn ours(path: &Path) -> (Duration, LinResult) {
+    let src = std::fs::read_to_string(path).expect("read");
+    let name = path.display().to_string();
+    let format = if name.ends_with(".log") { Format::JepsenEtcd } else { Format::PorcupineKv };
+    let imported = import(&name, &src, format).expect("parses");
+    match imported {
+        Imported::Kv(ops) => best(|| check_kv(ops.clone(), SEARCH_STEPS_MAX)),
+        Imported::Register(ops) => {
+            let part = vec![(String::new(), ops)];
+            best(|| check_partitions(&RegisterModel { cas: true }, &part, SEARCH_STEPS_MAX))
+        }
+    }
+}
+
+fn todc(path: &Path) -> (Duration, bool) {
+    let history = history_from_log(path.display().to_string());
+    best(|| WGLChecker::<EtcdSpecification>::is_linearizable(history.clone()))
+}
+
+/// Porcupine's milliseconds per file, from the MANIFEST's last column.
+fn porcupine_ms(dir: &Path) -> Vec<(String, f64)> {
+    let text = std::fs::read_to_string(dir.join("MANIFEST.md")).expect("MANIFEST.md");
+    text.lines()
+        .filter(|l| l.starts_with("| `"))
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let ms = cells[12].split_whitespace().next()?.parse().ok()?;
+            Some((cells[1].trim_matches('`').to_string(), ms))
+        })
+        .collect()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn main() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/validation/porcupine");
+    assert!(dir.join("MANIFEST.md").is_file(), "missing validation data at {}", dir.display());
+    let porcupine = porcupine_ms(&dir);
+    let pc = |f: &str| porcupine.iter().find(|(n, _)| n == f).map_or(f64::NAN, |(_, m)| *m);
+
+    println!("| history | faultline | todc-utils WGL | Porcupine (MANIFEST) | faultline vs Porcupine |");
+    println!("|---|---:|---:|---:|---:|");
+    let (mut total_ours, mut total_todc, mut total_pc) = (Duration::ZERO, Duration::ZERO, 0.0);
+    let mut hard_rows = Vec::new();
+    for n in 0..=102 {
+        let file = format!("jepsen/etcd_{n:03}.log");
+        let path = dir.join(&file);
+        if std::fs::metadata(&path).map_or(0, |m| m.len()) == 0 {
+            continue; // etcd_095 is empty
+        }
+        let (t, _) = ours(&path);
+        let (u, _) = todc(&path);
+        total_ours += t;
+        total_todc += u;
+        total_pc += pc(&file);
+        if HARD.contains(&&format!("{n:03}")[..]) {
+            hard_rows.push((file, t, u));
+        }
+    }
+    println!(
+        "| etcd set (102 logs) | {} | {} | {:.0} ms | {:.1}x faster |",
+        ms(total_ours),
+        ms(total_todc),
+        total_pc,
+        total_pc / (total_ours.as_secs_f64() * 1e3)
+    );
+    for (file, t, u) in hard_rows {
+        let p = pc(&file);
+        println!("| {file} | {} | {} | {p:.3} ms | {:.1}x |", ms(t), ms(u), p / (t.as_secs_f64() * 1e3));
+    }
+    for file in
+        ["kv/c01-ok.txt", "kv/c01-bad.txt", "kv/c10-ok.txt", "kv/c10-bad.txt", "kv/c50-ok.txt", "kv/c50-bad.txt"]
+    {
+        let (t, r) = ours(&dir.join(file));
+        let p = pc(file);
+        let verdict = if matches!(r, LinResult::Linearizable) { "ok" } else { "bad" };
+        println!("| {file} ({verdict}) | {} | — | {p:.3} ms | {:.1}x |", ms(t), p / (t.as_secs_f64() * 1e3));
+    }
+}

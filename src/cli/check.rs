@@ -1,0 +1,99 @@
+//! `faultline check`: judges a history recorded by faultline or by another tool.
+
+use faultline_sim::check::import::{Format, Imported, import};
+use faultline_sim::check::linearizability::{LinResult, RegisterModel, SEARCH_STEPS_MAX, check_kv, check_partitions};
+use faultline_sim::diag::{Diagnostic, closest};
+
+use super::{EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, EXIT_UNKNOWN};
+
+const MODELS: &[&str] = &["kv", "cas-register", "register"];
+
+fn bad(d: Diagnostic) -> u8 {
+    eprintln!("{d}");
+    EXIT_BAD_INPUT
+}
+
+fn choose<'a>(path: &str, what: &str, given: &str, options: &'a [&'a str]) -> Result<&'a str, Diagnostic> {
+    options.iter().copied().find(|o| *o == given).ok_or_else(|| {
+        let hint = closest(given, options.iter().copied()).map_or(String::new(), |c| format!("did you mean `{c}`? "));
+        Diagnostic::file(path, format!("unknown {what} `{given}`"))
+            .with_help(format!("{hint}{what}s: {}", options.join(", ")))
+    })
+}
+
+pub fn check(path: &str, format: Option<String>, model: Option<String>, budget: Option<u64>, json: bool) -> u8 {
+    let src = match std::fs::read_to_string(path) {
+        Ok(s) => s,
+        Err(e) => return bad(Diagnostic::file(path, format!("cannot read {path}: {e}"))),
+    };
+    let format = match format {
+        Some(f) => match choose(path, "format", &f, Format::NAMES) {
+            Ok(name) => Format::from_name(name).expect("a listed format"),
+            Err(d) => return bad(d),
+        },
+        None => match Format::detect(&src) {
+            Some(f) => f,
+            None => {
+                return bad(Diagnostic::file(path, "cannot tell this file's format")
+                    .with_help("pass --format faultline, jepsen-etcd or porcupine-kv"));
+            }
+        },
+    };
+    let imported = match import(path, &src, format) {
+        Ok(i) => i,
+        Err(d) => return bad(d),
+    };
+    let default_model = match imported {
+        Imported::Kv(_) => "kv",
+        Imported::Register(_) => "cas-register",
+    };
+    let model = match model {
+        Some(m) => match choose(path, "model", &m, MODELS) {
+            Ok(m) => m,
+            Err(d) => return bad(d),
+        },
+        None => default_model,
+    };
+    let budget = budget.unwrap_or(SEARCH_STEPS_MAX);
+    let ops = imported.len();
+    let result = match (imported, model) {
+        (Imported::Kv(o), "kv") => check_kv(o, budget),
+        (Imported::Register(o), "cas-register" | "register") => {
+            check_partitions(&RegisterModel { cas: model == "cas-register" }, &[(String::new(), o)], budget)
+        }
+        _ => {
+            return bad(Diagnostic::file(path, format!("the {model} model does not fit a {} history", format.name()))
+                .with_help(format!("leave --model out to use `{default_model}`")));
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&result).expect("verdict serialises"));
+    } else {
+        println!("history    {path} ({}, {ops} operations)", format.name());
+        println!("model      {model}{}", if model == "kv" { " (checked key by key)" } else { "" });
+        match &result {
+            LinResult::Linearizable => println!("verdict    linearizable"),
+            LinResult::NotLinearizable { key, why } => {
+                println!("verdict    NOT linearizable");
+                if !key.is_empty() {
+                    println!("key        {key:?}");
+                }
+                println!("prefix     {} operations linearize", why.prefix.len());
+                println!("state      {} after them", why.state);
+                println!("stuck      operation {} cannot come next: {}", why.op, why.needs);
+            }
+            LinResult::Unknown { keys } => {
+                println!("verdict    unknown: the search budget of {budget} steps ran out");
+                if keys.iter().any(|k| !k.is_empty()) {
+                    println!("undecided  keys {}", keys.join(", "));
+                }
+                println!("hint       raise it with --budget");
+            }
+        }
+    }
+    match result {
+        LinResult::Linearizable => EXIT_OK,
+        LinResult::NotLinearizable { .. } => EXIT_CHECK_FAILED,
+        LinResult::Unknown { .. } => EXIT_UNKNOWN,
+    }
+}
