@@ -32,7 +32,10 @@ fn verdicts_and_exit_codes_on_real_histories() {
     let o = check(&[&shared("jepsen/etcd_000.log")]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let t = text(&o);
-    assert!(t.contains("NOT linearizable") && t.contains("stuck      operation") && t.contains("but the register held"), "{t}");
+    assert!(
+        t.contains("NOT linearizable") && t.contains("stuck      operation") && t.contains("but the register held"),
+        "{t}"
+    );
 
     let o = check(&[&shared("kv/c50-bad.txt")]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
@@ -64,7 +67,10 @@ fn our_own_history_files_are_checked_too() {
 
 #[test]
 fn malformed_histories_exit_2_with_file_and_line() {
-    let edn = temp("bad.txt", "{:process 0, :type :invoke, :f :get, :key \"1\", :value nil}\n{:process 0, :type :ok, :f :get, :key 1}\n");
+    let edn = temp(
+        "bad.txt",
+        "{:process 0, :type :invoke, :f :get, :key \"1\", :value nil}\n{:process 0, :type :ok, :f :get, :key 1}\n",
+    );
     let o = check(&[&edn]);
     assert_eq!(o.status.code(), Some(2));
     let t = text(&o);
@@ -75,7 +81,10 @@ fn malformed_histories_exit_2_with_file_and_line() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains(&format!("{log}:1:1")) && text(&o).contains("cas takes [from to]"), "{}", text(&o));
 
-    let json = temp("bad.json", "{\"format\": \"faultline-history\", \"version\": 1, \"events\": [\n  {\"time\": \"soon\"}\n]}\n");
+    let json = temp(
+        "bad.json",
+        "{\"format\": \"faultline-history\", \"version\": 1, \"events\": [\n  {\"time\": \"soon\"}\n]}\n",
+    );
     let o = check(&[&json]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains(&format!("{json}:2:")), "{}", text(&o));

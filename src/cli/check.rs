@@ -56,10 +56,26 @@ pub fn check(path: &str, format: Option<String>, model: Option<String>, budget: 
     };
     let budget = budget.unwrap_or(SEARCH_STEPS_MAX);
     let ops = imported.len();
-    let result = match (imported, model) {
-        (Imported::Kv(o), "kv") => check_kv(o, budget),
+    // For the line-oriented formats an operation's call time is its line (0-based).
+    let call_line = |id: usize| -> Option<u64> {
+        let calls: Vec<(usize, u64)> = match &imported {
+            Imported::Kv(o) => o.iter().map(|o| (o.id, o.call)).collect(),
+            Imported::Register(o) => o.iter().map(|o| (o.id, o.call)).collect(),
+        };
+        calls.iter().find(|(i, _)| *i == id).map(|(_, c)| c + 1)
+    };
+    let line_of = |id: usize| match format {
+        Format::Faultline => String::new(),
+        _ => call_line(id).map_or(String::new(), |l| format!(" (invoked on line {l})")),
+    };
+    let stuck_line = |r: &LinResult| match r {
+        LinResult::NotLinearizable { why, .. } => line_of(why.op),
+        _ => String::new(),
+    };
+    let result = match (&imported, model) {
+        (Imported::Kv(o), "kv") => check_kv(o.clone(), budget),
         (Imported::Register(o), "cas-register" | "register") => {
-            check_partitions(&RegisterModel { cas: model == "cas-register" }, &[(String::new(), o)], budget)
+            check_partitions(&RegisterModel { cas: model == "cas-register" }, &[(String::new(), o.clone())], budget)
         }
         _ => {
             return bad(Diagnostic::file(path, format!("the {model} model does not fit a {} history", format.name()))
@@ -80,7 +96,7 @@ pub fn check(path: &str, format: Option<String>, model: Option<String>, budget: 
                 }
                 println!("prefix     {} operations linearize", why.prefix.len());
                 println!("state      {} after them", why.state);
-                println!("stuck      operation {} cannot come next: {}", why.op, why.needs);
+                println!("stuck      operation {}{} cannot come next: {}", why.op, stuck_line(&result), why.needs);
             }
             LinResult::Unknown { keys } => {
                 println!("verdict    unknown: the search budget of {budget} steps ran out");

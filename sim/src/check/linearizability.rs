@@ -242,7 +242,7 @@ fn explain<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], best: &[usiz
     };
     Explanation {
         prefix: best.iter().map(|&i| ops[i].id).collect(),
-        state: format!("{state:?}"),
+        state: model.show(&state),
         op: ops[stuck].id,
         needs,
     }

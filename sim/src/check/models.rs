@@ -18,6 +18,10 @@ pub trait Model {
     /// The state after applying `input` with result `output`, or None if that result
     /// is impossible in `state`.
     fn step(&self, state: &Self::State, input: &Self::Input, output: &Self::Output) -> Option<Self::State>;
+    /// A state as a student reads it.
+    fn show(&self, state: &Self::State) -> String {
+        format!("{state:?}")
+    }
     /// Why `input` with `output` cannot happen in `state`, for a student.
     fn explain(&self, state: &Self::State, input: &Self::Input, output: &Self::Output) -> String {
         format!("{input:?} returning {output:?} is impossible in state {state:?}")
@@ -113,6 +117,9 @@ impl Model for RegisterModel {
             (RegisterOp::Cas(a, _), RegisterOutput::Cas(false)) => (*state != Some(*a)).then_some(*state),
             (RegisterOp::Cas(a, b), _) => Some(if *state == Some(*a) { Some(*b) } else { *state }),
         }
+    }
+    fn show(&self, state: &Option<i64>) -> String {
+        state.map_or("nil".to_string(), |v| v.to_string())
     }
     fn explain(&self, state: &Option<i64>, input: &RegisterOp, output: &RegisterOutput) -> String {
         let show = |v: &Option<i64>| v.map_or("nil".to_string(), |x| x.to_string());
