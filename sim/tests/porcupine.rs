@@ -90,7 +90,7 @@ use faultline_sim::rng::{SimRng, Stream};
 /// Tries every order of the operations that respects real time, with every choice of
 /// which indeterminate operations take effect at all.
 fn oracle(ops: &[LinOp<Op, KvOutput>]) -> bool {
-    fn go(ops: &[LinOp<Op, KvOutput>], done: &mut Vec<bool>, state: &String) -> bool {
+    fn go(ops: &[LinOp<Op, KvOutput>], done: &mut Vec<bool>, state: &std::rc::Rc<str>) -> bool {
         // Finished when every definite operation is placed; info ones may never happen.
         if ops.iter().zip(done.iter()).all(|(o, &d)| d || o.ret == u64::MAX) {
             return true;
@@ -114,7 +114,7 @@ fn oracle(ops: &[LinOp<Op, KvOutput>]) -> bool {
         }
         false
     }
-    go(ops, &mut vec![false; ops.len()], &String::new())
+    go(ops, &mut vec![false; ops.len()], &std::rc::Rc::from(""))
 }
 
 fn random_history(rng: &mut SimRng) -> Vec<LinOp<Op, KvOutput>> {

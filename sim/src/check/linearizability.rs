@@ -173,7 +173,7 @@ fn search_with<M: Model, B: Bits>(model: &M, ops: &[LinOp<M::Input, M::Output>],
     };
 
     let mut bits = B::with_len(n);
-    let mut memo: Memo<B, M::State> = HashSet::default();
+    let mut memo: Memo<B, M::State> = HashSet::with_capacity_and_hasher(4 * n, Default::default());
     let mut state = model.init();
     let mut calls: Vec<(usize, M::State)> = Vec::new();
     let mut best: Vec<usize> = Vec::new(); // op indices
@@ -281,8 +281,12 @@ pub fn check_partitions<M: Model>(model: &M, parts: &[Part<M>], budget: u64) -> 
     let mut spent = 0u64;
     while !open.is_empty() {
         let mut still = Vec::new();
+        let alone = open.len() == 1;
         for &p in &open {
-            let allowance = round.min(budget.saturating_sub(spent));
+            // A part left alone has nothing to wait for: it gets the rest of the budget
+            // at once instead of restarting with doubling allowances.
+            let rest = budget.saturating_sub(spent);
+            let allowance = if alone { rest } else { round.min(rest) };
             if allowance == 0 {
                 still.push(p);
                 continue;

@@ -4,6 +4,7 @@
 
 use std::fmt::Debug;
 use std::hash::Hash;
+use std::rc::Rc;
 
 use serde::Serialize;
 
@@ -43,24 +44,32 @@ pub enum KvOutput {
 pub struct KvModel;
 
 impl Model for KvModel {
-    type State = String;
+    /// Shared, so the search's many copies of a state cost a count, not an allocation.
+    type State = Rc<str>;
     type Input = Op;
     type Output = KvOutput;
-    fn init(&self) -> String {
-        String::new()
+    fn init(&self) -> Rc<str> {
+        Rc::from("")
     }
-    fn step(&self, state: &String, input: &Op, output: &KvOutput) -> Option<String> {
+    fn step(&self, state: &Rc<str>, input: &Op, output: &KvOutput) -> Option<Rc<str>> {
         match (input, output) {
-            (Op::Get { .. }, KvOutput::Value(v)) => (v == state).then(|| state.clone()),
+            (Op::Get { .. }, KvOutput::Value(v)) => (**v == **state).then(|| state.clone()),
             (Op::Get { .. }, _) => Some(state.clone()),
-            (Op::Put { value, .. }, _) => Some(value.clone()),
-            (Op::Append { value, .. }, _) => Some(format!("{state}{value}")),
-            (Op::Cas { from, to, .. }, KvOutput::Swapped(true)) => (state == from).then(|| to.clone()),
-            (Op::Cas { from, .. }, KvOutput::Swapped(false)) => (state != from).then(|| state.clone()),
-            (Op::Cas { from, to, .. }, _) => Some(if state == from { to.clone() } else { state.clone() }),
+            (Op::Put { value, .. }, _) => Some(Rc::from(value.as_str())),
+            (Op::Append { value, .. }, _) => {
+                let mut s = String::with_capacity(state.len() + value.len());
+                s.push_str(state);
+                s.push_str(value);
+                Some(Rc::from(s))
+            }
+            (Op::Cas { from, to, .. }, KvOutput::Swapped(true)) => (**state == **from).then(|| Rc::from(to.as_str())),
+            (Op::Cas { from, .. }, KvOutput::Swapped(false)) => (**state != **from).then(|| state.clone()),
+            (Op::Cas { from, to, .. }, _) => {
+                Some(if **state == **from { Rc::from(to.as_str()) } else { state.clone() })
+            }
         }
     }
-    fn explain(&self, state: &String, input: &Op, output: &KvOutput) -> String {
+    fn explain(&self, state: &Rc<str>, input: &Op, output: &KvOutput) -> String {
         match (input, output) {
             (Op::Get { .. }, KvOutput::Value(v)) => format!("get returned {v:?}, but the value was {state:?}"),
             (Op::Cas { from, .. }, KvOutput::Swapped(true)) => {
