@@ -118,7 +118,7 @@ pub fn main(cli: Cli) -> ExitCode {
     let code = match cli.command {
         Command::Run { scenario, seed, out, peak_memory } => run::run(&scenario, seed, out, peak_memory),
         Command::Sweep { scenario, seeds, jobs, shard } => sweep::sweep(&scenario, seeds, jobs, shard),
-        Command::Check { file, format, model, budget, json } => check::check(&file, format, model, budget, json),
+        Command::Check { file, format, model, budget, json } => check::run(&file, format, model, budget, json),
         Command::List => list::list(),
         Command::Schema => {
             println!("{}", faultline_sim::scenario::json_schema());

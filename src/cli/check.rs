@@ -1,7 +1,7 @@
 //! `faultline check`: judges a history recorded by faultline or by another tool.
 
 use faultline_sim::check::import::{Format, Imported, import};
-use faultline_sim::check::linearizability::{LinResult, RegisterModel, SEARCH_STEPS_MAX, check_kv, check_partitions};
+use faultline_sim::check::linearizability::{LinResult, RegisterModel, SEARCH_STEPS_MAX, check, check_kv};
 use faultline_sim::diag::{Diagnostic, closest};
 
 use super::{EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, EXIT_UNKNOWN};
@@ -21,7 +21,7 @@ fn choose<'a>(path: &str, what: &str, given: &str, options: &'a [&'a str]) -> Re
     })
 }
 
-pub fn check(path: &str, format: Option<String>, model: Option<String>, budget: Option<u64>, json: bool) -> u8 {
+pub fn run(path: &str, format: Option<String>, model: Option<String>, budget: Option<u64>, json: bool) -> u8 {
     let src = match std::fs::read_to_string(path) {
         Ok(s) => s,
         Err(e) => return bad(Diagnostic::file(path, format!("cannot read {path}: {e}"))),
@@ -75,7 +75,7 @@ pub fn check(path: &str, format: Option<String>, model: Option<String>, budget: 
     let result = match (&imported, model) {
         (Imported::Kv(o), "kv") => check_kv(o.clone(), budget),
         (Imported::Register(o), "cas-register" | "register") => {
-            check_partitions(&RegisterModel { cas: model == "cas-register" }, &[(String::new(), o.clone())], budget)
+            check(&RegisterModel { cas: model == "cas-register" }, o.clone(), budget)
         }
         _ => {
             return bad(Diagnostic::file(path, format!("the {model} model does not fit a {} history", format.name()))

@@ -307,6 +307,19 @@ pub fn check_partitions<M: Model>(model: &M, parts: &[Part<M>], budget: u64) -> 
     LinResult::Linearizable
 }
 
+/// Checks operations against any model, split into parts by [`Model::partition`].
+pub fn check<M: Model>(model: &M, ops: Vec<LinOp<M::Input, M::Output>>, budget: u64) -> LinResult {
+    check_partitions(model, &partition(model, ops), budget)
+}
+
+fn partition<M: Model>(model: &M, ops: Vec<LinOp<M::Input, M::Output>>) -> Vec<Part<M>> {
+    let mut parts: BTreeMap<String, Vec<LinOp<M::Input, M::Output>>> = BTreeMap::new();
+    for op in ops {
+        parts.entry(model.partition(&op.input).unwrap_or_default()).or_default().push(op);
+    }
+    parts.into_iter().collect()
+}
+
 /// A key-value history's operations, per key, ready for the search: failed
 /// operations left out (no effect), reads that never returned left out (they
 /// constrain nothing), writes that never returned kept with an unknown output.
@@ -342,10 +355,7 @@ pub fn check_history(history: &History, budget: u64) -> LinResult {
 
 /// Checks key-value operations per key (P-compositionality).
 pub fn check_kv(ops: Vec<LinOp<Op, KvOutput>>, budget: u64) -> LinResult {
-    let mut per_key: BTreeMap<String, Vec<LinOp<Op, KvOutput>>> = BTreeMap::new();
-    for op in ops {
-        per_key.entry(op.input.key().to_string()).or_default().push(op);
-    }
+    let per_key = partition(&KvModel, ops);
     // An indeterminate write may also never take effect. One whose value no read and
     // no cas ever saw can only matter through a cas that compared and failed, or a cas
     // whose outcome is unknown: without those on its key, leaving it out changes no

@@ -19,6 +19,11 @@ pub trait Model {
     /// The state after applying `input` with result `output`, or None if that result
     /// is impossible in `state`.
     fn step(&self, state: &Self::State, input: &Self::Input, output: &Self::Output) -> Option<Self::State>;
+    /// P-compositionality, optional: the part of the history an operation belongs to.
+    /// Parts are checked independently; `None` (the default) keeps one whole history.
+    fn partition(&self, _input: &Self::Input) -> Option<String> {
+        None
+    }
     /// A state as a student reads it.
     fn show(&self, state: &Self::State) -> String {
         format!("{state:?}")
@@ -50,6 +55,9 @@ impl Model for KvModel {
     type Output = KvOutput;
     fn init(&self) -> Rc<str> {
         Rc::from("")
+    }
+    fn partition(&self, input: &Op) -> Option<String> {
+        Some(input.key().to_string())
     }
     fn step(&self, state: &Rc<str>, input: &Op, output: &KvOutput) -> Option<Rc<str>> {
         match (input, output) {
