@@ -313,7 +313,8 @@ pub fn check<M: Model>(model: &M, ops: Vec<LinOp<M::Input, M::Output>>, budget: 
 }
 
 fn partition<M: Model>(model: &M, ops: Vec<LinOp<M::Input, M::Output>>) -> Vec<Part<M>> {
-    let mut parts: BTreeMap<String, Vec<LinOp<M::Input, M::Output>>> = BTreeMap::new();
+    type Ops<M> = Vec<LinOp<<M as Model>::Input, <M as Model>::Output>>;
+    let mut parts: BTreeMap<String, Ops<M>> = BTreeMap::new();
     for op in ops {
         parts.entry(model.partition(&op.input).unwrap_or_default()).or_default().push(op);
     }
