@@ -48,6 +48,13 @@ fn verdicts_and_exit_codes_on_real_histories() {
 }
 
 #[test]
+fn an_empty_history_is_linearizable() {
+    let o = check(&[&shared("jepsen/etcd_095.log")]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("(empty)"));
+}
+
+#[test]
 fn a_spent_budget_is_unknown_exit_3() {
     let o = check(&[&shared("jepsen/etcd_002.log"), "--budget", "1000"]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));

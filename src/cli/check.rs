@@ -26,6 +26,11 @@ pub fn run(path: &str, format: Option<String>, model: Option<String>, budget: Op
         Ok(s) => s,
         Err(e) => return bad(Diagnostic::file(path, format!("cannot read {path}: {e}"))),
     };
+    if src.trim().is_empty() {
+        println!("history    {path} (empty)");
+        println!("verdict    linearizable (an empty history has nothing to order)");
+        return EXIT_OK;
+    }
     let format = match format {
         Some(f) => match choose(path, "format", &f, Format::NAMES) {
             Ok(name) => Format::from_name(name).expect("a listed format"),
