@@ -114,3 +114,28 @@ fn help_documents_the_check_exit_codes() {
     let t = text(&o);
     assert!(t.contains("3  unknown") && t.contains("1  not linearizable"), "{t}");
 }
+
+#[test]
+fn full_jepsen_logs_and_edn_with_fail_and_info_are_understood() {
+    // Other loggers' lines and the nemesis's events are skipped.
+    let log = temp(
+        "full.log",
+        "INFO  jepsen.core - starting\nINFO  jepsen.util - :nemesis\t:info\t:start\tnil\nINFO  jepsen.util - 0\t:invoke\t:write\t1\nINFO  jepsen.util - 0\t:ok\t:write\t1\nINFO  jepsen.util - 1\t:invoke\t:read\tnil\nINFO  jepsen.util - 1\t:ok\t:read\t1\n",
+    );
+    let o = check(&[&log]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("(jepsen-etcd, 2 operations)"));
+    // :info may have happened; :fail did not. Reading the failed put's value is a violation.
+    let edn = temp(
+        "failinfo.txt",
+        "{:process 0, :type :invoke, :f :put, :key \"a\", :value 5}\n{:process 0, :type :info, :f :put, :key \"a\", :value 5}\n{:process 1, :type :invoke, :f :put, :key \"a\", :value 6}\n{:process 1, :type :fail, :f :put, :key \"a\", :value 6}\n{:process 2, :type :invoke, :f :get, :key \"a\", :value nil}\n{:process 2, :type :ok, :f :get, :key \"a\", :value \"5\"}\n",
+    );
+    assert_eq!(check(&[&edn]).status.code(), Some(0));
+    let bad = temp(
+        "failread.txt",
+        "{:process 1, :type :invoke, :f :put, :key \"a\", :value 6}\n{:process 1, :type :fail, :f :put, :key \"a\", :value 6}\n{:process 2, :type :invoke, :f :get, :key \"a\", :value nil}\n{:process 2, :type :ok, :f :get, :key \"a\", :value \"6\"}\n",
+    );
+    let o = check(&[&bad]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("get returned \"6\", but the value was \"\""), "{}", text(&o));
+}

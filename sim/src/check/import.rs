@@ -50,7 +50,7 @@ impl Format {
             Some(Format::PorcupineKv)
         } else if first.starts_with('{') || first.starts_with('[') {
             Some(Format::Faultline)
-        } else if first.contains("jepsen.util") {
+        } else if src.contains("jepsen.util - ") {
             Some(Format::JepsenEtcd)
         } else {
             None
@@ -111,10 +111,19 @@ pub fn parse_jepsen_etcd(path: &str, src: &str) -> Result<Vec<LinOp<RegisterOp, 
             continue;
         }
         let bad = |what: &str| at_line(path, src, n, what.to_string(), EXPECTED);
-        let rest =
-            line.split_once("jepsen.util - ").map(|(_, r)| r).ok_or_else(|| bad("not a jepsen.util log line"))?;
+        let Some((_, rest)) = line.split_once("jepsen.util - ") else {
+            // Other loggers' lines in a full Jepsen log say nothing about the history.
+            if ["INFO", "WARN", "DEBUG", "ERROR", "TRACE"].iter().any(|l| line.trim_start().starts_with(l)) {
+                continue;
+            }
+            return Err(bad("not a jepsen.util log line"));
+        };
         let mut tok = rest.split_whitespace();
-        let process: u64 = tok.next().and_then(|p| p.parse().ok()).ok_or_else(|| bad("the process is not a number"))?;
+        let first = tok.next().ok_or_else(|| bad("the process is missing"))?;
+        if first == ":nemesis" {
+            continue; // the fault injector's own events
+        }
+        let process: u64 = first.parse().map_err(|_| bad("the process is not a number"))?;
         let kind = tok.next().ok_or_else(|| bad("the event type is missing"))?;
         let f = tok.next().ok_or_else(|| bad("the function is missing"))?;
         let value: Vec<&str> = tok.collect();
@@ -264,6 +273,7 @@ pub fn parse_porcupine_kv(path: &str, src: &str) -> Result<Vec<LinOp<Op, KvOutpu
     const EXPECTED: &str = "a line like {:process 0, :type :invoke, :f :append, :key \"0\", :value \"x 0 0 y\"}";
     let mut ops: Vec<LinOp<Op, KvOutput>> = Vec::new();
     let mut pending: BTreeMap<i64, usize> = BTreeMap::new();
+    let mut failed: Vec<usize> = Vec::new();
     for (n, line) in src.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -281,7 +291,8 @@ pub fn parse_porcupine_kv(path: &str, src: &str) -> Result<Vec<LinOp<Op, KvOutpu
         let value = match map.get("value") {
             None | Some(Edn::Nil) => None,
             Some(Edn::Str(v)) => Some(v.clone()),
-            Some(other) => return Err(bad(format!(":value is not a string or nil: {other:?}"))),
+            Some(Edn::Int(v)) => Some(v.to_string()),
+            Some(other) => return Err(bad(format!(":value is not a string, integer or nil: {other:?}"))),
         };
         let time = n as u64;
         match kind.as_str() {
@@ -298,21 +309,34 @@ pub fn parse_porcupine_kv(path: &str, src: &str) -> Result<Vec<LinOp<Op, KvOutpu
                 }
                 ops.push(LinOp { id: ops.len(), call: time, ret: u64::MAX, input, output: KvOutput::Unknown });
             }
-            "ok" => {
+            "ok" | "fail" | "info" => {
                 let i = pending
                     .remove(process)
                     .ok_or_else(|| bad(format!("process {process} completes an operation it never invoked")))?;
-                ops[i].ret = time;
-                ops[i].output = match ops[i].input {
-                    Op::Get { .. } => KvOutput::Value(value.unwrap_or_default()),
-                    _ => KvOutput::Done,
-                };
+                match kind.as_str() {
+                    "ok" => {
+                        ops[i].ret = time;
+                        ops[i].output = match ops[i].input {
+                            Op::Get { .. } => KvOutput::Value(value.unwrap_or_default()),
+                            _ => KvOutput::Done,
+                        };
+                    }
+                    // A definite failure took no effect.
+                    "fail" => failed.push(i),
+                    // Indeterminate: stays open, returning "at infinity".
+                    _ => {}
+                }
             }
-            other => return Err(bad(format!("unknown :type :{other}; expected :invoke or :ok"))),
+            other => return Err(bad(format!("unknown :type :{other}; expected :invoke, :ok, :fail or :info"))),
         }
     }
-    // A get that never returned constrains nothing.
-    Ok(ops.into_iter().filter(|o| !(o.ret == u64::MAX && o.input.is_read())).collect())
+    // A get that never returned constrains nothing; a failed operation took no effect.
+    Ok(ops
+        .into_iter()
+        .enumerate()
+        .filter(|(i, o)| !failed.contains(i) && !(o.ret == u64::MAX && o.input.is_read()))
+        .map(|(_, o)| o)
+        .collect())
 }
 
 #[derive(Deserialize)]
