@@ -334,7 +334,10 @@ pub fn parse_porcupine_kv(path: &str, src: &str) -> Result<Vec<LinOp<Op, KvOutpu
     Ok(ops
         .into_iter()
         .enumerate()
-        .filter(|(i, o)| !failed.contains(i) && !(o.ret == u64::MAX && o.input.is_read()))
+        .filter(|(i, o)| {
+            let dropped_read = o.ret == u64::MAX && o.input.is_read();
+            !failed.contains(i) && !dropped_read
+        })
         .map(|(_, o)| o)
         .collect())
 }
