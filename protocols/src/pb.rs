@@ -33,6 +33,7 @@
 
 use std::collections::BTreeMap;
 
+use faultline_sim::check::facts::Facts;
 use faultline_sim::disk::Durable;
 use faultline_sim::time::Dur;
 use faultline_sim::{ClientId, Ctx, NodeId, Op, Outcome, Protocol, Reply, Request, TimerId, Violation};
@@ -256,7 +257,7 @@ impl Protocol for Pb {
         }
     }
 
-    fn check_cluster(nodes: &[Option<Self>]) -> Result<(), Violation> {
+    fn check_cluster(nodes: &[Option<Self>], _: &mut Facts) -> Result<(), Violation> {
         let Some(Some(primary)) = nodes.first() else {
             return Ok(());
         };

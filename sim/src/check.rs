@@ -2,6 +2,7 @@
 //! Cluster-wide protocol invariants are checked by the engine after every event
 //! through [`crate::protocol::Protocol::check_cluster`].
 
+pub mod facts;
 pub mod import;
 pub mod linearizability;
 pub mod models;

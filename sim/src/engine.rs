@@ -206,6 +206,7 @@ pub struct Sim<P: Protocol> {
     effects: Vec<Effect<P>>,
     next_msg: u64,
     violation: Option<(Time, Violation)>,
+    facts: crate::check::facts::Facts,
 }
 
 impl<P: Protocol> Sim<P> {
@@ -248,6 +249,7 @@ impl<P: Protocol> Sim<P> {
             effects: Vec::new(),
             next_msg: 0,
             violation: None,
+            facts: Default::default(),
             scenario: scenario.clone(),
         }
     }
@@ -482,7 +484,7 @@ impl<P: Protocol> Sim<P> {
             return;
         }
         let local = self.states[node].as_ref().map_or(Ok(()), |s| s.check_invariants());
-        if let Err(v) = local.and_then(|()| P::check_cluster(&self.states)) {
+        if let Err(v) = local.and_then(|()| P::check_cluster(&self.states, &mut self.facts)) {
             self.trace.emit::<P::Msg, P::Timer>(
                 self.now,
                 &TraceEvent::Violation { invariant: &v.invariant, detail: &v.detail },

@@ -219,8 +219,10 @@ pub trait Protocol: Sized + Clone + Eq + Hash + Debug {
     }
 
     /// Cluster-wide safety properties, checked after every event. `None` marks a
-    /// node that is down.
-    fn check_cluster(_nodes: &[Option<Self>]) -> Result<(), Violation> {
+    /// node that is down. `facts` lasts the whole run, for properties that span time:
+    /// claim "the leader of term 3 is n2" there, and a second leader of term 3 later
+    /// is caught even if the first has crashed by then.
+    fn check_cluster(_nodes: &[Option<Self>], _facts: &mut crate::check::facts::Facts) -> Result<(), Violation> {
         Ok(())
     }
 }

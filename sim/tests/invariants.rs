@@ -1,6 +1,7 @@
 //! Invariants are checked after every event: a node's own after its step, then the
 //! cluster's. The first violation is named, timed, traced, and ends the run.
 
+use faultline_sim::check::facts::Facts;
 use faultline_sim::disk::Durable;
 use faultline_sim::scenario::{Catalog, parse};
 use faultline_sim::time::Dur;
@@ -45,7 +46,15 @@ impl Protocol for Counter {
         Ok(())
     }
 
-    fn check_cluster(nodes: &[Option<Self>]) -> Result<(), Violation> {
+    fn check_cluster(nodes: &[Option<Self>], facts: &mut Facts) -> Result<(), Violation> {
+        // A property over time: "only one node ever reaches 3" (a stand-in for "one
+        // leader per term"). n2 gets there at 150ms; n1 and n3 at 300ms, when n2's
+        // count is 6 and no snapshot of the cluster shows two nodes at 3.
+        if nodes.iter().flatten().any(|n| n.limits.0 == CLAIM_THREE) {
+            for n in nodes.iter().flatten().filter(|n| n.count == 3) {
+                facts.claim("one-node-reaches-3", "reached-3", 0, n.me.to_string(), n.me.to_string())?;
+            }
+        }
         let counts: Vec<u64> = nodes.iter().flatten().map(|n| n.count).collect();
         let (lo, hi) = (counts.iter().min().copied().unwrap_or(0), counts.iter().max().copied().unwrap_or(0));
         let spread_max = nodes.iter().flatten().next().map_or(u64::MAX, |n| n.limits.1);
@@ -55,6 +64,9 @@ impl Protocol for Counter {
         Ok(())
     }
 }
+
+/// A `LOCAL_MAX` that also turns on the claim in `check_cluster`.
+const CLAIM_THREE: u64 = 999;
 
 fn run(limits: (u64, u64), invariants: bool) -> (faultline_sim::RunResult, String) {
     let src = format!(
@@ -103,4 +115,13 @@ fn invariants_off_means_not_checked() {
     let (r, _) = run((4, 3), false);
     assert!(r.violation.is_none() && r.failures().is_empty());
     assert_eq!(r.end_time, 2_000_000_000);
+}
+
+#[test]
+fn facts_catch_a_property_that_spans_time() {
+    let (r, _) = run((CLAIM_THREE, 1_000), true);
+    let (t, v) = r.violation.expect("a violation");
+    assert_eq!(v.invariant, "one-node-reaches-3");
+    assert_eq!(t, 300_000_000);
+    assert_eq!(v.detail, "reached-3 0 is n2 (said by n2), and now n1 (said by n1)");
 }
