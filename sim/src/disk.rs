@@ -11,25 +11,21 @@ pub type Durable<S> = BTreeMap<String, S>;
 pub struct Disk<S> {
     synced: Durable<S>,
     pending: Vec<(String, Option<S>)>,
-    pub writes: u64,
-    pub syncs: u64,
 }
 
 impl<S: Clone> Default for Disk<S> {
     fn default() -> Self {
-        Disk { synced: BTreeMap::new(), pending: Vec::new(), writes: 0, syncs: 0 }
+        Disk { synced: BTreeMap::new(), pending: Vec::new() }
     }
 }
 
 impl<S: Clone> Disk<S> {
     pub fn write(&mut self, key: String, value: Option<S>) {
-        self.writes += 1;
         self.pending.push((key, value));
     }
 
     /// Makes every pending write durable; returns how many there were.
     pub fn sync(&mut self) -> usize {
-        self.syncs += 1;
         let n = self.pending.len();
         for (key, value) in self.pending.drain(..) {
             match value {
@@ -53,10 +49,6 @@ impl<S: Clone> Disk<S> {
 
     pub fn durable(&self) -> &Durable<S> {
         &self.synced
-    }
-
-    pub fn pending(&self) -> usize {
-        self.pending.len()
     }
 }
 

@@ -736,9 +736,4 @@ impl<P: Protocol> Sim<P> {
     pub(crate) fn end(&self) -> Time {
         self.end
     }
-
-    /// The synced storage of a node, for tests and reports.
-    pub fn durable(&self, node: usize) -> &crate::disk::Durable<P::Stored> {
-        self.slots[node].disk.durable()
-    }
 }

@@ -6,8 +6,10 @@ use std::path::PathBuf;
 
 use faultline_sim::check::import::{Format, import};
 use faultline_sim::check::linearizability::{
-    KvModel, LinResult, RegisterModel, SEARCH_STEPS_MAX, check_kv, check_partitions,
+    KvModel, KvOutput, LinOp, LinResult, Model, SEARCH_STEPS_MAX, Search, check_kv, search,
 };
+use faultline_sim::protocol::Op;
+use faultline_sim::rng::{SimRng, Stream};
 
 fn data_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/validation/porcupine");
@@ -38,19 +40,12 @@ fn manifest() -> Vec<(String, bool)> {
     rows
 }
 
-pub fn check_file(path: &std::path::Path) -> LinResult {
+fn check_file(path: &std::path::Path) -> LinResult {
     let src = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let name = path.display().to_string();
-    let format = if name.ends_with(".log") { Format::JepsenEtcd } else { Format::PorcupineKv };
-    match import(&name, &src, format).unwrap_or_else(|d| panic!("{d}")) {
-        Imported::Kv(ops) => check_kv(ops, SEARCH_STEPS_MAX),
-        Imported::Register(ops) => {
-            check_partitions(&RegisterModel { cas: true }, &[(String::new(), ops)], SEARCH_STEPS_MAX)
-        }
-    }
+    let format = Format::detect(&src).unwrap_or_else(|| panic!("{name}: unknown format"));
+    import(&name, &src, format).unwrap_or_else(|d| panic!("{d}")).check(SEARCH_STEPS_MAX)
 }
-
-use faultline_sim::check::import::Imported;
 
 #[test]
 fn all_108_verdicts_match_the_manifest() {
@@ -77,15 +72,10 @@ fn c50_bad_is_caught_without_waiting_on_its_hard_keys() {
     let LinResult::NotLinearizable { key, why } = got else { panic!("expected not linearizable, got {got:?}") };
     assert!(["1", "2", "3", "4", "6", "8"].contains(&key.as_str()), "key {key} is one of the failing partitions");
     assert!(!why.needs.is_empty());
-    let _ = KvModel;
 }
 
 // ---------------------------------------------------------------------------------
 // The search against a brute-force oracle on random small histories.
-
-use faultline_sim::check::linearizability::{KvOutput, LinOp, Model, Search, search};
-use faultline_sim::protocol::Op;
-use faultline_sim::rng::{SimRng, Stream};
 
 /// Tries every order of the operations that respects real time, with every choice of
 /// which indeterminate operations take effect at all.

@@ -1,7 +1,7 @@
 //! `faultline check`: judges a history recorded by faultline or by another tool.
 
 use faultline_sim::check::import::{Format, Imported, import};
-use faultline_sim::check::linearizability::{LinResult, RegisterModel, SEARCH_STEPS_MAX, check, check_kv};
+use faultline_sim::check::linearizability::{LinResult, RegisterModel, SEARCH_STEPS_MAX, check};
 use faultline_sim::diag::{Diagnostic, closest};
 
 use super::{EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, EXIT_UNKNOWN};
@@ -62,25 +62,15 @@ pub fn run(path: &str, format: Option<String>, model: Option<String>, budget: Op
     let budget = budget.unwrap_or(SEARCH_STEPS_MAX);
     let ops = imported.len();
     // For the line-oriented formats an operation's call time is its line (0-based).
-    let call_line = |id: usize| -> Option<u64> {
-        let calls: Vec<(usize, u64)> = match &imported {
-            Imported::Kv(o) => o.iter().map(|o| (o.id, o.call)).collect(),
-            Imported::Register(o) => o.iter().map(|o| (o.id, o.call)).collect(),
-        };
-        calls.iter().find(|(i, _)| *i == id).map(|(_, c)| c + 1)
+    let calls = imported.calls();
+    let line_of = |id: usize| match (format, calls.get(&id)) {
+        (Format::Faultline, _) | (_, None) => String::new(),
+        (_, Some(call)) => format!(" (invoked on line {})", call + 1),
     };
-    let line_of = |id: usize| match format {
-        Format::Faultline => String::new(),
-        _ => call_line(id).map_or(String::new(), |l| format!(" (invoked on line {l})")),
-    };
-    let stuck_line = |r: &LinResult| match r {
-        LinResult::NotLinearizable { why, .. } => line_of(why.op),
-        _ => String::new(),
-    };
-    let result = match (&imported, model) {
-        (Imported::Kv(o), "kv") => check_kv(o.clone(), budget),
-        (Imported::Register(o), "cas-register" | "register") => {
-            check(&RegisterModel { cas: model == "cas-register" }, o.clone(), budget)
+    let result = match (imported, model) {
+        (Imported::Register(o), "register") => check(&RegisterModel { cas: false }, o, budget),
+        (imported @ Imported::Kv(_), "kv") | (imported @ Imported::Register(_), "cas-register") => {
+            imported.check(budget)
         }
         _ => {
             return bad(Diagnostic::file(path, format!("the {model} model does not fit a {} history", format.name()))
@@ -101,7 +91,7 @@ pub fn run(path: &str, format: Option<String>, model: Option<String>, budget: Op
                 }
                 println!("prefix     {} operations linearize", why.prefix.len());
                 println!("state      {} after them", why.state);
-                println!("stuck      operation {}{} cannot come next: {}", why.op, stuck_line(&result), why.needs);
+                println!("stuck      operation {}{} cannot come next: {}", why.op, line_of(why.op), why.needs);
             }
             LinResult::Unknown { keys } => {
                 println!("verdict    unknown: the search budget of {budget} steps ran out");

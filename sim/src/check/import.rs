@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::linearizability::{KvOutput, LinOp, RegisterOp, RegisterOutput, kv_ops};
+use super::linearizability::{
+    KvOutput, LinOp, LinResult, RegisterModel, RegisterOp, RegisterOutput, check, check_kv, kv_ops,
+};
 use crate::diag::Diagnostic;
 use crate::history::{Completion, History};
 use crate::protocol::Op;
@@ -73,6 +75,23 @@ impl Imported {
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Checks with the model that fits the history: key-value per key, or the etcd
+    /// cas-register.
+    pub fn check(self, budget: u64) -> LinResult {
+        match self {
+            Imported::Kv(ops) => check_kv(ops, budget),
+            Imported::Register(ops) => check(&RegisterModel { cas: true }, ops, budget),
+        }
+    }
+
+    /// For each operation id, the time it was invoked (the line, for line formats).
+    pub fn calls(&self) -> BTreeMap<usize, u64> {
+        match self {
+            Imported::Kv(o) => o.iter().map(|o| (o.id, o.call)).collect(),
+            Imported::Register(o) => o.iter().map(|o| (o.id, o.call)).collect(),
+        }
     }
 }
 
