@@ -23,6 +23,12 @@ const CASES: &[&str] = &[
     "nemesis-interval-and-rate",
     "zero-mix",
     "swapped-letters",
+    "unknown-probe",
+    "assert-unclear-timing",
+    "assert-no-comparison",
+    "assert-after-end",
+    "restart-leader",
+    "bad-target",
 ];
 
 #[test]

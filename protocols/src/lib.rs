@@ -1,8 +1,10 @@
 //! faultline-protocols: protocol implementations with their bug zoos, and a registry
 //! that finds them by the names scenario files use.
 
+pub mod kv;
 pub mod pb;
 pub mod pingpong;
+pub mod raft;
 
 use faultline_sim::scenario::Catalog;
 use faultline_sim::{RunResult, Scenario, Sim, Trace};
@@ -13,6 +15,8 @@ pub struct Entry {
     pub summary: &'static str,
     /// `(variant, what it does)`; "correct" comes first.
     pub variants: &'static [(&'static str, &'static str)],
+    /// `(probe, what it measures)` for `[[check.assert]]`.
+    pub probes: &'static [(&'static str, &'static str)],
     /// Runs a parsed scenario with one seed.
     pub run: fn(&Scenario, u64, Trace) -> RunResult,
 }
@@ -20,6 +24,11 @@ pub struct Entry {
 fn run_pb(s: &Scenario, seed: u64, trace: Trace) -> RunResult {
     let variant = pb::Variant::from_name(&s.variant).expect("variant checked at parse time");
     Sim::<pb::Pb>::new(s, variant, seed, trace).run()
+}
+
+fn run_raft(s: &Scenario, seed: u64, trace: Trace) -> RunResult {
+    let variant = raft::Variant::from_name(&s.variant).expect("variant checked at parse time");
+    Sim::<raft::Raft>::new(s, variant, seed, trace).run()
 }
 
 fn run_pingpong(s: &Scenario, seed: u64, trace: Trace) -> RunResult {
@@ -31,12 +40,21 @@ pub const REGISTRY: &[Entry] = &[
         name: "pb",
         summary: "primary-backup key-value register with a fixed primary (n1)",
         variants: pb::VARIANTS,
+        probes: <pb::Pb as faultline_sim::Protocol>::PROBES,
         run: run_pb,
+    },
+    Entry {
+        name: "raft",
+        summary: "Raft replicated key-value store: elections, log replication, snapshots, ReadIndex reads",
+        variants: raft::VARIANTS,
+        probes: <raft::Raft as faultline_sim::Protocol>::PROBES,
+        run: run_raft,
     },
     Entry {
         name: "pingpong",
         summary: "every node pings every other; the engine benchmark's workload",
         variants: pingpong::VARIANTS,
+        probes: &[],
         run: run_pingpong,
     },
 ];
@@ -47,7 +65,12 @@ pub fn lookup(name: &str) -> Option<&'static Entry> {
 
 /// The names scenario files may use, for parse-time checks.
 pub fn catalog() -> Catalog<'static> {
-    Catalog { protocols: REGISTRY.iter().map(|e| (e.name, e.variants.iter().map(|v| v.0).collect())).collect() }
+    Catalog {
+        protocols: REGISTRY
+            .iter()
+            .map(|e| (e.name, e.variants.iter().map(|v| v.0).collect(), e.probes.iter().map(|p| p.0).collect()))
+            .collect(),
+    }
 }
 
 /// Runs a scenario with the protocol it names.

@@ -31,13 +31,13 @@
 //! `backup-log-prefix`: while the primary is up, each backup's log is a prefix of the
 //! primary's (checked on lengths and the backup's last entry).
 
-use std::collections::BTreeMap;
-
 use faultline_sim::check::facts::Facts;
 use faultline_sim::disk::Durable;
 use faultline_sim::time::Dur;
 use faultline_sim::{ClientId, Ctx, NodeId, Op, Outcome, Protocol, Reply, Request, TimerId, Violation};
 use serde::Serialize;
+
+use crate::kv::Store;
 
 /// How often the primary re-sends log entries a backup has not acknowledged.
 pub const RESEND_INTERVAL_MS: u64 = 50;
@@ -96,9 +96,8 @@ pub struct Pb {
     variant: Variant,
     me: NodeId,
     log: Vec<Entry>,
-    kv: BTreeMap<String, String>,
-    /// Per client: the last seq applied and its answer.
-    sessions: BTreeMap<ClientId, (u64, Outcome)>,
+    /// The map and the client sessions.
+    store: Store,
     /// Primary only: how much of the log each node has acknowledged.
     acked: Vec<u64>,
 }
@@ -110,26 +109,8 @@ impl Pb {
 
     /// Applies a write to the map and returns the answer for the client.
     fn apply(&mut self, entry: &Entry) -> Outcome {
-        let outcome = match &entry.op {
-            Op::Get { key } => Outcome::Value(self.kv.get(key).cloned().unwrap_or_default()),
-            Op::Put { key, value } => {
-                self.kv.insert(key.clone(), value.clone());
-                Outcome::Done
-            }
-            Op::Append { key, value } => {
-                self.kv.entry(key.clone()).or_default().push_str(value);
-                Outcome::Done
-            }
-            Op::Cas { key, from, to } => {
-                let cur = self.kv.get(key).map_or("", String::as_str);
-                let ok = cur == from;
-                if ok {
-                    self.kv.insert(key.clone(), to.clone());
-                }
-                Outcome::Swapped(ok)
-            }
-        };
-        self.sessions.insert(entry.client, (entry.seq, outcome.clone()));
+        let outcome = self.store.execute(&entry.op);
+        self.store.sessions.insert(entry.client, (entry.seq, outcome.clone()));
         self.log.push(entry.clone());
         outcome
     }
@@ -146,7 +127,7 @@ impl Pb {
     fn ignore_request(&self, req: &Request) -> bool {
         // A retry of an operation older than the client's latest: the client has moved
         // on and will not read the answer.
-        self.sessions.get(&req.client).is_some_and(|(seq, _)| req.seq < *seq)
+        self.store.is_stale(req.client, req.seq)
     }
 }
 
@@ -165,8 +146,7 @@ impl Protocol for Pb {
             variant: *variant,
             me: ctx.id(),
             log: Vec::new(),
-            kv: BTreeMap::new(),
-            sessions: BTreeMap::new(),
+            store: Store::default(),
             acked: vec![0; ctx.cluster_size()],
         };
         // Keys are zero-padded, so the map's order is log order.
@@ -185,7 +165,7 @@ impl Protocol for Pb {
     fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, req: Request) {
         if !self.is_primary() {
             let reply = match (&req.op, self.variant) {
-                (Op::Get { key }, Variant::StaleReads) => Outcome::Value(self.kv.get(key).cloned().unwrap_or_default()),
+                (Op::Get { key }, Variant::StaleReads) => self.store.read(key),
                 _ => Outcome::Redirect(Some(PRIMARY)),
             };
             ctx.reply(Reply { client: req.client, seq: req.seq, outcome: reply });
@@ -194,15 +174,12 @@ impl Protocol for Pb {
         if self.ignore_request(&req) {
             return;
         }
-        if let Some((seq, outcome)) = self.sessions.get(&req.client)
-            && *seq == req.seq
-        {
+        if let Some(outcome) = self.store.answered(req.client, req.seq) {
             ctx.reply(Reply { client: req.client, seq: req.seq, outcome: outcome.clone() });
             return;
         }
         if let Op::Get { key } = &req.op {
-            let value = self.kv.get(key).cloned().unwrap_or_default();
-            ctx.reply(Reply { client: req.client, seq: req.seq, outcome: Outcome::Value(value) });
+            ctx.reply(Reply { client: req.client, seq: req.seq, outcome: self.store.read(key) });
             return;
         }
         let entry = Entry { client: req.client, seq: req.seq, op: req.op };
@@ -257,7 +234,7 @@ impl Protocol for Pb {
         }
     }
 
-    fn check_cluster(nodes: &[Option<Self>], _: &mut Facts) -> Result<(), Violation> {
+    fn check_cluster(nodes: &[Option<Self>], _stepped: usize, _: &mut Facts) -> Result<(), Violation> {
         let Some(Some(primary)) = nodes.first() else {
             return Ok(());
         };

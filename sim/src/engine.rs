@@ -16,7 +16,7 @@ use crate::network::{Cuts, sample};
 use crate::protocol::{Ctx, Effect, NodeId, Protocol, Reply, Request, TimerId, Violation};
 use crate::queue::{Entry, EventQueue};
 use crate::rng::{SimRng, Stream};
-use crate::scenario::{CutMode, Expect, FaultAction, Scenario};
+use crate::scenario::{CutMode, Expect, FaultAction, Scenario, Target};
 use crate::time::Time;
 use crate::trace::{Addr, Body, Event as TraceEvent, NodeIdName, Trace};
 use crate::workload::Clients;
@@ -64,6 +64,15 @@ pub(crate) enum Ev<P: Protocol> {
     },
     Fault(usize),
     Nemesis(NemesisStep),
+    /// Judge assertion `idx`: its first instant (`end: false`) or its last.
+    Assert {
+        idx: usize,
+        end: bool,
+    },
+    /// Liveness: start watching for a leader (`deadline: false`), or give up.
+    Liveness {
+        deadline: bool,
+    },
 }
 
 pub(crate) struct NodeSlot<P: Protocol> {
@@ -133,6 +142,8 @@ pub struct RunResult {
     pub expect: Expect,
     /// The run stopped at [`EVENTS_PER_RUN_MAX`] before its duration was up.
     pub event_limit_hit: bool,
+    /// `[[check.assert]]` and liveness checks that failed, each one line.
+    pub assertion_failures: Vec<String>,
 }
 
 impl RunResult {
@@ -167,6 +178,7 @@ impl RunResult {
             }
             _ => {}
         }
+        out.extend(self.assertion_failures.iter().cloned());
         out
     }
 
@@ -193,7 +205,7 @@ pub struct Sim<P: Protocol> {
     pub(crate) states: Vec<Option<P>>,
     pub(crate) slots: Vec<NodeSlot<P>>,
     pub(crate) scenario: Scenario,
-    cuts: Cuts,
+    pub(crate) cuts: Cuts,
     fifo_last: Vec<Time>,
     held: Vec<Ev<P>>,
     net_rng: SimRng,
@@ -207,6 +219,16 @@ pub struct Sim<P: Protocol> {
     next_msg: u64,
     violation: Option<(Time, Violation)>,
     facts: crate::check::facts::Facts,
+    pub(crate) peer_sent: u64,
+    /// Groups of the current partition, until the cuts change.
+    pub(crate) groups: Option<Vec<Vec<NodeId>>>,
+    /// Per assertion: watching now, settled, the value at `from` (for growth).
+    pub(crate) watch: Vec<(bool, bool, i64)>,
+    pub(crate) watching: usize,
+    /// Liveness: the leader watch is on; a leader was seen.
+    pub(crate) live_watch: bool,
+    pub(crate) live_leader: bool,
+    pub(crate) assertion_failures: Vec<String>,
 }
 
 impl<P: Protocol> Sim<P> {
@@ -250,6 +272,13 @@ impl<P: Protocol> Sim<P> {
             next_msg: 0,
             violation: None,
             facts: Default::default(),
+            peer_sent: 0,
+            groups: None,
+            watch: vec![(false, false, 0); scenario.asserts.len()],
+            watching: 0,
+            live_watch: false,
+            live_leader: false,
+            assertion_failures: Vec::new(),
             scenario: scenario.clone(),
         }
     }
@@ -279,11 +308,15 @@ impl<P: Protocol> Sim<P> {
         for i in 0..self.node_count() {
             self.start_node(i);
         }
+        // First, so an assertion at time T sees the cluster just before anything else
+        // that happens at T.
+        self.boot_checks();
         for i in 0..self.scenario.faults.len() {
             let at = self.scenario.faults[i].at;
             self.schedule(at, Ev::Fault(i));
         }
         self.boot_nemesis();
+        self.boot_liveness();
         self.boot_clients();
         while let Some(q) = self.queue.pop() {
             let time = q.time();
@@ -296,6 +329,9 @@ impl<P: Protocol> Sim<P> {
             let ev = self.slab[q.slot() as usize].take().expect("a queued event");
             self.free.push(q.slot());
             self.dispatch(ev);
+            if self.watching > 0 || self.live_watch {
+                self.watch_step();
+            }
             if self.violation.is_some() || self.stats.events >= EVENTS_PER_RUN_MAX {
                 break;
             }
@@ -311,6 +347,9 @@ impl<P: Protocol> Sim<P> {
         let linearizability = (self.scenario.linearizable && self.clients.is_some())
             .then(|| check_history(&self.history, SEARCH_STEPS_MAX));
         let event_limit_hit = self.stats.events >= EVENTS_PER_RUN_MAX;
+        if self.violation.is_none() && !event_limit_hit {
+            self.finish_checks();
+        }
         RunResult {
             seed: self.seed,
             end_time: self.now,
@@ -323,6 +362,7 @@ impl<P: Protocol> Sim<P> {
             linearizability,
             expect: self.scenario.expect,
             event_limit_hit,
+            assertion_failures: self.assertion_failures,
         }
     }
 
@@ -361,6 +401,8 @@ impl<P: Protocol> Sim<P> {
                 self.apply_fault(&action);
             }
             Ev::Nemesis(step) => self.nemesis_step(step),
+            Ev::Assert { idx, end } => self.assert_step(idx, end),
+            Ev::Liveness { deadline } => self.liveness_step(deadline),
         }
     }
 
@@ -436,7 +478,7 @@ impl<P: Protocol> Sim<P> {
     /// Calls into a live node's protocol, then carries out its effects.
     #[inline]
     fn call(&mut self, node: usize, f: impl FnOnce(&mut P, &mut Ctx<'_, P>)) {
-        self.step_node(node, |ctx, state, _, _| {
+        self.step_node(node, |ctx, state, _| {
             if let Some(state) = state {
                 f(state, ctx);
             }
@@ -447,18 +489,14 @@ impl<P: Protocol> Sim<P> {
         let slot = &mut self.slots[node];
         slot.up = true;
         slot.paused = false;
-        self.step_node(node, |ctx, state, config, durable| *state = Some(P::start(ctx, config, durable)));
+        let durable = slot.disk.durable().clone();
+        self.step_node(node, |ctx, state, config| *state = Some(P::start(ctx, config, &durable)));
     }
 
-    /// Hands `f` a context for `node` with its state, the run's protocol config and the
-    /// node's synced storage; then carries out the effects `f` produced and checks the
-    /// cluster's invariants.
+    /// Hands `f` a context for `node` with its state and the run's protocol config;
+    /// then carries out the effects `f` produced and checks the cluster's invariants.
     #[inline]
-    fn step_node(
-        &mut self,
-        node: usize,
-        f: impl FnOnce(&mut Ctx<'_, P>, &mut Option<P>, &P::Config, &crate::disk::Durable<P::Stored>),
-    ) {
+    fn step_node(&mut self, node: usize, f: impl FnOnce(&mut Ctx<'_, P>, &mut Option<P>, &P::Config)) {
         let mut effects = std::mem::take(&mut self.effects);
         let n = self.slots.len();
         let slot = &mut self.slots[node];
@@ -471,7 +509,7 @@ impl<P: Protocol> Sim<P> {
                 effects: &mut effects,
                 next_timer: &mut slot.next_timer,
             };
-            f(&mut ctx, &mut self.states[node], &self.config, slot.disk.durable());
+            f(&mut ctx, &mut self.states[node], &self.config);
         }
         self.apply_effects(node, &mut effects);
         self.effects = effects;
@@ -484,7 +522,7 @@ impl<P: Protocol> Sim<P> {
             return;
         }
         let local = self.states[node].as_ref().map_or(Ok(()), |s| s.check_invariants());
-        if let Err(v) = local.and_then(|()| P::check_cluster(&self.states, &mut self.facts)) {
+        if let Err(v) = local.and_then(|()| P::check_cluster(&self.states, node, &mut self.facts)) {
             self.trace.emit::<P::Msg, P::Timer>(
                 self.now,
                 &TraceEvent::Violation { invariant: &v.invariant, detail: &v.detail },
@@ -560,7 +598,10 @@ impl<P: Protocol> Sim<P> {
         }
         let net = &self.scenario.network;
         let link = match (from, to) {
-            (Addr::Node(a), Addr::Node(b)) => &net.links[a.0 * self.slots.len() + b.0],
+            (Addr::Node(a), Addr::Node(b)) => {
+                self.peer_sent += 1;
+                &net.links[a.0 * self.slots.len() + b.0]
+            }
             _ => &net.client_link,
         };
         if self.net_rng.chance(link.loss) {
@@ -590,6 +631,16 @@ impl<P: Protocol> Sim<P> {
 
     /// Carries out one fault, from the schedule or the nemesis.
     pub(crate) fn apply_fault(&mut self, action: &FaultAction) {
+        if !matches!(
+            action,
+            FaultAction::Crash(_)
+                | FaultAction::Restart(_)
+                | FaultAction::Pause(_)
+                | FaultAction::Resume(_)
+                | FaultAction::Clock { .. }
+        ) {
+            self.groups = None;
+        }
         match action {
             FaultAction::Partition(groups) => {
                 self.cuts.partition(groups);
@@ -604,8 +655,17 @@ impl<P: Protocol> Sim<P> {
                 };
                 self.trace_partition(name);
             }
-            FaultAction::Isolate(node) => {
-                self.cuts.isolate(*node);
+            FaultAction::Isolate(target) => {
+                // "follower" and "any" pick among nodes not already cut off.
+                let picked = match target {
+                    Target::Follower | Target::Any => {
+                        self.resolve_among(*target, |sim, i| !sim.cuts.is_isolated(NodeId(i)))
+                    }
+                    _ => self.resolve(*target),
+                };
+                for node in picked {
+                    self.cuts.isolate(NodeId(node));
+                }
                 self.trace_partition("isolate");
             }
             FaultAction::Cut { from, to } => {
@@ -617,35 +677,39 @@ impl<P: Protocol> Sim<P> {
                 self.trace_partition("one-way");
             }
             FaultAction::Heal => self.heal(),
-            FaultAction::Crash(node) => self.crash(node.0),
-            FaultAction::Restart(node) => {
-                if self.slots[node.0].up {
-                    self.crash(node.0);
-                }
-                self.stats.restarts += 1;
-                let durable_keys = self.slots[node.0].disk.durable().len();
-                self.trace
-                    .emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Restart { node: NodeIdName(*node), durable_keys });
-                self.start_node(node.0);
-            }
-            FaultAction::Pause(node) => {
-                let slot = &mut self.slots[node.0];
-                if slot.up && !slot.paused {
-                    slot.paused = true;
-                    self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Pause { node: NodeIdName(*node) });
+            FaultAction::Crash(target) => {
+                for node in self.resolve(*target) {
+                    self.crash(node);
                 }
             }
-            FaultAction::Resume(node) => {
-                let slot = &mut self.slots[node.0];
-                if slot.up && slot.paused {
-                    slot.paused = false;
-                    let backlog = std::mem::take(&mut slot.backlog);
-                    self.trace.emit::<P::Msg, P::Timer>(
-                        self.now,
-                        &TraceEvent::Resume { node: NodeIdName(*node), backlog: backlog.len() },
-                    );
-                    for ev in backlog {
-                        self.schedule(self.now, ev);
+            FaultAction::Restart(target) => {
+                for node in self.resolve(*target) {
+                    self.restart(node);
+                }
+            }
+            FaultAction::Pause(target) => {
+                for node in self.resolve(*target) {
+                    let slot = &mut self.slots[node];
+                    if slot.up && !slot.paused {
+                        slot.paused = true;
+                        self.trace
+                            .emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Pause { node: NodeIdName(NodeId(node)) });
+                    }
+                }
+            }
+            FaultAction::Resume(target) => {
+                for node in self.resolve(*target) {
+                    let slot = &mut self.slots[node];
+                    if slot.up && slot.paused {
+                        slot.paused = false;
+                        let backlog = std::mem::take(&mut slot.backlog);
+                        self.trace.emit::<P::Msg, P::Timer>(
+                            self.now,
+                            &TraceEvent::Resume { node: NodeIdName(NodeId(node)), backlog: backlog.len() },
+                        );
+                        for ev in backlog {
+                            self.schedule(self.now, ev);
+                        }
                     }
                 }
             }
@@ -660,6 +724,55 @@ impl<P: Protocol> Sim<P> {
                 }
                 self.trace_clock(node.0);
             }
+        }
+    }
+
+    fn restart(&mut self, node: usize) {
+        if self.slots[node].up {
+            self.crash(node);
+        }
+        self.stats.restarts += 1;
+        let durable_keys = self.slots[node].disk.durable().len();
+        self.trace
+            .emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Restart { node: NodeIdName(NodeId(node)), durable_keys });
+        self.start_node(node);
+    }
+
+    /// The up node that leads with the highest term (the lowest index on a tie).
+    pub(crate) fn leader(&self) -> Option<usize> {
+        let mut best: Option<(u64, usize)> = None;
+        for (i, s) in self.states.iter().enumerate() {
+            if let Some(t) = s.as_ref().and_then(P::leads)
+                && best.is_none_or(|(bt, _)| t > bt)
+            {
+                best = Some((t, i));
+            }
+        }
+        best.map(|(_, i)| i)
+    }
+
+    /// The nodes a fault aimed at `target` hits now (possibly none: no leader yet).
+    pub(crate) fn resolve(&mut self, target: Target) -> Vec<usize> {
+        self.resolve_among(target, |_, _| true)
+    }
+
+    /// Like [`Self::resolve`], with "follower" and "any" picking only nodes `eligible`.
+    fn resolve_among(&mut self, target: Target, eligible: impl Fn(&Self, usize) -> bool) -> Vec<usize> {
+        let n = self.node_count();
+        match target {
+            Target::Node(node) => vec![node.0],
+            Target::Leader => self.leader().into_iter().collect(),
+            Target::Follower | Target::Any => {
+                let leader = if target == Target::Follower { self.leader() } else { None };
+                let pool: Vec<usize> =
+                    (0..n).filter(|&i| self.slots[i].up && Some(i) != leader && eligible(self, i)).collect();
+                if pool.is_empty() {
+                    return Vec::new();
+                }
+                vec![pool[self.nemesis_rng.below(pool.len() as u64) as usize]]
+            }
+            Target::Crashed => (0..n).filter(|&i| !self.slots[i].up).collect(),
+            Target::Paused => (0..n).filter(|&i| self.slots[i].up && self.slots[i].paused).collect(),
         }
     }
 

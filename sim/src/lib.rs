@@ -6,6 +6,7 @@
 //! [`Trace`], and the checkers judge the result.
 
 pub mod check;
+mod checks;
 pub mod clock;
 pub mod diag;
 pub mod disk;

@@ -77,6 +77,11 @@ impl Cuts {
         }
     }
 
+    /// Is `node` cut off from every other node, both ways?
+    pub fn is_isolated(&self, node: NodeId) -> bool {
+        (0..self.n).filter(|&o| o != node.0).all(|o| self.is_cut(node, NodeId(o)) && self.is_cut(NodeId(o), node))
+    }
+
     /// Replaces every cut with a named partition over nodes shuffled by `rng`.
     pub fn split(&mut self, kind: SplitKind, rng: &mut SimRng) {
         let n = self.n;

@@ -218,11 +218,34 @@ pub trait Protocol: Sized + Clone + Eq + Hash + Debug {
         Ok(())
     }
 
+    /// `Some(term)` while this node believes it leads the cluster (its term, ballot or
+    /// epoch; any number that grows with each new leader). Scenario faults aimed at
+    /// "leader" hit the node with the highest such number; "follower" hits any other.
+    fn leads(&self) -> Option<u64> {
+        None
+    }
+
+    /// Named numbers about the cluster that scenario files can assert on with
+    /// `[[check.assert]]`, as `(name, what it measures)`.
+    const PROBES: &'static [(&'static str, &'static str)] = &[];
+
+    /// Measures probe `name` (one of [`Protocol::PROBES`]) over `nodes`. The engine
+    /// passes only the nodes that are up and in the majority group (connected to more
+    /// than half of the cluster); every other entry is `None`.
+    fn probe(_nodes: &[Option<&Self>], _name: &str) -> i64 {
+        0
+    }
+
     /// Cluster-wide safety properties, checked after every event. `None` marks a
-    /// node that is down. `facts` lasts the whole run, for properties that span time:
+    /// node that is down; `stepped` is the node whose step just ran (the only state
+    /// that changed, so a check may look at it alone where that is enough). `facts` lasts the whole run, for properties that span time:
     /// claim "the leader of term 3 is n2" there, and a second leader of term 3 later
     /// is caught even if the first has crashed by then.
-    fn check_cluster(_nodes: &[Option<Self>], _facts: &mut crate::check::facts::Facts) -> Result<(), Violation> {
+    fn check_cluster(
+        _nodes: &[Option<Self>],
+        _stepped: usize,
+        _facts: &mut crate::check::facts::Facts,
+    ) -> Result<(), Violation> {
         Ok(())
     }
 }

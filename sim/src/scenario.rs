@@ -219,7 +219,7 @@ pub struct RawFault {
     #[serde(default)]
     #[schemars(with = "Option<Vec<Vec<String>>>")]
     pub partition: Option<Vec<Vec<Spanned<String>>>>,
-    /// Cut one node off from all others.
+    /// Cut one node off from all others: a node name, or "leader", "follower", "any".
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub isolate: Option<Spanned<String>>,
@@ -234,15 +234,19 @@ pub struct RawFault {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub heal: Option<Spanned<String>>,
+    /// A node name, or "leader" (whoever leads at that moment), "follower", "any".
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub crash: Option<Spanned<String>>,
+    /// A node name, or "crashed" (every node that is down).
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub restart: Option<Spanned<String>>,
+    /// A node name, or "leader", "follower", "any".
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub pause: Option<Spanned<String>>,
+    /// A node name, or "paused" (every paused node).
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub resume: Option<Spanned<String>>,
@@ -265,7 +269,7 @@ pub struct RawCut {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawNemesis {
-    /// Any of "partition", "crash", "pause", "clock".
+    /// Any of "partition", "crash", "pause", "clock", "crash-leader", "isolate-leader".
     #[schemars(with = "Vec<String>")]
     pub kinds: Vec<Spanned<String>>,
     /// Mean time between faults, e.g. "1s".
@@ -288,6 +292,11 @@ pub struct RawNemesis {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub max_skew: Option<Dur>,
+    /// Start the next fault without waiting for the last to heal, so faults pile up;
+    /// whenever crashes leave less than a majority up, a random crashed node restarts
+    /// at once (as in the MIT lab's Figure 8 test). Default false: one fault at a time.
+    #[serde(default)]
+    pub overlap: bool,
 }
 
 /// Simulated clients running a key-value workload.
@@ -360,6 +369,50 @@ pub struct RawCheck {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub expect: Option<Spanned<String>>,
+    /// Liveness bound, e.g. "2s": after the last fault, every client operation still
+    /// pending or invoked later completes ok within this long, and (for protocols with
+    /// a "leader" probe) a leader with a majority is in place within this long.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub liveness: Option<Dur>,
+    /// Assertions on probes (see `faultline list` for each protocol's probes).
+    #[serde(default, rename = "assert")]
+    pub asserts: Vec<RawAssert>,
+}
+
+/// An assertion on a probe. Timing: `at` (one instant), `from` + `to` (at every
+/// event in the window), or `from` + `by` (at some event in the window). An instant
+/// T sees the cluster just before anything else that happens at T (a fault at 2s is
+/// seen from 2s on by a window that starts at 2.01s). With
+/// `growth = true` (and `from` + `to`) the comparison applies to value(to) - value(from).
+/// Comparisons: any of `equals`, `at_least`, `at_most`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAssert {
+    /// A probe name: "messages", "ops-ok", "ops-pending", or one of the protocol's.
+    #[schemars(with = "String")]
+    pub probe: Spanned<String>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub at: Option<Dur>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub from: Option<Dur>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub to: Option<Dur>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub by: Option<Dur>,
+    /// Compare the change over [from, to] instead of the value.
+    #[serde(default)]
+    pub growth: bool,
+    #[serde(default)]
+    pub equals: Option<i64>,
+    #[serde(default)]
+    pub at_least: Option<i64>,
+    #[serde(default)]
+    pub at_most: Option<i64>,
 }
 
 // ---------------------------------------------------------------------------------
@@ -414,17 +467,46 @@ pub enum SplitKind {
     Bridge,
 }
 
+/// Which node a fault hits: a fixed one, or one chosen when the fault happens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Node(NodeId),
+    /// The up node that leads with the highest term ([`crate::Protocol::leads`]).
+    Leader,
+    /// An up node that does not lead, chosen by the nemesis stream.
+    Follower,
+    /// Any up node, chosen by the nemesis stream.
+    Any,
+    /// Every node that is down (for restart).
+    Crashed,
+    /// Every paused node (for resume).
+    Paused,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Node(n) => write!(f, "{n}"),
+            Target::Leader => f.write_str("leader"),
+            Target::Follower => f.write_str("follower"),
+            Target::Any => f.write_str("any"),
+            Target::Crashed => f.write_str("crashed"),
+            Target::Paused => f.write_str("paused"),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FaultAction {
     Partition(Vec<Vec<NodeId>>),
     Split(SplitKind),
-    Isolate(NodeId),
+    Isolate(Target),
     Cut { from: Vec<NodeId>, to: Vec<NodeId> },
     Heal,
-    Crash(NodeId),
-    Restart(NodeId),
-    Pause(NodeId),
-    Resume(NodeId),
+    Crash(Target),
+    Restart(Target),
+    Pause(Target),
+    Resume(Target),
     Clock { node: NodeId, skew_ns: Option<i64>, drift_ppm: Option<i64> },
 }
 
@@ -440,6 +522,10 @@ pub enum NemesisKind {
     Crash,
     Pause,
     Clock,
+    /// Crash whoever leads (then restart it on heal).
+    CrashLeader,
+    /// Cut whoever leads off from the rest (then heal).
+    IsolateLeader,
 }
 
 #[derive(Clone, Debug)]
@@ -449,6 +535,7 @@ pub struct NemesisConfig {
     pub fault_duration: u64,
     pub stop: u64,
     pub max_skew: u64,
+    pub overlap: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -472,6 +559,38 @@ pub struct WorkloadConfig {
     pub retries: u32,
     pub start: u64,
 }
+
+/// When an assertion is judged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum When {
+    At(u64),
+    Always { from: u64, to: u64 },
+    Eventually { from: u64, by: u64 },
+    Growth { from: u64, to: u64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assertion {
+    pub probe: String,
+    pub when: When,
+    pub at_least: Option<i64>,
+    pub at_most: Option<i64>,
+    /// How the failure message names it, e.g. "line 40: `leader` = 1 at 2s".
+    pub label: String,
+}
+
+impl Assertion {
+    pub fn holds(&self, v: i64) -> bool {
+        self.at_least.is_none_or(|lo| v >= lo) && self.at_most.is_none_or(|hi| v <= hi)
+    }
+}
+
+/// Probes every protocol has, measured by the engine.
+pub const ENGINE_PROBES: &[(&str, &str)] = &[
+    ("messages", "messages sent between nodes so far"),
+    ("ops-ok", "client operations completed ok so far"),
+    ("ops-pending", "client operations outstanding now"),
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Expect {
@@ -500,12 +619,15 @@ pub struct Scenario {
     pub linearizable: bool,
     pub invariants: bool,
     pub expect: Expect,
+    pub liveness: Option<u64>,
+    pub asserts: Vec<Assertion>,
 }
 
 /// The protocols a scenario may name, with their variants, so unknown names are
 /// caught at parse time with a suggestion.
 pub struct Catalog<'a> {
-    pub protocols: Vec<(&'a str, Vec<&'a str>)>,
+    /// `(protocol, variants, probes)`.
+    pub protocols: Vec<(&'a str, Vec<&'a str>, Vec<&'a str>)>,
 }
 
 /// Parses "A..B" (B exclusive) or "A..=B".
@@ -547,6 +669,109 @@ impl Checker<'_> {
                 .err(name.span(), format!("node `{s}` is not in the cluster"))
                 .with_help(format!("this scenario has {} nodes, named n1 to n{}", self.nodes, self.nodes))),
         }
+    }
+
+    /// A node name, or one of `selectors` ("leader", "crashed", ...).
+    fn target(&self, name: &Spanned<String>, selectors: &[&str]) -> Result<Target, Diagnostic> {
+        let s = name.get_ref().trim();
+        let t = match s {
+            "leader" => Target::Leader,
+            "follower" => Target::Follower,
+            "any" => Target::Any,
+            "crashed" => Target::Crashed,
+            "paused" => Target::Paused,
+            _ => {
+                return self.node(name).map(Target::Node).map_err(|mut d| {
+                    let sel = selectors.iter().map(|x| format!("\"{x}\"")).collect::<Vec<_>>().join(", ");
+                    let nodes = format!("name a node (n1 to n{}) or one of {sel}", self.nodes);
+                    d.help = Some(match closest(s, selectors.iter().copied()) {
+                        Some(c) => format!("did you mean \"{c}\"? {nodes}"),
+                        None => nodes,
+                    });
+                    d
+                });
+            }
+        };
+        if !selectors.contains(&s) {
+            let sel = selectors.iter().map(|x| format!("\"{x}\"")).collect::<Vec<_>>().join(", ");
+            return Err(self
+                .err(name.span(), format!("\"{s}\" cannot be used here"))
+                .with_help(format!("name a node (n1, n2, ...) or one of {sel}")));
+        }
+        Ok(t)
+    }
+
+    fn assertion(&self, a: &RawAssert, probes: &[&str], duration: u64) -> Result<Assertion, Diagnostic> {
+        let span = a.probe.span();
+        let name = a.probe.get_ref().as_str();
+        let all: Vec<&str> = ENGINE_PROBES.iter().map(|p| p.0).chain(probes.iter().copied()).collect();
+        if !all.contains(&name) {
+            let list = all.join(", ");
+            return Err(self.err(span.clone(), format!("unknown probe \"{name}\"")).with_help(
+                match closest(name, all.iter().copied()) {
+                    Some(c) => format!("did you mean \"{c}\"? probes here: {list}"),
+                    None => format!("probes here: {list} (see `faultline list`)"),
+                },
+            ));
+        }
+        let timing_help = "give `at`, or `from` and `to` (holds throughout), or `from` and `by` (holds at some point)";
+        let when = match (a.at, a.from, a.to, a.by) {
+            (Some(at), None, None, None) if !a.growth => When::At(at.0),
+            (None, Some(f), Some(t), None) if f.0 <= t.0 => {
+                if a.growth {
+                    When::Growth { from: f.0, to: t.0 }
+                } else {
+                    When::Always { from: f.0, to: t.0 }
+                }
+            }
+            (None, Some(f), None, Some(b)) if f.0 <= b.0 && !a.growth => When::Eventually { from: f.0, by: b.0 },
+            _ if a.growth => {
+                return Err(self
+                    .err(span, "`growth = true` needs `from` and `to` (from before to), and nothing else")
+                    .with_help("e.g. from = \"1s\", to = \"2s\", growth = true, equals = 0"));
+            }
+            _ => {
+                return Err(self
+                    .err(span, "this assertion's timing is unclear (or `from` is after `to`/`by`)")
+                    .with_help(timing_help));
+            }
+        };
+        let last = match when {
+            When::At(t) => t,
+            When::Always { to, .. } | When::Growth { to, .. } => to,
+            When::Eventually { by, .. } => by,
+        };
+        if last > duration {
+            return Err(self
+                .err(span, "this assertion looks past the end of the run")
+                .with_help("make the run longer, or move the assertion's times before `duration`"));
+        }
+        let (mut at_least, mut at_most) = (a.at_least, a.at_most);
+        if let Some(e) = a.equals {
+            at_least = Some(at_least.map_or(e, |x| x.max(e)));
+            at_most = Some(at_most.map_or(e, |x| x.min(e)));
+        }
+        if at_least.is_none() && at_most.is_none() {
+            return Err(self
+                .err(span, "this assertion compares with nothing")
+                .with_help("add `equals`, `at_least` or `at_most`"));
+        }
+        let cmp = match (at_least, at_most) {
+            (Some(lo), Some(hi)) if lo == hi => format!("= {lo}"),
+            (Some(lo), Some(hi)) => format!("in {lo}..={hi}"),
+            (Some(lo), None) => format!(">= {lo}"),
+            (None, Some(hi)) => format!("<= {hi}"),
+            (None, None) => unreachable!("checked above"),
+        };
+        let t = |ns: u64| crate::time::fmt_time(ns);
+        let what = match when {
+            When::At(at) => format!("`{name}` {cmp} at {}", t(at)),
+            When::Always { from, to } => format!("`{name}` {cmp} from {} to {}", t(from), t(to)),
+            When::Eventually { from, by } => format!("`{name}` {cmp} at some point from {} by {}", t(from), t(by)),
+            When::Growth { from, to } => format!("growth of `{name}` from {} to {} {cmp}", t(from), t(to)),
+        };
+        let line = self.src[..span.start].matches('\n').count() + 1;
+        Ok(Assertion { probe: name.to_string(), when, at_least, at_most, label: format!("line {line}: {what}") })
     }
 
     fn nodes_list(&self, names: &[Spanned<String>]) -> Result<Vec<NodeId>, Diagnostic> {
@@ -655,8 +880,8 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
 
     // Protocol and variant, against the registry.
     let proto_name = raw.protocol.get_ref().as_str();
-    let names: Vec<&str> = catalog.protocols.iter().map(|(n, _)| *n).collect();
-    let Some((_, variants)) = catalog.protocols.iter().find(|(n, _)| *n == proto_name) else {
+    let names: Vec<&str> = catalog.protocols.iter().map(|(n, _, _)| *n).collect();
+    let Some((_, variants, probes)) = catalog.protocols.iter().find(|(n, _, _)| *n == proto_name) else {
         let help = match closest(proto_name, names.iter().copied()) {
             Some(n) => format!("did you mean \"{n}\"? known protocols: {}", names.join(", ")),
             None => format!("known protocols: {} (see `faultline list`)", names.join(", ")),
@@ -746,7 +971,7 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
             actions.push(FaultAction::Partition(resolved));
         }
         if let Some(n) = &f.isolate {
-            actions.push(FaultAction::Isolate(c.node(n)?));
+            actions.push(FaultAction::Isolate(c.target(n, &["leader", "follower", "any"])?));
         }
         if let Some(s) = &f.split {
             actions.push(FaultAction::Split(match c.choice(s, "split", &["halves", "majority-ring", "bridge"])? {
@@ -762,14 +987,15 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
             c.choice(h, "heal target", &["all"])?;
             actions.push(FaultAction::Heal);
         }
-        for (field, make) in [
-            (&f.crash, FaultAction::Crash as fn(NodeId) -> FaultAction),
-            (&f.restart, FaultAction::Restart),
-            (&f.pause, FaultAction::Pause),
-            (&f.resume, FaultAction::Resume),
+        let picks: &[&str] = &["leader", "follower", "any"];
+        for (field, make, selectors) in [
+            (&f.crash, FaultAction::Crash as fn(Target) -> FaultAction, picks),
+            (&f.restart, FaultAction::Restart, &["crashed"]),
+            (&f.pause, FaultAction::Pause, picks),
+            (&f.resume, FaultAction::Resume, &["paused"]),
         ] {
             if let Some(n) = field {
-                actions.push(make(c.node(n)?));
+                actions.push(make(c.target(n, selectors)?));
             }
         }
         if let Some(clk) = &f.clock {
@@ -800,10 +1026,13 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
         Some(n) => {
             let mut kinds = Vec::new();
             for k in &n.kinds {
-                kinds.push(match c.choice(k, "nemesis kind", &["partition", "crash", "pause", "clock"])? {
+                let all = ["partition", "crash", "pause", "clock", "crash-leader", "isolate-leader"];
+                kinds.push(match c.choice(k, "nemesis kind", &all)? {
                     "partition" => NemesisKind::Partition,
                     "crash" => NemesisKind::Crash,
                     "pause" => NemesisKind::Pause,
+                    "crash-leader" => NemesisKind::CrashLeader,
+                    "isolate-leader" => NemesisKind::IsolateLeader,
                     _ => NemesisKind::Clock,
                 });
             }
@@ -842,6 +1071,7 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
                 fault_duration: n.fault_duration.map_or(NANOS_PER_MILLI * 500, |d| d.0.max(1)),
                 stop,
                 max_skew: n.max_skew.map_or(500 * NANOS_PER_MILLI, |d| d.0),
+                overlap: n.overlap,
             })
         }
     };
@@ -909,6 +1139,11 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
         },
     };
 
+    let mut asserts = Vec::with_capacity(raw.check.asserts.len());
+    for a in &raw.check.asserts {
+        asserts.push(c.assertion(a, probes, duration)?);
+    }
+
     Ok(Scenario {
         path: path.to_string(),
         source: src.to_string(),
@@ -928,6 +1163,8 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
         invariants: raw.check.invariants.unwrap_or(true),
         workload,
         expect,
+        liveness: raw.check.liveness.map(|d| d.0.max(1)),
+        asserts,
     })
 }
 

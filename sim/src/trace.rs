@@ -34,6 +34,16 @@ impl Fnv64 {
     }
 }
 
+/// So `Hash` types (a log entry, a command) can be fingerprinted with a pinned hash.
+impl std::hash::Hasher for Fnv64 {
+    fn write(&mut self, bytes: &[u8]) {
+        self.update(bytes);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 const MURMUR_M: u64 = 0xc6a4_a793_5bd1_e995;
 const MURMUR_R: u32 = 47;
 const TRACE_SEED: u64 = 0x6661_756c_746c_696e; // "faultlin"

@@ -1,7 +1,8 @@
 //! Simulated clients running a key-value workload. Each client has one operation
 //! outstanding at a time; it sends the request to its home node (as a Jepsen client is
 //! bound to one node), follows redirects, re-sends
-//! the same request (same `(client, seq)`) on a timeout, and gives up after its
+//! the same request (same `(client, seq)`) on a timeout (also after following `2n`
+//! redirects in one attempt), and gives up after its
 //! retries: a write that gave up is `info` (it may still take effect), a read `fail`.
 
 use std::collections::BTreeMap;
@@ -157,9 +158,10 @@ impl<P: Protocol> Sim<P> {
                     p.redirects += 1;
                     c.target = hint.map_or((c.target + 1) % n, |h| h.0 % n);
                     self.client_send(client);
-                    return;
                 }
-                give_up(&p.request.op, "redirected too many times")
+                // Redirected around a loop (nodes with stale ideas of who leads): stop
+                // following and let this attempt's timeout retry, a natural back-off.
+                return;
             }
             Outcome::Rejected(why) => Completion::Fail { error: why },
         };
@@ -177,6 +179,7 @@ impl<P: Protocol> Sim<P> {
         }
         if p.retries < retries_max {
             p.retries += 1;
+            p.redirects = 0;
             c.target = (c.target + 1) % n;
             self.client_send(client);
         } else {

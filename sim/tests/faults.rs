@@ -72,7 +72,7 @@ impl Write for Shared {
 
 fn run(toml_body: &str, seed: u64) -> (RunResult, Vec<Value>) {
     let src = format!("name = \"probe\"\nprotocol = \"probe\"\n{toml_body}");
-    let catalog = Catalog { protocols: vec![("probe", vec!["correct"])] };
+    let catalog = Catalog { protocols: vec![("probe", vec!["correct"], vec![])] };
     let scenario = parse("probe.toml", &src, &catalog).unwrap_or_else(|d| panic!("{d}"));
     let buf = Shared::default();
     let result = Sim::<Probe>::new(&scenario, (), seed, Trace::to_writer(Box::new(buf.clone()))).run();

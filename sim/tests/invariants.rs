@@ -46,7 +46,7 @@ impl Protocol for Counter {
         Ok(())
     }
 
-    fn check_cluster(nodes: &[Option<Self>], facts: &mut Facts) -> Result<(), Violation> {
+    fn check_cluster(nodes: &[Option<Self>], _stepped: usize, facts: &mut Facts) -> Result<(), Violation> {
         // A property over time: "only one node ever reaches 3" (a stand-in for "one
         // leader per term"). n2 gets there at 150ms; n1 and n3 at 300ms, when n2's
         // count is 6 and no snapshot of the cluster shows two nodes at 3.
@@ -72,7 +72,7 @@ fn run(limits: (u64, u64), invariants: bool) -> (faultline_sim::RunResult, Strin
     let src = format!(
         "name = \"c\"\nprotocol = \"counter\"\nnodes = 3\nduration = \"2s\"\n[check]\ninvariants = {invariants}\n"
     );
-    let catalog = Catalog { protocols: vec![("counter", vec!["correct"])] };
+    let catalog = Catalog { protocols: vec![("counter", vec!["correct"], vec![])] };
     let s = parse("c.toml", &src, &catalog).expect("parses");
     let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     struct W(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);

@@ -4,17 +4,62 @@
 //! by the time the second wins), Paxos' agreement (one value chosen per slot), state
 //! machine safety (one command applied per index, on every node). A check claims a
 //! fact; a second, different claim of the same kind and key is a violation.
+//!
+//! Checks run after every event, so lookups are cheap: facts are grouped by kind (a
+//! handful per protocol, found by pointer first), then keyed by a number.
 
 use std::collections::BTreeMap;
 
 use crate::protocol::Violation;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Kind {
+    name: &'static str,
+    /// The name's length and first bytes: most lookups are settled without a memcmp.
+    quick: u64,
+    claims: BTreeMap<u64, (String, String)>,
+    prints: BTreeMap<u64, (u64, String)>,
+    marks: BTreeMap<u64, u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Facts {
-    claims: BTreeMap<(&'static str, u64), (String, String)>,
+    kinds: Vec<Kind>,
+    scratch: Vec<u64>,
+}
+
+fn quick(name: &str) -> u64 {
+    let mut b = [0u8; 8];
+    let n = name.len().min(7);
+    b[..n].copy_from_slice(&name.as_bytes()[..n]);
+    b[7] = name.len() as u8;
+    u64::from_le_bytes(b)
+}
+
+impl Kind {
+    fn is(&self, name: &'static str, quick: u64) -> bool {
+        std::ptr::eq(self.name, name) || (self.quick == quick && self.name == name)
+    }
 }
 
 impl Facts {
+    fn kind(&mut self, name: &'static str) -> &mut Kind {
+        let q = quick(name);
+        let i = match self.kinds.iter().position(|k| k.is(name, q)) {
+            Some(i) => i,
+            None => {
+                self.kinds.push(Kind { name, quick: q, ..Kind::default() });
+                self.kinds.len() - 1
+            }
+        };
+        &mut self.kinds[i]
+    }
+
+    fn find(&self, name: &'static str) -> Option<&Kind> {
+        let q = quick(name);
+        self.kinds.iter().find(|k| k.is(name, q))
+    }
+
     /// Claims that the one `kind` for `key` is `value` (e.g. kind "leader", key = term,
     /// value = "n2"), said by `who`. Claiming the same value again is fine; a different
     /// value is a violation of `invariant`, naming both claims.
@@ -27,9 +72,10 @@ impl Facts {
         who: impl Into<String>,
     ) -> Result<(), Violation> {
         let (value, who) = (value.into(), who.into());
-        match self.claims.get(&(kind, key)) {
+        let claims = &mut self.kind(kind).claims;
+        match claims.get(&key) {
             None => {
-                self.claims.insert((kind, key), (value, who));
+                claims.insert(key, (value, who));
                 Ok(())
             }
             Some((v, _)) if *v == value => Ok(()),
@@ -40,9 +86,51 @@ impl Facts {
         }
     }
 
+    /// Like [`Facts::claim`], for checks that run after every event: the value is a
+    /// fingerprint (a hash of, say, a log prefix), and `describe` is called only to
+    /// word a first claim or a conflict, so an agreeing claim allocates nothing. The
+    /// descriptions name the key themselves ("at index 7 n1 applied ...").
+    pub fn claim_print(
+        &mut self,
+        invariant: &str,
+        kind: &'static str,
+        key: u64,
+        print: u64,
+        describe: impl FnOnce() -> String,
+    ) -> Result<(), Violation> {
+        let prints = &mut self.kind(kind).prints;
+        match prints.get(&key) {
+            None => {
+                prints.insert(key, (print, describe()));
+                Ok(())
+            }
+            Some((p, _)) if *p == print => Ok(()),
+            Some((_, first)) => {
+                Err(Violation { invariant: invariant.to_string(), detail: format!("{first}; but now {}", describe()) })
+            }
+        }
+    }
+
+    /// The fingerprint claimed for `kind` and `key` by [`Facts::claim_print`].
+    pub fn print(&self, kind: &'static str, key: u64) -> Option<u64> {
+        self.find(kind).and_then(|k| k.prints.get(&key)).map(|(p, _)| *p)
+    }
+
+    /// A number kept for the run under `kind` and `key` (0 at first): a high-water
+    /// mark, a counter.
+    pub fn mark(&mut self, kind: &'static str, key: u64) -> &mut u64 {
+        self.kind(kind).marks.entry(key).or_default()
+    }
+
+    /// Free space a protocol's cluster check may keep between calls, e.g. what each
+    /// node looked like when last checked, to skip claims that cannot have changed.
+    pub fn scratch(&mut self) -> &mut Vec<u64> {
+        &mut self.scratch
+    }
+
     /// What was claimed for `kind` and `key`, if anything.
     pub fn get(&self, kind: &'static str, key: u64) -> Option<&str> {
-        self.claims.get(&(kind, key)).map(|(v, _)| v.as_str())
+        self.find(kind).and_then(|k| k.claims.get(&key)).map(|(v, _)| v.as_str())
     }
 }
 
@@ -60,5 +148,19 @@ mod tests {
         assert_eq!(v.invariant, "election-safety");
         assert_eq!(v.detail, "leader 3 is n1 (said by n1), and now n2 (said by n2)");
         assert_eq!(f.get("leader", 4), Some("n2"));
+        assert_eq!(f.get("ballot", 4), None, "kinds are separate");
+    }
+
+    #[test]
+    fn fingerprint_claims_describe_only_first_claims_and_conflicts() {
+        let mut f = Facts::default();
+        assert!(f.claim_print("sms", "applied", 7, 42, || "n1 applied put x".into()).is_ok());
+        assert!(f.claim_print("sms", "applied", 7, 42, || unreachable!("agreeing claims are not described")).is_ok());
+        let v = f.claim_print("sms", "applied", 7, 43, || "n2 applied get y".into()).unwrap_err();
+        assert_eq!(v.detail, "n1 applied put x; but now n2 applied get y");
+        assert_eq!(f.print("applied", 7), Some(42));
+        assert_eq!(f.print("applied", 8), None);
+        *f.mark("committed", 0) = 9;
+        assert_eq!(*f.mark("committed", 0), 9);
     }
 }

@@ -1,0 +1,92 @@
+//! The key-value state machine the replicated protocols share, with client sessions:
+//! per client, the last sequence number applied and its answer, so a retried write
+//! applies once and its retry gets the first answer.
+
+use std::collections::BTreeMap;
+
+use faultline_sim::{ClientId, Op, Outcome};
+use serde::Serialize;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct Store {
+    pub data: BTreeMap<String, String>,
+    /// Per client: the last seq applied and its answer.
+    pub sessions: BTreeMap<ClientId, (u64, Outcome)>,
+    /// Operations executed (a deduplicated retry is not executed again).
+    pub executed: u64,
+}
+
+impl Store {
+    pub fn read(&self, key: &str) -> Outcome {
+        Outcome::Value(self.data.get(key).cloned().unwrap_or_default())
+    }
+
+    /// Runs `op` on the map, with no session bookkeeping.
+    pub fn execute(&mut self, op: &Op) -> Outcome {
+        self.executed += 1;
+        match op {
+            Op::Get { key } => self.read(key),
+            Op::Put { key, value } => {
+                self.data.insert(key.clone(), value.clone());
+                Outcome::Done
+            }
+            Op::Append { key, value } => {
+                self.data.entry(key.clone()).or_default().push_str(value);
+                Outcome::Done
+            }
+            Op::Cas { key, from, to } => {
+                let ok = self.data.get(key).map_or("", String::as_str) == from;
+                if ok {
+                    self.data.insert(key.clone(), to.clone());
+                }
+                Outcome::Swapped(ok)
+            }
+        }
+    }
+
+    /// Applies `(client, seq, op)` once. With `dedup`, a retry of the client's last
+    /// operation gets the first answer and a retry of an older one is skipped (`None`:
+    /// the client has moved on). Without it, every copy applies: the zoo's bug.
+    pub fn apply(&mut self, client: ClientId, seq: u64, op: &Op, dedup: bool) -> Option<Outcome> {
+        if dedup && let Some((last, outcome)) = self.sessions.get(&client) {
+            if seq == *last {
+                return Some(outcome.clone());
+            }
+            if seq < *last {
+                return None;
+            }
+        }
+        let outcome = self.execute(op);
+        self.sessions.insert(client, (seq, outcome.clone()));
+        Some(outcome)
+    }
+
+    /// The answer already given to `(client, seq)`, if it was the client's last.
+    pub fn answered(&self, client: ClientId, seq: u64) -> Option<&Outcome> {
+        self.sessions.get(&client).filter(|(s, _)| *s == seq).map(|(_, o)| o)
+    }
+
+    /// A retry of an operation older than the client's latest: nobody waits for it.
+    pub fn is_stale(&self, client: ClientId, seq: u64) -> bool {
+        self.sessions.get(&client).is_some_and(|(s, _)| seq < *s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retried_write_applies_once_unless_dedup_is_off() {
+        let op = Op::Append { key: "k".into(), value: "x;".into() };
+        let mut s = Store::default();
+        assert_eq!(s.apply(1, 1, &op, true), Some(Outcome::Done));
+        assert_eq!(s.apply(1, 1, &op, true), Some(Outcome::Done));
+        assert_eq!(s.read("k"), Outcome::Value("x;".into()));
+        assert_eq!(s.apply(1, 0, &op, true), None, "older than the last: skipped");
+        s.apply(1, 1, &op, false);
+        assert_eq!(s.read("k"), Outcome::Value("x;x;".into()), "no dedup: applied twice");
+        assert_eq!(s.answered(1, 1), Some(&Outcome::Done));
+        assert!(s.is_stale(1, 0) && !s.is_stale(1, 2));
+    }
+}

@@ -1,0 +1,197 @@
+//! Scenario-level checks beyond invariants and linearizability: `[[check.assert]]`
+//! assertions on probes, and the liveness bound.
+
+use crate::engine::{Ev, Sim};
+use crate::history::Completion;
+use crate::protocol::{NodeId, Protocol};
+use crate::scenario::When;
+use crate::time::fmt_time;
+
+impl<P: Protocol> Sim<P> {
+    /// Schedules each assertion's instants.
+    pub(crate) fn boot_checks(&mut self) {
+        for idx in 0..self.scenario.asserts.len() {
+            match self.scenario.asserts[idx].when {
+                When::At(at) => self.schedule(at, Ev::Assert { idx, end: true }),
+                When::Always { from, to } | When::Growth { from, to } | When::Eventually { from, by: to } => {
+                    self.schedule(from, Ev::Assert { idx, end: false });
+                    self.schedule(to, Ev::Assert { idx, end: true });
+                }
+            }
+        }
+    }
+
+    /// Schedules the liveness watch: after the faults and the nemesis, so that at the
+    /// quiet time it starts only once the last fault has happened.
+    pub(crate) fn boot_liveness(&mut self) {
+        if let Some(bound) = self.scenario.liveness
+            && P::PROBES.iter().any(|p| p.0 == "leader")
+        {
+            let quiet = self.quiet_from();
+            self.schedule(quiet, Ev::Liveness { deadline: false });
+            if quiet + bound <= self.end() {
+                self.schedule(quiet + bound, Ev::Liveness { deadline: true });
+            }
+        }
+    }
+
+    /// When the last fault happens: the last scheduled one, or the nemesis' stop.
+    pub(crate) fn quiet_from(&self) -> u64 {
+        let last = self.scenario.faults.iter().map(|f| f.at).max().unwrap_or(0);
+        let stop = self.scenario.nemesis.as_ref().filter(|n| !n.kinds.is_empty()).map_or(0, |n| n.stop);
+        last.max(stop)
+    }
+
+    /// The nodes that are up and in a group holding more than half of the cluster.
+    fn majority_view(&mut self) -> Vec<Option<&P>> {
+        let n = self.node_count();
+        if self.groups.is_none() {
+            self.groups = Some(self.cuts.groups());
+        }
+        let mut mask = vec![false; n];
+        for g in self.groups.iter().flatten() {
+            let up: Vec<NodeId> = g.iter().copied().filter(|m| self.slots[m.0].up).collect();
+            if up.len() * 2 > n {
+                for m in up {
+                    mask[m.0] = true;
+                }
+            }
+        }
+        self.states.iter().zip(mask).map(|(s, m)| if m { s.as_ref() } else { None }).collect()
+    }
+
+    /// Measures a probe now.
+    pub(crate) fn probe(&mut self, name: &str) -> i64 {
+        match name {
+            "messages" => self.peer_sent as i64,
+            "ops-ok" => self.history.count(crate::history::EventType::Ok) as i64,
+            "ops-pending" => self.history.ops.iter().filter(|o| o.complete.is_none()).count() as i64,
+            _ => {
+                let view = self.majority_view();
+                P::probe(&view, name)
+            }
+        }
+    }
+
+    pub(crate) fn assert_step(&mut self, idx: usize, end: bool) {
+        let a = self.scenario.asserts[idx].clone();
+        let v = self.probe(&a.probe);
+        let (watching, settled, start) = self.watch[idx];
+        if settled {
+            return;
+        }
+        let mut fail = None;
+        match a.when {
+            When::At(_) => fail = (!a.holds(v)).then(|| format!("it was {v}")),
+            When::Growth { .. } if !end => self.watch[idx].2 = v,
+            When::Growth { .. } => {
+                let grew = v - start;
+                fail = (!a.holds(grew)).then(|| format!("it went from {start} to {v} ({grew:+})"));
+            }
+            When::Always { .. } => {
+                if !a.holds(v) {
+                    fail = Some(format!("it was {v} at {}", fmt_time(self.now)));
+                } else if !end && !watching {
+                    self.watch[idx].0 = true;
+                    self.watching += 1;
+                    return;
+                }
+            }
+            When::Eventually { .. } => {
+                if a.holds(v) {
+                    self.settle(idx);
+                    return;
+                }
+                if !end {
+                    if !watching {
+                        self.watch[idx].0 = true;
+                        self.watching += 1;
+                    }
+                    return;
+                }
+                fail = Some(format!("it never did; it was {v} at the end of the window"));
+            }
+        }
+        if end || fail.is_some() {
+            self.settle(idx);
+        }
+        if let Some(why) = fail {
+            self.assertion_failures.push(format!("assertion failed ({}): {why}", a.label));
+        }
+    }
+
+    fn settle(&mut self, idx: usize) {
+        if self.watch[idx].0 {
+            self.watching -= 1;
+        }
+        self.watch[idx] = (false, true, self.watch[idx].2);
+    }
+
+    /// After every event while a window or the liveness watch is open.
+    pub(crate) fn watch_step(&mut self) {
+        for idx in 0..self.watch.len() {
+            if self.watch[idx].0 {
+                self.assert_step(idx, false);
+            }
+        }
+        if self.live_watch && self.probe("leader") == 1 {
+            self.live_watch = false;
+            self.live_leader = true;
+        }
+    }
+
+    pub(crate) fn liveness_step(&mut self, deadline: bool) {
+        if !deadline {
+            self.live_watch = true;
+            self.watch_step();
+        } else if !self.live_leader {
+            self.live_watch = false;
+            let bound = self.scenario.liveness.unwrap_or(0);
+            self.assertion_failures.push(format!(
+                "liveness: no leader with a majority within {} of the last fault at {}",
+                fmt_time(bound),
+                fmt_time(self.quiet_from())
+            ));
+        }
+    }
+
+    /// After the run: every operation pending at the last fault, or invoked after it,
+    /// completes ok within the liveness bound.
+    pub(crate) fn finish_checks(&mut self) {
+        let Some(bound) = self.scenario.liveness else { return };
+        let quiet = self.quiet_from();
+        let end = self.now;
+        let mut late = Vec::new();
+        for o in &self.history.ops {
+            let done = o.complete.as_ref().map(|(t, _)| *t);
+            if done.is_some_and(|t| t <= quiet) {
+                continue;
+            }
+            let deadline = o.invoke.max(quiet) + bound;
+            let ok_in_time = matches!(&o.complete, Some((t, Completion::Ok { .. })) if *t <= deadline);
+            if deadline <= end && !ok_in_time {
+                late.push(o);
+            }
+        }
+        if let Some(first) = late.first() {
+            let what = match &first.complete {
+                Some((t, Completion::Ok { .. })) => format!("completed only at {}", fmt_time(*t)),
+                Some((t, Completion::Fail { error } | Completion::Info { error })) => {
+                    format!("ended without an answer at {} ({error})", fmt_time(*t))
+                }
+                None => "never completed".into(),
+            };
+            self.assertion_failures.push(format!(
+                "liveness: {} operation(s) did not complete within {} of the last fault at {}; the first, \
+                 operation {} ({} by c{} at {}), {what}",
+                late.len(),
+                fmt_time(bound),
+                fmt_time(quiet),
+                first.id,
+                first.op.name(),
+                first.client + 1,
+                fmt_time(first.invoke)
+            ));
+        }
+    }
+}
