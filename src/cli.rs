@@ -102,8 +102,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show protocols, their bug-zoo variants, and the bundled scenarios
-    List,
+    /// Show protocols, their bug-zoo variants and probes, and the bundled scenarios
+    List {
+        /// Describe every probe a scenario's [[check.assert]] can use
+        #[arg(long)]
+        probes: bool,
+    },
     /// Print the JSON Schema of scenario files, for editor completion
     Schema,
     /// Measure engine throughput, sweep scaling and memory; prints a Markdown table
@@ -119,7 +123,8 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Run { scenario, seed, out, peak_memory } => run::run(&scenario, seed, out, peak_memory),
         Command::Sweep { scenario, seeds, jobs, shard } => sweep::sweep(&scenario, seeds, jobs, shard),
         Command::Check { file, format, model, budget, json } => check::run(&file, format, model, budget, json),
-        Command::List => list::list(),
+        Command::List { probes: false } => list::list(),
+        Command::List { probes: true } => list::probes(),
         Command::Schema => {
             println!("{}", faultline_sim::scenario::json_schema());
             EXIT_OK

@@ -121,3 +121,20 @@ fn help_documents_exit_codes_and_usage_errors_exit_2() {
     assert_eq!(faultline(&["frobnicate"]).status.code(), Some(2));
     assert_eq!(faultline(&["run"]).status.code(), Some(2));
 }
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("list")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn faultline");
+    let mut first = [0u8; 16];
+    child.stdout.take().expect("stdout").read_exact(&mut first).expect("some output");
+    // The read end is dropped here, as `faultline list | head -c 16` would.
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -17,6 +17,7 @@ use super::{EXIT_BAD_INPUT, EXIT_OK, load_scenario};
 
 const ENGINE_SCENARIO: &str = "bench/pingpong";
 const SWEEP_SCENARIO: &str = "pb/nemesis";
+const RAFT_SCENARIO: &str = "bench/raft";
 
 /// CPU time of the calling thread, in seconds.
 fn thread_cpu_secs() -> f64 {
@@ -123,6 +124,25 @@ pub fn bench(quick: bool) -> u8 {
     let s1 = sweep_rate(1);
     let s2 = sweep_rate(2);
 
+    eprintln!("measuring Raft seeds per CPU-second on {RAFT_SCENARIO} ...");
+    let Ok(raft) = load_scenario(RAFT_SCENARIO) else {
+        eprintln!("error: the bundled benchmark scenario {RAFT_SCENARIO} does not parse");
+        return EXIT_BAD_INPUT;
+    };
+    let mut bare_raft = raft.clone();
+    (bare_raft.invariants, bare_raft.linearizable, bare_raft.liveness) = (false, false, None);
+    let raft_seeds: std::ops::Range<u64> = if quick { 1..21 } else { 1..201 };
+    let n_raft = (raft_seeds.end - raft_seeds.start) as f64;
+    let per_seed = |scn: &Scenario, trace: fn() -> Trace| {
+        let m = best_of(reps, || {
+            raft_seeds.clone().map(|seed| faultline_protocols::run(scn, seed, trace()).history.ops.len() as u64).sum()
+        });
+        (n_raft / m.cpu_secs, m.events as f64 / n_raft)
+    };
+    let (raft_bare, ops) = per_seed(&bare_raft, Trace::off);
+    let (raft_checked, _) = per_seed(&raft, Trace::off);
+    let (raft_hashed, _) = per_seed(&raft, Trace::hash_only);
+
     eprintln!("measuring peak memory of a traced run ...");
     let exe = std::env::current_exe().expect("current exe");
     let out = Command::new(exe)
@@ -153,6 +173,15 @@ pub fn bench(quick: bool) -> u8 {
     }
     println!("| sweep {SWEEP_SCENARIO}, --jobs 1 | {s1:.1} seeds/s | 1.00 |");
     println!("| sweep {SWEEP_SCENARIO}, --jobs 2 | {s2:.1} seeds/s | {:.2}x |", s2 / s1);
+    println!(
+        "| raft {RAFT_SCENARIO} ({ops:.0} ops/seed), no checks, trace off (baseline) | {raft_bare:.1} seeds/CPU-s | 1.00 |"
+    );
+    for (name, v) in [
+        ("invariants every event + linearizability, trace off", raft_checked),
+        ("the same, trace hashed (as `faultline sweep` runs)", raft_hashed),
+    ] {
+        println!("| raft {RAFT_SCENARIO}, {name} | {v:.1} seeds/CPU-s | {:.2} of baseline |", v / raft_bare);
+    }
     println!("| peak memory, traced run of {} events ({trace_mb} MB trace) | {hwm} | |", off.events);
     EXIT_OK
 }

@@ -1,15 +1,37 @@
-//! `faultline list`: protocols, variants and bundled scenarios.
+//! `faultline list`: protocols, variants, probes and bundled scenarios.
 
 use super::{BUNDLED, EXIT_OK};
+
+/// `faultline list --probes`: what each probe measures, for `[[check.assert]]`.
+pub fn probes() -> u8 {
+    println!("probes of every protocol (measured by the engine):");
+    for (name, what) in faultline_sim::scenario::ENGINE_PROBES {
+        println!("  {name:<14} {what}");
+    }
+    for e in faultline_protocols::REGISTRY.iter().filter(|e| !e.probes.is_empty()) {
+        println!();
+        println!("{} probes (over the up nodes in a majority group; none if there is no majority):", e.name);
+        for (name, what) in e.probes {
+            println!("  {name:<14} {what}");
+        }
+    }
+    EXIT_OK
+}
 
 pub fn list() -> u8 {
     println!("protocols (variant \"correct\" first, then the bug zoo):");
     for e in faultline_protocols::REGISTRY {
         println!("  {:<10} {}", e.name, e.summary);
         for (v, what) in e.variants {
-            println!("    {v:<16} {what}");
+            println!("    {v:<22} {what}");
+        }
+        if !e.probes.is_empty() {
+            let names: Vec<&str> = e.probes.iter().map(|p| p.0).collect();
+            println!("    probes: {}", names.join(", "));
         }
     }
+    let engine: Vec<&str> = faultline_sim::scenario::ENGINE_PROBES.iter().map(|p| p.0).collect();
+    println!("  probes of every protocol: {} (see `faultline list --probes`)", engine.join(", "));
     println!();
     println!("bundled scenarios (run one with `faultline run NAME`):");
     let catalog = faultline_protocols::catalog();
