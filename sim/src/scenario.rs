@@ -683,7 +683,10 @@ impl Checker<'_> {
             _ => {
                 return self.node(name).map(Target::Node).map_err(|mut d| {
                     let sel = selectors.iter().map(|x| format!("\"{x}\"")).collect::<Vec<_>>().join(", ");
-                    let nodes = format!("name a node (n1 to n{}) or one of {sel}", self.nodes);
+                    let nodes = format!(
+                        "this scenario has {n} nodes, named n1 to n{n}; or aim at a role: {sel}",
+                        n = self.nodes
+                    );
                     d.help = Some(match closest(s, selectors.iter().copied()) {
                         Some(c) => format!("did you mean \"{c}\"? {nodes}"),
                         None => nodes,

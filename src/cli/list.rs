@@ -35,6 +35,7 @@ pub fn list() -> u8 {
     println!();
     println!("bundled scenarios (run one with `faultline run NAME`):");
     let catalog = faultline_protocols::catalog();
+    let width = BUNDLED.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
     for (name, text) in BUNDLED {
         let title = faultline_sim::scenario::parse(name, text, &catalog)
             .map(|s| {
@@ -45,7 +46,7 @@ pub fn list() -> u8 {
                 format!("{}{expect}", s.name)
             })
             .unwrap_or_else(|_| "(does not parse)".into());
-        println!("  {name:<24} {title}");
+        println!("  {name:<width$} {title}");
     }
     EXIT_OK
 }

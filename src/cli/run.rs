@@ -26,9 +26,18 @@ pub fn replay_command(scenario: &Scenario, seed: u64) -> String {
     format!("faultline run {} --seed {seed}", scenario.path)
 }
 
+/// `runs/STEM-seedN`; for a file in a folder of `scenarios/` the folder leads, so
+/// raft/nemesis and pb/nemesis do not share a run folder.
 fn default_dir(scenario: &Scenario, seed: u64) -> PathBuf {
-    let stem = Path::new(&scenario.path).file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned());
-    PathBuf::from("runs").join(format!("{stem}-seed{seed}"))
+    let path = Path::new(&scenario.path);
+    let name = |p: Option<&Path>| p.and_then(Path::file_name).map(|s| s.to_string_lossy().into_owned());
+    let stem = path.file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned());
+    let folder = name(path.parent());
+    let name = match (folder, name(path.parent().and_then(Path::parent))) {
+        (Some(folder), Some(top)) if top == "scenarios" => format!("{folder}-{stem}"),
+        _ => stem,
+    };
+    PathBuf::from("runs").join(format!("{name}-seed{seed}"))
 }
 
 #[derive(Serialize)]
