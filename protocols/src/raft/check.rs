@@ -16,7 +16,7 @@ use faultline_sim::check::facts::Facts;
 use faultline_sim::scenario::NODES_MAX;
 use faultline_sim::{NodeId, Violation};
 
-use super::{Raft, Role};
+use super::{Cmd, Raft, Role};
 
 pub const PROBES: &[(&str, &str)] = &[
     ("leader", "1 if a node leads in the highest term the majority group knows, else 0"),
@@ -63,11 +63,29 @@ pub fn local(r: &Raft) -> Result<(), Violation> {
     Ok(())
 }
 
-fn what_applied(r: &Raft) -> String {
-    match r.log.get(r.applied) {
-        Some(e) => format!("at index {} {} applied {}", r.applied, r.me, e.describe()),
-        None => format!("{} applied up to index {} (from a snapshot of term {})", r.me, r.applied, r.log.snap_term),
-    }
+/// What a node applied at its applied index, as numbers: node, index, the entry's
+/// term, and its client and sequence number (0 for a no-op, all ones for a snapshot).
+fn witness(r: &Raft) -> [u64; 4] {
+    let (term, who) = match r.log.get(r.applied) {
+        Some(e) => (
+            e.term,
+            match &e.cmd {
+                Cmd::Client(req) => (req.client as u64 + 1) << 32 | req.seq,
+                Cmd::Noop => 0,
+            },
+        ),
+        None => (r.log.snap_term, u64::MAX),
+    };
+    [r.me.0 as u64 + 1, r.applied, term, who]
+}
+
+fn show_applied([node, index, term, who]: [u64; 4]) -> String {
+    let what = match who {
+        0 => format!("a no-op of term {term}"),
+        u64::MAX => format!("a snapshot ending in term {term}"),
+        w => format!("operation #{} of c{} (term {term})", w & 0xffff_ffff, w >> 32),
+    };
+    format!("at index {index} n{node} applied {what}")
 }
 
 /// What a node's checks depend on: its vote, role and state machine, then its log. A
@@ -127,7 +145,7 @@ pub fn cluster(nodes: &[Option<Raft>], stepped: usize, facts: &mut Facts) -> Res
     }
     let mut top_moved = false;
     if applied_moved {
-        facts.claim_print("state-machine-safety", "index", r.applied, r.applied_chain, || what_applied(r))?;
+        facts.claim_witness("state-machine-safety", "index", r.applied, r.applied_chain, witness(r), show_applied)?;
         // The highest index any node applied, the term of the node that did so first
         // (the leader that committed it), and the chain there.
         let top = &mut facts.scratch()[nodes.len() * SUMMARY..];

@@ -12,17 +12,34 @@ use std::collections::BTreeMap;
 
 use crate::protocol::Violation;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// How a first claim is worded when a conflict needs it: text, or raw numbers and
+/// the function that words them (so a claim made after every event allocates nothing).
+#[derive(Clone, Debug)]
+enum Said {
+    Text(String),
+    Witness([u64; 4], fn([u64; 4]) -> String),
+}
+
+impl Said {
+    fn text(&self) -> String {
+        match self {
+            Said::Text(t) => t.clone(),
+            Said::Witness(w, show) => show(*w),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
 struct Kind {
     name: &'static str,
     /// The name's length and first bytes: most lookups are settled without a memcmp.
     quick: u64,
     claims: BTreeMap<u64, (String, String)>,
-    prints: BTreeMap<u64, (u64, String)>,
+    prints: BTreeMap<u64, (u64, Said)>,
     marks: BTreeMap<u64, u64>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct Facts {
     kinds: Vec<Kind>,
     scratch: Vec<u64>,
@@ -98,16 +115,47 @@ impl Facts {
         print: u64,
         describe: impl FnOnce() -> String,
     ) -> Result<(), Violation> {
+        // Only one of the two closures below ever runs; they share `describe`.
+        let describe = std::cell::Cell::new(Some(describe));
+        let words = || describe.take().map(|f| f()).unwrap_or_default();
+        self.claim_said(invariant, kind, key, print, || Said::Text(words()), words)
+    }
+
+    /// Like [`Facts::claim_print`], but a first claim keeps four numbers (`witness`)
+    /// and words them with `show` only if a conflict needs it: for claims that are new
+    /// on most events, such as each index a node applies.
+    pub fn claim_witness(
+        &mut self,
+        invariant: &str,
+        kind: &'static str,
+        key: u64,
+        print: u64,
+        witness: [u64; 4],
+        show: fn([u64; 4]) -> String,
+    ) -> Result<(), Violation> {
+        self.claim_said(invariant, kind, key, print, || Said::Witness(witness, show), || show(witness))
+    }
+
+    fn claim_said(
+        &mut self,
+        invariant: &str,
+        kind: &'static str,
+        key: u64,
+        print: u64,
+        first: impl FnOnce() -> Said,
+        now: impl FnOnce() -> String,
+    ) -> Result<(), Violation> {
         let prints = &mut self.kind(kind).prints;
         match prints.get(&key) {
             None => {
-                prints.insert(key, (print, describe()));
+                prints.insert(key, (print, first()));
                 Ok(())
             }
             Some((p, _)) if *p == print => Ok(()),
-            Some((_, first)) => {
-                Err(Violation { invariant: invariant.to_string(), detail: format!("{first}; but now {}", describe()) })
-            }
+            Some((_, said)) => Err(Violation {
+                invariant: invariant.to_string(),
+                detail: format!("{}; but now {}", said.text(), now()),
+            }),
         }
     }
 
@@ -160,6 +208,11 @@ mod tests {
         assert_eq!(v.detail, "n1 applied put x; but now n2 applied get y");
         assert_eq!(f.print("applied", 7), Some(42));
         assert_eq!(f.print("applied", 8), None);
+        let show: fn([u64; 4]) -> String = |w| format!("n{} applied the entry of term {}", w[0], w[1]);
+        assert!(f.claim_witness("sms", "applied", 8, 5, [1, 2, 0, 0], show).is_ok());
+        assert!(f.claim_witness("sms", "applied", 8, 5, [3, 2, 0, 0], show).is_ok(), "same print: agrees");
+        let v = f.claim_witness("sms", "applied", 8, 6, [3, 4, 0, 0], show).unwrap_err();
+        assert_eq!(v.detail, "n1 applied the entry of term 2; but now n3 applied the entry of term 4");
         *f.mark("committed", 0) = 9;
         assert_eq!(*f.mark("committed", 0), 9);
     }
