@@ -174,3 +174,35 @@ fn correct_raft_passes_1000_seeds_of_the_random_nemesis() {
         out.iter().filter(|o| !o.failures.is_empty()).map(|o| (o.seed, o.failures[0].clone())).collect();
     assert!(failing.is_empty(), "{} failing seeds, first: {:?}", failing.len(), failing.first());
 }
+
+/// Each Raft zoo scenario is caught for the reason its variant breaks, on exactly as
+/// many seeds as its description says.
+#[test]
+fn raft_zoo_is_caught_for_the_right_reason_as_often_as_its_file_says() {
+    let expected = [
+        ("zoo/raft-vote-without-log-check", "invariant `leader-completeness`"),
+        ("zoo/raft-commit-old-term", "invariant `leader-completeness`"),
+        ("zoo/raft-forget-vote", "invariant `one-vote-per-term`"),
+        ("zoo/raft-stale-reads", "history is not linearizable"),
+        ("zoo/raft-no-dedup", "history is not linearizable"),
+    ];
+    for (name, reason) in expected {
+        let s = bundled(name);
+        let range = s.seeds.clone().expect("a zoo scenario states its seeds");
+        let out = faultline::cli::sweep::run_seeds(&s, range.clone(), 2, &indicatif::ProgressBar::hidden());
+        let caught: Vec<_> = out.iter().filter(|o| !o.failures.is_empty()).collect();
+        for o in &caught {
+            assert!(o.failures[0].starts_with(reason), "{name} seed {}: {}", o.seed, o.failures[0]);
+        }
+        let description = s.description.clone().unwrap_or_default().replace('\n', " ");
+        let stated = description
+            .split("Caught on ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .unwrap_or_else(|| panic!("{name}: the description says how often it is caught"));
+        let stated = if stated == "all" { range.end - range.start } else { stated.parse().expect("a count") };
+        assert_eq!(caught.len() as u64, stated, "{name}: the description's count is out of date");
+        // Its own seed is one that catches it, so `faultline run NAME` shows the bug.
+        assert!(caught.iter().any(|o| o.seed == s.seed), "{name}: seed {} does not catch it", s.seed);
+    }
+}
