@@ -13,7 +13,8 @@
 //!   follower checks the entry before them (index and term), truncates a conflicting
 //!   suffix, syncs what it appended, then answers. On a mismatch it returns the
 //!   conflicting term and its first index, so the leader backs up a whole term per
-//!   round trip (fast backtracking).
+//!   round trip (fast backtracking). A follower that got an Append within the last
+//!   heartbeat interval is not sent a heartbeat.
 //! - **Commitment.** The leader commits index N when a majority hold it **and** N is of
 //!   its current term (§5.4.2, Figure 8); earlier entries commit with it.
 //! - **Persistence.** Term, vote and log are synced before any answer that depends on
@@ -205,6 +206,8 @@ pub struct Raft {
     matched: Vec<u64>,
     /// Per peer: the latest heartbeat round it acknowledged in this term.
     acked: Vec<u64>,
+    /// Per peer: when (on this node's clock) the leader last sent it anything.
+    sent_at: Vec<u64>,
     round: u64,
     /// Reads wait for a round not sent yet: the next broadcast starts it.
     need_round: bool,
@@ -384,6 +387,7 @@ impl Raft {
             self.next[p.0] = self.log.snap_index + 1;
             return;
         }
+        self.sent_at[p.0] = ctx.now();
         let prev_index = next - 1;
         let prev_term = self.log.term_at(prev_index).expect("prev is at or after the snapshot");
         let entries = self.log.slice(next, BATCH_MAX);
@@ -710,6 +714,7 @@ impl Protocol for Raft {
             next: vec![1; n],
             matched: vec![0; n],
             acked: vec![0; n],
+            sent_at: vec![0; n],
             round: 0,
             need_round: false,
             reads: Vec::new(),
@@ -814,7 +819,17 @@ impl Protocol for Raft {
                     return;
                 }
                 match self.role {
-                    Role::Leader => self.broadcast(ctx),
+                    // A follower sent an Append within the last interval has heard
+                    // from us recently enough; a round that reads wait for goes to all.
+                    Role::Leader if self.need_round => self.broadcast(ctx),
+                    Role::Leader => {
+                        let due = ctx.now().saturating_sub(Dur::from_millis(HEARTBEAT_MS).0);
+                        for p in self.peers() {
+                            if self.sent_at[p.0] <= due {
+                                self.send_append(ctx, p);
+                            }
+                        }
+                    }
                     Role::Candidate => {
                         let (last_index, last_term) = (self.log.last_index(), self.log.last_term());
                         for p in self.peers().filter(|p| !self.votes[p.0]) {
