@@ -83,6 +83,9 @@ pub enum Command {
         /// Run only shard I of N (e.g. 2/4) of the seed range, for batch systems
         #[arg(long)]
         shard: Option<String>,
+        /// Do not hash each seed's trace: about twice as fast, but no digest to compare
+        #[arg(long)]
+        no_digest: bool,
     },
     /// Check a recorded history for linearizability (ours, Jepsen etcd, Porcupine kv)
     #[command(after_help = CHECK_EXIT_CODES)]
@@ -121,7 +124,9 @@ pub enum Command {
 pub fn main(cli: Cli) -> ExitCode {
     let code = match cli.command {
         Command::Run { scenario, seed, out, peak_memory } => run::run(&scenario, seed, out, peak_memory),
-        Command::Sweep { scenario, seeds, jobs, shard } => sweep::sweep(&scenario, seeds, jobs, shard),
+        Command::Sweep { scenario, seeds, jobs, shard, no_digest } => {
+            sweep::sweep(&scenario, seeds, jobs, shard, no_digest)
+        }
         Command::Check { file, format, model, budget, json } => check::run(&file, format, model, budget, json),
         Command::List { probes: false } => list::list(),
         Command::List { probes: true } => list::probes(),

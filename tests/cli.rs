@@ -138,3 +138,16 @@ fn a_closed_pipe_ends_the_output_quietly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn a_sweep_without_digest_finds_the_same_failures() {
+    let args = ["sweep", "zoo/raft-no-dedup", "--seeds", "1..6", "--jobs", "2"];
+    let hashed = faultline(&args);
+    let unhashed = faultline(&[&args[..], &["--no-digest"]].concat());
+    assert_eq!(hashed.status.code(), Some(0));
+    assert_eq!(unhashed.status.code(), Some(0));
+    let (a, b) = (stdout(&hashed), stdout(&unhashed));
+    assert!(b.contains("digest     none (--no-digest"), "{b}");
+    let rest = |t: &str| t.lines().filter(|l| !l.starts_with("digest")).map(String::from).collect::<Vec<_>>();
+    assert_eq!(rest(&a), rest(&b), "the same seeds fail the same way");
+}

@@ -26,12 +26,19 @@ impl Store {
         self.executed += 1;
         match op {
             Op::Get { key } => self.read(key),
+            // Keys are few and written often: look them up before allocating one.
             Op::Put { key, value } => {
-                self.data.insert(key.clone(), value.clone());
+                match self.data.get_mut(key) {
+                    Some(v) => v.clone_from(value),
+                    None => drop(self.data.insert(key.clone(), value.clone())),
+                }
                 Outcome::Done
             }
             Op::Append { key, value } => {
-                self.data.entry(key.clone()).or_default().push_str(value);
+                match self.data.get_mut(key) {
+                    Some(v) => v.push_str(value),
+                    None => drop(self.data.insert(key.clone(), value.clone())),
+                }
                 Outcome::Done
             }
             Op::Cas { key, from, to } => {

@@ -89,6 +89,26 @@ pub fn bench(quick: bool) -> u8 {
         faultline_sim::scenario::Latency::Uniform { min, max } => (min, max),
         _ => unreachable!("bench/pingpong uses uniform latency"),
     };
+    // First, in a fresh heap, as `faultline sweep` runs it.
+    eprintln!("measuring Raft seeds per CPU-second on {RAFT_SCENARIO} ...");
+    let Ok(raft) = load_scenario(RAFT_SCENARIO) else {
+        eprintln!("error: the bundled benchmark scenario {RAFT_SCENARIO} does not parse");
+        return EXIT_BAD_INPUT;
+    };
+    let mut bare_raft = raft.clone();
+    (bare_raft.invariants, bare_raft.linearizable, bare_raft.liveness) = (false, false, None);
+    let raft_seeds: std::ops::Range<u64> = if quick { 1..21 } else { 1..201 };
+    let n_raft = (raft_seeds.end - raft_seeds.start) as f64;
+    let per_seed = |scn: &Scenario, trace: fn() -> Trace| {
+        let m = best_of(reps, || {
+            raft_seeds.clone().map(|seed| faultline_protocols::run(scn, seed, trace()).history.ops.len() as u64).sum()
+        });
+        (n_raft / m.cpu_secs, m.events as f64 / n_raft)
+    };
+    let (raft_bare, ops) = per_seed(&bare_raft, Trace::off);
+    let (raft_checked, _) = per_seed(&raft, Trace::off);
+    let (raft_hashed, _) = per_seed(&raft, Trace::hash_only);
+
     eprintln!(
         "measuring the engine on {ENGINE_SCENARIO} ({} nodes, {} virtual) ...",
         pp.nodes,
@@ -123,25 +143,6 @@ pub fn bench(quick: bool) -> u8 {
     };
     let s1 = sweep_rate(1);
     let s2 = sweep_rate(2);
-
-    eprintln!("measuring Raft seeds per CPU-second on {RAFT_SCENARIO} ...");
-    let Ok(raft) = load_scenario(RAFT_SCENARIO) else {
-        eprintln!("error: the bundled benchmark scenario {RAFT_SCENARIO} does not parse");
-        return EXIT_BAD_INPUT;
-    };
-    let mut bare_raft = raft.clone();
-    (bare_raft.invariants, bare_raft.linearizable, bare_raft.liveness) = (false, false, None);
-    let raft_seeds: std::ops::Range<u64> = if quick { 1..21 } else { 1..201 };
-    let n_raft = (raft_seeds.end - raft_seeds.start) as f64;
-    let per_seed = |scn: &Scenario, trace: fn() -> Trace| {
-        let m = best_of(reps, || {
-            raft_seeds.clone().map(|seed| faultline_protocols::run(scn, seed, trace()).history.ops.len() as u64).sum()
-        });
-        (n_raft / m.cpu_secs, m.events as f64 / n_raft)
-    };
-    let (raft_bare, ops) = per_seed(&bare_raft, Trace::off);
-    let (raft_checked, _) = per_seed(&raft, Trace::off);
-    let (raft_hashed, _) = per_seed(&raft, Trace::hash_only);
 
     eprintln!("measuring peak memory of a traced run ...");
     let exe = std::env::current_exe().expect("current exe");

@@ -190,9 +190,6 @@ fn search_with<M: Model, B: Bits>(model: &M, ops: &[LinOp<M::Input, M::Output>],
                 bits.set(i);
                 if memo.insert((bits.clone(), new_state.clone())) {
                     calls.push((entry, std::mem::replace(&mut state, new_state)));
-                    if calls.len() > best.len() {
-                        best = calls.iter().map(|&(e, _)| entry_op[e]).collect();
-                    }
                     lift(&mut next, &mut prev, entry, ret_entry[i]);
                     entry = next[0];
                     continue;
@@ -201,6 +198,12 @@ fn search_with<M: Model, B: Bits>(model: &M, ops: &[LinOp<M::Input, M::Output>],
             }
             entry = next[entry];
         } else {
+            // The longest prefix is kept when the search first backs out of it (the
+            // stack cannot change between reaching it and that): copying it on every
+            // step that grew the stack made a long linearizable history quadratic.
+            if calls.len() > best.len() {
+                best = calls.iter().map(|&(e, _)| entry_op[e]).collect();
+            }
             let Some((e, s)) = calls.pop() else {
                 return Search::Illegal(explain(model, ops, &best));
             };
