@@ -19,7 +19,7 @@ pub fn probes() -> u8 {
 }
 
 pub fn list() -> u8 {
-    println!("protocols (variant \"correct\" first, then the bug zoo):");
+    println!("protocols (variant \"correct\" first, then the bug zoo; a variant marked \"not a bug\" is an option):");
     for e in faultline_protocols::REGISTRY {
         println!("  {:<10} {}", e.name, e.summary);
         for (v, what) in e.variants {

@@ -29,6 +29,10 @@
 //!   waits until it has applied that index, and answers from its state machine. No
 //!   leases: clocks here drift and step, and a lease would trust them.
 //!
+//! - **PreVote** (thesis §9.6), as the variant `prevote`: before raising its term a
+//!   server asks whether a majority would vote for it, so one that was cut off
+//!   cannot force an election when it comes back. Off in `correct`, as in the paper.
+//!
 //! ## The bug zoo (each a `variant`)
 //! See [`VARIANTS`]; each is caught by a scenario under `scenarios/zoo/raft-*.toml`.
 
@@ -67,6 +71,8 @@ pub enum Variant {
     StaleReads,
     /// No client sessions: a retried write is applied once per copy in the log.
     NoDedup,
+    /// Correct, plus PreVote (Raft thesis §9.6): not a bug, an option.
+    PreVote,
 }
 
 pub const VARIANTS: &[(&str, &str)] = &[
@@ -76,6 +82,7 @@ pub const VARIANTS: &[(&str, &str)] = &[
     ("forget-vote", "votedFor is not persisted: after a restart a node votes twice in one term"),
     ("stale-reads", "the leader answers reads locally without confirming it still leads"),
     ("no-dedup", "no client sessions: a retried append is applied twice"),
+    ("prevote", "not a bug: correct Raft plus PreVote, so a server that rejoins cannot force an election"),
 ];
 
 impl Variant {
@@ -87,6 +94,7 @@ impl Variant {
             "forget-vote" => Variant::ForgetVote,
             "stale-reads" => Variant::StaleReads,
             "no-dedup" => Variant::NoDedup,
+            "prevote" => Variant::PreVote,
             _ => return None,
         })
     }
@@ -103,14 +111,18 @@ pub struct Conflict {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum Msg {
+    /// With `pre`, a PreVote: "would you vote for me in `term`?", changing nothing.
     RequestVote {
         term: u64,
         last_index: u64,
         last_term: u64,
+        pre: bool,
     },
+    /// A granted PreVote carries the term asked about; anything else the voter's term.
     Vote {
         term: u64,
         granted: bool,
+        pre: bool,
     },
     Append {
         term: u64,
@@ -150,7 +162,13 @@ pub enum Msg {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum Timer {
     Election,
-    Heartbeat { term: u64 },
+    Heartbeat {
+        term: u64,
+    },
+    /// Re-asks for PreVotes not yet given, while PreVote round `round` lasts.
+    PreVote {
+        round: u64,
+    },
 }
 
 /// What a node keeps on disk.
@@ -202,6 +220,9 @@ pub struct Raft {
     /// Snapshots installed from a leader since this node started.
     pub installs: u64,
     votes: Vec<bool>,
+    /// Collecting PreVotes (as a follower) before standing for election.
+    prevoting: bool,
+    prevote_round: u64,
     next: Vec<u64>,
     matched: Vec<u64>,
     /// Per peer: the latest heartbeat round it acknowledged in this term.
@@ -299,12 +320,41 @@ impl Raft {
             self.timeout = Self::new_timeout(ctx);
         }
         self.role = Role::Follower;
+        self.prevoting = false;
         self.arm_election(ctx);
+    }
+
+    /// PreVote: ask whether the others would vote for us in the next term, without
+    /// bumping our term. Only a majority of yes starts a real election, so a server
+    /// that was cut off cannot force one when it comes back.
+    fn start_prevote(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if self.majority() == 1 {
+            return self.start_election(ctx);
+        }
+        self.prevoting = true;
+        self.votes = vec![false; self.n];
+        self.votes[self.me.0] = true;
+        self.heard = ctx.now();
+        self.timeout = Self::new_timeout(ctx);
+        self.prevote_round += 1;
+        ctx.note(format!("pre-candidate for term {}", self.term + 1));
+        self.request_votes(ctx);
+        ctx.set_timer(Dur::from_millis(HEARTBEAT_MS), Timer::PreVote { round: self.prevote_round });
+    }
+
+    /// Asks every server that has not said yes yet (for a PreVote or the real vote).
+    fn request_votes(&self, ctx: &mut Ctx<'_, Self>) {
+        let (last_index, last_term) = (self.log.last_index(), self.log.last_term());
+        let (term, pre) = if self.prevoting { (self.term + 1, true) } else { (self.term, false) };
+        for p in self.peers().filter(|p| !self.votes[p.0]) {
+            ctx.send(p, Msg::RequestVote { term, last_index, last_term, pre });
+        }
     }
 
     fn start_election(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.term += 1;
         self.role = Role::Candidate;
+        self.prevoting = false;
         self.voted_for = Some(self.me);
         self.leader = None;
         self.votes = vec![false; self.n];
@@ -313,10 +363,7 @@ impl Raft {
         self.timeout = Self::new_timeout(ctx);
         self.save_meta(ctx);
         ctx.note(format!("candidate, term {}", self.term));
-        let (last_index, last_term) = (self.log.last_index(), self.log.last_term());
-        for p in self.peers() {
-            ctx.send(p, Msg::RequestVote { term: self.term, last_index, last_term });
-        }
+        self.request_votes(ctx);
         if self.majority() == 1 {
             self.become_leader(ctx);
         } else {
@@ -711,6 +758,8 @@ impl Protocol for Raft {
             store: Store::default(),
             installs: 0,
             votes: vec![false; n],
+            prevoting: false,
+            prevote_round: 0,
             next: vec![1; n],
             matched: vec![0; n],
             acked: vec![0; n],
@@ -758,7 +807,26 @@ impl Protocol for Raft {
 
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
         match msg {
-            Msg::RequestVote { term, last_index, last_term } => {
+            Msg::RequestVote { term, last_index, last_term, pre: true } => {
+                // Yes only if the candidate's term would be new to us, its log is up to
+                // date, and we have not heard from a leader for an election timeout.
+                let up_to_date = (last_term, last_index) >= (self.log.last_term(), self.log.last_index());
+                let quiet = ctx.now() >= self.heard + ELECTION_MIN_MS * 1_000_000;
+                let granted = term > self.term && up_to_date && quiet && self.role != Role::Leader;
+                ctx.send(from, Msg::Vote { term: if granted { term } else { self.term }, granted, pre: true });
+            }
+            Msg::Vote { term, granted, pre: true } => {
+                if granted && self.prevoting && term == self.term + 1 {
+                    self.votes[from.0] = true;
+                    if self.votes.iter().filter(|&&v| v).count() >= self.majority() {
+                        self.start_election(ctx);
+                    }
+                } else if !granted && term > self.term {
+                    self.step_down(ctx, term);
+                    self.save_meta(ctx);
+                }
+            }
+            Msg::RequestVote { term, last_index, last_term, pre: false } => {
                 let was = (self.term, self.voted_for);
                 if term > self.term {
                     self.step_down(ctx, term);
@@ -773,9 +841,9 @@ impl Protocol for Raft {
                 if (self.term, self.voted_for) != was {
                     self.save_meta(ctx);
                 }
-                ctx.send(from, Msg::Vote { term: self.term, granted });
+                ctx.send(from, Msg::Vote { term: self.term, granted, pre: false });
             }
-            Msg::Vote { term, granted } => {
+            Msg::Vote { term, granted, pre: false } => {
                 if term > self.term {
                     self.step_down(ctx, term);
                     self.save_meta(ctx);
@@ -808,7 +876,11 @@ impl Protocol for Raft {
                     return;
                 }
                 if ctx.now() >= self.heard + self.timeout {
-                    self.start_election(ctx);
+                    if self.variant == Variant::PreVote {
+                        self.start_prevote(ctx);
+                    } else {
+                        self.start_election(ctx);
+                    }
                 }
                 if self.role != Role::Leader {
                     self.arm_election(ctx);
@@ -830,15 +902,16 @@ impl Protocol for Raft {
                             }
                         }
                     }
-                    Role::Candidate => {
-                        let (last_index, last_term) = (self.log.last_index(), self.log.last_term());
-                        for p in self.peers().filter(|p| !self.votes[p.0]) {
-                            ctx.send(p, Msg::RequestVote { term, last_index, last_term });
-                        }
-                    }
+                    Role::Candidate => self.request_votes(ctx),
                     Role::Follower => return,
                 }
                 ctx.set_timer(Dur::from_millis(HEARTBEAT_MS), Timer::Heartbeat { term });
+            }
+            Timer::PreVote { round } => {
+                if self.prevoting && round == self.prevote_round {
+                    self.request_votes(ctx);
+                    ctx.set_timer(Dur::from_millis(HEARTBEAT_MS), Timer::PreVote { round });
+                }
             }
         }
     }
