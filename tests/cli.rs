@@ -151,3 +151,16 @@ fn a_sweep_without_digest_finds_the_same_failures() {
     let rest = |t: &str| t.lines().filter(|l| !l.starts_with("digest")).map(String::from).collect::<Vec<_>>();
     assert_eq!(rest(&a), rest(&b), "the same seeds fail the same way");
 }
+
+#[test]
+fn list_probes_explains_every_probe_a_scenario_can_assert_on() {
+    let o = faultline(&["list", "--probes"]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = stdout(&o);
+    for (name, _) in faultline_sim::scenario::ENGINE_PROBES
+        .iter()
+        .chain(<faultline_protocols::raft::Raft as faultline_sim::Protocol>::PROBES)
+    {
+        assert!(text.lines().any(|l| l.trim_start().starts_with(&format!("{name} "))), "{name} missing:\n{text}");
+    }
+}
