@@ -794,9 +794,9 @@ impl Protocol for Raft {
         }
         if r.term > 0 {
             ctx.note(format!(
-                "recovered term {}, vote {:?}, log to {} (snapshot {})",
+                "recovered term {}, vote {}, log to {} (snapshot {})",
                 r.term,
-                r.voted_for.map(|v| v.to_string()),
+                r.voted_for.map_or("none".to_string(), |v| v.to_string()),
                 r.log.last_index(),
                 r.log.snap_index
             ));
