@@ -4,6 +4,7 @@ pub mod bench;
 mod check;
 mod list;
 mod load;
+pub mod report;
 pub mod run;
 pub mod sweep;
 
@@ -68,6 +69,23 @@ pub enum Command {
         /// Print the process's peak memory (VmHWM) when done
         #[arg(long, hide = true)]
         peak_memory: bool,
+        /// Also draw the message and operation timelines (messages.svg, operations.svg)
+        #[arg(long)]
+        report: bool,
+    },
+    /// Draw the timelines of a run folder again, for a time window or some nodes
+    Report {
+        /// A run folder, as `faultline run` writes (runs/NAME-seedN)
+        run_dir: PathBuf,
+        /// Start of the window, e.g. 1.5s [default: 0]
+        #[arg(long)]
+        from: Option<String>,
+        /// End of the window [default: the end of the run]
+        #[arg(long)]
+        to: Option<String>,
+        /// Only messages of these kinds or to/from these nodes, e.g. --only Append --only n2
+        #[arg(long)]
+        only: Vec<String>,
     },
     /// Run a scenario over a range of seeds in parallel and list the failing ones
     #[command(after_help = EXIT_CODES)]
@@ -123,7 +141,10 @@ pub enum Command {
 
 pub fn main(cli: Cli) -> ExitCode {
     let code = match cli.command {
-        Command::Run { scenario, seed, out, peak_memory } => run::run(&scenario, seed, out, peak_memory),
+        Command::Run { scenario, seed, out, peak_memory, report } => {
+            run::run(&scenario, seed, out, peak_memory, report)
+        }
+        Command::Report { run_dir, from, to, only } => report::report(&run_dir, from.as_deref(), to.as_deref(), &only),
         Command::Sweep { scenario, seeds, jobs, shard, no_digest } => {
             sweep::sweep(&scenario, seeds, jobs, shard, no_digest)
         }

@@ -75,7 +75,7 @@ pub fn run_to_dir(scenario: &Scenario, seed: u64, dir: &Path) -> io::Result<RunR
     Ok(result)
 }
 
-pub fn run(arg: &str, seed: Option<u64>, out: Option<PathBuf>, peak_memory: bool) -> u8 {
+pub fn run(arg: &str, seed: Option<u64>, out: Option<PathBuf>, peak_memory: bool, report: bool) -> u8 {
     let scenario = match load_scenario(arg) {
         Ok(s) => s,
         Err(msg) => {
@@ -106,6 +106,19 @@ pub fn run(arg: &str, seed: Option<u64>, out: Option<PathBuf>, peak_memory: bool
     let summary = faultline_reports::summarize(&scenario, &result);
     summary.write_body(&mut stdout).expect("write to stdout");
     println!("run folder {}", dir.display());
+    if report {
+        match super::report::render(&dir, &faultline_reports::Window::default()) {
+            Ok(files) => {
+                let names: Vec<String> =
+                    files.iter().filter_map(|f| f.file_name()).map(|n| n.to_string_lossy().into()).collect();
+                println!("report     {}", names.join(", "));
+            }
+            Err(msg) => {
+                eprintln!("{msg}");
+                return EXIT_BAD_INPUT;
+            }
+        }
+    }
     if !result.failures().is_empty() {
         println!("replay     {}", replay_command(&scenario, seed));
     }

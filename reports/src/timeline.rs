@@ -1,0 +1,370 @@
+//! Timelines as SVG, drawn with plotters from what a run wrote: the message timeline
+//! (a sequence diagram over the trace) and the operation timeline (one lane per
+//! client over the history). Time runs left to right in both, so they line up.
+//! The output depends only on the input: the same run gives the same bytes.
+
+use faultline_sim::check::LinResult;
+use faultline_sim::history::{Completion, History};
+use faultline_sim::time::fmt_time;
+use plotters::prelude::*;
+use serde_json::Value;
+
+/// Which part of a run to draw.
+#[derive(Clone, Debug, Default)]
+pub struct Window {
+    /// Virtual time in nanoseconds.
+    pub from: u64,
+    pub to: Option<u64>,
+    /// Node names ("n2") or message kinds ("Append"): a message is drawn if its kind
+    /// or either end is listed. Empty: everything.
+    pub only: Vec<String>,
+}
+
+const WIDTH: u32 = 1400;
+const LEFT: i32 = 70;
+const RIGHT: i32 = 30;
+const TOP: i32 = 50;
+const LANE: i32 = 70;
+/// Pixels between two message labels on the same pair of lifelines.
+const LABEL_GAP: i32 = 70;
+/// Pixels within which a note is lifted above the one before it.
+const NOTE_GAP: i32 = 120;
+
+struct Scale {
+    from: u64,
+    to: u64,
+}
+
+impl Scale {
+    fn x(&self, t: u64) -> i32 {
+        let span = (self.to - self.from).max(1) as f64;
+        let f = (t.clamp(self.from, self.to) - self.from) as f64 / span;
+        LEFT + (f * f64::from(WIDTH as i32 - LEFT - RIGHT)).round() as i32
+    }
+    fn contains(&self, t: u64) -> bool {
+        (self.from..=self.to).contains(&t)
+    }
+}
+
+fn node_index(name: &str) -> Option<usize> {
+    name.strip_prefix('n')?.parse::<usize>().ok()?.checked_sub(1)
+}
+
+/// The kind of a traced message: its variant name, or "request"/"reply".
+fn kind(msg: &Value) -> String {
+    match msg {
+        Value::Object(m) => m.keys().next().cloned().unwrap_or_default(),
+        Value::String(s) => s.clone(),
+        _ => "?".into(),
+    }
+}
+
+struct Message {
+    from: usize,
+    to: usize,
+    sent: u64,
+    kind: String,
+    /// Each delivery (more than one if duplicated), or the drop and its reason.
+    delivered: Vec<u64>,
+    dropped: Option<(u64, String)>,
+}
+
+#[derive(Default)]
+struct Parsed {
+    end: u64,
+    messages: Vec<Message>,
+    /// (from, to, label) of each partition interval.
+    partitions: Vec<(u64, Option<u64>, String)>,
+    /// (node, from, to, is a crash) for crashes and pauses.
+    outages: Vec<(usize, u64, Option<u64>, bool)>,
+    notes: Vec<(usize, u64, String)>,
+}
+
+fn parse(trace: &str) -> Result<Parsed, String> {
+    let mut p = Parsed::default();
+    let mut by_id: std::collections::BTreeMap<u64, usize> = Default::default();
+    for (i, line) in trace.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let ev: Value = serde_json::from_str(line).map_err(|e| format!("line {}: not a trace event: {e}", i + 1))?;
+        let t = ev["t"].as_u64().ok_or_else(|| format!("line {}: no time `t`", i + 1))?;
+        p.end = p.end.max(t);
+        let node = |k: &str| ev[k].as_str().and_then(node_index);
+        match ev["ev"].as_str().unwrap_or("") {
+            "send" => {
+                if let (Some(from), Some(to), Some(id)) = (node("from"), node("to"), ev["id"].as_u64()) {
+                    by_id.insert(id, p.messages.len());
+                    p.messages.push(Message {
+                        from,
+                        to,
+                        sent: t,
+                        kind: kind(&ev["msg"]),
+                        delivered: Vec::new(),
+                        dropped: None,
+                    });
+                }
+            }
+            "deliver" => {
+                if let Some(&m) = ev["id"].as_u64().and_then(|id| by_id.get(&id)) {
+                    p.messages[m].delivered.push(t);
+                }
+            }
+            "drop" => {
+                if let Some(&m) = ev["id"].as_u64().and_then(|id| by_id.get(&id)) {
+                    p.messages[m].dropped = Some((t, ev["reason"].as_str().unwrap_or("dropped").to_string()));
+                }
+            }
+            "partition" => {
+                if let Some(last) = p.partitions.last_mut().filter(|l| l.1.is_none()) {
+                    last.1 = Some(t);
+                }
+                let groups: Vec<String> = ev["groups"]
+                    .as_array()
+                    .map(|gs| {
+                        gs.iter()
+                            .map(|g| {
+                                let names: Vec<&str> = g
+                                    .as_array()
+                                    .map(|a| a.iter().filter_map(Value::as_str).collect())
+                                    .unwrap_or_default();
+                                names.join(" ")
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                p.partitions.push((t, None, groups.join(" | ")));
+            }
+            "heal" => {
+                if let Some(last) = p.partitions.last_mut().filter(|l| l.1.is_none()) {
+                    last.1 = Some(t);
+                }
+            }
+            "crash" | "pause" => {
+                if let Some(n) = node("node") {
+                    p.outages.push((n, t, None, ev["ev"] == "crash"));
+                }
+            }
+            "restart" | "resume" => {
+                if let Some(n) = node("node")
+                    && let Some(o) = p.outages.iter_mut().rev().find(|o| o.0 == n && o.2.is_none())
+                {
+                    o.2 = Some(t);
+                }
+            }
+            "note" => {
+                if let (Some(n), Some(text)) = (node("node"), ev["text"].as_str()) {
+                    p.notes.push((n, t, text.to_string()));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(p)
+}
+
+fn text_style(size: u32, color: RGBColor) -> TextStyle<'static> {
+    ("sans-serif", size).into_font().color(&color)
+}
+
+fn draw_err<E: std::fmt::Debug>(e: E) -> String {
+    format!("drawing the SVG failed: {e:?}")
+}
+
+/// The message timeline of a run: one lifeline per node, an arrow per delivered
+/// message labelled with its kind, a cross where one was dropped (with the reason),
+/// duplicates in purple, partitions shaded with their groups named, crashes (red)
+/// and pauses (grey) on the lifelines, and protocol notes ("leader, term 3").
+pub fn message_timeline(trace: &str, nodes: usize, window: &Window) -> Result<String, String> {
+    let p = parse(trace)?;
+    let scale = Scale { from: window.from, to: window.to.unwrap_or(p.end).max(window.from + 1) };
+    let shown = |m: &Message| {
+        window.only.is_empty()
+            || window
+                .only
+                .iter()
+                .any(|o| *o == m.kind || *o == format!("n{}", m.from + 1) || *o == format!("n{}", m.to + 1))
+    };
+    let lane_y = |n: usize| TOP + 30 + n as i32 * LANE;
+    let height = (TOP + 60 + nodes as i32 * LANE) as u32;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        let title = format!("messages, {} to {}", fmt_time(scale.from), fmt_time(scale.to));
+        root.draw(&Text::new(title, (LEFT, 12), text_style(14, BLACK))).map_err(draw_err)?;
+        // Partitions behind everything.
+        for (from, to, groups) in &p.partitions {
+            let (a, b) = (*from, to.unwrap_or(scale.to));
+            if b < scale.from || a > scale.to {
+                continue;
+            }
+            let shade = RGBColor(255, 236, 200);
+            root.draw(&Rectangle::new([(scale.x(a), TOP), (scale.x(b), height as i32 - 20)], shade.filled()))
+                .map_err(draw_err)?;
+            root.draw(&Text::new(format!("partition {groups}"), (scale.x(a) + 3, TOP + 2), text_style(10, BLACK)))
+                .map_err(draw_err)?;
+        }
+        for n in 0..nodes {
+            let y = lane_y(n);
+            root.draw(&PathElement::new(vec![(LEFT, y), (WIDTH as i32 - RIGHT, y)], BLACK.stroke_width(1)))
+                .map_err(draw_err)?;
+            root.draw(&Text::new(format!("n{}", n + 1), (10, y - 7), text_style(14, BLACK))).map_err(draw_err)?;
+        }
+        for &(n, from, to, crash) in &p.outages {
+            let (a, b) = (from, to.unwrap_or(scale.to));
+            if n >= nodes || b < scale.from || a > scale.to {
+                continue;
+            }
+            let color = if crash { RED } else { RGBColor(140, 140, 140) };
+            let y = lane_y(n);
+            root.draw(&Rectangle::new([(scale.x(a), y - 4), (scale.x(b), y + 4)], color.filled())).map_err(draw_err)?;
+            let what = if crash { "crash" } else { "pause" };
+            root.draw(&Text::new(what, (scale.x(a), y + 8), text_style(10, color))).map_err(draw_err)?;
+        }
+        let blue = RGBColor(40, 90, 200);
+        let purple = RGBColor(150, 60, 180);
+        // Labels only where there is room: the last label's x per pair of lanes.
+        let mut last_label: std::collections::BTreeMap<(usize, usize), i32> = Default::default();
+        let mut room = |from: usize, to: usize, x: i32| {
+            let last = last_label.entry((from.min(to), from.max(to))).or_insert(i32::MIN / 2);
+            let ok = x - *last >= LABEL_GAP;
+            if ok {
+                *last = x;
+            }
+            ok
+        };
+        for m in p.messages.iter().filter(|m| shown(m) && m.from < nodes && m.to < nodes) {
+            let (y0, y1) = (lane_y(m.from), lane_y(m.to));
+            for (k, &at) in m.delivered.iter().enumerate() {
+                if at < scale.from || m.sent > scale.to {
+                    continue;
+                }
+                let color = if k == 0 { blue } else { purple };
+                let (x0, x1) = (scale.x(m.sent), scale.x(at));
+                root.draw(&PathElement::new(vec![(x0, y0), (x1, y1)], color.stroke_width(1))).map_err(draw_err)?;
+                let dir = if y1 > y0 { -1 } else { 1 };
+                root.draw(&PathElement::new(vec![(x1 - 5, y1 + 5 * dir), (x1, y1), (x1 + 3, y1 + 6 * dir)], color))
+                    .map_err(draw_err)?;
+                if room(m.from, m.to, (x0 + x1) / 2) {
+                    let label = if k == 0 { m.kind.clone() } else { format!("{} (dup)", m.kind) };
+                    root.draw(&Text::new(label, ((x0 + x1) / 2 + 2, (y0 + y1) / 2 - 4), text_style(9, color)))
+                        .map_err(draw_err)?;
+                }
+            }
+            if let Some((at, reason)) = &m.dropped
+                && scale.contains(*at).max(scale.contains(m.sent))
+            {
+                let (x0, x1) = (scale.x(m.sent), scale.x(*at).max(scale.x(m.sent) + 8));
+                let ym = (y0 + y1) / 2;
+                root.draw(&PathElement::new(vec![(x0, y0), (x1, ym)], RED.stroke_width(1))).map_err(draw_err)?;
+                for (dx, dy) in [(4, 4), (4, -4)] {
+                    root.draw(&PathElement::new(vec![(x1 - dx, ym - dy), (x1 + dx, ym + dy)], RED.stroke_width(2)))
+                        .map_err(draw_err)?;
+                }
+                if room(m.from, m.to, x1) {
+                    root.draw(&Text::new(format!("{} lost: {reason}", m.kind), (x1 + 6, ym - 4), text_style(9, RED)))
+                        .map_err(draw_err)?;
+                }
+            }
+        }
+        let green = RGBColor(0, 120, 60);
+        // Notes close together on one lifeline step up, so they do not overprint.
+        let mut last_note: Vec<(i32, i32)> = vec![(i32::MIN / 2, 0); nodes];
+        for (n, at, text) in p.notes.iter().filter(|(n, at, _)| *n < nodes && scale.contains(*at)) {
+            let (y, x) = (lane_y(*n), scale.x(*at));
+            let (last_x, level) = last_note[*n];
+            let level = if x - last_x < NOTE_GAP { (level + 1) % 3 } else { 0 };
+            last_note[*n] = (x, level);
+            root.draw(&Circle::new((x, y), 3, green.filled())).map_err(draw_err)?;
+            root.draw(&Text::new(text.clone(), (x + 4, y - 18 - 11 * level), text_style(10, green)))
+                .map_err(draw_err)?;
+        }
+        root.present().map_err(draw_err)?;
+    }
+    Ok(svg)
+}
+
+/// The operation timeline: one lane per client, a bar per operation from invoke to
+/// completion, green for ok, red for fail, orange for info (unknown). When the
+/// history is not linearizable, the operation that cannot be placed is outlined in
+/// red and the longest linearizable prefix is numbered in its order.
+pub fn operation_timeline(history: &History, verdict: Option<&LinResult>, window: &Window) -> Result<String, String> {
+    let end = history
+        .ops
+        .iter()
+        .filter_map(|o| o.complete.as_ref().map(|c| c.0))
+        .chain(history.ops.iter().map(|o| o.invoke))
+        .max()
+        .unwrap_or(0);
+    let scale = Scale { from: window.from, to: window.to.unwrap_or(end).max(window.from + 1) };
+    let clients = history.ops.iter().map(|o| o.client + 1).max().unwrap_or(0);
+    let lane = 34;
+    let height = (TOP + 30 + clients as i32 * lane) as u32;
+    let (stuck, prefix): (Option<usize>, Vec<usize>) = match verdict {
+        Some(LinResult::NotLinearizable { why, .. }) => (Some(why.op), why.prefix.clone()),
+        _ => (None, Vec::new()),
+    };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        let title = match (&stuck, verdict) {
+            (Some(op), Some(LinResult::NotLinearizable { key, .. })) => {
+                format!(
+                    "operations: NOT linearizable on key {key}: operation {op} (outlined) cannot follow the numbered prefix"
+                )
+            }
+            _ => format!("operations, {} to {}", fmt_time(scale.from), fmt_time(scale.to)),
+        };
+        root.draw(&Text::new(title, (LEFT, 12), text_style(14, BLACK))).map_err(draw_err)?;
+        for c in 0..clients {
+            root.draw(&Text::new(format!("c{}", c + 1), (10, TOP + 20 + c as i32 * lane), text_style(13, BLACK)))
+                .map_err(draw_err)?;
+        }
+        for o in &history.ops {
+            let done = o.complete.as_ref().map_or(scale.to, |c| c.0);
+            if done < scale.from || o.invoke > scale.to {
+                continue;
+            }
+            let color = match o.complete.as_ref().map(|c| &c.1) {
+                Some(Completion::Ok { .. }) => RGBColor(60, 160, 90),
+                Some(Completion::Fail { .. }) => RGBColor(210, 60, 60),
+                Some(Completion::Info { .. }) | None => RGBColor(240, 160, 40),
+            };
+            let y = TOP + 14 + o.client as i32 * lane;
+            let (x0, x1) = (scale.x(o.invoke), scale.x(done).max(scale.x(o.invoke) + 2));
+            root.draw(&Rectangle::new([(x0, y), (x1, y + 16)], color.filled())).map_err(draw_err)?;
+            if stuck == Some(o.id) {
+                root.draw(&Rectangle::new([(x0 - 2, y - 2), (x1 + 2, y + 18)], RED.stroke_width(3)))
+                    .map_err(draw_err)?;
+            }
+            if let Some(pos) = prefix.iter().position(|&p| p == o.id) {
+                root.draw(&Text::new(format!("{}", pos + 1), (x0, y - 10), text_style(9, BLUE))).map_err(draw_err)?;
+            }
+            let value = match o.complete.as_ref().map(|c| &c.1) {
+                Some(Completion::Ok { value: Some(v), .. }) => format!(" -> {v}"),
+                Some(Completion::Ok { swapped: Some(s), .. }) => format!(" -> {s}"),
+                _ => String::new(),
+            };
+            let label = match &o.op {
+                faultline_sim::Op::Get { key } => format!("get {key}{value}"),
+                faultline_sim::Op::Put { key, value: v } => format!("put {key}={v}"),
+                faultline_sim::Op::Append { key, value: v } => format!("append {key}+{v}"),
+                faultline_sim::Op::Cas { key, from, to } => format!("cas {key} {from}->{to}{value}"),
+            };
+            // As much of the label as fits the bar (about 5 px a character); the
+            // operation that cannot be placed is named in full beside its bar.
+            let fits = ((x1 - x0 - 4) / 5).max(0) as usize;
+            if stuck == Some(o.id) {
+                let text = format!("operation {}: {label}", o.id);
+                root.draw(&Text::new(text, (x1 + 6, y + 4), text_style(10, RED))).map_err(draw_err)?;
+            } else if fits >= 3 {
+                let label: String = label.chars().take(fits).collect();
+                root.draw(&Text::new(label, (x0 + 2, y + 4), text_style(9, BLACK))).map_err(draw_err)?;
+            }
+        }
+        root.present().map_err(draw_err)?;
+    }
+    Ok(svg)
+}

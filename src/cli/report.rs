@@ -1,0 +1,80 @@
+//! `faultline report RUN_DIR` and `faultline run --report`: the message and operation
+//! timelines of a run, as SVG files in its folder, drawn from what the run wrote
+//! (`trace.jsonl`, `history.json`, `scenario.toml`).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use faultline_reports::{Window, message_timeline, operation_timeline};
+use faultline_sim::check::check_history;
+use faultline_sim::check::import::parse_faultline;
+use faultline_sim::check::linearizability::SEARCH_STEPS_MAX;
+use faultline_sim::time::Dur;
+
+use super::{EXIT_BAD_INPUT, EXIT_OK};
+
+fn read(dir: &Path, name: &str) -> Result<String, String> {
+    let path = dir.join(name);
+    fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "error: cannot read {}: {e}\n  = help: give a run folder, as `faultline run` writes (runs/NAME-seedN)",
+            path.display()
+        )
+    })
+}
+
+/// Draws both timelines of the run in `dir` into `dir`; returns the files written.
+pub fn render(dir: &Path, window: &Window) -> Result<Vec<PathBuf>, String> {
+    let trace = read(dir, "trace.jsonl")?;
+    let scenario_src = read(dir, "scenario.toml")?;
+    let scenario = faultline_sim::scenario::parse(
+        &dir.join("scenario.toml").to_string_lossy(),
+        &scenario_src,
+        &faultline_protocols::catalog(),
+    )
+    .map_err(|d| d.to_string())?;
+    let history_path = dir.join("history.json");
+    let history =
+        parse_faultline(&history_path.to_string_lossy(), &read(dir, "history.json")?).map_err(|d| d.to_string())?;
+    let verdict = scenario.linearizable.then(|| check_history(&history, SEARCH_STEPS_MAX));
+    let messages = message_timeline(&trace, scenario.nodes, window).map_err(|e| format!("error: {e}"))?;
+    let operations = operation_timeline(&history, verdict.as_ref(), window).map_err(|e| format!("error: {e}"))?;
+    let mut written = Vec::new();
+    for (name, svg) in [("messages.svg", messages), ("operations.svg", operations)] {
+        let path = dir.join(name);
+        fs::write(&path, svg).map_err(|e| format!("error: cannot write {}: {e}", path.display()))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// Parses the `--from` / `--to` / `--only` options.
+pub fn window(from: Option<&str>, to: Option<&str>, only: &[String]) -> Result<Window, String> {
+    let time = |flag: &str, v: Option<&str>| -> Result<Option<u64>, String> {
+        v.map(|s| Dur::parse(s).map(|d| d.0).map_err(|e| format!("error: {flag} {s}: {e}\n  = help: e.g. {flag} 1.5s")))
+            .transpose()
+    };
+    let (from, to) = (time("--from", from)?, time("--to", to)?);
+    if let (Some(a), Some(b)) = (from, to)
+        && a >= b
+    {
+        return Err("error: --from must be before --to".into());
+    }
+    Ok(Window { from: from.unwrap_or(0), to, only: only.to_vec() })
+}
+
+pub fn report(dir: &Path, from: Option<&str>, to: Option<&str>, only: &[String]) -> u8 {
+    let result = window(from, to, only).and_then(|w| render(dir, &w));
+    match result {
+        Ok(files) => {
+            for f in files {
+                println!("wrote      {}", f.display());
+            }
+            EXIT_OK
+        }
+        Err(msg) => {
+            eprintln!("{msg}");
+            EXIT_BAD_INPUT
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Timelines: `faultline run --report` and `faultline report` draw what the run wrote,
+//! byte-stable, with the failing operation marked; bad input gets exit code 2.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use faultline::cli::run::run_to_dir;
+use faultline_reports::Window;
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("faultline-report-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn run(name: &str, dir: &Path) {
+    let s = faultline::cli::load_scenario(name).expect("bundled scenario");
+    run_to_dir(&s, s.seed, dir).expect("run");
+}
+
+fn window(from_ms: u64, to_ms: u64) -> Window {
+    Window { from: from_ms * 1_000_000, to: Some(to_ms * 1_000_000), only: Vec::new() }
+}
+
+fn render(dir: &Path, w: &Window) -> (String, String) {
+    faultline::cli::report::render(dir, w).expect("render");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).expect(f);
+    (read("messages.svg"), read("operations.svg"))
+}
+
+#[test]
+fn an_election_as_a_message_timeline() {
+    let dir = temp("election");
+    run("raft/initial-election", &dir);
+    let (messages, _) = render(&dir, &window(0, 400));
+    // Three lifelines, named.
+    for n in ["n1", "n2", "n3"] {
+        assert!(messages.contains(&format!(">\n{n}\n</text>")), "lifeline {n}");
+    }
+    assert!(messages.contains("\nRequestVote\n") && messages.contains("\nAppend\n"), "messages are labelled");
+    assert!(messages.contains("leader, term 1"), "the role change is annotated");
+    insta::assert_snapshot!("initial-election-messages", messages);
+    // The same run drawn again is the same bytes.
+    assert_eq!(render(&dir, &window(0, 400)).0, messages);
+}
+
+#[test]
+fn a_stale_read_is_outlined_on_the_operation_timeline() {
+    let dir = temp("stale");
+    run("zoo/raft-stale-reads", &dir);
+    let (messages, operations) = render(&dir, &window(1500, 1600));
+    assert!(operations.contains("NOT linearizable on key k1"), "the verdict is the title");
+    assert!(operations.contains("operation 60: get k1 -&gt; 2.8"), "the stuck operation is named");
+    assert!(messages.contains("partition n1 n2 | n3"), "the partition is shaded and named");
+    insta::assert_snapshot!("stale-reads-operations", operations);
+}
+
+#[test]
+fn only_filters_messages_by_kind_or_node() {
+    let dir = temp("only");
+    run("raft/initial-election", &dir);
+    let mut w = window(0, 400);
+    w.only = vec!["Vote".into()];
+    let (messages, _) = render(&dir, &w);
+    assert!(messages.contains("\nVote\n") && !messages.contains("RequestVote"), "only Vote messages drawn");
+}
+
+#[test]
+fn the_cli_draws_reports_and_rejects_bad_input_with_exit_2() {
+    let exe = env!("CARGO_BIN_EXE_faultline");
+    let dir = temp("cli");
+    let o =
+        Command::new(exe).args(["run", "raft/initial-election", "--report", "--out"]).arg(&dir).output().expect("run");
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("report     messages.svg, operations.svg"));
+    assert!(dir.join("messages.svg").is_file() && dir.join("operations.svg").is_file());
+
+    let o = Command::new(exe).args(["report"]).arg(&dir).args(["--from", "2s", "--to", "1s"]).output().expect("run");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--from must be before --to"));
+
+    let missing = temp("nothing-here");
+    let o = Command::new(exe).arg("report").arg(&missing).output().expect("run");
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("trace.jsonl") && err.contains("help: give a run folder"), "{err}");
+}
