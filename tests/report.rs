@@ -53,6 +53,7 @@ fn a_stale_read_is_outlined_on_the_operation_timeline() {
     assert!(operations.contains("operation 60: get k1 -&gt; 2.8"), "the stuck operation is named");
     assert!(messages.contains("partition n1 n2 | n3"), "the partition is shaded and named");
     insta::assert_snapshot!("stale-reads-operations", operations);
+    insta::assert_snapshot!("stale-reads-messages", messages);
 }
 
 #[test]
@@ -84,4 +85,24 @@ fn the_cli_draws_reports_and_rejects_bad_input_with_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("trace.jsonl") && err.contains("help: give a run folder"), "{err}");
+}
+
+/// The README's picture is generated from a real run, and this fails if it is stale.
+/// Regenerate with `FAULTLINE_UPDATE_README=1 cargo test --test report`.
+#[test]
+fn the_readme_picture_is_current() {
+    let dir = temp("readme-picture");
+    run("zoo/raft-commit-old-term", &dir);
+    let (messages, _) = render(&dir, &window(2500, 3300));
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/figure-8-messages.svg");
+    if std::env::var_os("FAULTLINE_UPDATE_README").is_some() {
+        std::fs::write(&committed, &messages).expect("write the picture");
+    }
+    let on_disk = std::fs::read_to_string(&committed).expect("docs/figure-8-messages.svg is committed");
+    assert!(
+        on_disk == messages,
+        "docs/figure-8-messages.svg is stale: regenerate it with FAULTLINE_UPDATE_README=1 cargo test --test report"
+    );
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README");
+    assert!(readme.contains("(docs/figure-8-messages.svg)"), "the README shows the picture");
 }

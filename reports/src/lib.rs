@@ -1,9 +1,11 @@
 //! faultline-reports: what a run looks like to a person. The run summary, as text for
 //! the terminal and as `summary.json`; the message and operation timelines as SVG.
-//! The HTML viewer follows.
+//! And the self-contained HTML viewer (`viewer.html`).
 
 pub mod summary;
 pub mod timeline;
+pub mod viewer;
 
 pub use summary::{Summary, summarize};
 pub use timeline::{Window, message_timeline, operation_timeline};
+pub use viewer::viewer_html;

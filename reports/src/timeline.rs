@@ -59,28 +59,33 @@ fn kind(msg: &Value) -> String {
     }
 }
 
-struct Message {
-    from: usize,
-    to: usize,
-    sent: u64,
-    kind: String,
+pub(crate) struct Message {
+    pub(crate) from: usize,
+    pub(crate) to: usize,
+    pub(crate) sent: u64,
+    pub(crate) kind: String,
+    /// The message as traced, for the viewer's hover.
+    pub(crate) body: Value,
     /// Each delivery (more than one if duplicated), or the drop and its reason.
-    delivered: Vec<u64>,
-    dropped: Option<(u64, String)>,
+    pub(crate) delivered: Vec<u64>,
+    pub(crate) dropped: Option<(u64, String)>,
 }
 
+/// What the timelines need from a trace.
 #[derive(Default)]
-struct Parsed {
-    end: u64,
-    messages: Vec<Message>,
+pub(crate) struct Parsed {
+    pub(crate) end: u64,
+    pub(crate) messages: Vec<Message>,
     /// (from, to, label) of each partition interval.
-    partitions: Vec<(u64, Option<u64>, String)>,
+    pub(crate) partitions: Vec<(u64, Option<u64>, String)>,
     /// (node, from, to, is a crash) for crashes and pauses.
-    outages: Vec<(usize, u64, Option<u64>, bool)>,
-    notes: Vec<(usize, u64, String)>,
+    pub(crate) outages: Vec<(usize, u64, Option<u64>, bool)>,
+    pub(crate) notes: Vec<(usize, u64, String)>,
+    /// The invariant violation that ended the run, if one did.
+    pub(crate) violation: Option<(u64, String)>,
 }
 
-fn parse(trace: &str) -> Result<Parsed, String> {
+pub(crate) fn parse(trace: &str) -> Result<Parsed, String> {
     let mut p = Parsed::default();
     let mut by_id: std::collections::BTreeMap<u64, usize> = Default::default();
     for (i, line) in trace.lines().enumerate() {
@@ -100,6 +105,7 @@ fn parse(trace: &str) -> Result<Parsed, String> {
                         to,
                         sent: t,
                         kind: kind(&ev["msg"]),
+                        body: ev["msg"].clone(),
                         delivered: Vec::new(),
                         dropped: None,
                     });
@@ -151,6 +157,14 @@ fn parse(trace: &str) -> Result<Parsed, String> {
                 {
                     o.2 = Some(t);
                 }
+            }
+            "violation" => {
+                let text = format!(
+                    "invariant `{}` violated: {}",
+                    ev["invariant"].as_str().unwrap_or("?"),
+                    ev["detail"].as_str().unwrap_or("")
+                );
+                p.violation = Some((t, text));
             }
             "note" => {
                 if let (Some(n), Some(text)) = (node("node"), ev["text"].as_str()) {

@@ -1,11 +1,11 @@
 //! `faultline report RUN_DIR` and `faultline run --report`: the message and operation
-//! timelines of a run, as SVG files in its folder, drawn from what the run wrote
+//! timelines of a run, as SVG files in its folder, and the HTML viewer, drawn from what the run wrote
 //! (`trace.jsonl`, `history.json`, `scenario.toml`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use faultline_reports::{Window, message_timeline, operation_timeline};
+use faultline_reports::{Window, message_timeline, operation_timeline, viewer_html};
 use faultline_sim::check::check_history;
 use faultline_sim::check::import::parse_faultline;
 use faultline_sim::check::linearizability::SEARCH_STEPS_MAX;
@@ -39,8 +39,17 @@ pub fn render(dir: &Path, window: &Window) -> Result<Vec<PathBuf>, String> {
     let verdict = scenario.linearizable.then(|| check_history(&history, SEARCH_STEPS_MAX));
     let messages = message_timeline(&trace, scenario.nodes, window).map_err(|e| format!("error: {e}"))?;
     let operations = operation_timeline(&history, verdict.as_ref(), window).map_err(|e| format!("error: {e}"))?;
+    // The failures as the run summary words them, for the viewer's header.
+    let failures: Vec<String> = read(dir, "summary.json")
+        .ok()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+        .and_then(|v| v["failures"].as_array().map(|a| a.iter().filter_map(|f| f.as_str().map(String::from)).collect()))
+        .unwrap_or_default();
+    let title = format!("{} (seed from {})", scenario.name, dir.display());
+    let viewer = viewer_html(&title, &trace, scenario.nodes, &history, verdict.as_ref(), &failures)
+        .map_err(|e| format!("error: {e}"))?;
     let mut written = Vec::new();
-    for (name, svg) in [("messages.svg", messages), ("operations.svg", operations)] {
+    for (name, svg) in [("messages.svg", messages), ("operations.svg", operations), ("viewer.html", viewer)] {
         let path = dir.join(name);
         fs::write(&path, svg).map_err(|e| format!("error: cannot write {}: {e}", path.display()))?;
         written.push(path);

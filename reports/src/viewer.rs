@@ -1,0 +1,112 @@
+//! The self-contained HTML viewer: one `.html` file with the run embedded as JSON and
+//! plain JavaScript drawing SVG (no server, no network, no CDN). It shows the message
+//! and operation timelines on one time axis with a shared cursor, zooms and pans,
+//! filters by node and message kind, shows a message's body or a note on hover, and
+//! jumps to the first violation. It draws only what is in view.
+
+use faultline_sim::check::LinResult;
+use faultline_sim::history::{Completion, History};
+use serde_json::{Value, json};
+
+use crate::timeline::parse;
+
+const TEMPLATE: &str = include_str!("viewer.html");
+
+fn op_label(op: &faultline_sim::Op, completion: Option<&Completion>) -> String {
+    let value = match completion {
+        Some(Completion::Ok { value: Some(v), .. }) => format!(" -> {v}"),
+        Some(Completion::Ok { swapped: Some(s), .. }) => format!(" -> {s}"),
+        Some(Completion::Fail { error } | Completion::Info { error }) => format!(" ({error})"),
+        _ => String::new(),
+    };
+    match op {
+        faultline_sim::Op::Get { key } => format!("get {key}{value}"),
+        faultline_sim::Op::Put { key, value: v } => format!("put {key}={v}{value}"),
+        faultline_sim::Op::Append { key, value: v } => format!("append {key}+{v}{value}"),
+        faultline_sim::Op::Cas { key, from, to } => format!("cas {key} {from}->{to}{value}"),
+    }
+}
+
+/// The viewer for one run, as a complete HTML document.
+pub fn viewer_html(
+    title: &str,
+    trace: &str,
+    nodes: usize,
+    history: &History,
+    verdict: Option<&LinResult>,
+    failures: &[String],
+) -> Result<String, String> {
+    let p = parse(trace)?;
+    let mut kinds: Vec<String> = Vec::new();
+    let mut kind_index = |k: &str| match kinds.iter().position(|x| x == k) {
+        Some(i) => i,
+        None => {
+            kinds.push(k.to_string());
+            kinds.len() - 1
+        }
+    };
+    let (mut messages, mut bodies) = (Vec::new(), Vec::new());
+    for m in &p.messages {
+        let kind = kind_index(&m.kind);
+        let mut push = |end: i64, dup: bool, lost: Option<&str>| {
+            messages.push(json!({"from": m.from, "to": m.to, "sent": m.sent, "end": end, "kind": kind,
+                "dup": dup, "lost": lost}));
+            bodies.push(m.body.clone());
+        };
+        for (k, &at) in m.delivered.iter().enumerate() {
+            push(at as i64, k > 0, None);
+        }
+        if let Some((at, reason)) = &m.dropped {
+            push(*at as i64, false, Some(reason));
+        }
+        if m.delivered.is_empty() && m.dropped.is_none() {
+            push(-1, false, None); // still in flight when the run ended
+        }
+    }
+    let open = |t: Option<u64>| t.map_or(-1, |t| t as i64);
+    let partitions: Vec<Value> =
+        p.partitions.iter().map(|(a, b, g)| json!({"from": a, "to": open(*b), "groups": g})).collect();
+    let outages: Vec<Value> =
+        p.outages.iter().map(|(n, a, b, c)| json!({"node": n, "from": a, "to": open(*b), "crash": c})).collect();
+    let notes: Vec<Value> = p.notes.iter().map(|(n, t, text)| json!({"node": n, "t": t, "text": text})).collect();
+    let ops: Vec<Value> = history
+        .ops
+        .iter()
+        .map(|o| {
+            let (end, outcome) = match &o.complete {
+                Some((t, Completion::Ok { .. })) => (*t as i64, "ok"),
+                Some((t, Completion::Fail { .. })) => (*t as i64, "fail"),
+                Some((t, Completion::Info { .. })) => (*t as i64, "info"),
+                None => (-1, "info"),
+            };
+            json!({"id": o.id, "client": o.client, "invoke": o.invoke, "end": end, "outcome": outcome,
+                "label": op_label(&o.op, o.complete.as_ref().map(|c| &c.1))})
+        })
+        .collect();
+    let stuck = match verdict {
+        Some(LinResult::NotLinearizable { why, .. }) => {
+            let at = history.ops.get(why.op).map_or(0, |o| o.invoke);
+            json!({"op": why.op, "at": at, "prefix": why.prefix})
+        }
+        _ => Value::Null,
+    };
+    let data = json!({
+        "title": title,
+        "end": p.end,
+        "nodes": nodes,
+        "clients": history.ops.iter().map(|o| o.client + 1).max().unwrap_or(0),
+        "kinds": kinds,
+        "messages": messages,
+        "bodies": bodies,
+        "partitions": partitions,
+        "outages": outages,
+        "notes": notes,
+        "ops": ops,
+        "violation": p.violation.map(|(t, text)| json!({"t": t, "text": text})),
+        "stuck": stuck,
+        "failures": failures,
+    });
+    // Inside a <script> element, "</" could end it early.
+    let embedded = data.to_string().replace("</", "<\\/");
+    Ok(TEMPLATE.replace("/*DATA*/", &embedded))
+}
