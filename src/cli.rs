@@ -69,9 +69,10 @@ pub enum Command {
         /// Print the process's peak memory (VmHWM) when done
         #[arg(long, hide = true)]
         peak_memory: bool,
-        /// Also draw the message and operation timelines (messages.svg, operations.svg)
-        #[arg(long)]
-        report: bool,
+        /// Also draw reports into the run folder: "all" (the default), "svg" (messages.svg,
+        /// operations.svg) or "html" (viewer.html)
+        #[arg(long, value_name = "all|svg|html", num_args = 0..=1, default_missing_value = "all")]
+        report: Option<String>,
     },
     /// Draw the timelines of a run folder again, for a time window or some nodes
     Report {

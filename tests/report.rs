@@ -70,11 +70,26 @@ fn only_filters_messages_by_kind_or_node() {
 fn the_cli_draws_reports_and_rejects_bad_input_with_exit_2() {
     let exe = env!("CARGO_BIN_EXE_faultline");
     let dir = temp("cli");
-    let o =
-        Command::new(exe).args(["run", "raft/initial-election", "--report", "--out"]).arg(&dir).output().expect("run");
+    let o = Command::new(exe)
+        .args(["run", "zoo/raft-stale-reads", "--report", "all", "--out"])
+        .arg(&dir)
+        .output()
+        .expect("run");
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("report     messages.svg, operations.svg"));
-    assert!(dir.join("messages.svg").is_file() && dir.join("operations.svg").is_file());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("report     messages.svg, operations.svg, viewer.html"));
+    for f in ["messages.svg", "operations.svg", "viewer.html", "summary.json"] {
+        assert!(dir.join(f).is_file(), "{f} written");
+    }
+
+    let svg_only = temp("cli-svg");
+    let o =
+        Command::new(exe).args(["run", "raft/initial-election", "--report", "svg", "--out"]).arg(&svg_only).output();
+    assert_eq!(o.expect("run").status.code(), Some(0));
+    assert!(svg_only.join("messages.svg").is_file() && !svg_only.join("viewer.html").exists());
+
+    let o = Command::new(exe).args(["run", "raft/initial-election", "--report", "pdf"]).output().expect("run");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--report all (the default), --report svg or --report html"));
 
     let o = Command::new(exe).args(["report"]).arg(&dir).args(["--from", "2s", "--to", "1s"]).output().expect("run");
     assert_eq!(o.status.code(), Some(2));

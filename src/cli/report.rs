@@ -23,8 +23,36 @@ fn read(dir: &Path, name: &str) -> Result<String, String> {
     })
 }
 
-/// Draws both timelines of the run in `dir` into `dir`; returns the files written.
+/// Which reports to draw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kinds {
+    pub svg: bool,
+    pub html: bool,
+}
+
+impl Kinds {
+    pub const ALL: Kinds = Kinds { svg: true, html: true };
+
+    pub fn parse(text: &str) -> Result<Kinds, String> {
+        match text {
+            "all" => Ok(Kinds::ALL),
+            "svg" => Ok(Kinds { svg: true, html: false }),
+            "html" => Ok(Kinds { svg: false, html: true }),
+            other => Err(format!(
+                "error: unknown report \"{other}\"\n  = help: --report all (the default), --report svg or --report html"
+            )),
+        }
+    }
+}
+
+/// Draws both timelines and the viewer of the run in `dir` into `dir`; returns the
+/// files written.
 pub fn render(dir: &Path, window: &Window) -> Result<Vec<PathBuf>, String> {
+    render_kinds(dir, window, Kinds::ALL)
+}
+
+/// [`render`], drawing only `kinds`.
+pub fn render_kinds(dir: &Path, window: &Window, kinds: Kinds) -> Result<Vec<PathBuf>, String> {
     let trace = read(dir, "trace.jsonl")?;
     let scenario_src = read(dir, "scenario.toml")?;
     let scenario = faultline_sim::scenario::parse(
@@ -37,19 +65,31 @@ pub fn render(dir: &Path, window: &Window) -> Result<Vec<PathBuf>, String> {
     let history =
         parse_faultline(&history_path.to_string_lossy(), &read(dir, "history.json")?).map_err(|d| d.to_string())?;
     let verdict = scenario.linearizable.then(|| check_history(&history, SEARCH_STEPS_MAX));
-    let messages = message_timeline(&trace, scenario.nodes, window).map_err(|e| format!("error: {e}"))?;
-    let operations = operation_timeline(&history, verdict.as_ref(), window).map_err(|e| format!("error: {e}"))?;
+    let mut files: Vec<(&str, String)> = Vec::new();
+    if kinds.svg {
+        files.push((
+            "messages.svg",
+            message_timeline(&trace, scenario.nodes, window).map_err(|e| format!("error: {e}"))?,
+        ));
+        files.push((
+            "operations.svg",
+            operation_timeline(&history, verdict.as_ref(), window).map_err(|e| format!("error: {e}"))?,
+        ));
+    }
     // The failures as the run summary words them, for the viewer's header.
     let failures: Vec<String> = read(dir, "summary.json")
         .ok()
         .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
         .and_then(|v| v["failures"].as_array().map(|a| a.iter().filter_map(|f| f.as_str().map(String::from)).collect()))
         .unwrap_or_default();
-    let title = format!("{} (seed from {})", scenario.name, dir.display());
-    let viewer = viewer_html(&title, &trace, scenario.nodes, &history, verdict.as_ref(), &failures)
-        .map_err(|e| format!("error: {e}"))?;
+    if kinds.html {
+        let title = format!("{} ({})", scenario.name, dir.display());
+        let viewer = viewer_html(&title, &trace, scenario.nodes, &history, verdict.as_ref(), &failures)
+            .map_err(|e| format!("error: {e}"))?;
+        files.push(("viewer.html", viewer));
+    }
     let mut written = Vec::new();
-    for (name, svg) in [("messages.svg", messages), ("operations.svg", operations), ("viewer.html", viewer)] {
+    for (name, svg) in files {
         let path = dir.join(name);
         fs::write(&path, svg).map_err(|e| format!("error: cannot write {}: {e}", path.display()))?;
         written.push(path);

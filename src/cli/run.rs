@@ -75,7 +75,15 @@ pub fn run_to_dir(scenario: &Scenario, seed: u64, dir: &Path) -> io::Result<RunR
     Ok(result)
 }
 
-pub fn run(arg: &str, seed: Option<u64>, out: Option<PathBuf>, peak_memory: bool, report: bool) -> u8 {
+pub fn run(arg: &str, seed: Option<u64>, out: Option<PathBuf>, peak_memory: bool, report: Option<String>) -> u8 {
+    let kinds = match report.as_deref().map(super::report::Kinds::parse) {
+        None => None,
+        Some(Ok(k)) => Some(k),
+        Some(Err(msg)) => {
+            eprintln!("{msg}");
+            return EXIT_BAD_INPUT;
+        }
+    };
     let scenario = match load_scenario(arg) {
         Ok(s) => s,
         Err(msg) => {
@@ -106,8 +114,8 @@ pub fn run(arg: &str, seed: Option<u64>, out: Option<PathBuf>, peak_memory: bool
     let summary = faultline_reports::summarize(&scenario, &result);
     summary.write_body(&mut stdout).expect("write to stdout");
     println!("run folder {}", dir.display());
-    if report {
-        match super::report::render(&dir, &faultline_reports::Window::default()) {
+    if let Some(kinds) = kinds {
+        match super::report::render_kinds(&dir, &faultline_reports::Window::default(), kinds) {
             Ok(files) => {
                 let names: Vec<String> =
                     files.iter().filter_map(|f| f.file_name()).map(|n| n.to_string_lossy().into()).collect();
