@@ -267,7 +267,7 @@ pub fn message_timeline(trace: &str, nodes: usize, window: &Window) -> Result<St
                 }
             }
             if let Some((at, reason)) = &m.dropped
-                && scale.contains(*at).max(scale.contains(m.sent))
+                && (scale.contains(*at) || scale.contains(m.sent))
             {
                 let (x0, x1) = (scale.x(m.sent), scale.x(*at).max(scale.x(m.sent) + 8));
                 let ym = (y0 + y1) / 2;
