@@ -44,6 +44,11 @@ fn requested_host(first_line: &str) -> String {
 /// records the host of every request made through it. Returns stdout and the hosts
 /// the page asked for (Chromium's own background calls left out).
 fn chromium(page: &Path, args: &[&str]) -> (String, Vec<String>) {
+    chromium_at(page, "", args)
+}
+
+/// [`chromium`] on `page` with a URL fragment (`#from=...`).
+fn chromium_at(page: &Path, hash: &str, args: &[&str]) -> (String, Vec<String>) {
     let proxy = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
     let port = proxy.local_addr().expect("addr").port();
     proxy.set_nonblocking(true).expect("nonblocking");
@@ -72,7 +77,7 @@ fn chromium(page: &Path, args: &[&str]) -> (String, Vec<String>) {
         .arg("--proxy-bypass-list=<-loopback>")
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(args)
-        .arg(format!("file://{}", page.display()))
+        .arg(format!("file://{}{}", page.display(), hash))
         .output()
         .expect("Chromium must be installed for the viewer tests (.ci/run installs Debian's chromium)");
     done.store(true, Ordering::SeqCst);
@@ -142,4 +147,18 @@ fn the_network_check_sees_a_page_that_fetches() {
     std::fs::write(&page, "<html><body><img src=\"http://cdn.example.invalid/x.png\"></body></html>").expect("page");
     let (_, hosts) = chromium(&page, &["--dump-dom"]);
     assert!(hosts.iter().any(|h| h == "cdn.example.invalid"), "the proxy saw {hosts:?}");
+}
+
+/// A link can choose the window and hide nodes or kinds; the page draws accordingly.
+#[test]
+fn a_link_chooses_the_window_and_the_filters() {
+    let dir = temp("hash");
+    let page = viewer_of("raft/initial-election", &dir);
+    let (all, _) = chromium_at(&page, "#from=0s&to=400ms", &["--dump-dom"]);
+    assert!(all.contains("showing 0ns to 400.000ms"), "the window is the link's");
+    let (fewer, _) = chromium_at(&page, "#from=0s&to=400ms&hide=Append,Appended", &["--dump-dom"]);
+    let (a, b) = (count(&all, "class=\"msg"), count(&fewer, "class=\"msg"));
+    assert!(b < a && b > 0, "hiding Append and Appended leaves the votes: {a} then {b}");
+    let (no_n1, _) = chromium_at(&page, "#from=0s&to=400ms&hide=n1", &["--dump-dom"]);
+    assert!(count(&no_n1, "class=\"msg") < a, "hiding a node hides its messages");
 }
