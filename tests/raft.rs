@@ -2,10 +2,9 @@
 //! leader, assertions on probes, the liveness bound) do what they say, and fail when
 //! they should.
 
-use std::sync::{Arc, Mutex};
-
 use faultline_protocols::{catalog, run};
 use faultline_sim::scenario::{Scenario, parse};
+use faultline_sim::trace::TraceBuffer;
 use faultline_sim::{RunResult, Trace};
 
 fn scenario(src: &str) -> Scenario {
@@ -16,26 +15,11 @@ fn bundled(name: &str) -> Scenario {
     faultline::cli::load_scenario(name).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-/// A trace sink the test can read back.
-#[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Sink {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn run_with_trace(s: &Scenario, seed: u64) -> (RunResult, Vec<serde_json::Value>) {
-    let sink = Sink::default();
+    let sink = TraceBuffer::default();
     let r = run(s, seed, Trace::to_writer(Box::new(sink.clone())));
     assert_eq!(r.trace_error, None);
-    let bytes = sink.0.lock().expect("lock").clone();
-    let text = String::from_utf8(bytes).expect("utf-8");
+    let text = sink.text();
     (r, text.lines().map(|l| serde_json::from_str(l).expect("json line")).collect())
 }
 

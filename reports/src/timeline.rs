@@ -92,7 +92,8 @@ pub(crate) fn parse(trace: &str) -> Result<Parsed, String> {
         if line.trim().is_empty() {
             continue;
         }
-        let ev: Value = serde_json::from_str(line).map_err(|e| format!("line {}: not a trace event: {e}", i + 1))?;
+        let mut ev: Value =
+            serde_json::from_str(line).map_err(|e| format!("line {}: not a trace event: {e}", i + 1))?;
         let t = ev["t"].as_u64().ok_or_else(|| format!("line {}: no time `t`", i + 1))?;
         p.end = p.end.max(t);
         let node = |k: &str| ev[k].as_str().and_then(node_index);
@@ -105,7 +106,7 @@ pub(crate) fn parse(trace: &str) -> Result<Parsed, String> {
                         to,
                         sent: t,
                         kind: kind(&ev["msg"]),
-                        body: ev["msg"].clone(),
+                        body: ev["msg"].take(),
                         delivered: Vec::new(),
                         dropped: None,
                     });
@@ -299,6 +300,22 @@ pub fn message_timeline(trace: &str, nodes: usize, window: &Window) -> Result<St
     Ok(svg)
 }
 
+/// "get k1 -> 2.8", "put k1=1.3", "cas k2 a->b -> true": an operation and what it
+/// returned, as the timelines label it.
+pub(crate) fn op_text(op: &faultline_sim::Op, completion: Option<&Completion>) -> String {
+    let value = match completion {
+        Some(Completion::Ok { value: Some(v), .. }) => format!(" -> {v}"),
+        Some(Completion::Ok { swapped: Some(s), .. }) => format!(" -> {s}"),
+        _ => String::new(),
+    };
+    match op {
+        faultline_sim::Op::Get { key } => format!("get {key}{value}"),
+        faultline_sim::Op::Put { key, value: v } => format!("put {key}={v}"),
+        faultline_sim::Op::Append { key, value: v } => format!("append {key}+{v}"),
+        faultline_sim::Op::Cas { key, from, to } => format!("cas {key} {from}->{to}{value}"),
+    }
+}
+
 /// The operation timeline: one lane per client, a bar per operation from invoke to
 /// completion, green for ok, red for fail, orange for info (unknown). When the
 /// history is not linearizable, the operation that cannot be placed is outlined in
@@ -356,17 +373,7 @@ pub fn operation_timeline(history: &History, verdict: Option<&LinResult>, window
             if let Some(pos) = prefix.iter().position(|&p| p == o.id) {
                 root.draw(&Text::new(format!("{}", pos + 1), (x0, y - 10), text_style(9, BLUE))).map_err(draw_err)?;
             }
-            let value = match o.complete.as_ref().map(|c| &c.1) {
-                Some(Completion::Ok { value: Some(v), .. }) => format!(" -> {v}"),
-                Some(Completion::Ok { swapped: Some(s), .. }) => format!(" -> {s}"),
-                _ => String::new(),
-            };
-            let label = match &o.op {
-                faultline_sim::Op::Get { key } => format!("get {key}{value}"),
-                faultline_sim::Op::Put { key, value: v } => format!("put {key}={v}"),
-                faultline_sim::Op::Append { key, value: v } => format!("append {key}+{v}"),
-                faultline_sim::Op::Cas { key, from, to } => format!("cas {key} {from}->{to}{value}"),
-            };
+            let label = op_text(&o.op, o.complete.as_ref().map(|c| &c.1));
             // As much of the label as fits the bar (about 5 px a character); the
             // operation that cannot be placed is named in full beside its bar.
             let fits = ((x1 - x0 - 4) / 5).max(0) as usize;

@@ -8,22 +8,17 @@ use faultline_sim::check::LinResult;
 use faultline_sim::history::{Completion, History};
 use serde_json::{Value, json};
 
-use crate::timeline::parse;
+use crate::timeline::{op_text, parse};
 
 const TEMPLATE: &str = include_str!("viewer.html");
 
+/// The timelines' label, with the error of an operation that got no answer.
 fn op_label(op: &faultline_sim::Op, completion: Option<&Completion>) -> String {
-    let value = match completion {
-        Some(Completion::Ok { value: Some(v), .. }) => format!(" -> {v}"),
-        Some(Completion::Ok { swapped: Some(s), .. }) => format!(" -> {s}"),
-        Some(Completion::Fail { error } | Completion::Info { error }) => format!(" ({error})"),
-        _ => String::new(),
-    };
-    match op {
-        faultline_sim::Op::Get { key } => format!("get {key}{value}"),
-        faultline_sim::Op::Put { key, value: v } => format!("put {key}={v}{value}"),
-        faultline_sim::Op::Append { key, value: v } => format!("append {key}+{v}{value}"),
-        faultline_sim::Op::Cas { key, from, to } => format!("cas {key} {from}->{to}{value}"),
+    match completion {
+        Some(Completion::Fail { error } | Completion::Info { error }) => {
+            format!("{} ({error})", op_text(op, completion))
+        }
+        _ => op_text(op, completion),
     }
 }
 

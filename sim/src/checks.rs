@@ -43,11 +43,9 @@ impl<P: Protocol> Sim<P> {
     }
 
     /// The nodes that are up and in a group holding more than half of the cluster.
-    fn majority_view(&mut self) -> Vec<Option<&P>> {
+    /// The partition's groups must be current ([`Self::refresh_groups`]).
+    fn majority_view(&self) -> Vec<Option<&P>> {
         let n = self.node_count();
-        if self.groups.is_none() {
-            self.groups = Some(self.cuts.groups());
-        }
         let mut mask = vec![false; n];
         for g in self.groups.iter().flatten() {
             let up: Vec<NodeId> = g.iter().copied().filter(|m| self.slots[m.0].up).collect();
@@ -60,8 +58,15 @@ impl<P: Protocol> Sim<P> {
         self.states.iter().zip(mask).map(|(s, m)| if m { s.as_ref() } else { None }).collect()
     }
 
-    /// Measures a probe now.
-    pub(crate) fn probe(&mut self, name: &str) -> i64 {
+    /// Recomputes the partition's groups if the cuts changed since they were last needed.
+    fn refresh_groups(&mut self) {
+        if self.groups.is_none() {
+            self.groups = Some(self.cuts.groups());
+        }
+    }
+
+    /// Measures a probe now (after [`Self::refresh_groups`]).
+    fn probe(&self, name: &str) -> i64 {
         match name {
             "messages" => self.peer_sent as i64,
             "ops-ok" => self.history.count(crate::history::EventType::Ok) as i64,
@@ -74,22 +79,26 @@ impl<P: Protocol> Sim<P> {
     }
 
     pub(crate) fn assert_step(&mut self, idx: usize, end: bool) {
-        let a = self.scenario.asserts[idx].clone();
-        let v = self.probe(&a.probe);
         let (watching, settled, start) = self.watch[idx];
         if settled {
             return;
         }
+        // This runs after every event while a window is open: borrow the assertion,
+        // do not copy it.
+        self.refresh_groups();
+        let a = &self.scenario.asserts[idx];
+        let v = self.probe(&a.probe);
+        let (when, holds, holds_growth) = (a.when, a.holds(v), a.holds(v - start));
         let mut fail = None;
-        match a.when {
-            When::At(_) => fail = (!a.holds(v)).then(|| format!("it was {v}")),
+        match when {
+            When::At(_) => fail = (!holds).then(|| format!("it was {v}")),
             When::Growth { .. } if !end => self.watch[idx].2 = v,
             When::Growth { .. } => {
                 let grew = v - start;
-                fail = (!a.holds(grew)).then(|| format!("it went from {start} to {v} ({grew:+})"));
+                fail = (!holds_growth).then(|| format!("it went from {start} to {v} ({grew:+})"));
             }
             When::Always { .. } => {
-                if !a.holds(v) {
+                if !holds {
                     fail = Some(format!("it was {v} at {}", fmt_time(self.now)));
                 } else if !end && !watching {
                     self.watch[idx].0 = true;
@@ -98,7 +107,7 @@ impl<P: Protocol> Sim<P> {
                 }
             }
             When::Eventually { .. } => {
-                if a.holds(v) {
+                if holds {
                     self.settle(idx);
                     return;
                 }
@@ -116,7 +125,8 @@ impl<P: Protocol> Sim<P> {
             self.settle(idx);
         }
         if let Some(why) = fail {
-            self.assertion_failures.push(format!("assertion failed ({}): {why}", a.label));
+            let label = &self.scenario.asserts[idx].label;
+            self.assertion_failures.push(format!("assertion failed ({label}): {why}"));
         }
     }
 
@@ -134,9 +144,12 @@ impl<P: Protocol> Sim<P> {
                 self.assert_step(idx, false);
             }
         }
-        if self.live_watch && self.probe("leader") == 1 {
-            self.live_watch = false;
-            self.live_leader = true;
+        if self.live_watch {
+            self.refresh_groups();
+            if self.probe("leader") == 1 {
+                self.live_watch = false;
+                self.live_leader = true;
+            }
         }
     }
 

@@ -240,6 +240,28 @@ pub struct Trace {
     error: Option<io::Error>,
 }
 
+/// An in-memory trace sink that can be read back while (or after) a run writes to
+/// it: `Trace::to_writer(Box::new(buf.clone()))`, then `buf.text()`.
+#[derive(Clone, Debug, Default)]
+pub struct TraceBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl TraceBuffer {
+    /// Everything written so far, as text (a trace is UTF-8 JSON lines).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("trace buffer lock")).into_owned()
+    }
+}
+
+impl Write for TraceBuffer {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().expect("trace buffer lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 impl Trace {
     /// No trace and no hash: the fastest way to run.
     pub fn off() -> Trace {

@@ -1,12 +1,10 @@
 //! Every fault kind, shown by its effect in the trace. A small probe protocol sends,
 //! ticks, writes and syncs; each test runs a scenario and reads the JSON Lines trace.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use faultline_sim::disk::Durable;
 use faultline_sim::scenario::{Catalog, parse};
 use faultline_sim::time::Dur;
+use faultline_sim::trace::TraceBuffer;
 use faultline_sim::{Ctx, NodeId, Protocol, Request, RunResult, Sim, TimerId, Trace};
 use serde::Serialize;
 use serde_json::Value;
@@ -57,28 +55,13 @@ impl Protocol for Probe {
     fn on_request(&mut self, _: &mut Ctx<'_, Self>, _: Request) {}
 }
 
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn run(toml_body: &str, seed: u64) -> (RunResult, Vec<Value>) {
     let src = format!("name = \"probe\"\nprotocol = \"probe\"\n{toml_body}");
     let catalog = Catalog { protocols: vec![("probe", vec!["correct"], vec![])] };
     let scenario = parse("probe.toml", &src, &catalog).unwrap_or_else(|d| panic!("{d}"));
-    let buf = Shared::default();
+    let buf = TraceBuffer::default();
     let result = Sim::<Probe>::new(&scenario, (), seed, Trace::to_writer(Box::new(buf.clone()))).run();
-    let bytes = buf.0.lock().expect("lock").clone();
-    let events =
-        String::from_utf8(bytes).expect("utf8").lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+    let events = buf.text().lines().map(|l| serde_json::from_str(l).expect("json")).collect();
     (result, events)
 }
 

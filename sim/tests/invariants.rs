@@ -5,6 +5,7 @@ use faultline_sim::check::facts::Facts;
 use faultline_sim::disk::Durable;
 use faultline_sim::scenario::{Catalog, parse};
 use faultline_sim::time::Dur;
+use faultline_sim::trace::TraceBuffer;
 use faultline_sim::{Ctx, NodeId, Protocol, Request, Sim, TimerId, Trace, Violation};
 
 /// Counts its ticks; node n2 ticks twice as fast. Locally, no node may reach
@@ -74,19 +75,9 @@ fn run(limits: (u64, u64), invariants: bool) -> (faultline_sim::RunResult, Strin
     );
     let catalog = Catalog { protocols: vec![("counter", vec!["correct"], vec![])] };
     let s = parse("c.toml", &src, &catalog).expect("parses");
-    let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    struct W(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for W {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("lock").extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let r = Sim::<Counter>::new(&s, limits, 1, Trace::to_writer(Box::new(W(buf.clone())))).run();
-    let text = String::from_utf8(buf.lock().expect("lock").clone()).expect("utf8");
+    let buf = TraceBuffer::default();
+    let r = Sim::<Counter>::new(&s, limits, 1, Trace::to_writer(Box::new(buf.clone()))).run();
+    let text = buf.text();
     (r, text)
 }
 

@@ -6,9 +6,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use faultline_reports::{Window, message_timeline, operation_timeline, viewer_html};
-use faultline_sim::check::check_history;
 use faultline_sim::check::import::parse_faultline;
 use faultline_sim::check::linearizability::SEARCH_STEPS_MAX;
+use faultline_sim::check::{LinResult, check_history};
 use faultline_sim::time::Dur;
 
 use super::{EXIT_BAD_INPUT, EXIT_OK};
@@ -45,14 +45,23 @@ impl Kinds {
     }
 }
 
+/// The linearizability verdict to draw.
+#[derive(Clone, Copy, Debug)]
+pub enum Verdict<'a> {
+    /// The run just computed it (`faultline run --report`): no need to search again.
+    Known(Option<&'a LinResult>),
+    /// Check `history.json` again (`faultline report` on a folder).
+    Recheck,
+}
+
 /// Draws both timelines and the viewer of the run in `dir` into `dir`; returns the
 /// files written.
 pub fn render(dir: &Path, window: &Window) -> Result<Vec<PathBuf>, String> {
-    render_kinds(dir, window, Kinds::ALL)
+    render_kinds(dir, window, Kinds::ALL, Verdict::Recheck)
 }
 
 /// [`render`], drawing only `kinds`.
-pub fn render_kinds(dir: &Path, window: &Window, kinds: Kinds) -> Result<Vec<PathBuf>, String> {
+pub fn render_kinds(dir: &Path, window: &Window, kinds: Kinds, verdict: Verdict<'_>) -> Result<Vec<PathBuf>, String> {
     let trace = read(dir, "trace.jsonl")?;
     let scenario_src = read(dir, "scenario.toml")?;
     let scenario = faultline_sim::scenario::parse(
@@ -64,7 +73,14 @@ pub fn render_kinds(dir: &Path, window: &Window, kinds: Kinds) -> Result<Vec<Pat
     let history_path = dir.join("history.json");
     let history =
         parse_faultline(&history_path.to_string_lossy(), &read(dir, "history.json")?).map_err(|d| d.to_string())?;
-    let verdict = scenario.linearizable.then(|| check_history(&history, SEARCH_STEPS_MAX));
+    let checked;
+    let verdict = match verdict {
+        Verdict::Known(v) => v,
+        Verdict::Recheck => {
+            checked = scenario.linearizable.then(|| check_history(&history, SEARCH_STEPS_MAX));
+            checked.as_ref()
+        }
+    };
     let mut files: Vec<(&str, String)> = Vec::new();
     if kinds.svg {
         files.push((
@@ -73,18 +89,20 @@ pub fn render_kinds(dir: &Path, window: &Window, kinds: Kinds) -> Result<Vec<Pat
         ));
         files.push((
             "operations.svg",
-            operation_timeline(&history, verdict.as_ref(), window).map_err(|e| format!("error: {e}"))?,
+            operation_timeline(&history, verdict, window).map_err(|e| format!("error: {e}"))?,
         ));
     }
-    // The failures as the run summary words them, for the viewer's header.
-    let failures: Vec<String> = read(dir, "summary.json")
-        .ok()
-        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
-        .and_then(|v| v["failures"].as_array().map(|a| a.iter().filter_map(|f| f.as_str().map(String::from)).collect()))
-        .unwrap_or_default();
     if kinds.html {
+        // The failures as the run summary words them, for the viewer's header.
+        let failures: Vec<String> = read(dir, "summary.json")
+            .ok()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .and_then(|v| {
+                v["failures"].as_array().map(|a| a.iter().filter_map(|f| f.as_str().map(String::from)).collect())
+            })
+            .unwrap_or_default();
         let title = format!("{} ({})", scenario.name, dir.display());
-        let viewer = viewer_html(&title, &trace, scenario.nodes, &history, verdict.as_ref(), &failures)
+        let viewer = viewer_html(&title, &trace, scenario.nodes, &history, verdict, &failures)
             .map_err(|e| format!("error: {e}"))?;
         files.push(("viewer.html", viewer));
     }

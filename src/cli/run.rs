@@ -115,7 +115,8 @@ pub fn run(arg: &str, seed: Option<u64>, out: Option<PathBuf>, peak_memory: bool
     summary.write_body(&mut stdout).expect("write to stdout");
     println!("run folder {}", dir.display());
     if let Some(kinds) = kinds {
-        match super::report::render_kinds(&dir, &faultline_reports::Window::default(), kinds) {
+        let verdict = super::report::Verdict::Known(result.linearizability.as_ref());
+        match super::report::render_kinds(&dir, &faultline_reports::Window::default(), kinds, verdict) {
             Ok(files) => {
                 let names: Vec<String> =
                     files.iter().filter_map(|f| f.file_name()).map(|n| n.to_string_lossy().into()).collect();

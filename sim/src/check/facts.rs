@@ -27,6 +27,12 @@ impl Said {
             Said::Witness(w, show) => show(*w),
         }
     }
+    fn into_text(self) -> String {
+        match self {
+            Said::Text(t) => t,
+            Said::Witness(w, show) => show(w),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -36,7 +42,6 @@ struct Kind {
     quick: u64,
     claims: BTreeMap<u64, (String, String)>,
     prints: BTreeMap<u64, (u64, Said)>,
-    marks: BTreeMap<u64, u64>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -115,10 +120,7 @@ impl Facts {
         print: u64,
         describe: impl FnOnce() -> String,
     ) -> Result<(), Violation> {
-        // Only one of the two closures below ever runs; they share `describe`.
-        let describe = std::cell::Cell::new(Some(describe));
-        let words = || describe.take().map(|f| f()).unwrap_or_default();
-        self.claim_said(invariant, kind, key, print, || Said::Text(words()), words)
+        self.claim_said(invariant, kind, key, print, || Said::Text(describe()))
     }
 
     /// Like [`Facts::claim_print`], but a first claim keeps four numbers (`witness`)
@@ -133,28 +135,29 @@ impl Facts {
         witness: [u64; 4],
         show: fn([u64; 4]) -> String,
     ) -> Result<(), Violation> {
-        self.claim_said(invariant, kind, key, print, || Said::Witness(witness, show), || show(witness))
+        self.claim_said(invariant, kind, key, print, || Said::Witness(witness, show))
     }
 
+    /// `said` words this claim: it is kept if the claim is the first, or quoted as
+    /// the second side of a conflict; an agreeing claim never calls it.
     fn claim_said(
         &mut self,
         invariant: &str,
         kind: &'static str,
         key: u64,
         print: u64,
-        first: impl FnOnce() -> Said,
-        now: impl FnOnce() -> String,
+        said: impl FnOnce() -> Said,
     ) -> Result<(), Violation> {
         let prints = &mut self.kind(kind).prints;
         match prints.get(&key) {
             None => {
-                prints.insert(key, (print, first()));
+                prints.insert(key, (print, said()));
                 Ok(())
             }
             Some((p, _)) if *p == print => Ok(()),
-            Some((_, said)) => Err(Violation {
+            Some((_, first)) => Err(Violation {
                 invariant: invariant.to_string(),
-                detail: format!("{}; but now {}", said.text(), now()),
+                detail: format!("{}; but now {}", first.text(), said().into_text()),
             }),
         }
     }
@@ -162,12 +165,6 @@ impl Facts {
     /// The fingerprint claimed for `kind` and `key` by [`Facts::claim_print`].
     pub fn print(&self, kind: &'static str, key: u64) -> Option<u64> {
         self.find(kind).and_then(|k| k.prints.get(&key)).map(|(p, _)| *p)
-    }
-
-    /// A number kept for the run under `kind` and `key` (0 at first): a high-water
-    /// mark, a counter.
-    pub fn mark(&mut self, kind: &'static str, key: u64) -> &mut u64 {
-        self.kind(kind).marks.entry(key).or_default()
     }
 
     /// Free space a protocol's cluster check may keep between calls, e.g. what each
@@ -213,7 +210,5 @@ mod tests {
         assert!(f.claim_witness("sms", "applied", 8, 5, [3, 2, 0, 0], show).is_ok(), "same print: agrees");
         let v = f.claim_witness("sms", "applied", 8, 6, [3, 4, 0, 0], show).unwrap_err();
         assert_eq!(v.detail, "n1 applied the entry of term 2; but now n3 applied the entry of term 4");
-        *f.mark("committed", 0) = 9;
-        assert_eq!(*f.mark("committed", 0), 9);
     }
 }
