@@ -48,6 +48,9 @@ impl Store {
                 }
                 Outcome::Swapped(ok)
             }
+            Op::Transfer { .. } | Op::Read { .. } => {
+                Outcome::Rejected("this store holds keys, not bank accounts: run it with a key-value workload".into())
+            }
         }
     }
 

@@ -1,10 +1,12 @@
 //! faultline-protocols: protocol implementations with their bug zoos, and a registry
 //! that finds them by the names scenario files use.
 
+pub mod commit;
 pub mod kv;
 pub mod pb;
 pub mod pingpong;
 pub mod raft;
+pub mod twopc;
 
 use faultline_sim::scenario::Catalog;
 use faultline_sim::{RunResult, Scenario, Sim, Trace};
@@ -31,6 +33,11 @@ fn run_raft(s: &Scenario, seed: u64, trace: Trace) -> RunResult {
     Sim::<raft::Raft>::new(s, variant, seed, trace).run()
 }
 
+fn run_twopc(s: &Scenario, seed: u64, trace: Trace) -> RunResult {
+    let variant = twopc::Variant::from_name(&s.variant).expect("variant checked at parse time");
+    Sim::<twopc::TwoPc>::new(s, (variant, commit::Layout::of(s)), seed, trace).run()
+}
+
 fn run_pingpong(s: &Scenario, seed: u64, trace: Trace) -> RunResult {
     Sim::<pingpong::PingPong>::new(s, (), seed, trace).run()
 }
@@ -49,6 +56,13 @@ pub const REGISTRY: &[Entry] = &[
         variants: raft::VARIANTS,
         probes: <raft::Raft as faultline_sim::Protocol>::PROBES,
         run: run_raft,
+    },
+    Entry {
+        name: "twopc",
+        summary: "two-phase commit of bank transfers: n1 coordinates, n2.. hold the accounts",
+        variants: twopc::VARIANTS,
+        probes: twopc::PROBES,
+        run: run_twopc,
     },
     Entry {
         name: "pingpong",

@@ -42,6 +42,8 @@ pub struct Summary {
     pub invariants: String,
     pub linearizable: String,
     pub failures: Vec<String>,
+    /// What the protocol measured, e.g. how long participants stayed blocked.
+    pub measures: Vec<(String, String)>,
     pub expect: String,
     /// "pass" when the checks came out as the scenario expects.
     pub result: String,
@@ -106,6 +108,7 @@ pub fn summarize(scenario: &Scenario, result: &RunResult) -> Summary {
         invariants,
         linearizable,
         failures: result.failures(),
+        measures: result.measures.clone(),
         expect: match result.expect {
             faultline_sim::scenario::Expect::Pass => "pass".into(),
             faultline_sim::scenario::Expect::Fail => "fail".into(),
@@ -179,6 +182,9 @@ impl Summary {
         writeln!(w, "checks     invariants: {}  linearizable: {}", self.invariants, self.linearizable)?;
         for f in &self.failures {
             writeln!(w, "  - {f}")?;
+        }
+        for (name, value) in &self.measures {
+            writeln!(w, "measured   {name}: {value}")?;
         }
         if let Some(h) = &self.trace_hash {
             writeln!(w, "trace hash {h}")?;

@@ -313,6 +313,8 @@ pub(crate) fn op_text(op: &faultline_sim::Op, completion: Option<&Completion>) -
         faultline_sim::Op::Put { key, value: v } => format!("put {key}={v}"),
         faultline_sim::Op::Append { key, value: v } => format!("append {key}+{v}"),
         faultline_sim::Op::Cas { key, from, to } => format!("cas {key} {from}->{to}{value}"),
+        faultline_sim::Op::Transfer { from, to, amount } => format!("transfer {amount} {from}->{to}"),
+        faultline_sim::Op::Read { .. } => format!("read{value}"),
     }
 }
 

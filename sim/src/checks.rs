@@ -169,7 +169,7 @@ impl<P: Protocol> Sim<P> {
     }
 
     /// After the run: every operation pending at the last fault, or invoked after it,
-    /// completes ok within the liveness bound.
+    /// gets an answer within the liveness bound: ok, or a definite no such as an abort.
     pub(crate) fn finish_checks(&mut self) {
         let Some(bound) = self.scenario.liveness else { return };
         let quiet = self.quiet_from();
@@ -181,17 +181,18 @@ impl<P: Protocol> Sim<P> {
                 continue;
             }
             let deadline = o.invoke.max(quiet) + bound;
-            let ok_in_time = matches!(&o.complete, Some((t, Completion::Ok { .. })) if *t <= deadline);
+            let ok_in_time = matches!(&o.complete, Some((t, c)) if *t <= deadline && c.answered());
             if deadline <= end && !ok_in_time {
                 late.push(o);
             }
         }
         if let Some(first) = late.first() {
             let what = match &first.complete {
-                Some((t, Completion::Ok { .. })) => format!("completed only at {}", fmt_time(*t)),
+                Some((t, c)) if c.answered() => format!("completed only at {}", fmt_time(*t)),
                 Some((t, Completion::Fail { error } | Completion::Info { error })) => {
                     format!("ended without an answer at {} ({error})", fmt_time(*t))
                 }
+                Some((t, Completion::Ok { .. })) => format!("ended at {}", fmt_time(*t)),
                 None => "never completed".into(),
             };
             self.assertion_failures.push(format!(

@@ -142,8 +142,10 @@ pub struct RunResult {
     pub expect: Expect,
     /// The run stopped at [`EVENTS_PER_RUN_MAX`] before its duration was up.
     pub event_limit_hit: bool,
-    /// `[[check.assert]]` and liveness checks that failed, each one line.
+    /// `[[check.assert]]`, liveness and conserved-total checks that failed, each one line.
     pub assertion_failures: Vec<String>,
+    /// What the protocol measured, as `(name, value)` ([`Protocol::measures`]).
+    pub measures: Vec<(String, String)>,
 }
 
 impl RunResult {
@@ -350,6 +352,13 @@ impl<P: Protocol> Sim<P> {
         if self.violation.is_none() && !event_limit_hit {
             self.finish_checks();
         }
+        if let Some(bank) = self.clients.as_ref().and_then(|c| c.bank())
+            && let Err(why) = crate::check::bank::conserved_total(&self.history, &bank)
+        {
+            self.assertion_failures.push(why);
+        }
+        self.facts.now = self.now;
+        let measures = if self.scenario.invariants { P::measures(&self.states, &mut self.facts) } else { Vec::new() };
         RunResult {
             seed: self.seed,
             end_time: self.now,
@@ -363,6 +372,7 @@ impl<P: Protocol> Sim<P> {
             expect: self.scenario.expect,
             event_limit_hit,
             assertion_failures: self.assertion_failures,
+            measures,
         }
     }
 
@@ -522,6 +532,7 @@ impl<P: Protocol> Sim<P> {
             return;
         }
         let local = self.states[node].as_ref().map_or(Ok(()), |s| s.check_invariants());
+        self.facts.now = self.now;
         if let Err(v) = local.and_then(|()| P::check_cluster(&self.states, node, &mut self.facts)) {
             self.trace.emit::<P::Msg, P::Timer>(
                 self.now,

@@ -33,7 +33,21 @@ pub enum Completion {
     Info { error: String },
 }
 
+/// The errors a client records when it gave up without an answer.
+pub const TIMED_OUT: &str = "timed out";
+pub const RUN_ENDED: &str = "run ended";
+
 impl Completion {
+    /// A node answered: ok, or a definite failure such as an aborted transaction (not
+    /// a client that gave up waiting).
+    pub fn answered(&self) -> bool {
+        match self {
+            Completion::Ok { .. } => true,
+            Completion::Fail { error } => error != TIMED_OUT && error != RUN_ENDED,
+            Completion::Info { .. } => false,
+        }
+    }
+
     pub fn event_type(&self) -> EventType {
         match self {
             Completion::Ok { .. } => EventType::Ok,

@@ -35,16 +35,29 @@ pub enum Op {
     Put { key: String, value: String },
     Append { key: String, value: String },
     Cas { key: String, from: String, to: String },
+    /// A bank transaction: move `amount` from account `from` to account `to`, or
+    /// change nothing if `from` holds less.
+    Transfer { from: String, to: String, amount: u64 },
+    /// A bank transaction that reads every account in `keys` at one moment; the
+    /// answer is `"a1=100 a2=95 ..."`.
+    Read { keys: Vec<String> },
 }
 
 impl Op {
     pub fn key(&self) -> &str {
         match self {
             Op::Get { key } | Op::Put { key, .. } | Op::Append { key, .. } | Op::Cas { key, .. } => key,
+            Op::Transfer { from, .. } => from,
+            Op::Read { keys } => keys.first().map_or("", |k| k.as_str()),
         }
     }
+    /// Has no effect: a failed or unanswered one changed nothing.
     pub fn is_read(&self) -> bool {
-        matches!(self, Op::Get { .. })
+        matches!(self, Op::Get { .. } | Op::Read { .. })
+    }
+    /// A bank transaction over several accounts, not a key-value operation.
+    pub fn is_txn(&self) -> bool {
+        matches!(self, Op::Transfer { .. } | Op::Read { .. })
     }
     pub fn name(&self) -> &'static str {
         match self {
@@ -52,6 +65,8 @@ impl Op {
             Op::Put { .. } => "put",
             Op::Append { .. } => "append",
             Op::Cas { .. } => "cas",
+            Op::Transfer { .. } => "transfer",
+            Op::Read { .. } => "read",
         }
     }
 }
@@ -247,5 +262,12 @@ pub trait Protocol: Sized + Clone + Eq + Hash + Debug {
         _facts: &mut crate::check::facts::Facts,
     ) -> Result<(), Violation> {
         Ok(())
+    }
+
+    /// Numbers the run summary reports at the end, as `(name, value)`: e.g. how long
+    /// participants stayed blocked. `facts` holds what `check_cluster` kept; its
+    /// `now()` is the end of the run.
+    fn measures(_nodes: &[Option<Self>], _facts: &mut crate::check::facts::Facts) -> Vec<(String, String)> {
+        Vec::new()
     }
 }

@@ -299,10 +299,27 @@ pub struct RawNemesis {
     pub overlap: bool,
 }
 
-/// Simulated clients running a key-value workload.
+/// Simulated clients running a key-value or a bank workload.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawWorkload {
+    /// "kv" (default): get / put / append / cas on keys k1..kN. "bank": transactions
+    /// over accounts a1..aN that move money (transfer) or read every account (read).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub kind: Option<Spanned<String>>,
+    /// Bank: how many accounts, a1..aN (default 8).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub accounts: Option<Spanned<u32>>,
+    /// Bank: what each account holds at the start (default 100).
+    #[serde(default)]
+    #[schemars(with = "Option<u64>")]
+    pub balance: Option<Spanned<u64>>,
+    /// Bank: the largest amount one transfer moves (default 50; each draws 1..=amount).
+    #[serde(default)]
+    #[schemars(with = "Option<u64>")]
+    pub amount: Option<Spanned<u64>>,
     /// How many clients; each has one operation outstanding at a time.
     #[serde(default)]
     #[schemars(with = "Option<u32>")]
@@ -310,7 +327,7 @@ pub struct RawWorkload {
     /// How many operations in all (clients stop early if the duration ends).
     #[serde(default)]
     pub ops: Option<u64>,
-    /// Relative weights of get / put / append / cas.
+    /// Relative weights of get / put / append / cas (kv), or transfer / read (bank).
     #[serde(default)]
     #[schemars(with = "Option<RawMix>")]
     pub mix: Option<Spanned<RawMix>>,
@@ -353,15 +370,21 @@ pub struct RawMix {
     pub append: u32,
     #[serde(default)]
     pub cas: u32,
+    #[serde(default)]
+    pub transfer: u32,
+    #[serde(default)]
+    pub read: u32,
 }
 
 /// What to check, and what the outcome should be.
 #[derive(Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawCheck {
-    /// Judge the client history for linearizability (default true when there is a workload).
+    /// Judge the client history for linearizability (default true for a key-value
+    /// workload; a bank workload is judged by its conserved total instead).
     #[serde(default)]
-    pub linearizable: Option<bool>,
+    #[schemars(with = "Option<bool>")]
+    pub linearizable: Option<Spanned<bool>>,
     /// Check the protocol's cluster-wide invariants after every event (default true).
     #[serde(default)]
     pub invariants: Option<bool>,
@@ -544,12 +567,35 @@ pub enum KeyDist {
     Zipf,
 }
 
+/// The bank workload: accounts a1..aN, each starting with `balance`; the total of
+/// all accounts never changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Bank {
+    pub accounts: usize,
+    pub balance: u64,
+    /// The largest amount one transfer moves.
+    pub amount: u64,
+}
+
+impl Bank {
+    /// Account `i` (from 0) is named `a{i+1}`.
+    pub fn account(i: usize) -> String {
+        format!("a{}", i + 1)
+    }
+    /// What every account together holds, always.
+    pub fn total(&self) -> u64 {
+        self.accounts as u64 * self.balance
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct WorkloadConfig {
     pub clients: usize,
     pub ops: u64,
-    /// Weights of get, put, append, cas.
-    pub mix: [u64; 4],
+    /// Weights of get, put, append, cas, transfer, read.
+    pub mix: [u64; 6],
+    /// Set for a bank workload (its mix weighs only transfer and read).
+    pub bank: Option<Bank>,
     pub keys: usize,
     pub distribution: KeyDist,
     pub zipf_exponent: f64,
@@ -1094,15 +1140,71 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
             {
                 return Err(c.err(k.span(), "a workload needs at least one key"));
             }
-            let mix = w.mix.as_ref().map_or(RawMix { get: 50, put: 30, append: 20, cas: 0 }, |m| *m.get_ref());
-            let weights = [mix.get as u64, mix.put as u64, mix.append as u64, mix.cas as u64];
-            if let Some(m) = &w.mix
-                && weights.iter().sum::<u64>() == 0
-            {
-                return Err(c
-                    .err(m.span(), "the workload mix gives every operation weight 0")
-                    .with_help("e.g. mix = { get = 50, put = 30, append = 20 }"));
+            let is_bank = match &w.kind {
+                None => false,
+                Some(k) => c.choice(k, "workload kind", &["kv", "bank"])? == "bank",
+            };
+            let default_mix = if is_bank {
+                RawMix { get: 0, put: 0, append: 0, cas: 0, transfer: 80, read: 20 }
+            } else {
+                RawMix { get: 50, put: 30, append: 20, cas: 0, transfer: 0, read: 0 }
+            };
+            let mix = w.mix.as_ref().map_or(default_mix, |m| *m.get_ref());
+            let weights = [
+                mix.get as u64,
+                mix.put as u64,
+                mix.append as u64,
+                mix.cas as u64,
+                mix.transfer as u64,
+                mix.read as u64,
+            ];
+            if let Some(m) = &w.mix {
+                let (theirs, ours, example) = if is_bank {
+                    (&weights[..4], "transfer and read", "mix = { transfer = 80, read = 20 }")
+                } else {
+                    (&weights[4..], "get, put, append and cas", "mix = { get = 50, put = 30, append = 20 }")
+                };
+                if theirs.iter().any(|&x| x > 0) {
+                    let kind = if is_bank { "a bank" } else { "a key-value" };
+                    return Err(c
+                        .err(m.span(), format!("{kind} workload's mix weighs only {ours}"))
+                        .with_help(format!("e.g. {example}; set `kind` to choose the workload")));
+                }
+                if weights.iter().sum::<u64>() == 0 {
+                    return Err(c
+                        .err(m.span(), "the workload mix gives every operation weight 0")
+                        .with_help(format!("e.g. {example}")));
+                }
             }
+            let bank = if is_bank {
+                let accounts = w.accounts.as_ref().map_or(8, |a| *a.get_ref() as usize);
+                if let Some(a) = &w.accounts
+                    && accounts < 2
+                {
+                    return Err(c.err(a.span(), "a bank needs at least 2 accounts to transfer between"));
+                }
+                let balance = w.balance.as_ref().map_or(100, |b| *b.get_ref());
+                let amount = w.amount.as_ref().map_or(50, |a| *a.get_ref());
+                if let Some(a) = &w.amount
+                    && amount == 0
+                {
+                    return Err(c.err(a.span(), "a transfer `amount` must be at least 1"));
+                }
+                Some(Bank { accounts, balance, amount })
+            } else {
+                for (field, span) in [
+                    ("accounts", w.accounts.as_ref().map(|a| a.span())),
+                    ("balance", w.balance.as_ref().map(|a| a.span())),
+                    ("amount", w.amount.as_ref().map(|a| a.span())),
+                ] {
+                    if let Some(span) = span {
+                        return Err(c
+                            .err(span, format!("`{field}` belongs to a bank workload"))
+                            .with_help("add kind = \"bank\" to [workload], or remove it"));
+                    }
+                }
+                None
+            };
             let distribution = match &w.distribution {
                 None => KeyDist::Uniform,
                 Some(d) => match c.choice(d, "key distribution", &["uniform", "zipf"])? {
@@ -1123,6 +1225,7 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
                 clients,
                 ops: w.ops.unwrap_or(100),
                 mix: weights,
+                bank,
                 keys,
                 distribution,
                 zipf_exponent: w.zipf_exponent.unwrap_or(1.0),
@@ -1142,6 +1245,17 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
         },
     };
 
+    let is_bank = workload.as_ref().is_some_and(|w| w.bank.is_some());
+    if let Some(l) = &raw.check.linearizable
+        && *l.get_ref()
+        && is_bank
+    {
+        return Err(c
+            .err(l.span(), "a bank workload's history is not a key-value history to check for linearizability")
+            .with_help(
+                "remove `linearizable`: bank runs are judged by the conserved total and the protocol's invariants",
+            ));
+    }
     let mut asserts = Vec::with_capacity(raw.check.asserts.len());
     for a in &raw.check.asserts {
         asserts.push(c.assertion(a, probes, duration)?);
@@ -1162,7 +1276,7 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
         clocks,
         faults,
         nemesis,
-        linearizable: raw.check.linearizable.unwrap_or(workload.is_some()),
+        linearizable: raw.check.linearizable.as_ref().map_or(workload.is_some() && !is_bank, |l| *l.get_ref()),
         invariants: raw.check.invariants.unwrap_or(true),
         workload,
         expect,

@@ -11,7 +11,7 @@ use crate::engine::{Ev, Payload, Sim};
 use crate::history::Completion;
 use crate::protocol::{NodeId, Op, Outcome, Protocol, Reply, Request};
 use crate::rng::{SimRng, Stream};
-use crate::scenario::{KeyDist, WorkloadConfig};
+use crate::scenario::{Bank, KeyDist, WorkloadConfig};
 use crate::trace::{Addr, Event as TraceEvent};
 
 struct Pending {
@@ -56,12 +56,25 @@ impl Clients {
         Clients { rng: SimRng::new(seed, Stream::Workload), clients: Vec::new(), issued: 0, key_weights, cfg }
     }
 
+    pub(crate) fn bank(&self) -> Option<Bank> {
+        self.cfg.bank
+    }
+
     fn next_op(&mut self, client: usize) -> Op {
         let kind = self.rng.weighted(&self.cfg.mix);
         let key = format!("k{}", self.rng.weighted(&self.key_weights) + 1);
         let c = &mut self.clients[client];
         c.counter += 1;
         let tag = format!("{}.{}", client + 1, c.counter);
+        if let Some(bank) = self.cfg.bank {
+            if kind == 5 {
+                return Op::Read { keys: (0..bank.accounts).map(Bank::account).collect() };
+            }
+            let from = self.rng.below(bank.accounts as u64) as usize;
+            let to = (from + 1 + self.rng.below(bank.accounts as u64 - 1) as usize) % bank.accounts;
+            let amount = 1 + self.rng.below(bank.amount);
+            return Op::Transfer { from: Bank::account(from), to: Bank::account(to), amount };
+        }
         match kind {
             0 => Op::Get { key },
             1 => Op::Put { key, value: tag },
@@ -183,7 +196,7 @@ impl<P: Protocol> Sim<P> {
             c.target = (c.target + 1) % n;
             self.client_send(client);
         } else {
-            let completion = give_up(&p.request.op, "timed out");
+            let completion = give_up(&p.request.op, crate::history::TIMED_OUT);
             self.client_complete(client, completion);
         }
     }
@@ -217,7 +230,7 @@ impl<P: Protocol> Sim<P> {
         let Some(cl) = &mut self.clients else { return };
         for c in &mut cl.clients {
             if let Some(p) = c.pending.take() {
-                self.history.complete(p.op_id, now, give_up(&p.request.op, "run ended"));
+                self.history.complete(p.op_id, now, give_up(&p.request.op, crate::history::RUN_ENDED));
             }
         }
     }

@@ -44,10 +44,20 @@ struct Kind {
     prints: BTreeMap<u64, (u64, Said)>,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Default)]
 pub struct Facts {
     kinds: Vec<Kind>,
     scratch: Vec<u64>,
+    /// The engine's virtual time at the check.
+    pub(crate) now: crate::time::Time,
+    /// A protocol's own checker memory, by type: see [`Facts::memory`].
+    memory: Option<Box<dyn std::any::Any>>,
+}
+
+impl std::fmt::Debug for Facts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Facts").field("kinds", &self.kinds).field("now", &self.now).finish_non_exhaustive()
+    }
 }
 
 fn quick(name: &str) -> u64 {
@@ -171,6 +181,22 @@ impl Facts {
     /// node looked like when last checked, to skip claims that cannot have changed.
     pub fn scratch(&mut self) -> &mut Vec<u64> {
         &mut self.scratch
+    }
+
+    /// The virtual time of the event just checked (the end of the run, for
+    /// [`crate::protocol::Protocol::measures`]).
+    pub fn now(&self) -> crate::time::Time {
+        self.now
+    }
+
+    /// Memory a protocol's checker keeps for the whole run, of its own type `T`:
+    /// what claims cannot say, such as a graph of transactions or how long each node
+    /// has waited. Created empty on first use; one type per run.
+    pub fn memory<T: Default + 'static>(&mut self) -> &mut T {
+        if !self.memory.as_ref().is_some_and(|m| m.is::<T>()) {
+            self.memory = Some(Box::new(T::default()));
+        }
+        self.memory.as_mut().and_then(|m| m.downcast_mut::<T>()).expect("just made")
     }
 
     /// What was claimed for `kind` and `key`, if anything.

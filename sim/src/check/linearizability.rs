@@ -329,7 +329,7 @@ fn partition<M: Model>(model: &M, ops: Vec<LinOp<M::Input, M::Output>>) -> Vec<P
 /// constrain nothing), writes that never returned kept with an unknown output.
 pub fn kv_ops(history: &History) -> Vec<LinOp<Op, KvOutput>> {
     let mut out = Vec::new();
-    for op in &history.ops {
+    for op in history.ops.iter().filter(|o| !o.op.is_txn()) {
         let (ret, output) = match &op.complete {
             Some((_, Completion::Fail { .. })) => continue,
             Some((t, Completion::Ok { value, swapped })) => (
@@ -411,7 +411,7 @@ fn unobserved_info_writes(ops: &[LinOp<Op, KvOutput>]) -> Vec<bool> {
                 (_, KvOutput::Unknown) if o.ret == u64::MAX => match &o.input {
                     Op::Put { value, .. } | Op::Append { value, .. } => value.as_str(),
                     Op::Cas { to, .. } => to.as_str(),
-                    Op::Get { .. } => return false,
+                    Op::Get { .. } | Op::Transfer { .. } | Op::Read { .. } => return false,
                 },
                 _ => return false,
             };

@@ -75,6 +75,8 @@ impl Model for KvModel {
             (Op::Cas { from, to, .. }, _) => {
                 Some(if **state == **from { Rc::from(to.as_str()) } else { state.clone() })
             }
+            // Bank transactions span keys; `kv_ops` leaves them out of a key's history.
+            (Op::Transfer { .. } | Op::Read { .. }, _) => None,
         }
     }
     fn explain(&self, state: &Rc<str>, input: &Op, output: &KvOutput) -> String {

@@ -1,0 +1,493 @@
+//! What two-phase and three-phase commit share: the bank's layout over the
+//! participants, the participant's ledger (balances, locks, its part in each
+//! transaction, all durable), and the checks of atomic commitment
+//! ([`check`]).
+//!
+//! ## The layout
+//! `n1` coordinates every transaction; `n2..nN` are the participants. Account `a{i}`
+//! lives on participant `n{2 + (i-1) mod (N-1)}`, so a transfer usually spans two
+//! participants and a read of every account spans all of them.
+//!
+//! ## The participant
+//! A participant votes on its piece of a transaction: yes if none of the piece's
+//! accounts is locked by another transaction and no account would go below zero;
+//! then it locks them (no waiting: a conflict is a no vote, so there are no
+//! deadlocks). A yes vote is synced to disk with the piece before it is sent: after a
+//! crash the participant is still bound by it. A no vote aborts its piece at once,
+//! which any participant may do before it has voted yes. On the decision it applies
+//! (or drops) the piece, syncs, releases its locks and acknowledges.
+
+pub mod check;
+
+use std::collections::BTreeMap;
+
+use faultline_sim::disk::Durable;
+use faultline_sim::scenario::{Bank, Scenario};
+use faultline_sim::{ClientId, Ctx, NodeId, Op, Protocol};
+use serde::Serialize;
+
+/// A transaction, named by the client request that started it.
+pub type TxnId = u64;
+
+/// The coordinator.
+pub const COORDINATOR: NodeId = NodeId(0);
+
+/// `(client, seq)` as one number; `t3.12` is client c3's 12th operation.
+pub fn txn_id(client: ClientId, seq: u64) -> TxnId {
+    ((client as u64 + 1) << 32) | (seq & 0xffff_ffff)
+}
+
+/// `t3.12`, or `initial` for the balances every account starts with.
+pub fn show_txn(txn: TxnId) -> String {
+    if txn == 0 { "initial".into() } else { format!("t{}.{}", txn >> 32, txn & 0xffff_ffff) }
+}
+
+/// Where the accounts live, and what they start with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Layout {
+    pub nodes: usize,
+    pub bank: Bank,
+}
+
+impl Layout {
+    /// The scenario's bank (or the default one if its workload is not a bank).
+    pub fn of(scenario: &Scenario) -> Layout {
+        let bank = scenario
+            .workload
+            .as_ref()
+            .and_then(|w| w.bank)
+            .unwrap_or(Bank { accounts: 8, balance: 100, amount: 50 });
+        Layout { nodes: scenario.nodes, bank }
+    }
+
+    /// The participant holding `account`, if it names one of the bank's.
+    pub fn home(&self, account: &str) -> Option<NodeId> {
+        let i: usize = account.strip_prefix('a')?.parse().ok()?;
+        (i >= 1 && i <= self.bank.accounts && self.nodes >= 2).then(|| NodeId(1 + (i - 1) % (self.nodes - 1)))
+    }
+
+    /// The accounts `node` holds, in order.
+    pub fn accounts_of(&self, node: NodeId) -> impl Iterator<Item = String> + '_ {
+        (0..self.bank.accounts).map(Bank::account).filter(move |a| self.home(a) == Some(node))
+    }
+
+    /// Splits a bank transaction into one piece per participant, in node order.
+    pub fn pieces(&self, op: &Op) -> Result<BTreeMap<NodeId, Piece>, String> {
+        let changes: Vec<(String, i64)> = match op {
+            Op::Transfer { from, to, amount } => {
+                let amount = i64::try_from(*amount).map_err(|_| format!("amount {amount} is too large"))?;
+                vec![(from.clone(), -amount), (to.clone(), amount)]
+            }
+            Op::Read { keys } => keys.iter().map(|k| (k.clone(), 0)).collect(),
+            _ => {
+                return Err(format!(
+                    "{} is a key-value operation; commit protocols run bank transactions (kind = \"bank\" in [workload])",
+                    op.name()
+                ));
+            }
+        };
+        let mut pieces: BTreeMap<NodeId, Piece> = BTreeMap::new();
+        for (account, delta) in changes {
+            let node = self.home(&account).ok_or_else(|| {
+                format!("there is no account {account}: the bank has a1..a{}", self.bank.accounts)
+            })?;
+            pieces.entry(node).or_default().changes.push((account, delta));
+        }
+        Ok(pieces)
+    }
+}
+
+/// One participant's piece of a transaction: `(account, change)`; a change of 0 reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct Piece {
+    pub changes: Vec<(String, i64)>,
+}
+
+/// Where a participant stands on a transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Status {
+    /// Voted yes; does not know the outcome (2PC: blocked until it learns it).
+    Uncertain,
+    /// 3PC: knows everyone voted yes; the outcome will be commit unless the
+    /// termination protocol finds otherwise.
+    PreCommitted,
+    Committed,
+    Aborted,
+}
+
+impl Status {
+    pub fn decided(self) -> bool {
+        matches!(self, Status::Committed | Status::Aborted)
+    }
+}
+
+/// What a node keeps on disk.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Record {
+    /// A participant's account: its balance and the transaction that wrote it last.
+    Account(i64, TxnId),
+    /// A participant's part in a transaction.
+    Part { status: Status, piece: Piece, participants: Vec<NodeId> },
+    /// The coordinator's: a transaction it began, with its decision once made and
+    /// the client's answer.
+    Coord { participants: Vec<NodeId>, decision: Option<bool>, answer: Option<String> },
+}
+
+/// What a node did that the checks need to know, in the order it did it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Event {
+    Voted { txn: TxnId, yes: bool },
+    /// Decided (a participant: applied or dropped its piece). `participants` as this
+    /// node knows them; `reads` the versions read, `writes` `(account, version
+    /// overwritten)`.
+    Decided { txn: TxnId, commit: bool, participants: Vec<NodeId>, reads: Vec<(String, TxnId)>, writes: Vec<(String, TxnId)> },
+}
+
+/// A participant's part in one transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Part {
+    pub status: Status,
+    pub piece: Piece,
+    pub participants: Vec<NodeId>,
+    /// `(account, balance, version)` when it voted yes: what a read returns.
+    pub seen: Vec<(String, i64, TxnId)>,
+    /// Restarted while undecided: it asks for the outcome and takes no part in 3PC's
+    /// termination (its state may be older than what it did before the crash).
+    pub recovering: bool,
+}
+
+/// A participant's bank: balances, locks and its parts in transactions.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Ledger {
+    /// `account -> (balance, version)`; the version is the transaction that wrote it.
+    pub accounts: BTreeMap<String, (i64, TxnId)>,
+    pub locks: BTreeMap<String, TxnId>,
+    pub parts: BTreeMap<TxnId, Part>,
+    /// What this incarnation did, for the checks (see [`check`]).
+    pub events: Vec<Event>,
+    /// Tells this incarnation from the node's next one (random at start).
+    pub boot: u64,
+}
+
+/// The answer to a vote request.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Vote {
+    pub yes: bool,
+    /// Yes: `(account, balance)` read. No: why.
+    pub values: Vec<(String, i64)>,
+    pub why: String,
+}
+
+fn part_key(txn: TxnId) -> String {
+    format!("t/{txn:016x}")
+}
+
+impl Ledger {
+    /// A participant's ledger from its disk, or with the opening balances.
+    pub fn start(layout: &Layout, me: NodeId, durable: &Durable<Record>, boot: u64) -> Ledger {
+        let mut l = Ledger { boot, ..Ledger::default() };
+        for a in layout.accounts_of(me) {
+            l.accounts.insert(a, (layout.bank.balance as i64, 0));
+        }
+        for (key, record) in durable {
+            match record {
+                Record::Account(v, w) => {
+                    l.accounts.insert(key["a/".len()..].to_string(), (*v, *w));
+                }
+                Record::Part { status, piece, participants } => {
+                    let txn = u64::from_str_radix(&key["t/".len()..], 16).expect("a part key is t/ and hex");
+                    let recovering = !status.decided();
+                    if recovering {
+                        for (a, _) in &piece.changes {
+                            l.locks.insert(a.clone(), txn);
+                        }
+                    }
+                    let seen = piece
+                        .changes
+                        .iter()
+                        .map(|(a, _)| {
+                            let (v, w) = l.accounts.get(a).copied().unwrap_or_default();
+                            (a.clone(), v, w)
+                        })
+                        .collect();
+                    let part = Part { status: *status, piece: piece.clone(), participants: participants.clone(), seen, recovering };
+                    l.parts.insert(txn, part);
+                }
+                Record::Coord { .. } => {}
+            }
+        }
+        l
+    }
+
+    /// Transactions this participant voted yes on and has no outcome for.
+    pub fn undecided(&self) -> impl Iterator<Item = (&TxnId, &Part)> {
+        self.parts.iter().filter(|(_, p)| !p.status.decided())
+    }
+
+    /// Votes on `piece` of `txn` (again, if asked again: the same answer). A yes
+    /// vote locks the accounts and is synced before the caller sends it.
+    pub fn vote<P: Protocol<Stored = Record>>(
+        &mut self,
+        ctx: &mut Ctx<'_, P>,
+        txn: TxnId,
+        piece: &Piece,
+        participants: &[NodeId],
+    ) -> Vote {
+        if let Some(p) = self.parts.get(&txn) {
+            let yes = p.status != Status::Aborted;
+            let values = p.seen.iter().map(|(a, v, _)| (a.clone(), *v)).collect();
+            return Vote { yes, values, why: if yes { String::new() } else { "aborted here before".into() } };
+        }
+        let mut why = String::new();
+        for (a, delta) in &piece.changes {
+            match (self.locks.get(a), self.accounts.get(a)) {
+                (Some(&other), _) => why = format!("{a} is locked by {}", show_txn(other)),
+                (None, Some(&(balance, _))) if balance + delta < 0 => {
+                    why = format!("{a} holds {balance}, cannot pay {}", -delta)
+                }
+                (None, None) => why = format!("{a} is not held here"),
+                _ => continue,
+            }
+            break;
+        }
+        let yes = why.is_empty();
+        let status = if yes { Status::Uncertain } else { Status::Aborted };
+        let seen: Vec<(String, i64, TxnId)> = piece
+            .changes
+            .iter()
+            .filter_map(|(a, _)| self.accounts.get(a).map(|&(v, w)| (a.clone(), v, w)))
+            .collect();
+        if yes {
+            for (a, _) in &piece.changes {
+                self.locks.insert(a.clone(), txn);
+            }
+        }
+        ctx.write(part_key(txn), Record::Part { status, piece: piece.clone(), participants: participants.to_vec() });
+        if yes {
+            ctx.sync();
+        }
+        self.events.push(Event::Voted { txn, yes });
+        if !yes {
+            self.events.push(Event::Decided {
+                txn,
+                commit: false,
+                participants: participants.to_vec(),
+                reads: Vec::new(),
+                writes: Vec::new(),
+            });
+        }
+        let values = seen.iter().map(|(a, v, _)| (a.clone(), *v)).collect();
+        let part = Part { status, piece: piece.clone(), participants: participants.to_vec(), seen, recovering: false };
+        self.parts.insert(txn, part);
+        Vote { yes, values, why }
+    }
+
+    /// Aborts `txn` here without having voted on it (never asked, or asked after
+    /// the fact): it will vote no if asked later.
+    pub fn refuse<P: Protocol<Stored = Record>>(&mut self, ctx: &mut Ctx<'_, P>, txn: TxnId) {
+        if self.parts.contains_key(&txn) {
+            return;
+        }
+        let part = Part {
+            status: Status::Aborted,
+            piece: Piece::default(),
+            participants: Vec::new(),
+            seen: Vec::new(),
+            recovering: false,
+        };
+        ctx.write(part_key(txn), Record::Part { status: Status::Aborted, piece: Piece::default(), participants: Vec::new() });
+        self.parts.insert(txn, part);
+        self.events.push(Event::Decided {
+            txn,
+            commit: false,
+            participants: Vec::new(),
+            reads: Vec::new(),
+            writes: Vec::new(),
+        });
+    }
+
+    /// 3PC: moves an uncertain part to pre-committed, synced.
+    pub fn precommit<P: Protocol<Stored = Record>>(&mut self, ctx: &mut Ctx<'_, P>, txn: TxnId) {
+        let Some(p) = self.parts.get_mut(&txn) else { return };
+        if p.status != Status::Uncertain {
+            return;
+        }
+        p.status = Status::PreCommitted;
+        let record = Record::Part { status: p.status, piece: p.piece.clone(), participants: p.participants.clone() };
+        ctx.write(part_key(txn), record);
+        ctx.sync();
+    }
+
+    /// Carries out the outcome of `txn`: applies the piece on commit, then releases
+    /// its locks; synced. Returns false if it was already decided here (the same way:
+    /// a repeat; the other way: obeyed anyway, and the checks will say so).
+    pub fn decide<P: Protocol<Stored = Record>>(&mut self, ctx: &mut Ctx<'_, P>, txn: TxnId, commit: bool) -> bool {
+        let status = if commit { Status::Committed } else { Status::Aborted };
+        let Some(p) = self.parts.get_mut(&txn) else {
+            if commit {
+                // Told to commit a piece it never saw: there is nothing it can apply.
+                let part = Part {
+                    status,
+                    piece: Piece::default(),
+                    participants: Vec::new(),
+                    seen: Vec::new(),
+                    recovering: false,
+                };
+                self.parts.insert(txn, part);
+                ctx.write(part_key(txn), Record::Part { status, piece: Piece::default(), participants: Vec::new() });
+                ctx.sync();
+                self.events.push(Event::Decided { txn, commit, participants: Vec::new(), reads: Vec::new(), writes: Vec::new() });
+            } else {
+                self.refuse(ctx, txn);
+            }
+            return true;
+        };
+        if p.status == status {
+            return false;
+        }
+        p.status = status;
+        p.recovering = false;
+        let (mut reads, mut writes) = (Vec::new(), Vec::new());
+        for (a, delta) in &p.piece.changes {
+            if self.locks.get(a) == Some(&txn) {
+                self.locks.remove(a);
+            }
+            if !commit {
+                continue;
+            }
+            if let Some((_, _, w)) = p.seen.iter().find(|(s, _, _)| s == a) {
+                reads.push((a.clone(), *w));
+            }
+            if *delta != 0 {
+                let entry = self.accounts.entry(a.clone()).or_insert((0, 0));
+                writes.push((a.clone(), entry.1));
+                *entry = (entry.0 + delta, txn);
+                ctx.write(format!("a/{a}"), Record::Account(entry.0, txn));
+            }
+        }
+        let record = Record::Part { status, piece: p.piece.clone(), participants: p.participants.clone() };
+        ctx.write(part_key(txn), record);
+        ctx.sync();
+        self.events.push(Event::Decided { txn, commit, participants: p.participants.clone(), reads, writes });
+        true
+    }
+
+    /// The participant's status on `txn`, if it has one.
+    pub fn status(&self, txn: TxnId) -> Option<Status> {
+        self.parts.get(&txn).map(|p| p.status)
+    }
+}
+
+/// The coordinator's side of one transaction, as both protocols keep it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Txn {
+    pub client: ClientId,
+    pub seq: u64,
+    pub pieces: BTreeMap<NodeId, Piece>,
+    /// The accounts a read asked for, in its order.
+    pub read: Option<Vec<String>>,
+    pub votes: BTreeMap<NodeId, bool>,
+    pub values: BTreeMap<String, i64>,
+    /// Why it aborts, from the first no vote.
+    pub why: String,
+    pub decision: Option<bool>,
+    /// The answer the client was given with the decision (kept for its retries).
+    pub given: Option<String>,
+    /// Participants that acknowledged the current phase's message.
+    pub acked: Vec<NodeId>,
+    /// Restarted before it decided: it learns the outcome from the participants.
+    pub recovering: bool,
+}
+
+impl Txn {
+    /// A transaction the coordinator found on its disk after a restart.
+    pub fn recovered(id: TxnId, participants: &[NodeId], decision: Option<bool>, given: Option<String>) -> Txn {
+        Txn {
+            client: ((id >> 32) - 1) as usize,
+            seq: id & 0xffff_ffff,
+            pieces: participants.iter().map(|&p| (p, Piece::default())).collect(),
+            read: None,
+            votes: BTreeMap::new(),
+            values: BTreeMap::new(),
+            why: "the coordinator restarted before it decided".into(),
+            decision,
+            given,
+            acked: Vec::new(),
+            recovering: true,
+        }
+    }
+
+    /// A new transaction from a client's request.
+    pub fn new(req: &faultline_sim::Request, pieces: BTreeMap<NodeId, Piece>) -> Txn {
+        Txn {
+            client: req.client,
+            seq: req.seq,
+            pieces,
+            read: match &req.op {
+                Op::Read { keys } => Some(keys.clone()),
+                _ => None,
+            },
+            votes: BTreeMap::new(),
+            values: BTreeMap::new(),
+            why: String::new(),
+            decision: None,
+            given: None,
+            acked: Vec::new(),
+            recovering: false,
+        }
+    }
+
+    pub fn participants(&self) -> Vec<NodeId> {
+        self.pieces.keys().copied().collect()
+    }
+
+    pub fn all_voted_yes(&self) -> bool {
+        self.votes.len() == self.pieces.len() && self.votes.values().all(|&y| y)
+    }
+
+    /// What the client is told once the decision is known.
+    pub fn answer(&self, commit: bool) -> String {
+        match (&self.read, commit) {
+            (_, false) => format!("aborted: {}", if self.why.is_empty() { "no decision to commit" } else { &self.why }),
+            (Some(keys), true) => faultline_sim::check::bank::show_balances(
+                keys.iter().map(|k| (k.as_str(), self.values.get(k).copied().unwrap_or_default())),
+            ),
+            (None, true) => String::new(),
+        }
+    }
+}
+
+/// The client's outcome from a stored answer: a read's balances, done, or aborted.
+pub fn outcome(answer: &str, commit: bool) -> faultline_sim::Outcome {
+    use faultline_sim::Outcome;
+    match (commit, answer.is_empty()) {
+        (false, _) => Outcome::Rejected(answer.to_string()),
+        (true, true) => Outcome::Done,
+        (true, false) => Outcome::Value(answer.to_string()),
+    }
+}
+
+pub fn coord_key(txn: TxnId) -> String {
+    format!("c/{txn:016x}")
+}
+
+/// The coordinator's records from disk: `txn -> (participants, decision, answer)`.
+pub fn coord_records(durable: &Durable<Record>) -> Vec<(TxnId, Vec<NodeId>, Option<bool>, Option<String>)> {
+    durable
+        .iter()
+        .filter_map(|(k, r)| match r {
+            Record::Coord { participants, decision, answer } => Some((
+                u64::from_str_radix(&k["c/".len()..], 16).expect("a coordinator key is c/ and hex"),
+                participants.clone(),
+                *decision,
+                answer.clone(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// How many participants are undecided on some transaction, over the nodes given.
+pub fn undecided_count<'a>(ledgers: impl Iterator<Item = &'a Ledger>) -> i64 {
+    ledgers.map(|l| l.undecided().count() as i64).sum()
+}

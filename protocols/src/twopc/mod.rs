@@ -1,0 +1,409 @@
+//! Two-phase commit (Gray 1978; Bernstein, Hadzilacos & Goodman 1987, ch. 7) over the
+//! bank in [`crate::commit`].
+//!
+//! ## The algorithm
+//! `n1` coordinates. For each client transaction it logs the transaction's start
+//! (synced), sends `Prepare` with each participant's piece, and collects votes. If
+//! every participant votes yes it decides commit; a no vote, or no vote within
+//! `VOTE_TIMEOUT_MS`, decides abort. The decision is logged and synced before it is
+//! sent to anyone (the participants and the client). Prepares and decisions are
+//! re-sent every `RESEND_MS` (a few rounds) until voted on or acknowledged.
+//!
+//! A participant votes as [`crate::commit::Ledger::vote`] says; a yes vote is synced
+//! first. Having voted yes it is *uncertain*: it may neither commit nor abort on its
+//! own. If no decision comes within `ASK_AFTER_MS` it runs the cooperative
+//! termination protocol: it asks the coordinator and every other participant. A
+//! participant that knows the outcome tells it; one that has not voted yet aborts
+//! its piece and says abort (it may: nobody can have committed without its vote);
+//! an uncertain one cannot help. It asks again every `ASK_EVERY_MS`.
+//!
+//! Recovery: a restarted coordinator resends logged decisions and aborts every
+//! transaction it began but did not decide (no participant can have committed it).
+//! A restarted participant keeps its yes votes (locks and all) and asks.
+//!
+//! ## What it guarantees, and what it does not
+//! Atomic and valid under any crash, loss, duplication or partition. Not
+//! non-blocking: when the coordinator crashes after every participant voted yes and
+//! before any learned the decision, they stay uncertain, holding their locks, until
+//! the coordinator comes back. `faultline run` reports how long
+//! ("longest wait for an outcome").
+//!
+//! ## The bug zoo
+//! - `majority-commit`: commit once a majority of participants vote yes, as a
+//!   widely shared blog post describes 2PC. Caught by `validity`.
+//! - `decision-before-log`: the coordinator sends its decision first and logs it
+//!   lazily (flushed every `FLUSH_MS`). A crash in between forgets a commit some
+//!   participant already applied; the restarted coordinator aborts it. Caught by
+//!   `atomicity`.
+//! - `unilateral-abort`: a participant that voted yes and heard nothing for
+//!   `ASK_AFTER_MS` aborts on its own. Caught by `atomicity` once the coordinator
+//!   committed.
+
+use std::collections::BTreeMap;
+
+use faultline_sim::check::facts::Facts;
+use faultline_sim::disk::Durable;
+use faultline_sim::time::Dur;
+use faultline_sim::{Ctx, NodeId, Outcome, Protocol, Reply, Request, TimerId, Violation};
+use serde::Serialize;
+
+use crate::commit::{
+    COORDINATOR, Event, Layout, Ledger, Piece, Record, Status, Txn, TxnId, Vote, check, coord_key, coord_records,
+    outcome, show_txn, txn_id,
+};
+
+/// How often prepares and decisions are re-sent.
+pub const RESEND_MS: u64 = 25;
+/// How many times they are re-sent before the coordinator waits to be asked.
+pub const RESEND_ROUNDS: u32 = 8;
+/// How long the coordinator waits for every vote before it aborts.
+pub const VOTE_TIMEOUT_MS: u64 = 250;
+/// How long a participant that voted yes waits for the decision before asking.
+pub const ASK_AFTER_MS: u64 = 300;
+/// How often an uncertain participant asks again.
+pub const ASK_EVERY_MS: u64 = 200;
+/// `decision-before-log`: how often the coordinator flushes its log.
+pub const FLUSH_MS: u64 = 30;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Variant {
+    Correct,
+    MajorityCommit,
+    DecisionBeforeLog,
+    UnilateralAbort,
+}
+
+pub const VARIANTS: &[(&str, &str)] = &[
+    ("correct", "logged decisions, cooperative termination, presumed abort after a coordinator crash"),
+    ("majority-commit", "commits once a majority of participants vote yes"),
+    ("decision-before-log", "sends the decision before it is durable; a crash forgets it"),
+    ("unilateral-abort", "a participant that voted yes aborts on its own after a timeout"),
+];
+
+impl Variant {
+    pub fn from_name(name: &str) -> Option<Variant> {
+        match name {
+            "correct" => Some(Variant::Correct),
+            "majority-commit" => Some(Variant::MajorityCommit),
+            "decision-before-log" => Some(Variant::DecisionBeforeLog),
+            "unilateral-abort" => Some(Variant::UnilateralAbort),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Msg {
+    Prepare { txn: TxnId, piece: Piece, participants: Vec<NodeId> },
+    Vote { txn: TxnId, vote: Vote },
+    Decision { txn: TxnId, commit: bool },
+    Ack { txn: TxnId },
+    /// An uncertain participant asks what became of `txn`.
+    Ask { txn: TxnId },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Timer {
+    Resend { txn: TxnId, round: u32 },
+    VoteTimeout { txn: TxnId },
+    Ask { txn: TxnId },
+    Flush,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TwoPc {
+    variant: Variant,
+    layout: Layout,
+    me: NodeId,
+    /// A participant's bank; on the coordinator, only its events.
+    ledger: Ledger,
+    /// The coordinator's transactions.
+    txns: BTreeMap<TxnId, Txn>,
+    flush_armed: bool,
+}
+
+pub const PROBES: &[(&str, &str)] = &[
+    ("undecided", "participant parts that voted yes and do not know the outcome yet (blocked)"),
+    ("locked", "accounts locked by transactions in progress"),
+];
+
+impl TwoPc {
+    fn is_coordinator(&self) -> bool {
+        self.me == COORDINATOR
+    }
+
+    fn decide(&mut self, ctx: &mut Ctx<'_, Self>, id: TxnId, commit: bool) {
+        let variant = self.variant;
+        let Some(txn) = self.txns.get_mut(&id) else { return };
+        if txn.decision.is_some() {
+            return;
+        }
+        txn.decision = Some(commit);
+        txn.acked.clear();
+        let answer = txn.answer(commit);
+        txn.given = Some(answer.clone());
+        let participants = txn.participants();
+        let record = Record::Coord { participants: participants.clone(), decision: Some(commit), answer: Some(answer.clone()) };
+        ctx.write(coord_key(id), record);
+        if variant == Variant::DecisionBeforeLog {
+            if !self.flush_armed {
+                self.flush_armed = true;
+                ctx.set_timer(Dur::from_millis(FLUSH_MS), Timer::Flush);
+            }
+        } else {
+            ctx.sync();
+        }
+        for &p in &participants {
+            ctx.send(p, Msg::Decision { txn: id, commit });
+        }
+        ctx.note(format!("{} {}", if commit { "commit" } else { "abort" }, show_txn(id)));
+        if !txn.recovering {
+            ctx.reply(Reply { client: txn.client, seq: txn.seq, outcome: outcome(&answer, commit) });
+        }
+        self.ledger.events.push(Event::Decided { txn: id, commit, participants, reads: Vec::new(), writes: Vec::new() });
+    }
+
+    fn on_vote(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, id: TxnId, vote: Vote) {
+        let variant = self.variant;
+        let Some(txn) = self.txns.get_mut(&id) else { return };
+        if let Some(commit) = txn.decision {
+            ctx.send(from, Msg::Decision { txn: id, commit });
+            return;
+        }
+        if !txn.pieces.contains_key(&from) {
+            return;
+        }
+        txn.votes.insert(from, vote.yes);
+        txn.values.extend(vote.values);
+        if !vote.yes && txn.why.is_empty() {
+            txn.why = format!("{from} voted no: {}", vote.why);
+        }
+        let yes = txn.votes.values().filter(|&&y| y).count();
+        let no = txn.votes.len() - yes;
+        let decision = match variant {
+            Variant::MajorityCommit if 2 * yes > txn.pieces.len() => Some(true),
+            Variant::MajorityCommit if 2 * no >= txn.pieces.len() => Some(false),
+            Variant::MajorityCommit => None,
+            _ if !vote.yes => Some(false),
+            _ if txn.all_voted_yes() => Some(true),
+            _ => None,
+        };
+        if let Some(commit) = decision {
+            self.decide(ctx, id, commit);
+        }
+    }
+
+    fn ask(&self, ctx: &mut Ctx<'_, Self>, id: TxnId, participants: &[NodeId]) {
+        ctx.send(COORDINATOR, Msg::Ask { txn: id });
+        for &p in participants {
+            if p != self.me {
+                ctx.send(p, Msg::Ask { txn: id });
+            }
+        }
+    }
+}
+
+impl Protocol for TwoPc {
+    type Msg = Msg;
+    type Timer = Timer;
+    type Stored = Record;
+    type Config = (Variant, Layout);
+
+    const PROBES: &'static [(&'static str, &'static str)] = PROBES;
+
+    fn start(ctx: &mut Ctx<'_, Self>, config: &(Variant, Layout), durable: &Durable<Record>) -> Self {
+        let (variant, layout) = *config;
+        let me = ctx.id();
+        let boot = ctx.rng().next_u64();
+        let mut node = TwoPc {
+            variant,
+            layout,
+            me,
+            ledger: Ledger::start(&layout, me, durable, boot),
+            txns: BTreeMap::new(),
+            flush_armed: false,
+        };
+        if node.is_coordinator() {
+            let mut undecided = Vec::new();
+            for (id, participants, decision, given) in coord_records(durable) {
+                node.txns.insert(id, Txn::recovered(id, &participants, decision, given));
+                match decision {
+                    Some(_) => drop(ctx.set_timer(Dur::from_millis(RESEND_MS), Timer::Resend { txn: id, round: 0 })),
+                    None => undecided.push(id),
+                }
+            }
+            if !undecided.is_empty() {
+                ctx.note(format!("recovered: aborting {} undecided transaction(s)", undecided.len()));
+            }
+            for id in undecided {
+                node.decide(ctx, id, false);
+                ctx.set_timer(Dur::from_millis(RESEND_MS), Timer::Resend { txn: id, round: 0 });
+            }
+        } else {
+            let undecided: Vec<TxnId> = node.ledger.undecided().map(|(&t, _)| t).collect();
+            if !undecided.is_empty() {
+                ctx.note(format!("recovered uncertain about {} transaction(s)", undecided.len()));
+            }
+            for id in undecided {
+                ctx.set_timer(Dur::from_millis(RESEND_MS), Timer::Ask { txn: id });
+            }
+        }
+        node
+    }
+
+    fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, req: Request) {
+        let reply = |ctx: &mut Ctx<'_, Self>, outcome: Outcome| {
+            ctx.reply(Reply { client: req.client, seq: req.seq, outcome });
+        };
+        if !self.is_coordinator() {
+            return reply(ctx, Outcome::Redirect(Some(COORDINATOR)));
+        }
+        let id = txn_id(req.client, req.seq);
+        if let Some(txn) = self.txns.get(&id) {
+            if let (Some(commit), Some(given)) = (txn.decision, &txn.given) {
+                reply(ctx, outcome(given, commit));
+            }
+            return; // still deciding: the answer goes out with the decision
+        }
+        let pieces = match self.layout.pieces(&req.op) {
+            Ok(p) => p,
+            Err(why) => return reply(ctx, Outcome::Rejected(why)),
+        };
+        let participants: Vec<NodeId> = pieces.keys().copied().collect();
+        ctx.write(coord_key(id), Record::Coord { participants: participants.clone(), decision: None, answer: None });
+        ctx.sync();
+        for (&p, piece) in &pieces {
+            ctx.send(p, Msg::Prepare { txn: id, piece: piece.clone(), participants: participants.clone() });
+        }
+        let txn = Txn::new(&req, pieces);
+        self.txns.insert(id, txn);
+        ctx.set_timer(Dur::from_millis(RESEND_MS), Timer::Resend { txn: id, round: 0 });
+        ctx.set_timer(Dur::from_millis(VOTE_TIMEOUT_MS), Timer::VoteTimeout { txn: id });
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
+        match msg {
+            Msg::Prepare { txn, piece, participants } => {
+                let fresh = self.ledger.status(txn).is_none();
+                let vote = self.ledger.vote(ctx, txn, &piece, &participants);
+                if fresh && vote.yes {
+                    ctx.set_timer(Dur::from_millis(ASK_AFTER_MS), Timer::Ask { txn });
+                }
+                ctx.send(from, Msg::Vote { txn, vote });
+            }
+            Msg::Vote { txn, vote } => self.on_vote(ctx, from, txn, vote),
+            Msg::Decision { txn, commit } => {
+                if self.is_coordinator() {
+                    return;
+                }
+                self.ledger.decide(ctx, txn, commit);
+                ctx.send(COORDINATOR, Msg::Ack { txn });
+            }
+            Msg::Ack { txn } => {
+                if let Some(t) = self.txns.get_mut(&txn)
+                    && !t.acked.contains(&from)
+                {
+                    t.acked.push(from);
+                }
+            }
+            Msg::Ask { txn } => {
+                if self.is_coordinator() {
+                    match self.txns.get(&txn).map(|t| t.decision) {
+                        Some(Some(commit)) => ctx.send(from, Msg::Decision { txn, commit }),
+                        Some(None) => {} // still collecting votes
+                        // Never begun here: presumed abort.
+                        None => ctx.send(from, Msg::Decision { txn, commit: false }),
+                    }
+                    return;
+                }
+                match self.ledger.status(txn) {
+                    Some(Status::Committed) => ctx.send(from, Msg::Decision { txn, commit: true }),
+                    Some(Status::Aborted) => ctx.send(from, Msg::Decision { txn, commit: false }),
+                    Some(_) => {} // uncertain too: cannot help
+                    None => {
+                        // Not voted yet: abort now, so nobody can commit it.
+                        self.ledger.refuse(ctx, txn);
+                        ctx.send(from, Msg::Decision { txn, commit: false });
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _id: TimerId, timer: Timer) {
+        match timer {
+            Timer::Resend { txn: id, round } => {
+                let Some(txn) = self.txns.get(&id) else { return };
+                let mut outstanding = false;
+                for (&p, piece) in &txn.pieces {
+                    match txn.decision {
+                        None if !txn.votes.contains_key(&p) => {
+                            let participants = txn.participants();
+                            ctx.send(p, Msg::Prepare { txn: id, piece: piece.clone(), participants });
+                        }
+                        Some(commit) if !txn.acked.contains(&p) => ctx.send(p, Msg::Decision { txn: id, commit }),
+                        _ => continue,
+                    }
+                    outstanding = true;
+                }
+                if outstanding && round + 1 < RESEND_ROUNDS {
+                    ctx.set_timer(Dur::from_millis(RESEND_MS), Timer::Resend { txn: id, round: round + 1 });
+                }
+            }
+            Timer::VoteTimeout { txn: id } => {
+                let Some(txn) = self.txns.get_mut(&id) else { return };
+                if txn.decision.is_some() {
+                    return;
+                }
+                if txn.why.is_empty() {
+                    let missing: Vec<String> =
+                        txn.pieces.keys().filter(|p| !txn.votes.contains_key(p)).map(|p| p.to_string()).collect();
+                    txn.why = format!("no vote from {} within {VOTE_TIMEOUT_MS}ms", missing.join(", "));
+                }
+                let yes = txn.votes.values().filter(|&&y| y).count();
+                let commit = self.variant == Variant::MajorityCommit && 2 * yes > txn.pieces.len();
+                self.decide(ctx, id, commit);
+            }
+            Timer::Ask { txn } => {
+                let Some(part) = self.ledger.parts.get(&txn) else { return };
+                if part.status.decided() {
+                    return;
+                }
+                if self.variant == Variant::UnilateralAbort {
+                    ctx.note(format!("gave up waiting: abort {}", show_txn(txn)));
+                    self.ledger.decide(ctx, txn, false);
+                    return;
+                }
+                let participants = part.participants.clone();
+                self.ask(ctx, txn, &participants);
+                ctx.set_timer(Dur::from_millis(ASK_EVERY_MS), Timer::Ask { txn });
+            }
+            Timer::Flush => {
+                self.flush_armed = false;
+                ctx.sync();
+            }
+        }
+    }
+
+    fn leads(&self) -> Option<u64> {
+        self.is_coordinator().then_some(1)
+    }
+
+    fn probe(nodes: &[Option<&Self>], name: &str) -> i64 {
+        let ledgers = nodes.iter().flatten().map(|n| &n.ledger);
+        match name {
+            "undecided" => crate::commit::undecided_count(ledgers),
+            "locked" => ledgers.map(|l| l.locks.len() as i64).sum(),
+            _ => 0,
+        }
+    }
+
+    fn check_cluster(nodes: &[Option<Self>], stepped: usize, facts: &mut Facts) -> Result<(), Violation> {
+        let node = nodes[stepped].as_ref();
+        check::check(stepped, node.map(|n| &n.ledger), node.map_or(0, |n| n.ledger.boot), facts)
+    }
+
+    fn measures(_nodes: &[Option<Self>], facts: &mut Facts) -> Vec<(String, String)> {
+        check::measures(facts)
+    }
+}
