@@ -6,6 +6,7 @@ pub mod kv;
 pub mod pb;
 pub mod pingpong;
 pub mod raft;
+pub mod threepc;
 pub mod twopc;
 
 use faultline_sim::scenario::Catalog;
@@ -38,6 +39,10 @@ fn run_twopc(s: &Scenario, seed: u64, trace: Trace) -> RunResult {
     Sim::<twopc::TwoPc>::new(s, (variant, commit::Layout::of(s)), seed, trace).run()
 }
 
+fn run_threepc(s: &Scenario, seed: u64, trace: Trace) -> RunResult {
+    Sim::<threepc::ThreePc>::new(s, commit::Layout::of(s), seed, trace).run()
+}
+
 fn run_pingpong(s: &Scenario, seed: u64, trace: Trace) -> RunResult {
     Sim::<pingpong::PingPong>::new(s, (), seed, trace).run()
 }
@@ -63,6 +68,13 @@ pub const REGISTRY: &[Entry] = &[
         variants: twopc::VARIANTS,
         probes: twopc::PROBES,
         run: run_twopc,
+    },
+    Entry {
+        name: "threepc",
+        summary: "three-phase commit with Skeen's termination protocol: non-blocking under crashes, not partitions",
+        variants: threepc::VARIANTS,
+        probes: threepc::PROBES,
+        run: run_threepc,
     },
     Entry {
         name: "pingpong",

@@ -357,6 +357,11 @@ pub struct RawWorkload {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub start: Option<Dur>,
+    /// When clients stop starting operations (default: the end of the run); those
+    /// in progress still finish.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub stop: Option<Dur>,
 }
 
 #[derive(Deserialize, JsonSchema, Clone, Copy)]
@@ -604,6 +609,7 @@ pub struct WorkloadConfig {
     pub timeout: u64,
     pub retries: u32,
     pub start: u64,
+    pub stop: u64,
 }
 
 /// When an assertion is judged.
@@ -1233,6 +1239,7 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
                 timeout: w.timeout.map_or(500 * NANOS_PER_MILLI, |d| d.0.max(1)),
                 retries: w.retries.unwrap_or(2),
                 start: w.start.map_or(0, |d| d.0),
+                stop: w.stop.map_or(u64::MAX, |d| d.0),
             })
         }
     };

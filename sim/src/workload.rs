@@ -110,7 +110,7 @@ impl<P: Protocol> Sim<P> {
         let now = self.now;
         let end = self.end();
         let Some(cl) = &mut self.clients else { return };
-        if cl.issued >= cl.cfg.ops || now >= end {
+        if cl.issued >= cl.cfg.ops || now >= end || now >= cl.cfg.stop {
             return;
         }
         cl.issued += 1;

@@ -183,6 +183,19 @@ pub fn check(stepped: usize, ledger: Option<&Ledger>, boot: u64, facts: &mut Fac
                 }
             }
             Event::Decided { txn, commit, participants, reads, writes } => {
+                if *commit {
+                    for p in participants {
+                        let vote = match m.votes.get(&(*txn, p.0)) {
+                            Some(true) => continue,
+                            Some(false) => "voted no",
+                            None => "had not voted",
+                        };
+                        return Err(Violation {
+                            invariant: "validity".into(),
+                            detail: format!("{} committed at {node}, but participant {p} {vote}", show_txn(*txn)),
+                        });
+                    }
+                }
                 let word = |c: bool| if c { "committed" } else { "aborted" };
                 match m.outcome.get(txn) {
                     Some(&(c, n, t)) if c != *commit => {
@@ -200,19 +213,6 @@ pub fn check(stepped: usize, ledger: Option<&Ledger>, boot: u64, facts: &mut Fac
                     }
                     Some(_) => {}
                     None => drop(m.outcome.insert(*txn, (*commit, stepped, now))),
-                }
-                if *commit {
-                    for p in participants {
-                        let vote = match m.votes.get(&(*txn, p.0)) {
-                            Some(true) => continue,
-                            Some(false) => "voted no",
-                            None => "had not voted",
-                        };
-                        return Err(Violation {
-                            invariant: "validity".into(),
-                            detail: format!("{} committed at {node}, but participant {p} {vote}", show_txn(*txn)),
-                        });
-                    }
                 }
                 if let Some(since) = m.waiting.remove(&(*txn, stepped))
                     && m.longest.is_none_or(|l| now - since > l.0)

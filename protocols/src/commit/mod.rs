@@ -262,10 +262,10 @@ impl Ledger {
                 self.locks.insert(a.clone(), txn);
             }
         }
+        // Synced either way: a participant that forgot its no vote in a crash could
+        // vote yes when the prepare is re-sent.
         ctx.write(part_key(txn), Record::Part { status, piece: piece.clone(), participants: participants.to_vec() });
-        if yes {
-            ctx.sync();
-        }
+        ctx.sync();
         self.events.push(Event::Voted { txn, yes });
         if !yes {
             self.events.push(Event::Decided {
@@ -295,7 +295,9 @@ impl Ledger {
             seen: Vec::new(),
             recovering: false,
         };
+        // Synced: a peer may abort on our word, so we may never vote yes after a crash.
         ctx.write(part_key(txn), Record::Part { status: Status::Aborted, piece: Piece::default(), participants: Vec::new() });
+        ctx.sync();
         self.parts.insert(txn, part);
         self.events.push(Event::Decided {
             txn,
@@ -490,4 +492,9 @@ pub fn coord_records(durable: &Durable<Record>) -> Vec<(TxnId, Vec<NodeId>, Opti
 /// How many participants are undecided on some transaction, over the nodes given.
 pub fn undecided_count<'a>(ledgers: impl Iterator<Item = &'a Ledger>) -> i64 {
     ledgers.map(|l| l.undecided().count() as i64).sum()
+}
+
+/// How many transactions the coordinator (if among `coordinators`) decided `commit`.
+pub fn decided_count<'a>(coordinators: impl Iterator<Item = &'a BTreeMap<TxnId, Txn>>, commit: bool) -> i64 {
+    coordinators.map(|t| t.values().filter(|t| t.decision == Some(commit)).count() as i64).sum()
 }

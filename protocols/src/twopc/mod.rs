@@ -125,6 +125,8 @@ pub struct TwoPc {
 pub const PROBES: &[(&str, &str)] = &[
     ("undecided", "participant parts that voted yes and do not know the outcome yet (blocked)"),
     ("locked", "accounts locked by transactions in progress"),
+    ("commits", "transactions the coordinator decided to commit (kept across its restarts)"),
+    ("aborts", "transactions the coordinator decided to abort (kept across its restarts)"),
 ];
 
 impl TwoPc {
@@ -394,6 +396,7 @@ impl Protocol for TwoPc {
         match name {
             "undecided" => crate::commit::undecided_count(ledgers),
             "locked" => ledgers.map(|l| l.locks.len() as i64).sum(),
+            "commits" | "aborts" => crate::commit::decided_count(nodes.iter().flatten().map(|n| &n.txns), name == "commits"),
             _ => 0,
         }
     }
