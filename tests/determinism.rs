@@ -13,7 +13,14 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn the_same_seed_writes_byte_identical_run_folders() {
-    for name in ["pb/nemesis", "pb/crash-restart", "raft/nemesis", "raft/figure-8"] {
+    for name in [
+        "pb/nemesis",
+        "pb/crash-restart",
+        "raft/nemesis",
+        "raft/figure-8",
+        "commit/twopc-nemesis",
+        "commit/threepc-nemesis",
+    ] {
         let scenario = faultline::cli::load_scenario(name).expect("bundled scenario");
         let (a, b) =
             (temp_dir(&format!("{}-a", name.replace('/', "-"))), temp_dir(&format!("{}-b", name.replace('/', "-"))));

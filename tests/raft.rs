@@ -11,9 +11,8 @@ fn scenario(src: &str) -> Scenario {
     parse("test.toml", src, &catalog()).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn bundled(name: &str) -> Scenario {
-    faultline::cli::load_scenario(name).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
+mod common;
+use common::bundled;
 
 fn run_with_trace(s: &Scenario, seed: u64) -> (RunResult, Vec<serde_json::Value>) {
     let sink = TraceBuffer::default();
@@ -132,19 +131,10 @@ liveness = "2s"
 
 #[test]
 fn every_raft_scenario_passes_beyond_its_own_seed() {
-    let names: Vec<&str> = faultline::cli::BUNDLED
-        .iter()
-        .map(|(n, _)| *n)
-        .filter(|n| n.starts_with("raft/") && *n != "raft/nemesis")
-        .collect();
+    let names = common::bundled_in("raft/", |n| n != "raft/nemesis");
     assert!(names.len() >= 20, "the MIT lab twins are bundled: {names:?}");
     for name in names {
-        let s = bundled(name);
-        let seeds = s.seeds.clone().map_or(1..11, |r| r.start..r.start + 10);
-        let out = faultline::cli::sweep::run_seeds(&s, seeds, 2, &indicatif::ProgressBar::hidden());
-        for o in out {
-            assert!(o.failures.is_empty(), "{name} seed {}: {:?}", o.seed, o.failures);
-        }
+        common::passes_ten_seeds(name);
     }
 }
 
@@ -171,22 +161,6 @@ fn raft_zoo_is_caught_for_the_right_reason_as_often_as_its_file_says() {
         ("zoo/raft-no-dedup", "history is not linearizable"),
     ];
     for (name, reason) in expected {
-        let s = bundled(name);
-        let range = s.seeds.clone().expect("a zoo scenario states its seeds");
-        let out = faultline::cli::sweep::run_seeds(&s, range.clone(), 2, &indicatif::ProgressBar::hidden());
-        let caught: Vec<_> = out.iter().filter(|o| !o.failures.is_empty()).collect();
-        for o in &caught {
-            assert!(o.failures[0].starts_with(reason), "{name} seed {}: {}", o.seed, o.failures[0]);
-        }
-        let description = s.description.clone().unwrap_or_default().replace('\n', " ");
-        let stated = description
-            .split("Caught on ")
-            .nth(1)
-            .and_then(|rest| rest.split(' ').next())
-            .unwrap_or_else(|| panic!("{name}: the description says how often it is caught"));
-        let stated = if stated == "all" { range.end - range.start } else { stated.parse().expect("a count") };
-        assert_eq!(caught.len() as u64, stated, "{name}: the description's count is out of date");
-        // Its own seed is one that catches it, so `faultline run NAME` shows the bug.
-        assert!(caught.iter().any(|o| o.seed == s.seed), "{name}: seed {} does not catch it", s.seed);
+        common::zoo_is_caught_as_often_as_it_says(name, reason);
     }
 }

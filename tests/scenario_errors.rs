@@ -29,6 +29,11 @@ const CASES: &[&str] = &[
     "assert-after-end",
     "restart-leader",
     "bad-target",
+    "bank-mix-kv",
+    "bank-field-in-kv",
+    "bank-linearizable",
+    "workload-mismatch",
+    "unknown-workload-kind",
 ];
 
 #[test]

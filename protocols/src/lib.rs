@@ -9,7 +9,7 @@ pub mod raft;
 pub mod threepc;
 pub mod twopc;
 
-use faultline_sim::scenario::Catalog;
+use faultline_sim::scenario::{Catalog, Known};
 use faultline_sim::{RunResult, Scenario, Sim, Trace};
 
 /// A protocol as the CLI and scenario files know it.
@@ -20,6 +20,8 @@ pub struct Entry {
     pub variants: &'static [(&'static str, &'static str)],
     /// `(probe, what it measures)` for `[[check.assert]]`.
     pub probes: &'static [(&'static str, &'static str)],
+    /// The workload its clients speak: "kv" (get/put/append/cas) or "bank".
+    pub workload: &'static str,
     /// Runs a parsed scenario with one seed.
     pub run: fn(&Scenario, u64, Trace) -> RunResult,
 }
@@ -53,6 +55,7 @@ pub const REGISTRY: &[Entry] = &[
         summary: "primary-backup key-value register with a fixed primary (n1)",
         variants: pb::VARIANTS,
         probes: <pb::Pb as faultline_sim::Protocol>::PROBES,
+        workload: "kv",
         run: run_pb,
     },
     Entry {
@@ -60,20 +63,23 @@ pub const REGISTRY: &[Entry] = &[
         summary: "Raft replicated key-value store: elections, log replication, snapshots, ReadIndex reads",
         variants: raft::VARIANTS,
         probes: <raft::Raft as faultline_sim::Protocol>::PROBES,
+        workload: "kv",
         run: run_raft,
     },
     Entry {
         name: "twopc",
         summary: "two-phase commit of bank transfers: n1 coordinates, n2.. hold the accounts",
         variants: twopc::VARIANTS,
-        probes: twopc::PROBES,
+        probes: commit::PROBES,
+        workload: "bank",
         run: run_twopc,
     },
     Entry {
         name: "threepc",
         summary: "three-phase commit with Skeen's termination protocol: non-blocking under crashes, not partitions",
         variants: threepc::VARIANTS,
-        probes: threepc::PROBES,
+        probes: commit::PROBES,
+        workload: "bank",
         run: run_threepc,
     },
     Entry {
@@ -81,6 +87,7 @@ pub const REGISTRY: &[Entry] = &[
         summary: "every node pings every other; the engine benchmark's workload",
         variants: pingpong::VARIANTS,
         probes: &[],
+        workload: "kv",
         run: run_pingpong,
     },
 ];
@@ -94,7 +101,12 @@ pub fn catalog() -> Catalog<'static> {
     Catalog {
         protocols: REGISTRY
             .iter()
-            .map(|e| (e.name, e.variants.iter().map(|v| v.0).collect(), e.probes.iter().map(|p| p.0).collect()))
+            .map(|e| Known {
+                name: e.name,
+                variants: e.variants.iter().map(|v| v.0).collect(),
+                probes: e.probes.iter().map(|p| p.0).collect(),
+                workload: e.workload,
+            })
             .collect(),
     }
 }

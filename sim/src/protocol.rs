@@ -31,16 +31,34 @@ pub struct TimerId(pub u64);
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "f", rename_all = "lowercase")]
 pub enum Op {
-    Get { key: String },
-    Put { key: String, value: String },
-    Append { key: String, value: String },
-    Cas { key: String, from: String, to: String },
+    Get {
+        key: String,
+    },
+    Put {
+        key: String,
+        value: String,
+    },
+    Append {
+        key: String,
+        value: String,
+    },
+    Cas {
+        key: String,
+        from: String,
+        to: String,
+    },
     /// A bank transaction: move `amount` from account `from` to account `to`, or
     /// change nothing if `from` holds less.
-    Transfer { from: String, to: String, amount: u64 },
+    Transfer {
+        from: String,
+        to: String,
+        amount: u64,
+    },
     /// A bank transaction that reads every account in `keys` at one moment; the
     /// answer is `"a1=100 a2=95 ..."`.
-    Read { keys: Vec<String> },
+    Read {
+        keys: Vec<String>,
+    },
 }
 
 impl Op {

@@ -678,8 +678,16 @@ pub struct Scenario {
 /// The protocols a scenario may name, with their variants, so unknown names are
 /// caught at parse time with a suggestion.
 pub struct Catalog<'a> {
-    /// `(protocol, variants, probes)`.
-    pub protocols: Vec<(&'a str, Vec<&'a str>, Vec<&'a str>)>,
+    pub protocols: Vec<Known<'a>>,
+}
+
+/// What a scenario file may say about one protocol.
+pub struct Known<'a> {
+    pub name: &'a str,
+    pub variants: Vec<&'a str>,
+    pub probes: Vec<&'a str>,
+    /// The workload kind its clients speak: "kv" or "bank".
+    pub workload: &'a str,
 }
 
 /// Parses "A..B" (B exclusive) or "A..=B".
@@ -935,8 +943,10 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
 
     // Protocol and variant, against the registry.
     let proto_name = raw.protocol.get_ref().as_str();
-    let names: Vec<&str> = catalog.protocols.iter().map(|(n, _, _)| *n).collect();
-    let Some((_, variants, probes)) = catalog.protocols.iter().find(|(n, _, _)| *n == proto_name) else {
+    let names: Vec<&str> = catalog.protocols.iter().map(|k| k.name).collect();
+    let Some(Known { variants, probes, workload: speaks, .. }) =
+        catalog.protocols.iter().find(|k| k.name == proto_name)
+    else {
         let help = match closest(proto_name, names.iter().copied()) {
             Some(n) => format!("did you mean \"{n}\"? known protocols: {}", names.join(", ")),
             None => format!("known protocols: {} (see `faultline list`)", names.join(", ")),
@@ -1253,6 +1263,24 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
     };
 
     let is_bank = workload.as_ref().is_some_and(|w| w.bank.is_some());
+    if let Some(w) = &raw.workload
+        && (*speaks == "bank") != is_bank
+    {
+        let msg = if is_bank {
+            format!("{proto_name} stores keys (a kv workload), but this [workload] is a bank")
+        } else {
+            format!(
+                "{proto_name} runs bank transactions, but this [workload] is key-value (kind = \"kv\", the default)"
+            )
+        };
+        let help = if *speaks == "bank" {
+            "add kind = \"bank\" to [workload] (accounts, balance, amount and mix = { transfer, read } set it up)"
+        } else {
+            "remove kind = \"bank\": this protocol stores keys (mix = { get, put, append, cas })"
+        };
+        let span = w.kind.as_ref().map_or(raw.protocol.span(), |k| k.span());
+        return Err(c.err(span, msg).with_help(help));
+    }
     if let Some(l) = &raw.check.linearizable
         && *l.get_ref()
         && is_bank

@@ -2,7 +2,7 @@
 //! ticks, writes and syncs; each test runs a scenario and reads the JSON Lines trace.
 
 use faultline_sim::disk::Durable;
-use faultline_sim::scenario::{Catalog, parse};
+use faultline_sim::scenario::{Catalog, Known, parse};
 use faultline_sim::time::Dur;
 use faultline_sim::trace::TraceBuffer;
 use faultline_sim::{Ctx, NodeId, Protocol, Request, RunResult, Sim, TimerId, Trace};
@@ -57,7 +57,8 @@ impl Protocol for Probe {
 
 fn run(toml_body: &str, seed: u64) -> (RunResult, Vec<Value>) {
     let src = format!("name = \"probe\"\nprotocol = \"probe\"\n{toml_body}");
-    let catalog = Catalog { protocols: vec![("probe", vec!["correct"], vec![])] };
+    let catalog =
+        Catalog { protocols: vec![Known { name: "probe", variants: vec!["correct"], probes: vec![], workload: "kv" }] };
     let scenario = parse("probe.toml", &src, &catalog).unwrap_or_else(|d| panic!("{d}"));
     let buf = TraceBuffer::default();
     let result = Sim::<Probe>::new(&scenario, (), seed, Trace::to_writer(Box::new(buf.clone()))).run();

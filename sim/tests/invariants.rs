@@ -3,7 +3,7 @@
 
 use faultline_sim::check::facts::Facts;
 use faultline_sim::disk::Durable;
-use faultline_sim::scenario::{Catalog, parse};
+use faultline_sim::scenario::{Catalog, Known, parse};
 use faultline_sim::time::Dur;
 use faultline_sim::trace::TraceBuffer;
 use faultline_sim::{Ctx, NodeId, Protocol, Request, Sim, TimerId, Trace, Violation};
@@ -73,7 +73,9 @@ fn run(limits: (u64, u64), invariants: bool) -> (faultline_sim::RunResult, Strin
     let src = format!(
         "name = \"c\"\nprotocol = \"counter\"\nnodes = 3\nduration = \"2s\"\n[check]\ninvariants = {invariants}\n"
     );
-    let catalog = Catalog { protocols: vec![("counter", vec!["correct"], vec![])] };
+    let catalog = Catalog {
+        protocols: vec![Known { name: "counter", variants: vec!["correct"], probes: vec![], workload: "kv" }],
+    };
     let s = parse("c.toml", &src, &catalog).expect("parses");
     let buf = TraceBuffer::default();
     let r = Sim::<Counter>::new(&s, limits, 1, Trace::to_writer(Box::new(buf.clone()))).run();

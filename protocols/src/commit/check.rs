@@ -150,8 +150,8 @@ pub struct Memory {
     /// Per node: `(boot, events already seen)`.
     seen: Vec<(u64, usize)>,
     votes: BTreeMap<(TxnId, usize), bool>,
-    /// The first outcome seen per transaction: `(commit, node, when)`.
-    outcome: BTreeMap<TxnId, (bool, usize, Time)>,
+    /// The first outcome seen per transaction: `(commit, node, when, node's boot)`.
+    outcome: BTreeMap<TxnId, (bool, usize, Time, u64)>,
     /// `(txn, node) -> when it voted yes`, until it learns the outcome.
     waiting: BTreeMap<(TxnId, usize), Time>,
     /// The longest wait that ended: `(how long, txn, node, from)`.
@@ -159,10 +159,11 @@ pub struct Memory {
     deps: Deps,
 }
 
-/// Checks the events node `stepped` added since the last check. `boot` tells one
-/// incarnation of a node from the next (a restart starts its events afresh).
-pub fn check(stepped: usize, ledger: Option<&Ledger>, boot: u64, facts: &mut Facts) -> Result<(), Violation> {
+/// Checks the events node `stepped` added since the last check. The ledger's `boot`
+/// tells one incarnation of a node from the next (a restart starts its events afresh).
+pub fn check(stepped: usize, ledger: Option<&Ledger>, facts: &mut Facts) -> Result<(), Violation> {
     let Some(ledger) = ledger else { return Ok(()) };
+    let boot = ledger.boot;
     let now = facts.now();
     let m = facts.memory::<Memory>();
     if m.seen.len() <= stepped {
@@ -198,11 +199,12 @@ pub fn check(stepped: usize, ledger: Option<&Ledger>, boot: u64, facts: &mut Fac
                 }
                 let word = |c: bool| if c { "committed" } else { "aborted" };
                 match m.outcome.get(txn) {
-                    Some(&(c, n, t)) if c != *commit => {
+                    Some(&(c, n, t, b)) if c != *commit => {
+                        let again = if n == stepped && b != boot { " after a restart" } else { "" };
                         return Err(Violation {
                             invariant: "atomicity".into(),
                             detail: format!(
-                                "{} {} at {} at {}, but {} at {node}",
+                                "{} {} at {} at {}, but {} at {node}{again}",
                                 show_txn(*txn),
                                 word(c),
                                 NodeId(n),
@@ -212,7 +214,7 @@ pub fn check(stepped: usize, ledger: Option<&Ledger>, boot: u64, facts: &mut Fac
                         });
                     }
                     Some(_) => {}
-                    None => drop(m.outcome.insert(*txn, (*commit, stepped, now))),
+                    None => drop(m.outcome.insert(*txn, (*commit, stepped, now, boot))),
                 }
                 if let Some(since) = m.waiting.remove(&(*txn, stepped))
                     && m.longest.is_none_or(|l| now - since > l.0)
@@ -239,10 +241,8 @@ pub fn measures(facts: &mut Facts) -> Vec<(String, String)> {
     let now = facts.now();
     let m = facts.memory::<Memory>();
     let committed = m.outcome.values().filter(|o| o.0).count();
-    let mut out = vec![(
-        "transactions".to_string(),
-        format!("{committed} committed, {} aborted", m.outcome.len() - committed),
-    )];
+    let mut out =
+        vec![("transactions".to_string(), format!("{committed} committed, {} aborted", m.outcome.len() - committed))];
     if let Some((d, txn, node, from)) = m.longest {
         out.push((
             "longest wait for an outcome".into(),

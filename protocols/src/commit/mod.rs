@@ -52,11 +52,8 @@ pub struct Layout {
 impl Layout {
     /// The scenario's bank (or the default one if its workload is not a bank).
     pub fn of(scenario: &Scenario) -> Layout {
-        let bank = scenario
-            .workload
-            .as_ref()
-            .and_then(|w| w.bank)
-            .unwrap_or(Bank { accounts: 8, balance: 100, amount: 50 });
+        let bank =
+            scenario.workload.as_ref().and_then(|w| w.bank).unwrap_or(Bank { accounts: 8, balance: 100, amount: 50 });
         Layout { nodes: scenario.nodes, bank }
     }
 
@@ -88,9 +85,9 @@ impl Layout {
         };
         let mut pieces: BTreeMap<NodeId, Piece> = BTreeMap::new();
         for (account, delta) in changes {
-            let node = self.home(&account).ok_or_else(|| {
-                format!("there is no account {account}: the bank has a1..a{}", self.bank.accounts)
-            })?;
+            let node = self
+                .home(&account)
+                .ok_or_else(|| format!("there is no account {account}: the bank has a1..a{}", self.bank.accounts))?;
             pieces.entry(node).or_default().changes.push((account, delta));
         }
         Ok(pieces)
@@ -136,11 +133,20 @@ pub enum Record {
 /// What a node did that the checks need to know, in the order it did it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Event {
-    Voted { txn: TxnId, yes: bool },
+    Voted {
+        txn: TxnId,
+        yes: bool,
+    },
     /// Decided (a participant: applied or dropped its piece). `participants` as this
     /// node knows them; `reads` the versions read, `writes` `(account, version
     /// overwritten)`.
-    Decided { txn: TxnId, commit: bool, participants: Vec<NodeId>, reads: Vec<(String, TxnId)>, writes: Vec<(String, TxnId)> },
+    Decided {
+        txn: TxnId,
+        commit: bool,
+        participants: Vec<NodeId>,
+        reads: Vec<(String, TxnId)>,
+        writes: Vec<(String, TxnId)>,
+    },
 }
 
 /// A participant's part in one transaction.
@@ -210,7 +216,13 @@ impl Ledger {
                             (a.clone(), v, w)
                         })
                         .collect();
-                    let part = Part { status: *status, piece: piece.clone(), participants: participants.clone(), seen, recovering };
+                    let part = Part {
+                        status: *status,
+                        piece: piece.clone(),
+                        participants: participants.clone(),
+                        seen,
+                        recovering,
+                    };
                     l.parts.insert(txn, part);
                 }
                 Record::Coord { .. } => {}
@@ -252,11 +264,8 @@ impl Ledger {
         }
         let yes = why.is_empty();
         let status = if yes { Status::Uncertain } else { Status::Aborted };
-        let seen: Vec<(String, i64, TxnId)> = piece
-            .changes
-            .iter()
-            .filter_map(|(a, _)| self.accounts.get(a).map(|&(v, w)| (a.clone(), v, w)))
-            .collect();
+        let seen: Vec<(String, i64, TxnId)> =
+            piece.changes.iter().filter_map(|(a, _)| self.accounts.get(a).map(|&(v, w)| (a.clone(), v, w))).collect();
         if yes {
             for (a, _) in &piece.changes {
                 self.locks.insert(a.clone(), txn);
@@ -296,7 +305,10 @@ impl Ledger {
             recovering: false,
         };
         // Synced: a peer may abort on our word, so we may never vote yes after a crash.
-        ctx.write(part_key(txn), Record::Part { status: Status::Aborted, piece: Piece::default(), participants: Vec::new() });
+        ctx.write(
+            part_key(txn),
+            Record::Part { status: Status::Aborted, piece: Piece::default(), participants: Vec::new() },
+        );
         ctx.sync();
         self.parts.insert(txn, part);
         self.events.push(Event::Decided {
@@ -338,7 +350,13 @@ impl Ledger {
                 self.parts.insert(txn, part);
                 ctx.write(part_key(txn), Record::Part { status, piece: Piece::default(), participants: Vec::new() });
                 ctx.sync();
-                self.events.push(Event::Decided { txn, commit, participants: Vec::new(), reads: Vec::new(), writes: Vec::new() });
+                self.events.push(Event::Decided {
+                    txn,
+                    commit,
+                    participants: Vec::new(),
+                    reads: Vec::new(),
+                    writes: Vec::new(),
+                });
             } else {
                 self.refuse(ctx, txn);
             }
@@ -469,32 +487,154 @@ pub fn outcome(answer: &str, commit: bool) -> faultline_sim::Outcome {
     }
 }
 
+/// The coordinator's side of a client request, as both protocols handle it: a
+/// non-coordinator redirects; a retry gets the answer once there is one; a new
+/// transaction is split into pieces, its start logged (synced), and `prepare(txn,
+/// piece, participants)` sent to each participant. Returns the new transaction.
+pub fn begin<P: Protocol<Stored = Record>>(
+    ctx: &mut Ctx<'_, P>,
+    layout: &Layout,
+    txns: &mut BTreeMap<TxnId, Txn>,
+    req: &faultline_sim::Request,
+    prepare: impl Fn(TxnId, Piece, Vec<NodeId>) -> P::Msg,
+) -> Option<TxnId> {
+    use faultline_sim::{Outcome, Reply};
+    let reply = |ctx: &mut Ctx<'_, P>, outcome: Outcome| ctx.reply(Reply { client: req.client, seq: req.seq, outcome });
+    if ctx.id() != COORDINATOR {
+        reply(ctx, Outcome::Redirect(Some(COORDINATOR)));
+        return None;
+    }
+    let id = txn_id(req.client, req.seq);
+    if let Some(txn) = txns.get(&id) {
+        if let (Some(commit), Some(given)) = (txn.decision, &txn.given) {
+            reply(ctx, outcome(given, commit));
+        }
+        return None; // still deciding: the answer goes out with the decision
+    }
+    let pieces = match layout.pieces(&req.op) {
+        Ok(p) => p,
+        Err(why) => {
+            reply(ctx, Outcome::Rejected(why));
+            return None;
+        }
+    };
+    let participants: Vec<NodeId> = pieces.keys().copied().collect();
+    ctx.write(coord_key(id), Record::Coord { participants: participants.clone(), decision: None, answer: None });
+    ctx.sync();
+    for (&p, piece) in &pieces {
+        ctx.send(p, prepare(id, piece.clone(), participants.clone()));
+    }
+    txns.insert(id, Txn::new(req, pieces));
+    Some(id)
+}
+
+/// What a node can tell another that asks about `txn`: `Ok(commit)` if it knows the
+/// outcome, `Err(status)` if it is undecided itself, `None` if it has nothing to
+/// say (a coordinator still deciding). A coordinator that never began `txn` says
+/// abort (presumed abort); a participant that never voted on it refuses to now, and
+/// says abort: nobody can commit without its vote.
+pub fn answer_ask<P: Protocol<Stored = Record>>(
+    ctx: &mut Ctx<'_, P>,
+    ledger: &mut Ledger,
+    txns: &BTreeMap<TxnId, Txn>,
+    txn: TxnId,
+) -> Option<Result<bool, Status>> {
+    if ctx.id() == COORDINATOR {
+        return match txns.get(&txn) {
+            Some(t) => t.decision.map(Ok),
+            None => Some(Ok(false)),
+        };
+    }
+    match ledger.status(txn) {
+        Some(Status::Committed) => Some(Ok(true)),
+        Some(Status::Aborted) => Some(Ok(false)),
+        Some(status) => Some(Err(status)),
+        None => {
+            ledger.refuse(ctx, txn);
+            Some(Ok(false))
+        }
+    }
+}
+
+/// The coordinator decides `id`: records the decision and the client's answer
+/// (`given`, or the one [`Txn::answer`] words) in `txns` and in its log, syncs
+/// unless `lazy` (the caller then syncs later), sends `decision(id, commit)` to every
+/// participant, answers the client (unless the coordinator restarted since it
+/// began), and tells the checks. Returns false if `id` was already decided.
+#[allow(clippy::too_many_arguments)]
+pub fn decide<P: Protocol<Stored = Record>>(
+    ctx: &mut Ctx<'_, P>,
+    txns: &mut BTreeMap<TxnId, Txn>,
+    ledger: &mut Ledger,
+    id: TxnId,
+    commit: bool,
+    given: Option<String>,
+    lazy: bool,
+    decision: impl Fn(TxnId, bool) -> P::Msg,
+) -> bool {
+    let Some(txn) = txns.get_mut(&id) else { return false };
+    if txn.decision.is_some() {
+        return false;
+    }
+    txn.decision = Some(commit);
+    txn.acked.clear();
+    let answer = given.unwrap_or_else(|| txn.answer(commit));
+    txn.given = Some(answer.clone());
+    let participants = txn.participants();
+    let record =
+        Record::Coord { participants: participants.clone(), decision: Some(commit), answer: Some(answer.clone()) };
+    ctx.write(coord_key(id), record);
+    if !lazy {
+        ctx.sync();
+    }
+    for &p in &participants {
+        ctx.send(p, decision(id, commit));
+    }
+    ctx.note(format!("{} {}", if commit { "commit" } else { "abort" }, show_txn(id)));
+    if !txn.recovering {
+        let outcome = outcome(&answer, commit);
+        ctx.reply(faultline_sim::Reply { client: txn.client, seq: txn.seq, outcome });
+    }
+    ledger.events.push(Event::Decided { txn: id, commit, participants, reads: Vec::new(), writes: Vec::new() });
+    true
+}
+
 pub fn coord_key(txn: TxnId) -> String {
     format!("c/{txn:016x}")
 }
 
-/// The coordinator's records from disk: `txn -> (participants, decision, answer)`.
-pub fn coord_records(durable: &Durable<Record>) -> Vec<(TxnId, Vec<NodeId>, Option<bool>, Option<String>)> {
+/// The coordinator's transactions from its disk, as [`Txn::recovered`] makes them.
+pub fn recovered_txns(durable: &Durable<Record>) -> Vec<(TxnId, Txn)> {
     durable
         .iter()
         .filter_map(|(k, r)| match r {
-            Record::Coord { participants, decision, answer } => Some((
-                u64::from_str_radix(&k["c/".len()..], 16).expect("a coordinator key is c/ and hex"),
-                participants.clone(),
-                *decision,
-                answer.clone(),
-            )),
+            Record::Coord { participants, decision, answer } => {
+                let id = u64::from_str_radix(&k["c/".len()..], 16).expect("a coordinator key is c/ and hex");
+                Some((id, Txn::recovered(id, participants, *decision, answer.clone())))
+            }
             _ => None,
         })
         .collect()
 }
 
-/// How many participants are undecided on some transaction, over the nodes given.
-pub fn undecided_count<'a>(ledgers: impl Iterator<Item = &'a Ledger>) -> i64 {
-    ledgers.map(|l| l.undecided().count() as i64).sum()
-}
+/// The probes both commit protocols offer.
+pub const PROBES: &[(&str, &str)] = &[
+    ("undecided", "participant parts that voted yes and do not know the outcome yet (blocked, in 2PC)"),
+    ("locked", "accounts locked by transactions in progress"),
+    ("commits", "transactions the coordinator decided to commit (kept across its restarts)"),
+    ("aborts", "transactions the coordinator decided to abort (kept across its restarts)"),
+];
 
-/// How many transactions the coordinator (if among `coordinators`) decided `commit`.
-pub fn decided_count<'a>(coordinators: impl Iterator<Item = &'a BTreeMap<TxnId, Txn>>, commit: bool) -> i64 {
-    coordinators.map(|t| t.values().filter(|t| t.decision == Some(commit)).count() as i64).sum()
+/// Measures probe `name` over the nodes given, as `(ledger, coordinator's transactions)`.
+pub fn probe<'a>(nodes: impl Iterator<Item = (&'a Ledger, &'a BTreeMap<TxnId, Txn>)>, name: &str) -> i64 {
+    let count = |n: usize| n as i64;
+    nodes
+        .map(|(ledger, txns)| match name {
+            "undecided" => count(ledger.undecided().count()),
+            "locked" => count(ledger.locks.len()),
+            "commits" => count(txns.values().filter(|t| t.decision == Some(true)).count()),
+            "aborts" => count(txns.values().filter(|t| t.decision == Some(false)).count()),
+            _ => 0,
+        })
+        .sum()
 }

@@ -43,12 +43,12 @@ use std::collections::BTreeMap;
 use faultline_sim::check::facts::Facts;
 use faultline_sim::disk::Durable;
 use faultline_sim::time::Dur;
-use faultline_sim::{Ctx, NodeId, Outcome, Protocol, Reply, Request, TimerId, Violation};
+use faultline_sim::{Ctx, NodeId, Protocol, Request, TimerId, Violation};
 use serde::Serialize;
 
 use crate::commit::{
-    COORDINATOR, Event, Layout, Ledger, Piece, Record, Status, Txn, TxnId, Vote, check, coord_key, coord_records,
-    outcome, show_txn, txn_id,
+    COORDINATOR, Layout, Ledger, Piece, Record, Status, Txn, TxnId, Vote, answer_ask, begin, check, decide,
+    recovered_txns, show_txn,
 };
 
 /// How often messages of the current phase are re-sent.
@@ -68,42 +68,74 @@ pub const ASK_EVERY_MS: u64 = 200;
 pub const VARIANTS: &[(&str, &str)] =
     &[("correct", "Skeen's 3PC with the termination protocol: non-blocking under crashes, not under partitions")];
 
-pub const PROBES: &[(&str, &str)] = &[
-    ("undecided", "participant parts that voted yes and do not know the outcome yet"),
-    ("locked", "accounts locked by transactions in progress"),
-    ("commits", "transactions the coordinator decided to commit (kept across its restarts)"),
-    ("aborts", "transactions the coordinator decided to abort (kept across its restarts)"),
-];
-
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum Msg {
-    CanCommit { txn: TxnId, piece: Piece, participants: Vec<NodeId> },
-    Vote { txn: TxnId, vote: Vote },
-    PreCommit { txn: TxnId },
-    PreAck { txn: TxnId },
-    Decision { txn: TxnId, commit: bool },
-    Ack { txn: TxnId },
+    CanCommit {
+        txn: TxnId,
+        piece: Piece,
+        participants: Vec<NodeId>,
+    },
+    Vote {
+        txn: TxnId,
+        vote: Vote,
+    },
+    PreCommit {
+        txn: TxnId,
+    },
+    PreAck {
+        txn: TxnId,
+    },
+    Decision {
+        txn: TxnId,
+        commit: bool,
+    },
+    Ack {
+        txn: TxnId,
+    },
     /// A terminating participant asks for the state of `txn`.
-    StateReq { txn: TxnId },
+    StateReq {
+        txn: TxnId,
+    },
     /// A participant's state on `txn`; `recovering`: restarted undecided, so it
     /// does not count in a termination.
-    State { txn: TxnId, status: Status, recovering: bool },
+    State {
+        txn: TxnId,
+        status: Status,
+        recovering: bool,
+    },
     /// A restarted node asks what became of `txn`: a decided participant answers
     /// with the decision, an undecided one with its state.
-    Ask { txn: TxnId },
+    Ask {
+        txn: TxnId,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum Timer {
-    Resend { txn: TxnId, round: u32 },
+    Resend {
+        txn: TxnId,
+        round: u32,
+    },
     /// The coordinator's phase `phase` (0: votes, 1: pre-commit acks) is over.
-    Phase { txn: TxnId, phase: u8 },
+    Phase {
+        txn: TxnId,
+        phase: u8,
+    },
     /// Fires `SILENCE_MS` after the last word about `txn`, if `heard` is still current.
-    Silence { txn: TxnId, heard: u32 },
+    Silence {
+        txn: TxnId,
+        heard: u32,
+    },
     /// A terminating participant's phase (`precommitting` or polling) is over, or
     /// (`resend`) it is time to re-send that phase's messages.
-    Terminate { txn: TxnId, precommitting: bool, resend: bool },
-    Ask { txn: TxnId },
+    Terminate {
+        txn: TxnId,
+        precommitting: bool,
+        resend: bool,
+    },
+    Ask {
+        txn: TxnId,
+    },
 }
 
 /// A participant running the termination protocol for one transaction.
@@ -155,32 +187,18 @@ impl ThreePc {
     }
 
     fn others(&self, txn: TxnId) -> Vec<NodeId> {
-        self.ledger.parts.get(&txn).map_or_else(Vec::new, |p| p.participants.iter().copied().filter(|&n| n != self.me).collect())
+        self.ledger
+            .parts
+            .get(&txn)
+            .map_or_else(Vec::new, |p| p.participants.iter().copied().filter(|&n| n != self.me).collect())
     }
 
     /// The coordinator decides, logs (synced), tells everyone and answers the client.
     fn decide(&mut self, ctx: &mut Ctx<'_, Self>, id: TxnId, commit: bool, given: Option<String>) {
-        let Some(txn) = self.txns.get_mut(&id) else { return };
-        if txn.decision.is_some() {
-            return;
+        let decision = |txn, commit| Msg::Decision { txn, commit };
+        if decide(ctx, &mut self.txns, &mut self.ledger, id, commit, given, false, decision) {
+            ctx.set_timer(Dur::from_millis(RESEND_MS), Timer::Resend { txn: id, round: 0 });
         }
-        txn.decision = Some(commit);
-        txn.acked.clear();
-        let answer = given.unwrap_or_else(|| txn.answer(commit));
-        txn.given = Some(answer.clone());
-        let participants = txn.participants();
-        let record = Record::Coord { participants: participants.clone(), decision: Some(commit), answer: Some(answer.clone()) };
-        ctx.write(coord_key(id), record);
-        ctx.sync();
-        for &p in &participants {
-            ctx.send(p, Msg::Decision { txn: id, commit });
-        }
-        ctx.note(format!("{} {}", if commit { "commit" } else { "abort" }, show_txn(id)));
-        if !txn.recovering {
-            ctx.reply(Reply { client: txn.client, seq: txn.seq, outcome: outcome(&answer, commit) });
-        }
-        ctx.set_timer(Dur::from_millis(RESEND_MS), Timer::Resend { txn: id, round: 0 });
-        self.ledger.events.push(Event::Decided { txn: id, commit, participants, reads: Vec::new(), writes: Vec::new() });
     }
 
     fn on_vote(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, id: TxnId, vote: Vote) {
@@ -207,7 +225,11 @@ impl ThreePc {
     /// Starts the termination protocol for `txn` as its new coordinator.
     fn terminate(&mut self, ctx: &mut Ctx<'_, Self>, txn: TxnId) {
         let others = self.others(txn);
-        ctx.note(format!("no word on {} for {SILENCE_MS}ms: terminating, asking {} others", show_txn(txn), others.len()));
+        ctx.note(format!(
+            "no word on {} for {SILENCE_MS}ms: terminating, asking {} others",
+            show_txn(txn),
+            others.len()
+        ));
         for &p in &others {
             ctx.send(p, Msg::StateReq { txn });
         }
@@ -216,7 +238,10 @@ impl ThreePc {
             return self.conclude(ctx, txn);
         }
         ctx.set_timer(Dur::from_millis(RESEND_MS), Timer::Terminate { txn, precommitting: false, resend: true });
-        ctx.set_timer(Dur::from_millis(PHASE_TIMEOUT_MS), Timer::Terminate { txn, precommitting: false, resend: false });
+        ctx.set_timer(
+            Dur::from_millis(PHASE_TIMEOUT_MS),
+            Timer::Terminate { txn, precommitting: false, resend: false },
+        );
     }
 
     /// Applies the termination rule to the states gathered (ours included).
@@ -299,7 +324,7 @@ impl Protocol for ThreePc {
     type Stored = Record;
     type Config = Layout;
 
-    const PROBES: &'static [(&'static str, &'static str)] = PROBES;
+    const PROBES: &'static [(&'static str, &'static str)] = crate::commit::PROBES;
 
     fn start(ctx: &mut Ctx<'_, Self>, layout: &Layout, durable: &Durable<Record>) -> Self {
         let me = ctx.id();
@@ -316,8 +341,9 @@ impl Protocol for ThreePc {
         };
         let mut asking = Vec::new();
         if node.is_coordinator() {
-            for (id, participants, decision, given) in coord_records(durable) {
-                node.txns.insert(id, Txn::recovered(id, &participants, decision, given));
+            for (id, txn) in recovered_txns(durable) {
+                let decision = txn.decision;
+                node.txns.insert(id, txn);
                 match decision {
                     Some(_) => drop(ctx.set_timer(Dur::from_millis(RESEND_MS), Timer::Resend { txn: id, round: 0 })),
                     None => asking.push(id),
@@ -336,30 +362,8 @@ impl Protocol for ThreePc {
     }
 
     fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, req: Request) {
-        let reply = |ctx: &mut Ctx<'_, Self>, outcome: Outcome| {
-            ctx.reply(Reply { client: req.client, seq: req.seq, outcome });
-        };
-        if !self.is_coordinator() {
-            return reply(ctx, Outcome::Redirect(Some(COORDINATOR)));
-        }
-        let id = txn_id(req.client, req.seq);
-        if let Some(txn) = self.txns.get(&id) {
-            if let (Some(commit), Some(given)) = (txn.decision, &txn.given) {
-                reply(ctx, outcome(given, commit));
-            }
-            return;
-        }
-        let pieces = match self.layout.pieces(&req.op) {
-            Ok(p) => p,
-            Err(why) => return reply(ctx, Outcome::Rejected(why)),
-        };
-        let participants: Vec<NodeId> = pieces.keys().copied().collect();
-        ctx.write(coord_key(id), Record::Coord { participants: participants.clone(), decision: None, answer: None });
-        ctx.sync();
-        for (&p, piece) in &pieces {
-            ctx.send(p, Msg::CanCommit { txn: id, piece: piece.clone(), participants: participants.clone() });
-        }
-        self.txns.insert(id, Txn::new(&req, pieces));
+        let prepare = |txn, piece, participants| Msg::CanCommit { txn, piece, participants };
+        let Some(id) = begin(ctx, &self.layout, &mut self.txns, &req, prepare) else { return };
         ctx.set_timer(Dur::from_millis(RESEND_MS), Timer::Resend { txn: id, round: 0 });
         ctx.set_timer(Dur::from_millis(PHASE_TIMEOUT_MS), Timer::Phase { txn: id, phase: 0 });
     }
@@ -404,7 +408,8 @@ impl Protocol for ThreePc {
             Msg::Decision { txn, commit } => {
                 if self.is_coordinator() {
                     // From a participant's termination (or an answer to our asking).
-                    let given = (!commit).then(|| "aborted: the participants' termination protocol decided".to_string());
+                    let given =
+                        (!commit).then(|| "aborted: the participants' termination protocol decided".to_string());
                     return self.decide(ctx, txn, commit, given);
                 }
                 self.terminating.remove(&txn);
@@ -421,7 +426,8 @@ impl Protocol for ThreePc {
             Msg::StateReq { txn } => {
                 if let Some(term) = self.terminating.get(&txn) {
                     // Two terminations: the one earlier in the participant list goes on.
-                    let theirs = self.ledger.parts.get(&txn).and_then(|p| p.participants.iter().position(|&n| n == from));
+                    let theirs =
+                        self.ledger.parts.get(&txn).and_then(|p| p.participants.iter().position(|&n| n == from));
                     if theirs.is_some_and(|r| (r as u64) > self.rank(txn)) && !term.precommitting {
                         return;
                     }
@@ -449,28 +455,14 @@ impl Protocol for ThreePc {
                     self.conclude(ctx, txn);
                 }
             }
-            Msg::Ask { txn } => {
-                if self.is_coordinator() {
-                    match self.txns.get(&txn).map(|t| t.decision) {
-                        Some(Some(commit)) => ctx.send(from, Msg::Decision { txn, commit }),
-                        Some(None) => {}
-                        None => ctx.send(from, Msg::Decision { txn, commit: false }), // never begun
-                    }
-                    return;
+            Msg::Ask { txn } => match answer_ask(ctx, &mut self.ledger, &self.txns, txn) {
+                Some(Ok(commit)) => ctx.send(from, Msg::Decision { txn, commit }),
+                Some(Err(status)) => {
+                    let recovering = self.ledger.parts[&txn].recovering;
+                    ctx.send(from, Msg::State { txn, status, recovering });
                 }
-                match self.ledger.status(txn) {
-                    Some(Status::Committed) => ctx.send(from, Msg::Decision { txn, commit: true }),
-                    Some(Status::Aborted) => ctx.send(from, Msg::Decision { txn, commit: false }),
-                    Some(status) => {
-                        let recovering = self.ledger.parts[&txn].recovering;
-                        ctx.send(from, Msg::State { txn, status, recovering });
-                    }
-                    None => {
-                        self.ledger.refuse(ctx, txn);
-                        ctx.send(from, Msg::Decision { txn, commit: false });
-                    }
-                }
-            }
+                None => {}
+            },
         }
     }
 
@@ -578,18 +570,11 @@ impl Protocol for ThreePc {
     }
 
     fn probe(nodes: &[Option<&Self>], name: &str) -> i64 {
-        let ledgers = nodes.iter().flatten().map(|n| &n.ledger);
-        match name {
-            "undecided" => crate::commit::undecided_count(ledgers),
-            "locked" => ledgers.map(|l| l.locks.len() as i64).sum(),
-            "commits" | "aborts" => crate::commit::decided_count(nodes.iter().flatten().map(|n| &n.txns), name == "commits"),
-            _ => 0,
-        }
+        crate::commit::probe(nodes.iter().flatten().map(|n| (&n.ledger, &n.txns)), name)
     }
 
     fn check_cluster(nodes: &[Option<Self>], stepped: usize, facts: &mut Facts) -> Result<(), Violation> {
-        let node = nodes[stepped].as_ref();
-        check::check(stepped, node.map(|n| &n.ledger), node.map_or(0, |n| n.ledger.boot), facts)
+        check::check(stepped, nodes[stepped].as_ref().map(|n| &n.ledger), facts)
     }
 
     fn measures(_nodes: &[Option<Self>], facts: &mut Facts) -> Vec<(String, String)> {

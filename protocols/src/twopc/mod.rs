@@ -44,12 +44,12 @@ use std::collections::BTreeMap;
 use faultline_sim::check::facts::Facts;
 use faultline_sim::disk::Durable;
 use faultline_sim::time::Dur;
-use faultline_sim::{Ctx, NodeId, Outcome, Protocol, Reply, Request, TimerId, Violation};
+use faultline_sim::{Ctx, NodeId, Protocol, Request, TimerId, Violation};
 use serde::Serialize;
 
 use crate::commit::{
-    COORDINATOR, Event, Layout, Ledger, Piece, Record, Status, Txn, TxnId, Vote, check, coord_key, coord_records,
-    outcome, show_txn, txn_id,
+    COORDINATOR, Layout, Ledger, Piece, Record, Txn, TxnId, Vote, answer_ask, begin, check, decide, recovered_txns,
+    show_txn,
 };
 
 /// How often prepares and decisions are re-sent.
@@ -94,12 +94,26 @@ impl Variant {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum Msg {
-    Prepare { txn: TxnId, piece: Piece, participants: Vec<NodeId> },
-    Vote { txn: TxnId, vote: Vote },
-    Decision { txn: TxnId, commit: bool },
-    Ack { txn: TxnId },
+    Prepare {
+        txn: TxnId,
+        piece: Piece,
+        participants: Vec<NodeId>,
+    },
+    Vote {
+        txn: TxnId,
+        vote: Vote,
+    },
+    Decision {
+        txn: TxnId,
+        commit: bool,
+    },
+    Ack {
+        txn: TxnId,
+    },
     /// An uncertain participant asks what became of `txn`.
-    Ask { txn: TxnId },
+    Ask {
+        txn: TxnId,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -122,47 +136,19 @@ pub struct TwoPc {
     flush_armed: bool,
 }
 
-pub const PROBES: &[(&str, &str)] = &[
-    ("undecided", "participant parts that voted yes and do not know the outcome yet (blocked)"),
-    ("locked", "accounts locked by transactions in progress"),
-    ("commits", "transactions the coordinator decided to commit (kept across its restarts)"),
-    ("aborts", "transactions the coordinator decided to abort (kept across its restarts)"),
-];
-
 impl TwoPc {
     fn is_coordinator(&self) -> bool {
         self.me == COORDINATOR
     }
 
     fn decide(&mut self, ctx: &mut Ctx<'_, Self>, id: TxnId, commit: bool) {
-        let variant = self.variant;
-        let Some(txn) = self.txns.get_mut(&id) else { return };
-        if txn.decision.is_some() {
-            return;
+        let lazy = self.variant == Variant::DecisionBeforeLog;
+        let decision = |txn, commit| Msg::Decision { txn, commit };
+        if decide(ctx, &mut self.txns, &mut self.ledger, id, commit, None, lazy, decision) && lazy && !self.flush_armed
+        {
+            self.flush_armed = true;
+            ctx.set_timer(Dur::from_millis(FLUSH_MS), Timer::Flush);
         }
-        txn.decision = Some(commit);
-        txn.acked.clear();
-        let answer = txn.answer(commit);
-        txn.given = Some(answer.clone());
-        let participants = txn.participants();
-        let record = Record::Coord { participants: participants.clone(), decision: Some(commit), answer: Some(answer.clone()) };
-        ctx.write(coord_key(id), record);
-        if variant == Variant::DecisionBeforeLog {
-            if !self.flush_armed {
-                self.flush_armed = true;
-                ctx.set_timer(Dur::from_millis(FLUSH_MS), Timer::Flush);
-            }
-        } else {
-            ctx.sync();
-        }
-        for &p in &participants {
-            ctx.send(p, Msg::Decision { txn: id, commit });
-        }
-        ctx.note(format!("{} {}", if commit { "commit" } else { "abort" }, show_txn(id)));
-        if !txn.recovering {
-            ctx.reply(Reply { client: txn.client, seq: txn.seq, outcome: outcome(&answer, commit) });
-        }
-        self.ledger.events.push(Event::Decided { txn: id, commit, participants, reads: Vec::new(), writes: Vec::new() });
     }
 
     fn on_vote(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, id: TxnId, vote: Vote) {
@@ -211,7 +197,7 @@ impl Protocol for TwoPc {
     type Stored = Record;
     type Config = (Variant, Layout);
 
-    const PROBES: &'static [(&'static str, &'static str)] = PROBES;
+    const PROBES: &'static [(&'static str, &'static str)] = crate::commit::PROBES;
 
     fn start(ctx: &mut Ctx<'_, Self>, config: &(Variant, Layout), durable: &Durable<Record>) -> Self {
         let (variant, layout) = *config;
@@ -227,8 +213,9 @@ impl Protocol for TwoPc {
         };
         if node.is_coordinator() {
             let mut undecided = Vec::new();
-            for (id, participants, decision, given) in coord_records(durable) {
-                node.txns.insert(id, Txn::recovered(id, &participants, decision, given));
+            for (id, txn) in recovered_txns(durable) {
+                let decision = txn.decision;
+                node.txns.insert(id, txn);
                 match decision {
                     Some(_) => drop(ctx.set_timer(Dur::from_millis(RESEND_MS), Timer::Resend { txn: id, round: 0 })),
                     None => undecided.push(id),
@@ -254,31 +241,8 @@ impl Protocol for TwoPc {
     }
 
     fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, req: Request) {
-        let reply = |ctx: &mut Ctx<'_, Self>, outcome: Outcome| {
-            ctx.reply(Reply { client: req.client, seq: req.seq, outcome });
-        };
-        if !self.is_coordinator() {
-            return reply(ctx, Outcome::Redirect(Some(COORDINATOR)));
-        }
-        let id = txn_id(req.client, req.seq);
-        if let Some(txn) = self.txns.get(&id) {
-            if let (Some(commit), Some(given)) = (txn.decision, &txn.given) {
-                reply(ctx, outcome(given, commit));
-            }
-            return; // still deciding: the answer goes out with the decision
-        }
-        let pieces = match self.layout.pieces(&req.op) {
-            Ok(p) => p,
-            Err(why) => return reply(ctx, Outcome::Rejected(why)),
-        };
-        let participants: Vec<NodeId> = pieces.keys().copied().collect();
-        ctx.write(coord_key(id), Record::Coord { participants: participants.clone(), decision: None, answer: None });
-        ctx.sync();
-        for (&p, piece) in &pieces {
-            ctx.send(p, Msg::Prepare { txn: id, piece: piece.clone(), participants: participants.clone() });
-        }
-        let txn = Txn::new(&req, pieces);
-        self.txns.insert(id, txn);
+        let prepare = |txn, piece, participants| Msg::Prepare { txn, piece, participants };
+        let Some(id) = begin(ctx, &self.layout, &mut self.txns, &req, prepare) else { return };
         ctx.set_timer(Dur::from_millis(RESEND_MS), Timer::Resend { txn: id, round: 0 });
         ctx.set_timer(Dur::from_millis(VOTE_TIMEOUT_MS), Timer::VoteTimeout { txn: id });
     }
@@ -309,24 +273,9 @@ impl Protocol for TwoPc {
                 }
             }
             Msg::Ask { txn } => {
-                if self.is_coordinator() {
-                    match self.txns.get(&txn).map(|t| t.decision) {
-                        Some(Some(commit)) => ctx.send(from, Msg::Decision { txn, commit }),
-                        Some(None) => {} // still collecting votes
-                        // Never begun here: presumed abort.
-                        None => ctx.send(from, Msg::Decision { txn, commit: false }),
-                    }
-                    return;
-                }
-                match self.ledger.status(txn) {
-                    Some(Status::Committed) => ctx.send(from, Msg::Decision { txn, commit: true }),
-                    Some(Status::Aborted) => ctx.send(from, Msg::Decision { txn, commit: false }),
-                    Some(_) => {} // uncertain too: cannot help
-                    None => {
-                        // Not voted yet: abort now, so nobody can commit it.
-                        self.ledger.refuse(ctx, txn);
-                        ctx.send(from, Msg::Decision { txn, commit: false });
-                    }
+                // An uncertain peer cannot help; everyone else answers.
+                if let Some(Ok(commit)) = answer_ask(ctx, &mut self.ledger, &self.txns, txn) {
+                    ctx.send(from, Msg::Decision { txn, commit });
                 }
             }
         }
@@ -392,18 +341,11 @@ impl Protocol for TwoPc {
     }
 
     fn probe(nodes: &[Option<&Self>], name: &str) -> i64 {
-        let ledgers = nodes.iter().flatten().map(|n| &n.ledger);
-        match name {
-            "undecided" => crate::commit::undecided_count(ledgers),
-            "locked" => ledgers.map(|l| l.locks.len() as i64).sum(),
-            "commits" | "aborts" => crate::commit::decided_count(nodes.iter().flatten().map(|n| &n.txns), name == "commits"),
-            _ => 0,
-        }
+        crate::commit::probe(nodes.iter().flatten().map(|n| (&n.ledger, &n.txns)), name)
     }
 
     fn check_cluster(nodes: &[Option<Self>], stepped: usize, facts: &mut Facts) -> Result<(), Violation> {
-        let node = nodes[stepped].as_ref();
-        check::check(stepped, node.map(|n| &n.ledger), node.map_or(0, |n| n.ledger.boot), facts)
+        check::check(stepped, nodes[stepped].as_ref().map(|n| &n.ledger), facts)
     }
 
     fn measures(_nodes: &[Option<Self>], facts: &mut Facts) -> Vec<(String, String)> {

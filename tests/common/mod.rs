@@ -1,0 +1,47 @@
+//! What the protocol test files share: loading bundled scenarios, and the two
+//! sweeps every protocol's scenarios go through.
+
+#![allow(dead_code)] // each test file uses its own part
+
+use faultline_sim::Scenario;
+
+pub fn bundled(name: &str) -> Scenario {
+    faultline::cli::load_scenario(name).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// The bundled scenarios under `folder/` that `keep` keeps.
+pub fn bundled_in(folder: &str, keep: impl Fn(&str) -> bool) -> Vec<&'static str> {
+    faultline::cli::BUNDLED.iter().map(|(n, _)| *n).filter(|n| n.starts_with(folder) && keep(n)).collect()
+}
+
+/// The scenario passes its own seed range's first ten seeds (or 1..11).
+pub fn passes_ten_seeds(name: &str) {
+    let s = bundled(name);
+    let seeds = s.seeds.clone().map_or(1..11, |r| r.start..r.start + 10);
+    let out = faultline::cli::sweep::run_seeds(&s, seeds, 2, &indicatif::ProgressBar::hidden());
+    for o in out {
+        assert!(o.failures.is_empty(), "{name} seed {}: {:?}", o.seed, o.failures);
+    }
+}
+
+/// A scenario that must fail is caught for `reason` (the start of its first failure)
+/// on exactly as many of its seeds as its description says ("Caught on N of ..."),
+/// its own seed among them, so `faultline run NAME` shows the bug.
+pub fn zoo_is_caught_as_often_as_it_says(name: &str, reason: &str) {
+    let s = bundled(name);
+    let range = s.seeds.clone().expect("a zoo scenario states its seeds");
+    let out = faultline::cli::sweep::run_seeds(&s, range.clone(), 2, &indicatif::ProgressBar::hidden());
+    let caught: Vec<_> = out.iter().filter(|o| !o.failures.is_empty()).collect();
+    for o in &caught {
+        assert!(o.failures[0].starts_with(reason), "{name} seed {}: {}", o.seed, o.failures[0]);
+    }
+    let description = s.description.clone().unwrap_or_default().replace('\n', " ");
+    let stated = description
+        .split("Caught on ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("{name}: the description says how often it is caught"));
+    let stated = if stated == "all" { range.end - range.start } else { stated.parse().expect("a count") };
+    assert_eq!(caught.len() as u64, stated, "{name}: the description's count is out of date");
+    assert!(caught.iter().any(|o| o.seed == s.seed), "{name}: seed {} does not catch it", s.seed);
+}
