@@ -102,22 +102,44 @@ fn the_cli_draws_reports_and_rejects_bad_input_with_exit_2() {
     assert!(err.contains("trace.jsonl") && err.contains("help: give a run folder"), "{err}");
 }
 
-/// The README's picture is generated from a real run, and this fails if it is stale.
-/// Regenerate with `FAULTLINE_UPDATE_README=1 cargo test --test report`.
+/// The pictures in the README and the book are drawn from real runs, and this fails
+/// if one is stale. Regenerate them with `FAULTLINE_UPDATE_README=1 cargo test --test report`.
 #[test]
-fn the_readme_picture_is_current() {
-    let dir = temp("readme-picture");
-    run("zoo/raft-commit-old-term", &dir);
-    let (messages, _) = render(&dir, &window(2500, 3300));
-    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/figure-8-messages.svg");
-    if std::env::var_os("FAULTLINE_UPDATE_README").is_some() {
-        std::fs::write(&committed, &messages).expect("write the picture");
+fn the_readme_and_book_pictures_are_current() {
+    // (scenario, window in ms, picture, the page that shows it)
+    let figures = [
+        ("zoo/raft-commit-old-term", (2500, 3300), "docs/figure-8-messages.svg", "README.md"),
+        (
+            "commit/twopc-coordinator-crash",
+            (950, 3100),
+            "book/src/figures/twopc-coordinator-crash.svg",
+            "book/src/commit.md",
+        ),
+        (
+            "commit/threepc-coordinator-crash",
+            (950, 3100),
+            "book/src/figures/threepc-coordinator-crash.svg",
+            "book/src/commit.md",
+        ),
+        ("commit/threepc-partition", (960, 1750), "book/src/figures/threepc-partition.svg", "book/src/commit.md"),
+    ];
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (name, (from, to), picture, page) in figures {
+        let dir = temp(&name.replace('/', "-"));
+        run(name, &dir);
+        let (messages, _) = render(&dir, &window(from, to));
+        let committed = root.join(picture);
+        if std::env::var_os("FAULTLINE_UPDATE_README").is_some() {
+            std::fs::create_dir_all(committed.parent().expect("a folder")).expect("mkdir");
+            std::fs::write(&committed, &messages).expect("write the picture");
+        }
+        let on_disk = std::fs::read_to_string(&committed).unwrap_or_else(|_| panic!("{picture} is committed"));
+        assert!(
+            on_disk == messages,
+            "{picture} is stale: regenerate it with FAULTLINE_UPDATE_README=1 cargo test --test report"
+        );
+        let text = std::fs::read_to_string(root.join(page)).expect("the page");
+        let link = picture.strip_prefix("book/src/").unwrap_or(picture);
+        assert!(text.contains(&format!("({link})")), "{page} shows {picture}");
     }
-    let on_disk = std::fs::read_to_string(&committed).expect("docs/figure-8-messages.svg is committed");
-    assert!(
-        on_disk == messages,
-        "docs/figure-8-messages.svg is stale: regenerate it with FAULTLINE_UPDATE_README=1 cargo test --test report"
-    );
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README");
-    assert!(readme.contains("(docs/figure-8-messages.svg)"), "the README shows the picture");
 }

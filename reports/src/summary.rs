@@ -41,6 +41,9 @@ pub struct Summary {
     pub messages_per_op: Option<f64>,
     pub invariants: String,
     pub linearizable: String,
+    /// A bank workload's conserved total: "ok" or "violated".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conserved_total: Option<String>,
     pub failures: Vec<String>,
     /// What the protocol measured, e.g. how long participants stayed blocked.
     pub measures: Vec<(String, String)>,
@@ -107,6 +110,10 @@ pub fn summarize(scenario: &Scenario, result: &RunResult) -> Summary {
         }),
         invariants,
         linearizable,
+        conserved_total: scenario.workload.as_ref().and_then(|w| w.bank).map(|_| {
+            let broken = result.assertion_failures.iter().any(|f| f.contains("conserved-total"));
+            if broken { "violated".to_string() } else { "ok".to_string() }
+        }),
         failures: result.failures(),
         measures: result.measures.clone(),
         expect: match result.expect {
@@ -179,7 +186,11 @@ impl Summary {
             }
             writeln!(w)?;
         }
-        writeln!(w, "checks     invariants: {}  linearizable: {}", self.invariants, self.linearizable)?;
+        write!(w, "checks     invariants: {}  linearizable: {}", self.invariants, self.linearizable)?;
+        match &self.conserved_total {
+            Some(c) => writeln!(w, "  conserved total: {c}")?,
+            None => writeln!(w)?,
+        }
         for f in &self.failures {
             writeln!(w, "  - {f}")?;
         }

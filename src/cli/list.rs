@@ -29,6 +29,9 @@ pub fn list() -> u8 {
             let names: Vec<&str> = e.probes.iter().map(|p| p.0).collect();
             println!("    probes: {}", names.join(", "));
         }
+        if e.workload == "bank" {
+            println!("    workload: bank (kind = \"bank\" in [workload]: transfers and reads of every account)");
+        }
     }
     let engine: Vec<&str> = faultline_sim::scenario::ENGINE_PROBES.iter().map(|p| p.0).collect();
     println!("  probes of every protocol: {} (see `faultline list --probes`)", engine.join(", "));

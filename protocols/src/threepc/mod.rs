@@ -66,7 +66,7 @@ pub const STAGGER_MS: u64 = 100;
 pub const ASK_EVERY_MS: u64 = 200;
 
 pub const VARIANTS: &[(&str, &str)] =
-    &[("correct", "Skeen's 3PC with the termination protocol: non-blocking under crashes, not under partitions")];
+    &[("correct", "pre-commit round, logged decisions, termination by the survivors, recovery by asking")];
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum Msg {

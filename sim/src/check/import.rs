@@ -97,7 +97,20 @@ impl Imported {
 
 pub fn import(path: &str, src: &str, format: Format) -> Result<Imported, Diagnostic> {
     match format {
-        Format::Faultline => Ok(Imported::Kv(kv_ops(&parse_faultline(path, src)?))),
+        Format::Faultline => {
+            let history = parse_faultline(path, src)?;
+            if history.ops.iter().any(|o| o.op.is_txn()) {
+                return Err(Diagnostic::file(
+                    path,
+                    "this is a bank history (transfers, and reads of every account), not a key-value one",
+                )
+                .with_help(
+                    "linearizability is checked on key-value histories; a bank run was judged when it ran \
+                     (the conserved total and the commit protocol's invariants: see its summary.json)",
+                ));
+            }
+            Ok(Imported::Kv(kv_ops(&history)))
+        }
         Format::JepsenEtcd => parse_jepsen_etcd(path, src).map(Imported::Register),
         Format::PorcupineKv => parse_porcupine_kv(path, src).map(Imported::Kv),
     }
@@ -391,6 +404,10 @@ struct EventDe {
     swapped: Option<bool>,
     #[serde(default)]
     error: Option<String>,
+    #[serde(default)]
+    amount: Option<u64>,
+    #[serde(default)]
+    keys: Option<Vec<String>>,
 }
 
 /// faultline's own `history.json`.
@@ -412,14 +429,25 @@ pub fn parse_faultline(path: &str, src: &str) -> Result<History, Diagnostic> {
     for (n, e) in file.events.into_iter().enumerate() {
         let bad = |m: &str| whole(format!("event {n} (op {}): {m}", e.op));
         if e.kind == "invoke" {
-            let key = e.key.clone().ok_or_else(|| bad("an invoke needs a key"))?;
             let need = |v: &Option<String>, what: &str| v.clone().ok_or_else(|| bad(&format!("needs `{what}`")));
+            let key = || e.key.clone().ok_or_else(|| bad("an invoke needs a key"));
             let op = match e.f.as_deref() {
-                Some("get") => Op::Get { key },
-                Some("put") => Op::Put { key, value: need(&e.value, "value")? },
-                Some("append") => Op::Append { key, value: need(&e.value, "value")? },
-                Some("cas") => Op::Cas { key, from: need(&e.from, "from")?, to: need(&e.to, "to")? },
-                _ => return Err(bad("`f` must be get, put, append or cas")),
+                Some("transfer") => Op::Transfer {
+                    from: need(&e.from, "from")?,
+                    to: need(&e.to, "to")?,
+                    amount: e.amount.ok_or_else(|| bad("needs `amount`"))?,
+                },
+                Some("read") => Op::Read { keys: e.keys.clone().ok_or_else(|| bad("needs `keys`"))? },
+                _ => {
+                    let key = key()?;
+                    match e.f.as_deref() {
+                        Some("get") => Op::Get { key },
+                        Some("put") => Op::Put { key, value: need(&e.value, "value")? },
+                        Some("append") => Op::Append { key, value: need(&e.value, "value")? },
+                        Some("cas") => Op::Cas { key, from: need(&e.from, "from")?, to: need(&e.to, "to")? },
+                        _ => return Err(bad("`f` must be get, put, append, cas, transfer or read")),
+                    }
+                }
             };
             if ids.insert(e.op, history.invoke(e.time, e.process, op)).is_some() {
                 return Err(bad("this op is invoked twice"));
