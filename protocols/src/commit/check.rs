@@ -236,8 +236,25 @@ pub fn check(stepped: usize, ledger: Option<&Ledger>, facts: &mut Facts) -> Resu
     Ok(())
 }
 
-/// The run's numbers: outcomes, the longest wait for one, who is still waiting.
-pub fn measures(facts: &mut Facts) -> Vec<(String, String)> {
+/// The run's numbers: outcomes, the longest wait for one, who is still waiting, and
+/// what each participant holds at the end (`ledgers`: participants, `None` if down).
+pub fn measures<'a>(
+    facts: &mut Facts,
+    ledgers: impl Iterator<Item = (NodeId, Option<&'a Ledger>)>,
+    total: Option<u64>,
+) -> Vec<(String, String)> {
+    let mut held = Vec::new();
+    let mut sum = 0;
+    for (node, ledger) in ledgers {
+        match ledger {
+            Some(l) => {
+                let money: i64 = l.accounts.values().map(|(v, _)| v).sum();
+                sum += money;
+                held.push(format!("{node} {money}"));
+            }
+            None => held.push(format!("{node} down")),
+        }
+    }
     let now = facts.now();
     let m = facts.memory::<Memory>();
     let committed = m.outcome.values().filter(|o| o.0).count();
@@ -256,6 +273,8 @@ pub fn measures(facts: &mut Facts) -> Vec<(String, String)> {
             ),
         ));
     }
+    let of = total.map_or(String::new(), |t| format!(", of {t}"));
+    out.push(("money at the end".into(), format!("{}: {sum} in all{of}", held.join(", "))));
     if let Some((&(txn, node), &since)) = m.waiting.iter().min_by_key(|(k, t)| (**t, **k)) {
         out.push((
             "still waiting at the end".into(),

@@ -348,7 +348,9 @@ impl Protocol for TwoPc {
         check::check(stepped, nodes[stepped].as_ref().map(|n| &n.ledger), facts)
     }
 
-    fn measures(_nodes: &[Option<Self>], facts: &mut Facts) -> Vec<(String, String)> {
-        check::measures(facts)
+    fn measures(nodes: &[Option<Self>], facts: &mut Facts) -> Vec<(String, String)> {
+        let total = nodes.iter().flatten().next().map(|n| n.layout.bank.total());
+        let participants = nodes.iter().enumerate().skip(1).map(|(i, n)| (NodeId(i), n.as_ref().map(|n| &n.ledger)));
+        check::measures(facts, participants, total)
     }
 }
