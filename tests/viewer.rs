@@ -114,6 +114,18 @@ fn a_failing_run_renders_with_its_violation_marked_and_no_network() {
 }
 
 #[test]
+fn a_commit_run_shows_its_transactions_and_the_broken_atomicity() {
+    let dir = temp("threepc");
+    let page = viewer_of("commit/threepc-partition", &dir);
+    let (dom, connections) = chromium(&page, &["--dump-dom"]);
+    assert_eq!(count(&dom, "class=\"lifeline\""), 5, "a coordinator and four participants");
+    assert_eq!(count(&dom, "id=\"invariant-marker\""), 1, "the broken invariant is marked on the timeline");
+    assert!(dom.contains("invariant `atomicity` violated"), "the failure is in the header");
+    assert!(dom.contains("transfer "), "the operations are the bank's transfers");
+    assert!(connections.is_empty(), "{connections:?}");
+}
+
+#[test]
 fn a_passing_run_has_no_violation_marker() {
     let dir = temp("election");
     let page = viewer_of("raft/initial-election", &dir);
