@@ -69,3 +69,55 @@ fn readme_examples_print_what_the_readme_says() {
         );
     }
 }
+
+/// The book quotes lines of real runs (`$ faultline run ...` in a fenced block, then
+/// some of its lines, `...` for the ones left out): each quoted line must be a line
+/// the command prints today.
+#[test]
+fn book_excerpts_are_lines_of_real_output() {
+    let dir = format!("{}/book/src", env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("book/src") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "md") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("a page");
+        let mut quotes: Vec<(Vec<String>, Vec<&str>)> = Vec::new();
+        let mut in_block = false;
+        for line in text.lines() {
+            if line.starts_with("```") {
+                in_block = !in_block;
+                continue;
+            }
+            if !in_block {
+                continue;
+            }
+            if let Some(cmd) = line.strip_prefix("$ faultline run ") {
+                quotes.push((
+                    std::iter::once("run".to_string()).chain(cmd.split_whitespace().map(String::from)).collect(),
+                    Vec::new(),
+                ));
+            } else if line.starts_with('$') {
+                quotes.push((Vec::new(), Vec::new()));
+            } else if let Some((_, lines)) = quotes.last_mut()
+                && line != "..."
+            {
+                lines.push(line);
+            }
+        }
+        for (args, lines) in quotes.iter().filter(|(a, l)| !a.is_empty() && !l.is_empty()) {
+            let out = run(args);
+            for line in lines {
+                assert!(
+                    out.lines().any(|l| l == *line),
+                    "{}: `faultline {}` no longer prints {line:?}; it prints:\n{out}",
+                    path.display(),
+                    args.join(" ")
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 6, "the book quotes real output ({checked} lines checked)");
+}

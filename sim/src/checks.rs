@@ -188,12 +188,15 @@ impl<P: Protocol> Sim<P> {
         }
         if let Some(first) = late.first() {
             let what = match &first.complete {
+                None => "never completed".into(),
                 Some((t, c)) if c.answered() => format!("completed only at {}", fmt_time(*t)),
-                Some((t, Completion::Fail { error } | Completion::Info { error })) => {
+                Some((t, c)) => {
+                    let error = match c {
+                        Completion::Fail { error } | Completion::Info { error } => error.as_str(),
+                        Completion::Ok { .. } => "",
+                    };
                     format!("ended without an answer at {} ({error})", fmt_time(*t))
                 }
-                Some((t, Completion::Ok { .. })) => format!("ended at {}", fmt_time(*t)),
-                None => "never completed".into(),
             };
             self.assertion_failures.push(format!(
                 "liveness: {} operation(s) did not complete within {} of the last fault at {}; the first, \

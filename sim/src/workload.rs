@@ -62,19 +62,13 @@ impl Clients {
 
     fn next_op(&mut self, client: usize) -> Op {
         let kind = self.rng.weighted(&self.cfg.mix);
+        self.clients[client].counter += 1;
+        if let Some(bank) = self.cfg.bank {
+            return self.bank_op(&bank, kind);
+        }
         let key = format!("k{}", self.rng.weighted(&self.key_weights) + 1);
         let c = &mut self.clients[client];
-        c.counter += 1;
         let tag = format!("{}.{}", client + 1, c.counter);
-        if let Some(bank) = self.cfg.bank {
-            if kind == 5 {
-                return Op::Read { keys: (0..bank.accounts).map(Bank::account).collect() };
-            }
-            let from = self.rng.below(bank.accounts as u64) as usize;
-            let to = (from + 1 + self.rng.below(bank.accounts as u64 - 1) as usize) % bank.accounts;
-            let amount = 1 + self.rng.below(bank.amount);
-            return Op::Transfer { from: Bank::account(from), to: Bank::account(to), amount };
-        }
         match kind {
             0 => Op::Get { key },
             1 => Op::Put { key, value: tag },
@@ -84,6 +78,17 @@ impl Clients {
                 Op::Cas { key, from, to: tag }
             }
         }
+    }
+
+    /// A read of every account (mix entry 5), or a transfer between two accounts.
+    fn bank_op(&mut self, bank: &Bank, kind: usize) -> Op {
+        if kind == 5 {
+            return Op::Read { keys: (0..bank.accounts).map(Bank::account).collect() };
+        }
+        let from = self.rng.below(bank.accounts as u64) as usize;
+        let to = (from + 1 + self.rng.below(bank.accounts as u64 - 1) as usize) % bank.accounts;
+        let amount = 1 + self.rng.below(bank.amount);
+        Op::Transfer { from: Bank::account(from), to: Bank::account(to), amount }
     }
 }
 

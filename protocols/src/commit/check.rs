@@ -244,12 +244,13 @@ pub fn measures<'a>(
     total: Option<u64>,
 ) -> Vec<(String, String)> {
     let mut held = Vec::new();
-    let mut sum = 0;
+    let (mut sum, mut undecided) = (0, 0);
     for (node, ledger) in ledgers {
         match ledger {
             Some(l) => {
                 let money: i64 = l.accounts.values().map(|(v, _)| v).sum();
                 sum += money;
+                undecided += l.undecided().count();
                 held.push(format!("{node} {money}"));
             }
             None => held.push(format!("{node} down")),
@@ -274,7 +275,9 @@ pub fn measures<'a>(
         ));
     }
     let of = total.map_or(String::new(), |t| format!(", of {t}"));
-    out.push(("money at the end".into(), format!("{}: {sum} in all{of}", held.join(", "))));
+    let moving =
+        if undecided > 0 { format!(" ({undecided} undecided piece(s) may still move some)") } else { String::new() };
+    out.push(("money at the end".into(), format!("{}: {sum} in all{of}{moving}", held.join(", "))));
     if let Some((&(txn, node), &since)) = m.waiting.iter().min_by_key(|(k, t)| (**t, **k)) {
         out.push((
             "still waiting at the end".into(),

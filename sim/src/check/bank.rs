@@ -31,17 +31,19 @@ pub fn conserved_total(history: &History, bank: &Bank) -> Result<(), String> {
         else {
             continue;
         };
-        let who = format!("the read by c{} at {} (op {})", op.client + 1, fmt_time(*t), op.id);
-        let balances = parse_balances(v).map_err(|e| format!("conserved-total: {who} answered {v:?}: {e}"))?;
+        let who = format!(
+            "invariant `conserved-total` violated: the read by c{} at {} (op {})",
+            op.client + 1,
+            fmt_time(*t),
+            op.id
+        );
+        let balances = parse_balances(v).map_err(|e| format!("{who} answered {v:?}: {e}"))?;
         if let Some(missing) = keys.iter().find(|k| !balances.iter().any(|(a, _)| a == k)) {
-            return Err(format!("conserved-total: {who} did not say what {missing} holds: {v}"));
+            return Err(format!("{who} did not say what {missing} holds: {v}"));
         }
         let total: i64 = balances.iter().map(|(_, b)| b).sum();
         if total != bank.total() as i64 {
-            return Err(format!(
-                "invariant `conserved-total` violated: {who} saw {total} in all, but the accounts always hold {}: {v}",
-                bank.total()
-            ));
+            return Err(format!("{who} saw {total} in all, but the accounts always hold {}: {v}", bank.total()));
         }
     }
     Ok(())

@@ -432,22 +432,17 @@ pub fn parse_faultline(path: &str, src: &str) -> Result<History, Diagnostic> {
             let need = |v: &Option<String>, what: &str| v.clone().ok_or_else(|| bad(&format!("needs `{what}`")));
             let key = || e.key.clone().ok_or_else(|| bad("an invoke needs a key"));
             let op = match e.f.as_deref() {
+                Some("get") => Op::Get { key: key()? },
+                Some("put") => Op::Put { key: key()?, value: need(&e.value, "value")? },
+                Some("append") => Op::Append { key: key()?, value: need(&e.value, "value")? },
+                Some("cas") => Op::Cas { key: key()?, from: need(&e.from, "from")?, to: need(&e.to, "to")? },
                 Some("transfer") => Op::Transfer {
                     from: need(&e.from, "from")?,
                     to: need(&e.to, "to")?,
                     amount: e.amount.ok_or_else(|| bad("needs `amount`"))?,
                 },
                 Some("read") => Op::Read { keys: e.keys.clone().ok_or_else(|| bad("needs `keys`"))? },
-                _ => {
-                    let key = key()?;
-                    match e.f.as_deref() {
-                        Some("get") => Op::Get { key },
-                        Some("put") => Op::Put { key, value: need(&e.value, "value")? },
-                        Some("append") => Op::Append { key, value: need(&e.value, "value")? },
-                        Some("cas") => Op::Cas { key, from: need(&e.from, "from")?, to: need(&e.to, "to")? },
-                        _ => return Err(bad("`f` must be get, put, append, cas, transfer or read")),
-                    }
-                }
+                _ => return Err(bad("`f` must be get, put, append, cas, transfer or read")),
             };
             if ids.insert(e.op, history.invoke(e.time, e.process, op)).is_some() {
                 return Err(bad("this op is invoked twice"));
