@@ -9,7 +9,7 @@
 //! sends `PreCommit`; a participant moves from *uncertain* to *pre-committed*
 //! (synced) and acknowledges. Once every participant acknowledged, or after
 //! `PHASE_TIMEOUT_MS` (the silent ones will learn the outcome from the others), the
-//! coordinator logs commit and sends `Decision`.
+//! coordinator logs commit and sends `DoCommit` (an abort is logged and sent as `Abort`).
 //!
 //! The extra phase is what lets the participants finish without the coordinator. A
 //! participant that voted yes and hears nothing about the transaction for
@@ -85,9 +85,12 @@ pub enum Msg {
     PreAck {
         txn: TxnId,
     },
-    Decision {
+    /// Skeen's third phase: commit.
+    DoCommit {
         txn: TxnId,
-        commit: bool,
+    },
+    Abort {
+        txn: TxnId,
     },
     Ack {
         txn: TxnId,
@@ -108,6 +111,12 @@ pub enum Msg {
     Ask {
         txn: TxnId,
     },
+}
+
+impl Msg {
+    fn decision(txn: TxnId, commit: bool) -> Msg {
+        if commit { Msg::DoCommit { txn } } else { Msg::Abort { txn } }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -195,7 +204,7 @@ impl ThreePc {
 
     /// The coordinator decides, logs (synced), tells everyone and answers the client.
     fn decide(&mut self, ctx: &mut Ctx<'_, Self>, id: TxnId, commit: bool, given: Option<String>) {
-        let decision = |txn, commit| Msg::Decision { txn, commit };
+        let decision = |txn, commit| Msg::decision(txn, commit);
         if decide(ctx, &mut self.txns, &mut self.ledger, id, commit, given, false, decision) {
             ctx.set_timer(Dur::from_millis(RESEND_MS), Timer::Resend { txn: id, round: 0 });
         }
@@ -283,9 +292,9 @@ impl ThreePc {
         ctx.note(format!("termination decides {} {}", if commit { "commit" } else { "abort" }, show_txn(txn)));
         self.ledger.decide(ctx, txn, commit);
         for p in self.others(txn) {
-            ctx.send(p, Msg::Decision { txn, commit });
+            ctx.send(p, Msg::decision(txn, commit));
         }
-        ctx.send(COORDINATOR, Msg::Decision { txn, commit });
+        ctx.send(COORDINATOR, Msg::decision(txn, commit));
     }
 
     /// A restarted coordinator hears a participant's state on an undecided `txn`.
@@ -405,7 +414,8 @@ impl Protocol for ThreePc {
                     }
                 }
             }
-            Msg::Decision { txn, commit } => {
+            Msg::DoCommit { txn } | Msg::Abort { txn } => {
+                let commit = matches!(msg, Msg::DoCommit { .. });
                 if self.is_coordinator() {
                     // From a participant's termination (or an answer to our asking).
                     let given =
@@ -456,7 +466,7 @@ impl Protocol for ThreePc {
                 }
             }
             Msg::Ask { txn } => match answer_ask(ctx, &mut self.ledger, &self.txns, txn) {
-                Some(Ok(commit)) => ctx.send(from, Msg::Decision { txn, commit }),
+                Some(Ok(commit)) => ctx.send(from, Msg::decision(txn, commit)),
                 Some(Err(status)) => {
                     let recovering = self.ledger.parts[&txn].recovering;
                     ctx.send(from, Msg::State { txn, status, recovering });
@@ -474,7 +484,7 @@ impl Protocol for ThreePc {
                 let mut outstanding = false;
                 for (&p, piece) in &txn.pieces {
                     let msg = match txn.decision {
-                        Some(commit) if !txn.acked.contains(&p) => Msg::Decision { txn: id, commit },
+                        Some(commit) if !txn.acked.contains(&p) => Msg::decision(id, commit),
                         None if txn.recovering => continue,
                         None if precommitting && !txn.acked.contains(&p) => Msg::PreCommit { txn: id },
                         None if !precommitting && !txn.votes.contains_key(&p) => {
