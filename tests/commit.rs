@@ -81,3 +81,21 @@ fn the_same_partition_leaves_2pc_atomic() {
     let failing = sweep("commit/twopc-partition", 1..101);
     assert!(failing.is_empty(), "{} failing seeds, first: {:?}", failing.len(), failing.first());
 }
+
+/// The zoo catches the bug, not the faults: the correct 2PC under each 2PC zoo
+/// scenario's exact faults and seeds passes every one.
+#[test]
+fn correct_2pc_survives_every_2pc_zoo_scenario() {
+    for name in ["zoo/twopc-majority-commit", "zoo/twopc-decision-before-log", "zoo/twopc-unilateral-abort"] {
+        let zoo = bundled(name);
+        let variant = format!("variant = \"{}\"", zoo.variant);
+        assert!(zoo.source.contains(&variant), "{name} names its variant");
+        let src =
+            zoo.source.replace(&variant, "variant = \"correct\"").replace("expect = \"fail\"", "expect = \"pass\"");
+        let s = faultline_sim::scenario::parse(name, &src, &faultline_protocols::catalog()).expect("parses");
+        let range = s.seeds.clone().expect("a seed range");
+        let out = faultline::cli::sweep::run_seeds(&s, range, 2, &indicatif::ProgressBar::hidden());
+        let failing: Vec<_> = out.iter().filter(|o| !o.failures.is_empty()).map(|o| (o.seed, &o.failures[0])).collect();
+        assert!(failing.is_empty(), "{name} with the correct 2PC: {failing:?}");
+    }
+}
