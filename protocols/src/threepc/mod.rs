@@ -38,7 +38,7 @@
 //! the side holding only uncertain ones aborts. Both are shown by scenarios
 //! (`commit/threepc-coordinator-crash`, `commit/threepc-partition`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use faultline_sim::check::facts::Facts;
 use faultline_sim::disk::Durable;
@@ -163,7 +163,7 @@ pub struct ThreePc {
     ledger: Ledger,
     /// The coordinator's transactions, and which are in the pre-commit phase.
     txns: BTreeMap<TxnId, Txn>,
-    precommitting: BTreeMap<TxnId, bool>,
+    precommitting: BTreeSet<TxnId>,
     /// A restarted coordinator: per undecided transaction, the participants that
     /// answered and whether each had restarted undecided too.
     polled: BTreeMap<TxnId, BTreeMap<NodeId, bool>>,
@@ -212,7 +212,7 @@ impl ThreePc {
 
     fn on_vote(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, id: TxnId, vote: Vote) {
         let Some(txn) = self.txns.get_mut(&id) else { return };
-        if txn.decision.is_some() || !txn.pieces.contains_key(&from) || self.precommitting.contains_key(&id) {
+        if txn.decision.is_some() || !txn.pieces.contains_key(&from) || self.precommitting.contains(&id) {
             return;
         }
         txn.votes.insert(from, vote.yes);
@@ -226,7 +226,7 @@ impl ThreePc {
             for p in txn.participants() {
                 ctx.send(p, Msg::PreCommit { txn: id });
             }
-            self.precommitting.insert(id, true);
+            self.precommitting.insert(id);
             ctx.set_timer(Dur::from_millis(PHASE_TIMEOUT_MS), Timer::Phase { txn: id, phase: 1 });
         }
     }
@@ -343,7 +343,7 @@ impl Protocol for ThreePc {
             me,
             ledger: Ledger::start(layout, me, durable, boot),
             txns: BTreeMap::new(),
-            precommitting: BTreeMap::new(),
+            precommitting: BTreeSet::new(),
             polled: BTreeMap::new(),
             heard: BTreeMap::new(),
             terminating: BTreeMap::new(),
@@ -480,7 +480,7 @@ impl Protocol for ThreePc {
         match timer {
             Timer::Resend { txn: id, round } => {
                 let Some(txn) = self.txns.get(&id) else { return };
-                let precommitting = self.precommitting.contains_key(&id);
+                let precommitting = self.precommitting.contains(&id);
                 let mut outstanding = false;
                 for (&p, piece) in &txn.pieces {
                     let msg = match txn.decision {
@@ -505,7 +505,7 @@ impl Protocol for ThreePc {
                 if txn.decision.is_some() {
                     return;
                 }
-                match (phase, self.precommitting.contains_key(&id)) {
+                match (phase, self.precommitting.contains(&id)) {
                     (0, false) => {
                         let missing: Vec<String> =
                             txn.pieces.keys().filter(|p| !txn.votes.contains_key(p)).map(|p| p.to_string()).collect();
