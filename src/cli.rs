@@ -2,6 +2,7 @@
 
 pub mod bench;
 mod check;
+pub mod hash;
 mod list;
 mod load;
 pub mod report;
@@ -132,11 +133,37 @@ pub enum Command {
     },
     /// Print the JSON Schema of scenario files, for editor completion
     Schema,
+    /// Compare consistent-hashing algorithms: keys moved by a membership change
+    /// against the optimum, keys moved between members that stayed, load balance,
+    /// lookup cost and memory
+    #[command(after_help = "Algorithms: mod-n, ring[/VNODES] (default 100), jump, rendezvous, maglev, \
+bounded[/C] (a ring with bounded loads, default c = 1.25).\n\
+Changes: add[:K], remove[:K], crash[:K] (for placement a crash is a removal).")]
+    Hash {
+        /// Algorithms, comma-separated, or "all"
+        #[arg(long, value_name = "LIST", default_value = "all")]
+        algos: String,
+        /// Cluster sizes, comma-separated
+        #[arg(long, value_name = "LIST", default_value = "10,100,1000")]
+        nodes: String,
+        /// How many keys
+        #[arg(long, default_value_t = 100_000)]
+        keys: u64,
+        /// The membership change to measure
+        #[arg(long, default_value = "add")]
+        change: String,
+        /// Also write moved.svg and load.svg into this folder
+        #[arg(long, value_name = "DIR")]
+        chart: Option<PathBuf>,
+    },
     /// Measure engine throughput, sweep scaling and memory; prints a Markdown table
     Bench {
         /// Fewer repetitions: a quick look, not numbers to record
         #[arg(long)]
         quick: bool,
+        /// Measure consistent-hashing lookups instead (n = 1000, against a linear scan)
+        #[arg(long)]
+        hash: bool,
     },
 }
 
@@ -156,7 +183,11 @@ pub fn main(cli: Cli) -> ExitCode {
             println!("{}", faultline_sim::scenario::json_schema());
             EXIT_OK
         }
-        Command::Bench { quick } => bench::bench(quick),
+        Command::Hash { algos, nodes, keys, change, chart } => {
+            hash::hash(Some(&algos), Some(&nodes), Some(keys), Some(&change), chart.as_deref())
+        }
+        Command::Bench { quick, hash: false } => bench::bench(quick),
+        Command::Bench { quick, hash: true } => bench::hash_bench(quick),
     };
     ExitCode::from(code)
 }

@@ -164,3 +164,37 @@ fn list_probes_explains_every_probe_a_scenario_can_assert_on() {
         assert!(text.lines().any(|l| l.trim_start().starts_with(&format!("{name} "))), "{name} missing:\n{text}");
     }
 }
+
+#[test]
+fn hash_compares_algorithms_and_draws_charts() {
+    let dir = temp("hash-charts");
+    let o = faultline(&["hash", "--nodes", "10,20", "--keys", "5000", "--change", "remove:2", "--chart", &dir]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = stdout(&o);
+    assert!(out.contains("change: remove 2"), "{out}");
+    for algo in ["mod-n", "ring/100", "jump", "rendezvous", "maglev", "bounded/1.25"] {
+        assert_eq!(out.lines().filter(|l| l.starts_with(&format!("{algo} "))).count(), 2, "{algo} at both sizes");
+    }
+    for f in ["moved.svg", "load.svg"] {
+        let svg = std::fs::read_to_string(format!("{dir}/{f}")).expect(f);
+        assert!(svg.starts_with("<svg") && svg.contains("n = 20"), "{f} is a chart with a series per size");
+    }
+}
+
+#[test]
+fn hash_rejects_bad_options_with_exit_2_and_says_what_to_write() {
+    for (args, says) in [
+        (&["hash", "--algos", "ring,chord"][..], "unknown algorithm `chord`: choose from mod-n"),
+        (&["hash", "--algos", "maglev/1000"][..], "must be a prime"),
+        (&["hash", "--algos", "bounded/0.9"][..], "must be more than 1"),
+        (&["hash", "--nodes", "10,1"][..], "`1` is not a cluster size"),
+        (&["hash", "--nodes", "3", "--change", "remove:3"][..], "every cluster must keep a member"),
+        (&["hash", "--change", "grow"][..], "unknown change `grow`: add[:K], remove[:K] or crash[:K]"),
+        (&["hash", "--keys", "0"][..], "choose 1 to 50,000,000 keys"),
+    ] {
+        let o = faultline(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}

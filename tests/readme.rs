@@ -70,7 +70,8 @@ fn readme_examples_print_what_the_readme_says() {
     }
 }
 
-/// The book quotes lines of real runs (`$ faultline run ...` in a fenced block, then
+/// The book quotes lines of real runs (`$ faultline run ...` or `$ faultline hash ...`
+/// in a fenced block, then
 /// some of its lines, `...` for the ones left out): each quoted line must be a line
 /// the command prints today.
 #[test]
@@ -93,11 +94,10 @@ fn book_excerpts_are_lines_of_real_output() {
             if !in_block {
                 continue;
             }
-            if let Some(cmd) = line.strip_prefix("$ faultline run ") {
-                quotes.push((
-                    std::iter::once("run".to_string()).chain(cmd.split_whitespace().map(String::from)).collect(),
-                    Vec::new(),
-                ));
+            if let Some(cmd) =
+                line.strip_prefix("$ faultline ").filter(|c| c.starts_with("run ") || c.starts_with("hash"))
+            {
+                quotes.push((cmd.split_whitespace().map(String::from).collect(), Vec::new()));
             } else if line.starts_with('$') {
                 quotes.push((Vec::new(), Vec::new()));
             } else if let Some((_, lines)) = quotes.last_mut()

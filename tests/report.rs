@@ -128,18 +128,34 @@ fn the_readme_and_book_pictures_are_current() {
         let dir = temp(&name.replace('/', "-"));
         run(name, &dir);
         let (messages, _) = render(&dir, &window(from, to));
-        let committed = root.join(picture);
-        if std::env::var_os("FAULTLINE_UPDATE_README").is_some() {
-            std::fs::create_dir_all(committed.parent().expect("a folder")).expect("mkdir");
-            std::fs::write(&committed, &messages).expect("write the picture");
-        }
-        let on_disk = std::fs::read_to_string(&committed).unwrap_or_else(|_| panic!("{picture} is committed"));
-        assert!(
-            on_disk == messages,
-            "{picture} is stale: regenerate it with FAULTLINE_UPDATE_README=1 cargo test --test report"
-        );
-        let text = std::fs::read_to_string(root.join(page)).expect("the page");
-        let link = picture.strip_prefix("book/src/").unwrap_or(picture);
-        assert!(text.contains(&format!("({link})")), "{page} shows {picture}");
+        check_picture(root, picture, &messages, page);
     }
+    // The consistent-hashing chapter's charts, from `faultline hash --keys 1000000`.
+    let o = faultline::cli::hash::options(None, None, Some(1_000_000), None).expect("options");
+    let dir = temp("hash-charts");
+    faultline::cli::hash::charts(&o, &faultline::cli::hash::rows(&o), &dir).expect("charts");
+    for (svg, picture) in
+        [("moved.svg", "book/src/figures/hash-moved.svg"), ("load.svg", "book/src/figures/hash-load.svg")]
+    {
+        let drawn = std::fs::read_to_string(dir.join(svg)).expect("drawn");
+        check_picture(root, picture, &drawn, "book/src/hashing.md");
+    }
+}
+
+/// `picture` on disk is `drawn` (written first with FAULTLINE_UPDATE_README), and `page`
+/// shows it.
+fn check_picture(root: &Path, picture: &str, drawn: &str, page: &str) {
+    let committed = root.join(picture);
+    if std::env::var_os("FAULTLINE_UPDATE_README").is_some() {
+        std::fs::create_dir_all(committed.parent().expect("a folder")).expect("mkdir");
+        std::fs::write(&committed, drawn).expect("write the picture");
+    }
+    let on_disk = std::fs::read_to_string(&committed).unwrap_or_else(|_| panic!("{picture} is committed"));
+    assert!(
+        on_disk == drawn,
+        "{picture} is stale: regenerate it with FAULTLINE_UPDATE_README=1 cargo test --test report"
+    );
+    let text = std::fs::read_to_string(root.join(page)).expect("the page");
+    let link = picture.strip_prefix("book/src/").unwrap_or(picture);
+    assert!(text.contains(&format!("({link})")), "{page} shows {picture}");
 }

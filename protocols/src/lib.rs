@@ -1,6 +1,7 @@
 //! faultline-protocols: protocol implementations with their bug zoos, and a registry
 //! that finds them by the names scenario files use.
 
+pub mod chash;
 pub mod commit;
 pub mod kv;
 pub mod pb;

@@ -1,7 +1,9 @@
 //! faultline-reports: what a run looks like to a person. The run summary, as text for
 //! the terminal and as `summary.json`; the message and operation timelines as SVG.
-//! And the self-contained HTML viewer (`viewer.html`).
+//! And the self-contained HTML viewer (`viewer.html`), and the consistent-hashing
+//! charts.
 
+pub mod hashing;
 pub mod summary;
 pub mod timeline;
 pub mod viewer;

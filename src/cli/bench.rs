@@ -186,3 +186,28 @@ pub fn bench(quick: bool) -> u8 {
     println!("| peak memory, traced run of {} events ({trace_mb} MB trace) | {hwm} | |", off.events);
     EXIT_OK
 }
+
+/// `faultline bench --hash`: lookups per CPU-second of each consistent-hashing
+/// algorithm at n = 1,000 members, against the naive baseline measured in the same
+/// run: finding a key's owner by a linear scan of every point of a 100-vnode ring.
+pub fn hash_bench(quick: bool) -> u8 {
+    use faultline_protocols::chash::{ALL, Algo, key_hash};
+    let reps = if quick { 1 } else { 3 };
+    let n = 1000u32;
+    let members: Vec<u32> = (0..n).collect();
+    let keys: Vec<u64> = (0..if quick { 50_000 } else { 200_000 }).map(key_hash).collect();
+    let few = &keys[..if quick { 200 } else { 1_000 }];
+    eprintln!("measuring lookups at n = {n} ...");
+    let rate = |m: &Measured| m.events as f64 / m.cpu_secs;
+    let ring = Algo::Ring { vnodes: 100 }.build(&members, keys.len());
+    let scan = best_of(reps, || ring.assign_reference(few).len() as u64);
+    println!("| algorithm (n = {n}) | lookups/CPU-s | vs linear scan |");
+    println!("|---|---:|---:|");
+    println!("| linear scan of a 100-vnode ring (naive baseline) | {:.0} | 1 |", rate(&scan));
+    for algo in ALL {
+        let placement = algo.build(&members, keys.len());
+        let m = best_of(reps, || placement.assign(&keys).len() as u64);
+        println!("| {} | {:.0} | {:.0}x |", algo.name(), rate(&m), rate(&m) / rate(&scan));
+    }
+    EXIT_OK
+}
