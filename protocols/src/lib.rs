@@ -46,6 +46,13 @@ fn run_threepc(s: &Scenario, seed: u64, trace: Trace) -> RunResult {
     Sim::<threepc::ThreePc>::new(s, commit::Layout::of(s), seed, trace).run()
 }
 
+fn run_chash(s: &Scenario, seed: u64, trace: Trace) -> RunResult {
+    let variant =
+        chash::store::VARIANTS.iter().map(|v| v.0).find(|v| *v == s.variant).expect("variant checked at parse time");
+    let keys = s.workload.as_ref().map_or(5, |w| w.keys);
+    Sim::<chash::store::Shard>::new(s, chash::store::Config { variant, keys }, seed, trace).run()
+}
+
 fn run_pingpong(s: &Scenario, seed: u64, trace: Trace) -> RunResult {
     Sim::<pingpong::PingPong>::new(s, (), seed, trace).run()
 }
@@ -82,6 +89,14 @@ pub const REGISTRY: &[Entry] = &[
         probes: commit::PROBES,
         workload: "bank",
         run: run_threepc,
+    },
+    Entry {
+        name: "chash",
+        summary: "sharded key-value store: keys placed by consistent hashing, migrated on join and leave",
+        variants: chash::store::VARIANTS,
+        probes: chash::store::PROBES,
+        workload: "kv",
+        run: run_chash,
     },
     Entry {
         name: "pingpong",

@@ -12,9 +12,7 @@ pub struct Series {
 const COLORS: [RGBColor; 4] =
     [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(148, 103, 189)];
 
-fn draw_err<E: std::fmt::Debug>(e: E) -> String {
-    format!("drawing the SVG failed: {e:?}")
-}
+use crate::timeline::{draw_err, text_style as style};
 
 /// Grouped bars: one group per algorithm, one bar per cluster size (`sizes`), on a
 /// log scale, with a line at `reference` (1: the optimum, or a perfect
@@ -84,6 +82,67 @@ pub fn grouped_bars(
             .border_style(BLACK)
             .draw()
             .map_err(draw_err)?;
+        root.present().map_err(draw_err)?;
+    }
+    Ok(svg)
+}
+
+/// One view for [`migration_chart`]: its title, keys owned per node (`None`: not a
+/// member), and the keys that moved into it, `(from, to, count)` by node index.
+pub struct View {
+    pub title: String,
+    pub owned: Vec<Option<usize>>,
+    pub flows: Vec<(usize, usize, usize)>,
+}
+
+/// Keys held per node before and after each membership change, with an arrow per
+/// flow of moved keys between consecutive views, labelled with its count.
+pub fn migration_chart(title: &str, views: &[View]) -> Result<String, String> {
+    let nodes = views.iter().map(|v| v.owned.len()).max().unwrap_or(0);
+    let (left, top, lane, col) = (60i32, 60i32, 56i32, 190i32);
+    let width = (left + col * views.len() as i32 + 40).max(500) as u32;
+    let height = (top + lane * nodes as i32 + 30) as u32;
+    let most = views.iter().flat_map(|v| v.owned.iter().flatten()).copied().max().unwrap_or(1).max(1);
+    let bar_max = 90.0;
+    let y = |n: usize| top + lane * n as i32 + lane / 2;
+    let x = |v: usize| left + col * v as i32 + 20;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        root.draw(&Text::new(title.to_string(), (left, 12), style(15, BLACK))).map_err(draw_err)?;
+        for n in 0..nodes {
+            root.draw(&Text::new(format!("n{}", n + 1), (12, y(n) - 7), style(14, BLACK))).map_err(draw_err)?;
+            root.draw(&PathElement::new(vec![(left, y(n)), (width as i32 - 20, y(n))], RGBColor(225, 225, 225)))
+                .map_err(draw_err)?;
+        }
+        for (v, view) in views.iter().enumerate() {
+            root.draw(&Text::new(view.title.clone(), (x(v), top - 22), style(12, BLACK))).map_err(draw_err)?;
+            for (from, to, count) in &view.flows {
+                let (x0, x1) = (x(v - 1) + bar_max as i32 + 30, x(v));
+                let w = 1 + (*count as f64).log2().max(0.0) as u32;
+                root.draw(&PathElement::new(vec![(x0, y(*from)), (x1, y(*to))], COLORS[1].stroke_width(w)))
+                    .map_err(draw_err)?;
+                root.draw(&Circle::new((x1, y(*to)), 3, COLORS[1].filled())).map_err(draw_err)?;
+                let (mx, my) = ((x0 + x1) / 2, (y(*from) + y(*to)) / 2);
+                root.draw(&Text::new(count.to_string(), (mx + 3, my - 12), style(11, COLORS[1]))).map_err(draw_err)?;
+            }
+            for (n, owned) in view.owned.iter().enumerate() {
+                match owned {
+                    Some(k) => {
+                        let w = (bar_max * *k as f64 / most as f64).round().max(1.0) as i32;
+                        root.draw(&Rectangle::new([(x(v), y(n) - 9), (x(v) + w, y(n) + 9)], COLORS[0].filled()))
+                            .map_err(draw_err)?;
+                        root.draw(&Text::new(k.to_string(), (x(v) + w + 4, y(n) - 6), style(11, BLACK)))
+                            .map_err(draw_err)?;
+                    }
+                    None => {
+                        let grey = RGBColor(150, 150, 150);
+                        root.draw(&Text::new("not a member", (x(v), y(n) - 6), style(10, grey))).map_err(draw_err)?;
+                    }
+                }
+            }
+        }
         root.present().map_err(draw_err)?;
     }
     Ok(svg)

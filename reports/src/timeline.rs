@@ -178,11 +178,11 @@ pub(crate) fn parse(trace: &str) -> Result<Parsed, String> {
     Ok(p)
 }
 
-fn text_style(size: u32, color: RGBColor) -> TextStyle<'static> {
+pub(crate) fn text_style(size: u32, color: RGBColor) -> TextStyle<'static> {
     ("sans-serif", size).into_font().color(&color)
 }
 
-fn draw_err<E: std::fmt::Debug>(e: E) -> String {
+pub(crate) fn draw_err<E: std::fmt::Debug>(e: E) -> String {
     format!("drawing the SVG failed: {e:?}")
 }
 

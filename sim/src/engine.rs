@@ -231,6 +231,9 @@ pub struct Sim<P: Protocol> {
     pub(crate) live_watch: bool,
     pub(crate) live_leader: bool,
     pub(crate) assertion_failures: Vec<String>,
+    /// The membership view and its number.
+    members: Vec<NodeId>,
+    view: u64,
 }
 
 impl<P: Protocol> Sim<P> {
@@ -281,6 +284,8 @@ impl<P: Protocol> Sim<P> {
             live_watch: false,
             live_leader: false,
             assertion_failures: Vec::new(),
+            members: scenario.members.clone(),
+            view: 0,
             scenario: scenario.clone(),
         }
     }
@@ -518,6 +523,8 @@ impl<P: Protocol> Sim<P> {
                 rng: &mut slot.rng,
                 effects: &mut effects,
                 next_timer: &mut slot.next_timer,
+                members: &self.members,
+                view: self.view,
             };
             f(&mut ctx, &mut self.states[node], &self.config);
         }
@@ -721,6 +728,26 @@ impl<P: Protocol> Sim<P> {
                         for ev in backlog {
                             self.schedule(self.now, ev);
                         }
+                    }
+                }
+            }
+            FaultAction::Join(node) | FaultAction::Leave(node) => {
+                let joins = matches!(action, FaultAction::Join(_));
+                if joins == self.members.contains(node) {
+                    return; // already a member, or already not one
+                }
+                if joins {
+                    self.members.push(*node);
+                    self.members.sort();
+                } else {
+                    self.members.retain(|m| m != node);
+                }
+                self.view += 1;
+                let members = self.members.iter().map(|&m| NodeIdName(m)).collect();
+                self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Membership { epoch: self.view, members });
+                for i in 0..self.node_count() {
+                    if self.slots[i].up && !self.slots[i].paused {
+                        self.call(i, |p, ctx| p.on_membership(ctx));
                     }
                 }
             }

@@ -157,6 +157,8 @@ pub struct Ctx<'a, P: Protocol> {
     pub(crate) rng: &'a mut SimRng,
     pub(crate) effects: &'a mut Vec<Effect<P>>,
     pub(crate) next_timer: &'a mut u64,
+    pub(crate) members: &'a [NodeId],
+    pub(crate) view: u64,
 }
 
 impl<'a, P: Protocol> Ctx<'a, P> {
@@ -169,7 +171,7 @@ impl<'a, P: Protocol> Ctx<'a, P> {
         effects: &'a mut Vec<Effect<P>>,
         next_timer: &'a mut u64,
     ) -> Self {
-        Ctx { id, nodes, local_now, rng, effects, next_timer }
+        Ctx { id, nodes, local_now, rng, effects, next_timer, members: &[], view: 0 }
     }
     pub fn id(&self) -> NodeId {
         self.id
@@ -177,6 +179,16 @@ impl<'a, P: Protocol> Ctx<'a, P> {
     /// The number of nodes in the cluster; they are `NodeId(0..nodes)`.
     pub fn cluster_size(&self) -> usize {
         self.nodes
+    }
+    /// The current members, in node order (the scenario's `members`, changed by
+    /// `join` and `leave`), as a configuration service would announce them. Empty
+    /// in a context made by [`Ctx::manual`].
+    pub fn members(&self) -> &[NodeId] {
+        self.members
+    }
+    /// The number of the current membership view: 0 at the start, one more per change.
+    pub fn view(&self) -> u64 {
+        self.view
     }
     pub fn peers(&self) -> impl Iterator<Item = NodeId> + use<P> {
         let me = self.id;
@@ -245,6 +257,12 @@ pub trait Protocol: Sized + Clone + Eq + Hash + Debug {
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Self::Msg);
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, id: TimerId, timer: Self::Timer);
     fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, request: Request);
+
+    /// The membership changed (`ctx.members()`, `ctx.view()`): called at once on
+    /// every node that is up and not paused. A node that was down sees the view when
+    /// it starts; a paused one in its next step (every handler can compare
+    /// `ctx.view()` with the last it acted on).
+    fn on_membership(&mut self, _ctx: &mut Ctx<'_, Self>) {}
 
     /// This node's own invariants, checked after each of its steps.
     fn check_invariants(&self) -> Result<(), Violation> {

@@ -100,6 +100,12 @@ pub struct RawScenario {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub seeds: Option<Spanned<String>>,
+    /// The nodes that are members at the start, e.g. ["n1", "n2", "n3"] (default: all).
+    /// `join` and `leave` faults change the membership; a protocol that shards data
+    /// by membership moves it.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub members: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     pub network: RawNetwork,
     /// Clocks that start skewed or drifting.
@@ -253,6 +259,14 @@ pub struct RawFault {
     /// Step a clock ("skew", added to its reading) or change its drift.
     #[serde(default)]
     pub clock: Option<RawClock>,
+    /// A node joins the membership (see the top-level `members`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub join: Option<Spanned<String>>,
+    /// A node leaves the membership; it stays up, and can hand its data over.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub leave: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -536,6 +550,8 @@ pub enum FaultAction {
     Pause(Target),
     Resume(Target),
     Clock { node: NodeId, skew_ns: Option<i64>, drift_ppm: Option<i64> },
+    Join(NodeId),
+    Leave(NodeId),
 }
 
 #[derive(Clone, Debug)]
@@ -665,6 +681,8 @@ pub struct Scenario {
     pub network: NetworkConfig,
     /// Initial (skew ns, drift ppm) per node.
     pub clocks: Vec<(i64, i64)>,
+    /// The members at the start, in node order.
+    pub members: Vec<NodeId>,
     pub faults: Vec<Fault>,
     pub nemesis: Option<NemesisConfig>,
     pub workload: Option<WorkloadConfig>,
@@ -1070,7 +1088,13 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
                 drift_ppm: clk.drift.map(|d| d.0),
             });
         }
-        let help = "give each [[faults]] entry `at` and one of: partition, isolate, split, cut, heal, crash, restart, pause, resume, clock";
+        if let Some(n) = &f.join {
+            actions.push(FaultAction::Join(c.node(n)?));
+        }
+        if let Some(n) = &f.leave {
+            actions.push(FaultAction::Leave(c.node(n)?));
+        }
+        let help = "give each [[faults]] entry `at` and one of: partition, isolate, split, cut, heal, crash, restart, pause, resume, clock, join, leave";
         match actions.len() {
             1 => faults.push(Fault { at, action: actions.pop().expect("one action") }),
             0 => {
@@ -1296,7 +1320,17 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
         asserts.push(c.assertion(a, probes, duration)?);
     }
 
+    let members = match &raw.members {
+        None => (0..nodes).map(NodeId).collect(),
+        Some(list) => {
+            let mut m = c.nodes_list(list)?;
+            m.sort();
+            m.dedup();
+            m
+        }
+    };
     Ok(Scenario {
+        members,
         path: path.to_string(),
         source: src.to_string(),
         name: raw.name,

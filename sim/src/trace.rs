@@ -207,26 +207,102 @@ pub enum Body<'a, M> {
 #[derive(Serialize)]
 #[serde(tag = "ev", rename_all = "snake_case")]
 pub enum Event<'a, M, T> {
-    Send { from: Addr, to: Addr, id: u64, msg: Body<'a, M> },
-    Deliver { from: Addr, to: Addr, id: u64 },
-    Drop { from: Addr, to: Addr, id: u64, reason: &'static str },
-    Duplicate { from: Addr, to: Addr, id: u64 },
-    Reorder { from: Addr, to: Addr, id: u64 },
-    Hold { from: Addr, to: Addr, id: u64 },
-    Timer { node: NodeIdName, id: u64, timer: &'a T },
-    Crash { node: NodeIdName, lost_writes: usize },
-    Restart { node: NodeIdName, durable_keys: usize },
-    Pause { node: NodeIdName },
-    Resume { node: NodeIdName, backlog: usize },
-    Partition { kind: &'a str, groups: Vec<Vec<NodeIdName>>, cut: Vec<(NodeIdName, NodeIdName)> },
-    Heal { released: usize },
-    Clock { node: NodeIdName, skew_ns: i64, drift_ppm: i64 },
-    Sync { node: NodeIdName, writes: usize },
-    Invoke { client: Addr, op: usize, request: &'a Request },
-    Complete { client: Addr, op: usize, outcome: &'a str, detail: &'a str },
-    Note { node: NodeIdName, text: &'a str },
-    Violation { invariant: &'a str, detail: &'a str },
-    End { events: u64 },
+    Send {
+        from: Addr,
+        to: Addr,
+        id: u64,
+        msg: Body<'a, M>,
+    },
+    Deliver {
+        from: Addr,
+        to: Addr,
+        id: u64,
+    },
+    Drop {
+        from: Addr,
+        to: Addr,
+        id: u64,
+        reason: &'static str,
+    },
+    Duplicate {
+        from: Addr,
+        to: Addr,
+        id: u64,
+    },
+    Reorder {
+        from: Addr,
+        to: Addr,
+        id: u64,
+    },
+    Hold {
+        from: Addr,
+        to: Addr,
+        id: u64,
+    },
+    Timer {
+        node: NodeIdName,
+        id: u64,
+        timer: &'a T,
+    },
+    Crash {
+        node: NodeIdName,
+        lost_writes: usize,
+    },
+    Restart {
+        node: NodeIdName,
+        durable_keys: usize,
+    },
+    Pause {
+        node: NodeIdName,
+    },
+    Resume {
+        node: NodeIdName,
+        backlog: usize,
+    },
+    Partition {
+        kind: &'a str,
+        groups: Vec<Vec<NodeIdName>>,
+        cut: Vec<(NodeIdName, NodeIdName)>,
+    },
+    Heal {
+        released: usize,
+    },
+    Clock {
+        node: NodeIdName,
+        skew_ns: i64,
+        drift_ppm: i64,
+    },
+    Sync {
+        node: NodeIdName,
+        writes: usize,
+    },
+    Invoke {
+        client: Addr,
+        op: usize,
+        request: &'a Request,
+    },
+    Complete {
+        client: Addr,
+        op: usize,
+        outcome: &'a str,
+        detail: &'a str,
+    },
+    Note {
+        node: NodeIdName,
+        text: &'a str,
+    },
+    Violation {
+        invariant: &'a str,
+        detail: &'a str,
+    },
+    /// The membership changed: the new view, numbered from 0.
+    Membership {
+        epoch: u64,
+        members: Vec<NodeIdName>,
+    },
+    End {
+        events: u64,
+    },
 }
 
 /// Where the trace goes. `Off` skips serialisation altogether (benchmarks).

@@ -91,6 +91,9 @@ pub fn render_kinds(dir: &Path, window: &Window, kinds: Kinds, verdict: Verdict<
             "operations.svg",
             operation_timeline(&history, verdict, window).map_err(|e| format!("error: {e}"))?,
         ));
+        if scenario.protocol == "chash" {
+            files.push(("migration.svg", migration_svg(&scenario)?));
+        }
     }
     if kinds.html {
         // The failures as the run summary words them, for the viewer's header.
@@ -113,6 +116,44 @@ pub fn render_kinds(dir: &Path, window: &Window, kinds: Kinds, verdict: Verdict<
         written.push(path);
     }
     Ok(written)
+}
+
+/// The views a scenario goes through: its `members`, then each `join` and `leave`.
+pub fn views(scenario: &faultline_sim::Scenario) -> Vec<Vec<faultline_sim::NodeId>> {
+    use faultline_sim::scenario::FaultAction;
+    let mut views = vec![scenario.members.clone()];
+    for f in &scenario.faults {
+        let mut next = views.last().expect("the first view").clone();
+        match f.action {
+            FaultAction::Join(n) if !next.contains(&n) => next.push(n),
+            FaultAction::Leave(n) if next.contains(&n) => next.retain(|m| *m != n),
+            _ => continue,
+        }
+        next.sort();
+        views.push(next);
+    }
+    views
+}
+
+/// `migration.svg` of a sharded-store scenario: keys per node in each view, and
+/// what moves between them.
+fn migration_svg(scenario: &faultline_sim::Scenario) -> Result<String, String> {
+    use faultline_reports::hashing::{View, migration_chart};
+    let keys = scenario.workload.as_ref().map_or(5, |w| w.keys);
+    let plan = faultline_protocols::chash::store::migrations(&scenario.variant, keys, &views(scenario));
+    let chart: Vec<View> = plan
+        .iter()
+        .map(|m| View {
+            title: if m.view == 0 { "view 0 (start)".into() } else { format!("view {} ({})", m.view, m.change) },
+            owned: (0..scenario.nodes).map(|n| m.members.iter().any(|x| x.0 == n).then(|| m.owned[n])).collect(),
+            flows: m.flows.iter().map(|((a, b), c)| (a.0, b.0, *c)).collect(),
+        })
+        .collect();
+    let title = format!(
+        "{keys} keys over {} ({}): keys per node in each view, and what moved",
+        scenario.name, scenario.variant
+    );
+    migration_chart(&title, &chart).map_err(|e| format!("error: {e}"))
 }
 
 /// Parses the `--from` / `--to` / `--only` options.

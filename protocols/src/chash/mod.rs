@@ -16,6 +16,7 @@
 
 pub mod metrics;
 mod placements;
+pub mod store;
 
 pub use placements::{Bounded, Jump, Maglev, ModN, Rendezvous, Ring};
 

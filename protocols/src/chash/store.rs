@@ -1,0 +1,457 @@
+//! A sharded key-value store on the simulation core: each key lives on one member,
+//! chosen by a consistent-hashing placement over the current membership; when the
+//! membership changes, keys migrate over the simulated network while clients keep
+//! reading and writing.
+//!
+//! ## The algorithm
+//! The keys are the workload's `k1..kK`. A node *owns* a key when the placement puts
+//! it there under the current view (`ctx.members()`, announced to every node by a
+//! configuration service, as ZooKeeper or etcd would). It *holds* a key when it has
+//! the key's data on disk: its value, a version (one more per write), and per client
+//! the last operation on that key and its answer (so a retry that follows the key to
+//! its new owner is still applied once).
+//!
+//! - A request for a key the node owns and holds is served; a write is synced before
+//!   the answer. A key it owns but does not hold yet waits for the data; a key it does
+//!   not own is redirected to the owner.
+//! - On a view change every node sends each key it holds and no longer owns to the
+//!   new owner (`Transfer`, re-sent until acknowledged), and stops serving it at once.
+//!   The receiver syncs the key before acknowledging; a newer version always wins
+//!   over an older one. The sender deletes its copy when acknowledged.
+//! - A node that restarts reads what it holds from disk, and sends on what it no
+//!   longer owns. Until the data of a key arrives, its new owner does not serve it:
+//!   a crash during migration makes keys unavailable, never lost.
+//!
+//! ## What is checked
+//! Linearizability of the client history, key by key (a lost acknowledged write, or
+//! two owners serving one key, shows up there), and `one-value-per-version`: every
+//! version of a key that any node ever held has one value.
+//!
+//! ## Variants
+//! The placement: `correct` (a ring with 100 virtual nodes), `jump`, `rendezvous`,
+//! `maglev`, `bounded` (bounded loads, c = 1.25), and the zoo's `mod-n`, which moves
+//! nearly every key on every change.
+
+use std::collections::BTreeMap;
+
+use faultline_sim::check::facts::Facts;
+use faultline_sim::disk::Durable;
+use faultline_sim::time::Dur;
+use faultline_sim::{ClientId, Ctx, NodeId, Op, Outcome, Protocol, Reply, Request, TimerId, Violation};
+use serde::Serialize;
+
+use super::{Algo, MAGLEV_TABLE, name_hash};
+
+/// How often unacknowledged transfers are re-sent.
+pub const RESEND_MS: u64 = 50;
+
+pub const VARIANTS: &[(&str, &str)] = &[
+    ("correct", "placement by a ring with 100 virtual nodes"),
+    ("jump", "placement by jump consistent hash over the members in node order"),
+    ("rendezvous", "placement by highest random weight"),
+    ("maglev", "placement by Maglev's lookup table (65,537 entries)"),
+    ("bounded", "placement by a ring with bounded loads (c = 1.25)"),
+    ("mod-n", "placement by hash mod n: nearly every key moves on every membership change"),
+];
+
+pub const PROBES: &[(&str, &str)] = &[
+    ("moved", "keys received by transfer since the start, over all nodes (a restart forgets its count)"),
+    ("moving", "keys held by a node that no longer owns them: still on their way"),
+    ("waiting", "client requests waiting for their key's data to arrive"),
+    ("held", "keys held, over all nodes; each key is counted once per node holding it"),
+];
+
+/// The placement a variant names.
+pub fn algo(variant: &str) -> Option<Algo> {
+    Some(match variant {
+        "correct" => Algo::Ring { vnodes: 100 },
+        "jump" => Algo::Jump,
+        "rendezvous" => Algo::Rendezvous,
+        "maglev" => Algo::Maglev { table: MAGLEV_TABLE },
+        "bounded" => Algo::Bounded { vnodes: 100, c: 1.25 },
+        "mod-n" => Algo::ModN,
+        _ => return None,
+    })
+}
+
+/// How a run configures the store: the variant (its placement) and the number of keys.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    pub variant: &'static str,
+    pub keys: usize,
+}
+
+/// One key's data.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct KeyData {
+    pub value: String,
+    pub version: u64,
+    /// Per client: the last operation's sequence number on this key, and its answer.
+    pub sessions: BTreeMap<ClientId, (u64, Outcome)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Stored {
+    /// The node has taken its initial keys (at its first start).
+    Booted,
+    Key(KeyData),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Msg {
+    Transfer { key: String, data: KeyData },
+    TransferAck { key: String, version: u64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Timer {
+    Resend,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Shard {
+    me: NodeId,
+    /// The variant, which names the placement ([`algo`]).
+    variant: &'static str,
+    keys: usize,
+    /// The view acted on, its members, and each key's owner under it (by key index).
+    view: u64,
+    members: Vec<NodeId>,
+    owners: Vec<NodeId>,
+    held: BTreeMap<String, KeyData>,
+    waiting: Vec<Request>,
+    moved_in: u64,
+    resend_armed: bool,
+}
+
+fn key_name(i: usize) -> String {
+    format!("k{}", i + 1)
+}
+
+/// `k7` -> 6, if it is one of the store's keys.
+fn key_index(key: &str, keys: usize) -> Option<usize> {
+    key.strip_prefix('k').and_then(|d| d.parse::<usize>().ok()).filter(|&i| (1..=keys).contains(&i)).map(|i| i - 1)
+}
+
+fn owners(algo: Algo, members: &[NodeId], keys: usize) -> Vec<NodeId> {
+    if members.is_empty() {
+        return Vec::new();
+    }
+    let ids: Vec<u32> = members.iter().map(|m| m.0 as u32).collect();
+    let hashes: Vec<u64> = (0..keys).map(|i| name_hash(&key_name(i))).collect();
+    algo.build(&ids, keys).assign(&hashes).into_iter().map(|m| NodeId(m as usize)).collect()
+}
+
+impl Shard {
+    fn owner(&self, key: &str) -> Option<NodeId> {
+        key_index(key, self.keys).and_then(|i| self.owners.get(i).copied())
+    }
+
+    fn owns(&self, key: &str) -> bool {
+        self.owner(key) == Some(self.me)
+    }
+
+    /// Acts on a new view if there is one: recompute owners, send away what is no
+    /// longer ours, redirect waiting requests whose key moved on.
+    fn catch_up(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if ctx.view() == self.view && !self.owners.is_empty() {
+            return;
+        }
+        self.view = ctx.view();
+        self.members = ctx.members().to_vec();
+        self.owners = owners(algo(self.variant).expect("a known variant"), ctx.members(), self.keys);
+        ctx.note(format!(
+            "view {}: owns {} of {} keys",
+            self.view,
+            self.owners.iter().filter(|&&o| o == self.me).count(),
+            self.keys
+        ));
+        self.send_away(ctx);
+        let waiting = std::mem::take(&mut self.waiting);
+        for req in waiting {
+            self.serve(ctx, req);
+        }
+    }
+
+    /// Sends every held key we do not own to its owner; arms the re-send.
+    fn send_away(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let mut any = false;
+        for (key, data) in &self.held {
+            if let Some(owner) = self.owner(key).filter(|&o| o != self.me) {
+                ctx.send(owner, Msg::Transfer { key: key.clone(), data: data.clone() });
+                any = true;
+            }
+        }
+        if any && !self.resend_armed {
+            self.resend_armed = true;
+            ctx.set_timer(Dur::from_millis(RESEND_MS), Timer::Resend);
+        }
+    }
+
+    fn serve(&mut self, ctx: &mut Ctx<'_, Self>, req: Request) {
+        let key = req.op.key().to_string();
+        let reply = |ctx: &mut Ctx<'_, Self>, outcome: Outcome| {
+            ctx.reply(Reply { client: req.client, seq: req.seq, outcome });
+        };
+        match self.owner(&key) {
+            None => {
+                let why = format!("{key} is not one of this store's keys (k1..k{})", self.keys);
+                return reply(ctx, Outcome::Rejected(why));
+            }
+            Some(o) if o != self.me => return reply(ctx, Outcome::Redirect(Some(o))),
+            Some(_) => {}
+        }
+        let Some(data) = self.held.get_mut(&key) else {
+            self.waiting.push(req); // ours, but its data is still on the way
+            return;
+        };
+        if let Some((seq, outcome)) = data.sessions.get(&req.client) {
+            if *seq == req.seq {
+                return reply(ctx, outcome.clone());
+            }
+            if *seq > req.seq {
+                return; // an old retry: the client has moved on
+            }
+        }
+        let outcome = match &req.op {
+            Op::Get { .. } => Outcome::Value(data.value.clone()),
+            Op::Put { value, .. } => {
+                data.value.clone_from(value);
+                Outcome::Done
+            }
+            Op::Append { value, .. } => {
+                data.value.push_str(value);
+                Outcome::Done
+            }
+            Op::Cas { from, to, .. } => {
+                let ok = data.value == *from;
+                if ok {
+                    data.value.clone_from(to);
+                }
+                Outcome::Swapped(ok)
+            }
+            Op::Transfer { .. } | Op::Read { .. } => {
+                return reply(ctx, Outcome::Rejected("this store holds keys, not bank accounts".into()));
+            }
+        };
+        if !req.op.is_read() {
+            data.version += 1;
+            data.sessions.insert(req.client, (req.seq, outcome.clone()));
+            ctx.write(format!("key/{key}"), Stored::Key(data.clone()));
+            ctx.sync();
+        }
+        reply(ctx, outcome);
+    }
+}
+
+impl Protocol for Shard {
+    type Msg = Msg;
+    type Timer = Timer;
+    type Stored = Stored;
+    type Config = Config;
+
+    const PROBES: &'static [(&'static str, &'static str)] = PROBES;
+
+    fn start(ctx: &mut Ctx<'_, Self>, config: &Config, durable: &Durable<Stored>) -> Self {
+        let algo = algo(config.variant).expect("a known variant");
+        let mut s = Shard {
+            me: ctx.id(),
+            variant: config.variant,
+            keys: config.keys,
+            view: 0,
+            members: Vec::new(),
+            owners: Vec::new(),
+            held: BTreeMap::new(),
+            waiting: Vec::new(),
+            moved_in: 0,
+            resend_armed: false,
+        };
+        for (k, v) in durable {
+            if let Stored::Key(data) = v {
+                s.held.insert(k["key/".len()..].to_string(), data.clone());
+            }
+        }
+        if !durable.contains_key("booted") {
+            // First start: the keys this node owns in the first view begin here, empty.
+            let first = owners(algo, ctx.members(), config.keys);
+            for i in (0..config.keys).filter(|&i| first.get(i) == Some(&s.me)) {
+                let data = KeyData { value: String::new(), version: 0, sessions: BTreeMap::new() };
+                ctx.write(format!("key/{}", key_name(i)), Stored::Key(data.clone()));
+                s.held.insert(key_name(i), data);
+            }
+            ctx.write("booted", Stored::Booted);
+            ctx.sync();
+        }
+        s.catch_up(ctx);
+        s
+    }
+
+    fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, req: Request) {
+        self.catch_up(ctx);
+        self.serve(ctx, req);
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
+        self.catch_up(ctx);
+        match msg {
+            Msg::Transfer { key, data } => {
+                let version = data.version;
+                let newer = self.held.get(&key).is_none_or(|d| d.version < version);
+                if newer && key_index(&key, self.keys).is_some() {
+                    ctx.write(format!("key/{key}"), Stored::Key(data.clone()));
+                    ctx.sync();
+                    self.held.insert(key.clone(), data);
+                    self.moved_in += 1;
+                }
+                ctx.send(from, Msg::TransferAck { key: key.clone(), version });
+                if self.owns(&key) {
+                    let (ready, rest): (Vec<Request>, Vec<Request>) =
+                        std::mem::take(&mut self.waiting).into_iter().partition(|r| r.op.key() == key);
+                    self.waiting = rest;
+                    for req in ready {
+                        self.serve(ctx, req);
+                    }
+                } else {
+                    self.send_away(ctx); // the view moved on while it travelled
+                }
+            }
+            Msg::TransferAck { key, version } => {
+                let acked = self.held.get(&key).is_some_and(|d| d.version == version);
+                if acked && !self.owns(&key) {
+                    self.held.remove(&key);
+                    ctx.delete(format!("key/{key}"));
+                    ctx.sync();
+                }
+            }
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _id: TimerId, _timer: Timer) {
+        self.resend_armed = false;
+        self.send_away(ctx);
+    }
+
+    fn on_membership(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.catch_up(ctx);
+    }
+
+    fn probe(nodes: &[Option<&Self>], name: &str) -> i64 {
+        let up = nodes.iter().flatten();
+        match name {
+            "moved" => up.map(|n| n.moved_in as i64).sum(),
+            "moving" => up.map(|n| n.held.keys().filter(|k| !n.owns(k)).count() as i64).sum(),
+            "waiting" => up.map(|n| n.waiting.len() as i64).sum(),
+            "held" => up.map(|n| n.held.len() as i64).sum(),
+            _ => 0,
+        }
+    }
+
+    fn measures(_nodes: &[Option<Self>], facts: &mut Facts) -> Vec<(String, String)> {
+        let seen = facts.memory::<Seen>();
+        let views: Vec<Vec<NodeId>> = seen.views.values().cloned().collect();
+        migrations(seen.variant, seen.keys, &views)
+            .iter()
+            .skip(1)
+            .map(|m| (format!("view {}", m.view), m.describe(seen.keys)))
+            .collect()
+    }
+
+    fn check_cluster(nodes: &[Option<Self>], stepped: usize, facts: &mut Facts) -> Result<(), Violation> {
+        let Some(n) = &nodes[stepped] else { return Ok(()) };
+        let seen = facts.memory::<Seen>();
+        if !seen.views.contains_key(&n.view) {
+            seen.views.insert(n.view, n.members.clone());
+            seen.variant = n.variant;
+            seen.keys = n.keys;
+        }
+        for (key, data) in &n.held {
+            let Some(i) = key_index(key, n.keys) else { continue };
+            let print = name_hash(&data.value);
+            facts.claim_print(
+                "one-value-per-version",
+                "key-version",
+                (i as u64) << 40 | data.version,
+                print,
+                || format!("{key} version {} is {:?} at {}", data.version, data.value, n.me),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// What the checks keep: the members of each view the nodes acted on.
+#[derive(Default)]
+struct Seen {
+    views: BTreeMap<u64, Vec<NodeId>>,
+    variant: &'static str,
+    keys: usize,
+}
+
+/// One view of a run and the migration into it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Migration {
+    pub view: usize,
+    pub members: Vec<NodeId>,
+    /// Keys each node owns in this view, by node index (every node of the cluster).
+    pub owned: Vec<usize>,
+    /// Keys whose owner changed from the view before: `(from, to) -> count`.
+    pub flows: BTreeMap<(NodeId, NodeId), usize>,
+    pub moved: usize,
+    /// The least any placement must move: the joiners' share, or the leavers' keys.
+    pub optimum: f64,
+    /// Who joined (+) or left (-).
+    pub change: String,
+}
+
+impl Migration {
+    pub fn describe(&self, keys: usize) -> String {
+        let flows: Vec<String> = self.flows.iter().map(|((a, b), n)| format!("{a}->{b} {n}")).collect();
+        format!(
+            "{}: {} of {keys} keys moved (optimum {:.1}): {}",
+            self.change,
+            self.moved,
+            self.optimum,
+            if flows.is_empty() { "none".into() } else { flows.join(", ") }
+        )
+    }
+}
+
+/// The placement's plan for a sequence of views (members in node order): who owns
+/// what in each, and what moves between consecutive ones. The run summary words it
+/// from the views the nodes saw; `faultline run` draws it as `migration.svg` from
+/// the scenario's `members` and its `join` / `leave` faults.
+pub fn migrations(variant: &str, keys: usize, views: &[Vec<NodeId>]) -> Vec<Migration> {
+    let Some(algo) = algo(variant) else { return Vec::new() };
+    let nodes = views.iter().flatten().map(|n| n.0 + 1).max().unwrap_or(0);
+    let mut out: Vec<Migration> = Vec::new();
+    let mut before: Option<(Vec<NodeId>, Vec<NodeId>)> = None;
+    for (view, members) in views.iter().enumerate() {
+        let now = owners(algo, members, keys);
+        let mut owned = vec![0; nodes];
+        for o in &now {
+            owned[o.0] += 1;
+        }
+        let (mut flows, mut moved, mut optimum, mut change) = (BTreeMap::new(), 0, 0.0, String::from("start"));
+        if let Some((was_members, was)) = &before {
+            for (a, b) in was.iter().zip(&now) {
+                if a != b {
+                    *flows.entry((*a, *b)).or_insert(0) += 1;
+                    moved += 1;
+                }
+            }
+            let joined: Vec<&NodeId> = members.iter().filter(|m| !was_members.contains(m)).collect();
+            let left: Vec<&NodeId> = was_members.iter().filter(|m| !members.contains(m)).collect();
+            optimum = if joined.is_empty() {
+                was.iter().filter(|o| left.contains(o)).count() as f64
+            } else {
+                keys as f64 * joined.len() as f64 / members.len() as f64
+            };
+            let names =
+                |v: &[&NodeId], sign: &str| v.iter().map(|n| format!("{sign}{n}")).collect::<Vec<_>>().join(" ");
+            change = format!("{}{}", names(&joined, "+"), names(&left, "-"));
+        }
+        before = Some((members.clone(), now));
+        out.push(Migration { view, members: members.clone(), owned, flows, moved, optimum, change });
+    }
+    out
+}
