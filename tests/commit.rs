@@ -72,7 +72,7 @@ fn commit_zoo_is_caught_for_the_right_reason_as_often_as_its_file_says() {
         ("zoo/threepc-partition", "invariant `atomicity`"),
         ("commit/threepc-partition", "invariant `atomicity`"),
     ] {
-        common::zoo_is_caught_as_often_as_it_says(name, reason);
+        common::zoo_is_caught_as_often_as_it_says(name, &[reason]);
     }
 }
 

@@ -161,6 +161,6 @@ fn raft_zoo_is_caught_for_the_right_reason_as_often_as_its_file_says() {
         ("zoo/raft-no-dedup", "history is not linearizable"),
     ];
     for (name, reason) in expected {
-        common::zoo_is_caught_as_often_as_it_says(name, reason);
+        common::zoo_is_caught_as_often_as_it_says(name, &[reason]);
     }
 }

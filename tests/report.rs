@@ -130,6 +130,12 @@ fn the_readme_and_book_pictures_are_current() {
         let (messages, _) = render(&dir, &window(from, to));
         check_picture(root, picture, &messages, page);
     }
+    // The store's migration chart, as `faultline run chash/grow --report` draws it.
+    let dir = temp("chash-grow");
+    run("chash/grow", &dir);
+    render(&dir, &window(0, 6000));
+    let drawn = std::fs::read_to_string(dir.join("migration.svg")).expect("migration.svg");
+    check_picture(root, "book/src/figures/chash-grow-migration.svg", &drawn, "book/src/hashing.md");
     // The consistent-hashing chapter's charts, from `faultline hash --keys 1000000`.
     let o = faultline::cli::hash::options(None, None, Some(1_000_000), None).expect("options");
     let dir = temp("hash-charts");

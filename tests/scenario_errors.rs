@@ -34,6 +34,7 @@ const CASES: &[&str] = &[
     "bank-linearizable",
     "workload-mismatch",
     "unknown-workload-kind",
+    "unknown-member",
 ];
 
 #[test]

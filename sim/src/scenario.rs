@@ -1326,6 +1326,13 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
             let mut m = c.nodes_list(list)?;
             m.sort();
             m.dedup();
+            if m.is_empty() {
+                return Err(c
+                    .err(raw.nodes.span(), "`members` is empty: the cluster starts with no member")
+                    .with_help(
+                        "list the nodes that are members at the start, e.g. members = [\"n1\", \"n2\", \"n3\"]",
+                    ));
+            }
             m
         }
     };

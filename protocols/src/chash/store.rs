@@ -30,7 +30,9 @@
 //! ## Variants
 //! The placement: `correct` (a ring with 100 virtual nodes), `jump`, `rendezvous`,
 //! `maglev`, `bounded` (bounded loads, c = 1.25), and the zoo's `mod-n`, which moves
-//! nearly every key on every change.
+//! nearly every key on every change. And the zoo's `no-wait`: a new owner serves a
+//! key before the old owner's data arrives, as if it were empty; acknowledged writes
+//! disappear.
 
 use std::collections::BTreeMap;
 
@@ -52,13 +54,16 @@ pub const VARIANTS: &[(&str, &str)] = &[
     ("maglev", "placement by Maglev's lookup table (65,537 entries)"),
     ("bounded", "placement by a ring with bounded loads (c = 1.25)"),
     ("mod-n", "placement by hash mod n: nearly every key moves on every membership change"),
+    ("no-wait", "a ring, but a new owner serves a key before its data arrives, starting from empty"),
 ];
 
 pub const PROBES: &[(&str, &str)] = &[
     ("moved", "keys received by transfer since the start, over all nodes (a restart forgets its count)"),
     ("moving", "keys held by a node that no longer owns them: still on their way"),
     ("waiting", "client requests waiting for their key's data to arrive"),
+    ("missing", "keys a node owns under its view but does not hold yet (unavailable)"),
     ("held", "keys held, over all nodes; each key is counted once per node holding it"),
+    ("most-owned", "the most keys any one node owns under its view"),
 ];
 
 /// The placement a variant names.
@@ -70,6 +75,7 @@ pub fn algo(variant: &str) -> Option<Algo> {
         "maglev" => Algo::Maglev { table: MAGLEV_TABLE },
         "bounded" => Algo::Bounded { vnodes: 100, c: 1.25 },
         "mod-n" => Algo::ModN,
+        "no-wait" => Algo::Ring { vnodes: 100 },
         _ => return None,
     })
 }
@@ -200,6 +206,10 @@ impl Shard {
             }
             Some(o) if o != self.me => return reply(ctx, Outcome::Redirect(Some(o))),
             Some(_) => {}
+        }
+        if self.variant == "no-wait" && !self.held.contains_key(&key) {
+            // The bug: a key that is ours is served at once, from nothing.
+            self.held.insert(key.clone(), KeyData { value: String::new(), version: 0, sessions: BTreeMap::new() });
         }
         let Some(data) = self.held.get_mut(&key) else {
             self.waiting.push(req); // ours, but its data is still on the way
@@ -341,7 +351,14 @@ impl Protocol for Shard {
             "moved" => up.map(|n| n.moved_in as i64).sum(),
             "moving" => up.map(|n| n.held.keys().filter(|k| !n.owns(k)).count() as i64).sum(),
             "waiting" => up.map(|n| n.waiting.len() as i64).sum(),
+            "missing" => up
+                .map(|n| {
+                    let mine = (0..n.keys).filter(|&i| n.owners.get(i) == Some(&n.me));
+                    mine.filter(|&i| !n.held.contains_key(&key_name(i))).count() as i64
+                })
+                .sum(),
             "held" => up.map(|n| n.held.len() as i64).sum(),
+            "most-owned" => up.map(|n| n.owners.iter().filter(|&&o| o == n.me).count() as i64).max().unwrap_or(0),
             _ => 0,
         }
     }
@@ -359,10 +376,9 @@ impl Protocol for Shard {
     fn check_cluster(nodes: &[Option<Self>], stepped: usize, facts: &mut Facts) -> Result<(), Violation> {
         let Some(n) = &nodes[stepped] else { return Ok(()) };
         let seen = facts.memory::<Seen>();
-        if !seen.views.contains_key(&n.view) {
-            seen.views.insert(n.view, n.members.clone());
-            seen.variant = n.variant;
-            seen.keys = n.keys;
+        if let std::collections::btree_map::Entry::Vacant(e) = seen.views.entry(n.view) {
+            e.insert(n.members.clone());
+            (seen.variant, seen.keys) = (n.variant, n.keys);
         }
         for (key, data) in &n.held {
             let Some(i) = key_index(key, n.keys) else { continue };
