@@ -136,9 +136,10 @@ pub enum Command {
     /// Compare consistent-hashing algorithms: keys moved by a membership change
     /// against the optimum, keys moved between members that stayed, load balance,
     /// lookup cost and memory
-    #[command(after_help = "Algorithms: mod-n, ring[/VNODES] (default 100), jump, rendezvous, maglev, \
-bounded[/C] (a ring with bounded loads, default c = 1.25).\n\
-Changes: add[:K], remove[:K], crash[:K] (for placement a crash is a removal).")]
+    #[command(after_help = "Algorithms: mod-n, ring[/VNODES] (default 100), jump, rendezvous, \
+maglev[/M] (a prime table size, default 65537), bounded[/C] (a ring with bounded loads, default c = 1.25).\n\
+Changes: add[:K], remove[:K], crash[:K] (for placement a crash is a removal).\n\
+Exit codes: 0 measured; 2 bad options (the message says what to write).")]
     Hash {
         /// Algorithms, comma-separated, or "all"
         #[arg(long, value_name = "LIST", default_value = "all")]
