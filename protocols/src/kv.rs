@@ -7,6 +7,31 @@ use std::collections::BTreeMap;
 use faultline_sim::{ClientId, Op, Outcome};
 use serde::Serialize;
 
+/// Runs `op` on one key's value: what a get reads, a put, append or cas does.
+pub fn apply(value: &mut String, op: &Op) -> Outcome {
+    match op {
+        Op::Get { .. } => Outcome::Value(value.clone()),
+        Op::Put { value: v, .. } => {
+            value.clone_from(v);
+            Outcome::Done
+        }
+        Op::Append { value: v, .. } => {
+            value.push_str(v);
+            Outcome::Done
+        }
+        Op::Cas { from, to, .. } => {
+            let ok = *value == *from;
+            if ok {
+                value.clone_from(to);
+            }
+            Outcome::Swapped(ok)
+        }
+        Op::Transfer { .. } | Op::Read { .. } => {
+            Outcome::Rejected("this store holds keys, not bank accounts: run it with a key-value workload".into())
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct Store {
     pub data: BTreeMap<String, String>,
@@ -24,34 +49,17 @@ impl Store {
     /// Runs `op` on the map, with no session bookkeeping.
     pub fn execute(&mut self, op: &Op) -> Outcome {
         self.executed += 1;
-        match op {
-            Op::Get { key } => self.read(key),
-            // Keys are few and written often: look them up before allocating one.
-            Op::Put { key, value } => {
-                match self.data.get_mut(key) {
-                    Some(v) => v.clone_from(value),
-                    None => drop(self.data.insert(key.clone(), value.clone())),
-                }
-                Outcome::Done
-            }
-            Op::Append { key, value } => {
-                match self.data.get_mut(key) {
-                    Some(v) => v.push_str(value),
-                    None => drop(self.data.insert(key.clone(), value.clone())),
-                }
-                Outcome::Done
-            }
-            Op::Cas { key, from, to } => {
-                let ok = self.data.get(key).map_or("", String::as_str) == from;
-                if ok {
-                    self.data.insert(key.clone(), to.clone());
-                }
-                Outcome::Swapped(ok)
-            }
-            Op::Transfer { .. } | Op::Read { .. } => {
-                Outcome::Rejected("this store holds keys, not bank accounts: run it with a key-value workload".into())
-            }
-        }
+        let key = op.key();
+        // Keys are few and written often: look them up before allocating one, and
+        // never store a key that a read or a failed cas only looked at.
+        let value = match (self.data.get_mut(key), op) {
+            (Some(v), _) => v,
+            (None, Op::Get { .. }) => return Outcome::Value(String::new()),
+            (None, Op::Cas { from, .. }) if !from.is_empty() => return Outcome::Swapped(false),
+            (None, op) if op.is_txn() => return apply(&mut String::new(), op),
+            (None, _) => self.data.entry(key.to_string()).or_default(),
+        };
+        apply(value, op)
     }
 
     /// Applies `(client, seq, op)` once. With `dedup`, a retry of the client's last

@@ -39,7 +39,7 @@ use std::collections::BTreeMap;
 use faultline_sim::check::facts::Facts;
 use faultline_sim::disk::Durable;
 use faultline_sim::time::Dur;
-use faultline_sim::{ClientId, Ctx, NodeId, Op, Outcome, Protocol, Reply, Request, TimerId, Violation};
+use faultline_sim::{ClientId, Ctx, NodeId, Outcome, Protocol, Reply, Request, TimerId, Violation};
 use serde::Serialize;
 
 use super::{Algo, MAGLEV_TABLE, name_hash};
@@ -223,27 +223,10 @@ impl Shard {
                 return; // an old retry: the client has moved on
             }
         }
-        let outcome = match &req.op {
-            Op::Get { .. } => Outcome::Value(data.value.clone()),
-            Op::Put { value, .. } => {
-                data.value.clone_from(value);
-                Outcome::Done
-            }
-            Op::Append { value, .. } => {
-                data.value.push_str(value);
-                Outcome::Done
-            }
-            Op::Cas { from, to, .. } => {
-                let ok = data.value == *from;
-                if ok {
-                    data.value.clone_from(to);
-                }
-                Outcome::Swapped(ok)
-            }
-            Op::Transfer { .. } | Op::Read { .. } => {
-                return reply(ctx, Outcome::Rejected("this store holds keys, not bank accounts".into()));
-            }
-        };
+        let outcome = crate::kv::apply(&mut data.value, &req.op);
+        if req.op.is_txn() {
+            return reply(ctx, outcome);
+        }
         if !req.op.is_read() {
             data.version += 1;
             data.sessions.insert(req.client, (req.seq, outcome.clone()));
