@@ -93,9 +93,6 @@ fn correct_2pc_survives_every_2pc_zoo_scenario() {
         let src =
             zoo.source.replace(&variant, "variant = \"correct\"").replace("expect = \"fail\"", "expect = \"pass\"");
         let s = faultline_sim::scenario::parse(name, &src, &faultline_protocols::catalog()).expect("parses");
-        let range = s.seeds.clone().expect("a seed range");
-        let out = faultline::cli::sweep::run_seeds(&s, range, 2, &indicatif::ProgressBar::hidden());
-        let failing: Vec<_> = out.iter().filter(|o| !o.failures.is_empty()).map(|o| (o.seed, &o.failures[0])).collect();
-        assert!(failing.is_empty(), "{name} with the correct 2PC: {failing:?}");
+        common::passes_every_seed(&s, s.seeds.clone().expect("a seed range"));
     }
 }

@@ -4,6 +4,7 @@
 pub mod chash;
 pub mod commit;
 pub mod kv;
+pub mod paxos;
 pub mod pb;
 pub mod pingpong;
 pub mod raft;
@@ -53,6 +54,15 @@ fn run_chash(s: &Scenario, seed: u64, trace: Trace) -> RunResult {
     Sim::<chash::store::Shard>::new(s, chash::store::Config { variant, keys }, seed, trace).run()
 }
 
+fn run_paxos(s: &Scenario, seed: u64, trace: Trace) -> RunResult {
+    let variant = paxos::Variant::from_name(&s.variant).expect("variant checked at parse time");
+    Sim::<paxos::Paxos>::new(s, variant, seed, trace).run()
+}
+
+fn run_synod(s: &Scenario, seed: u64, trace: Trace) -> RunResult {
+    Sim::<paxos::synod::Synod>::new(s, (), seed, trace).run()
+}
+
 fn run_pingpong(s: &Scenario, seed: u64, trace: Trace) -> RunResult {
     Sim::<pingpong::PingPong>::new(s, (), seed, trace).run()
 }
@@ -73,6 +83,22 @@ pub const REGISTRY: &[Entry] = &[
         probes: <raft::Raft as faultline_sim::Protocol>::PROBES,
         workload: "kv",
         run: run_raft,
+    },
+    Entry {
+        name: "paxos",
+        summary: "Multi-Paxos replicated key-value store: a stable leader, phase 1 only on leader change",
+        variants: paxos::VARIANTS,
+        probes: paxos::PROBES,
+        workload: "kv",
+        run: run_paxos,
+    },
+    Entry {
+        name: "synod",
+        summary: "single-decree Paxos: every node proposes its own value and all agree on one",
+        variants: paxos::synod::VARIANTS,
+        probes: paxos::synod::PROBES,
+        workload: "kv",
+        run: run_synod,
     },
     Entry {
         name: "twopc",

@@ -18,6 +18,7 @@ use super::{EXIT_BAD_INPUT, EXIT_OK, load_scenario};
 const ENGINE_SCENARIO: &str = "bench/pingpong";
 const SWEEP_SCENARIO: &str = "pb/nemesis";
 const RAFT_SCENARIO: &str = "bench/raft";
+const PAXOS_SCENARIO: &str = "bench/paxos";
 
 /// CPU time of the calling thread, in seconds.
 fn thread_cpu_secs() -> f64 {
@@ -108,6 +109,12 @@ pub fn bench(quick: bool) -> u8 {
     let (raft_bare, ops) = per_seed(&bare_raft, Trace::off);
     let (raft_checked, _) = per_seed(&raft, Trace::off);
     let (raft_hashed, _) = per_seed(&raft, Trace::hash_only);
+    eprintln!("measuring Multi-Paxos seeds per CPU-second on {PAXOS_SCENARIO} ...");
+    let Ok(paxos) = load_scenario(PAXOS_SCENARIO) else {
+        eprintln!("error: the bundled benchmark scenario {PAXOS_SCENARIO} does not parse");
+        return EXIT_BAD_INPUT;
+    };
+    let (paxos_checked, paxos_ops) = per_seed(&paxos, Trace::off);
 
     eprintln!(
         "measuring the engine on {ENGINE_SCENARIO} ({} nodes, {} virtual) ...",
@@ -183,6 +190,11 @@ pub fn bench(quick: bool) -> u8 {
     ] {
         println!("| raft {RAFT_SCENARIO}, {name} | {v:.1} seeds/CPU-s | {:.2} of baseline |", v / raft_bare);
     }
+    println!(
+        "| multi-paxos {PAXOS_SCENARIO} ({paxos_ops:.0} ops/seed), invariants every event + linearizability, trace off | \
+         {paxos_checked:.1} seeds/CPU-s | {:.2} of raft checked |",
+        paxos_checked / raft_checked
+    );
     println!("| peak memory, traced run of {} events ({trace_mb} MB trace) | {hwm} | |", off.events);
     EXIT_OK
 }

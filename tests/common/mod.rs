@@ -14,6 +14,13 @@ pub fn bundled_in(folder: &str, keep: impl Fn(&str) -> bool) -> Vec<&'static str
     faultline::cli::BUNDLED.iter().map(|(n, _)| *n).filter(|n| n.starts_with(folder) && keep(n)).collect()
 }
 
+/// Every seed in `seeds` passes `s`; the failure names the first seed that does not.
+pub fn passes_every_seed(s: &Scenario, seeds: std::ops::Range<u64>) {
+    let out = faultline::cli::sweep::run_seeds(s, seeds, 2, &indicatif::ProgressBar::hidden());
+    let failing: Vec<_> = out.iter().filter(|o| !o.failures.is_empty()).map(|o| (o.seed, &o.failures[0])).collect();
+    assert!(failing.is_empty(), "{}: {} failing seeds, first: {:?}", s.path, failing.len(), failing.first());
+}
+
 /// The scenario passes its own seed range's first ten seeds (or 1..11).
 pub fn passes_ten_seeds(name: &str) {
     let s = bundled(name);

@@ -1,0 +1,106 @@
+//! Paxos' safety, checked after every event from what each node did ([`Act`]s):
+//!
+//! - `promise-kept`: an acceptor never accepts a ballot lower than the highest it has
+//!   promised, in this incarnation or an earlier one.
+//! - `agreement`: when a majority of acceptors have accepted one value in a slot with
+//!   one ballot, that value is chosen; no other value is ever chosen in that slot, and
+//!   every node that learns the slot learns that value.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::Hash;
+
+use faultline_sim::check::facts::Facts;
+use faultline_sim::trace::Fnv64;
+use faultline_sim::{NodeId, Violation};
+
+use super::{Ballot, Paxos, round_of};
+
+/// What the checks need of a node: its acts this incarnation, and which incarnation.
+pub trait Acts {
+    fn acts(&self) -> &[Act];
+    fn boot(&self) -> u64;
+}
+
+impl Acts for Paxos {
+    fn acts(&self) -> &[Act] {
+        &self.acts
+    }
+    fn boot(&self) -> u64 {
+        self.boot
+    }
+}
+
+/// Something a node did that the checks follow.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Act {
+    Promised { ballot: Ballot },
+    Accepted { slot: u64, ballot: Ballot, print: u64 },
+    Learned { slot: u64, print: u64 },
+}
+
+/// A value's fingerprint.
+pub fn print<T: Hash>(value: &T) -> u64 {
+    let mut h = Fnv64::default();
+    value.hash(&mut h);
+    h.finish()
+}
+
+fn show(b: Ballot) -> String {
+    format!("{}.{}", round_of(b), b & 0xffff)
+}
+
+#[derive(Default)]
+struct Memory {
+    /// Per node: `(boot, acts already seen)`.
+    seen: Vec<(u64, usize)>,
+    /// Per node: the highest ballot it ever promised.
+    promised: Vec<Ballot>,
+    /// `(slot, ballot, value) -> acceptors that accepted it`.
+    votes: BTreeMap<(u64, Ballot, u64), BTreeSet<usize>>,
+}
+
+pub fn check<N: Acts>(nodes: &[Option<N>], stepped: usize, facts: &mut Facts) -> Result<(), Violation> {
+    let Some(n) = &nodes[stepped] else { return Ok(()) };
+    let (acts, boot) = (n.acts(), n.boot());
+    let majority = nodes.len() / 2 + 1;
+    let m = facts.memory::<Memory>();
+    if m.seen.len() < nodes.len() {
+        m.seen.resize(nodes.len(), (0, 0));
+        m.promised.resize(nodes.len(), 0);
+    }
+    if m.seen[stepped].0 != boot {
+        m.seen[stepped] = (boot, 0);
+    }
+    let from = m.seen[stepped].1;
+    m.seen[stepped].1 = acts.len();
+    let node = NodeId(stepped);
+    let mut chosen = Vec::new();
+    for act in &acts[from..] {
+        match *act {
+            Act::Promised { ballot } => m.promised[stepped] = m.promised[stepped].max(ballot),
+            Act::Accepted { slot, ballot, print } => {
+                if ballot < m.promised[stepped] {
+                    return Err(Violation {
+                        invariant: "promise-kept".into(),
+                        detail: format!(
+                            "{node} accepted ballot {} in slot {slot} after promising ballot {}",
+                            show(ballot),
+                            show(m.promised[stepped])
+                        ),
+                    });
+                }
+                m.promised[stepped] = ballot;
+                let voters = m.votes.entry((slot, ballot, print)).or_default();
+                voters.insert(stepped);
+                if voters.len() == majority {
+                    chosen.push((slot, print, format!("chosen by a majority in ballot {}", show(ballot))));
+                }
+            }
+            Act::Learned { slot, print } => chosen.push((slot, print, format!("learned by {node}"))),
+        }
+    }
+    for (slot, print, how) in chosen {
+        facts.claim_print("agreement", "chosen", slot, print, || format!("slot {slot}: value {print:016x} {how}"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,566 @@
+//! Multi-Paxos replicating a key-value store (Lamport, "Paxos Made Simple", §3).
+//!
+//! ## The algorithm
+//! Every node is a proposer, an acceptor and a learner. A *ballot* is a round
+//! number with the proposer's id in its low bits, so no two proposers ever use the
+//! same one.
+//!
+//! - **Phase 1.** A node that hears no leader for an election timeout (150 to 300 ms)
+//!   picks a higher ballot and sends `Prepare` for every slot from its first unlearned
+//!   one. An acceptor that has promised nothing higher promises (synced to disk) and
+//!   answers with what it has accepted in those slots; otherwise it answers `Nack`
+//!   with its promise, and the proposer steps back. A `Prepare` with the ballot it
+//!   already promised gets the same promise again: with unique ballots that can only
+//!   be the same proposer asking twice.
+//! - With promises from a majority the proposer leads. For each slot it re-proposes
+//!   the value accepted with the highest ballot among the promises, and fills every
+//!   gap below the highest such slot with a no-op.
+//! - **Phase 2.** The leader skips phase 1 for every later slot: a client command gets
+//!   the next slot and an `Accept`. An acceptor accepts unless it has promised a higher
+//!   ballot (synced before it answers). A majority of `Accepted` makes the value
+//!   chosen; the leader sends `Commit` to everyone.
+//! - Learners apply chosen commands in slot order to the key-value store, whose
+//!   client sessions apply a retried command once. Reads go through the log too, so
+//!   they are linearizable. The leader answers the client when it applies the command.
+//! - The leader sends heartbeats every 50 ms with its first unchosen slot; a node
+//!   that is behind says so and gets the chosen commands it lacks.
+//!
+//! ## Checked after every event
+//! - `agreement`: once a majority of acceptors accepted a value in a slot with one
+//!   ballot, that value is chosen, and no other value is ever chosen or learned in
+//!   that slot.
+//! - `promise-kept`: an acceptor never accepts a ballot lower than one it promised,
+//!   even after a restart.
+//! - And at the end, linearizability of the client history.
+//!
+//! ## The bug zoo
+//! - `no-prepare`: the blog-post Paxos: a proposer that times out just starts
+//!   sending `Accept` with its ballot, and any majority of acceptances counts as chosen.
+//! - `ignore-promises`: the new leader re-proposes no-ops instead of the values
+//!   the promises report as accepted.
+//! - `forget-promise`: the acceptor keeps its promise in memory only; after a restart
+//!   it accepts lower ballots it had promised to refuse.
+//! - `shared-ballots`: ballots are round numbers alone, so two proposers can use
+//!   the same ballot with different values.
+
+pub mod check;
+pub mod synod;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use faultline_sim::check::facts::Facts;
+use faultline_sim::disk::Durable;
+use faultline_sim::time::Dur;
+use faultline_sim::{ClientId, Ctx, NodeId, Op, Outcome, Protocol, Reply, Request, TimerId, Violation};
+use serde::Serialize;
+
+use crate::kv::Store;
+
+pub const HEARTBEAT_MS: u64 = 50;
+pub const ELECTION_MIN_MS: u64 = 150;
+pub const ELECTION_MAX_MS: u64 = 300;
+/// The most chosen commands one catch-up message carries.
+pub const BATCH_MAX: usize = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Variant {
+    Correct,
+    NoPrepare,
+    IgnorePromises,
+    ForgetPromise,
+    SharedBallots,
+}
+
+pub const VARIANTS: &[(&str, &str)] = &[
+    ("correct", "Multi-Paxos with unique ballots, synced promises, and values adopted from the promises"),
+    ("no-prepare", "sends Accept without a Prepare phase; any majority of acceptances counts as chosen"),
+    ("ignore-promises", "a new leader ignores the values accepted in the promises and proposes no-ops"),
+    ("forget-promise", "acceptors do not persist their promise and break it after a restart"),
+    ("shared-ballots", "ballots are round numbers alone: two proposers can share one"),
+];
+
+impl Variant {
+    pub fn from_name(name: &str) -> Option<Variant> {
+        Some(match name {
+            "correct" => Variant::Correct,
+            "no-prepare" => Variant::NoPrepare,
+            "ignore-promises" => Variant::IgnorePromises,
+            "forget-promise" => Variant::ForgetPromise,
+            "shared-ballots" => Variant::SharedBallots,
+            _ => return None,
+        })
+    }
+}
+
+pub const PROBES: &[(&str, &str)] = &[
+    ("leader", "1 if exactly one node leads with the highest ballot among those that lead, else 0"),
+    ("leaders", "nodes that believe they lead"),
+    ("chosen", "the most slots any node has learned"),
+    ("applied", "the most commands any node has applied"),
+    ("noops", "the most no-ops any node has learned (gaps a new leader filled)"),
+];
+
+/// A ballot: `round << 16 | (node + 1)`; the zoo's `shared-ballots` leaves out the node.
+pub type Ballot = u64;
+
+fn round_of(b: Ballot) -> u64 {
+    b >> 16
+}
+
+/// What an acceptor reports in a promise: `(slot, ballot, command)` it accepted.
+pub type Reported = Vec<(u64, Ballot, Cmd)>;
+
+/// A log entry's command.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Cmd {
+    Noop,
+    Op { client: ClientId, seq: u64, op: Op },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Msg {
+    Prepare {
+        ballot: Ballot,
+        from: u64,
+    },
+    Promise {
+        ballot: Ballot,
+        accepted: Reported,
+    },
+    Nack {
+        promised: Ballot,
+    },
+    Accept {
+        ballot: Ballot,
+        slot: u64,
+        cmd: Cmd,
+    },
+    Accepted {
+        ballot: Ballot,
+        slot: u64,
+    },
+    /// Chosen commands, from slot `from` on.
+    Commit {
+        from: u64,
+        cmds: Vec<Cmd>,
+    },
+    Heartbeat {
+        ballot: Ballot,
+        chosen: u64,
+    },
+    /// The sender has learned every slot below `learned`.
+    Behind {
+        learned: u64,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Timer {
+    Election,
+    Heartbeat,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Stored {
+    Promised(Ballot),
+    Accepted(Ballot, Cmd),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Paxos {
+    variant: Variant,
+    me: NodeId,
+    n: usize,
+    // Acceptor.
+    pub(crate) promised: Ballot,
+    pub(crate) accepted: BTreeMap<u64, (Ballot, Cmd)>,
+    /// What this incarnation promised, accepted and learned, in order, for the checks.
+    pub(crate) acts: Vec<check::Act>,
+    pub(crate) boot: u64,
+    // Learner.
+    pub(crate) learned: BTreeMap<u64, Cmd>,
+    /// Every slot below this is learned and applied.
+    pub(crate) applied: u64,
+    store: Store,
+    // Proposer.
+    ballot: Ballot,
+    pub(crate) leading: bool,
+    /// Phase 1 in progress: the promises so far.
+    promises: Option<BTreeMap<NodeId, Reported>>,
+    prepare_from: u64,
+    next_slot: u64,
+    /// Slots proposed in this ballot and not chosen yet: the command and who accepted.
+    proposals: BTreeMap<u64, (Cmd, BTreeSet<NodeId>)>,
+    /// Client commands proposed by this leader and not yet applied.
+    in_flight: BTreeSet<(ClientId, u64)>,
+    leader_hint: Option<NodeId>,
+    heard: bool,
+}
+
+impl Paxos {
+    fn majority(&self) -> usize {
+        self.n / 2 + 1
+    }
+
+    fn make_ballot(&self, round: u64) -> Ballot {
+        match self.variant {
+            Variant::SharedBallots => round << 16,
+            _ => round << 16 | (self.me.0 as u64 + 1),
+        }
+    }
+
+    fn arm_election(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let after = ctx.rng().between(ELECTION_MIN_MS, ELECTION_MAX_MS);
+        ctx.set_timer(Dur::from_millis(after), Timer::Election);
+    }
+
+    /// Promises `ballot` (written to disk, unless this is the zoo's `forget-promise`;
+    /// the caller syncs before answering).
+    fn promise(&mut self, ctx: &mut Ctx<'_, Self>, ballot: Ballot) {
+        self.promised = ballot;
+        self.acts.push(check::Act::Promised { ballot });
+        if self.variant != Variant::ForgetPromise {
+            ctx.write("promised", Stored::Promised(ballot));
+        }
+    }
+
+    /// The acceptor's answer to `Accept`, synced before it is sent.
+    fn accept(&mut self, ctx: &mut Ctx<'_, Self>, ballot: Ballot, slot: u64, cmd: Cmd) -> bool {
+        if ballot < self.promised {
+            return false;
+        }
+        if ballot > self.promised {
+            self.promise(ctx, ballot);
+        }
+        ctx.write(format!("acc/{slot:012}"), Stored::Accepted(ballot, cmd.clone()));
+        ctx.sync();
+        self.acts.push(check::Act::Accepted { slot, ballot, print: check::print(&cmd) });
+        self.accepted.insert(slot, (ballot, cmd));
+        true
+    }
+
+    /// Learns `cmd` in `slot` and applies whatever is now contiguous.
+    fn learn(&mut self, ctx: &mut Ctx<'_, Self>, slot: u64, cmd: Cmd) {
+        if slot < self.applied || self.learned.contains_key(&slot) {
+            return;
+        }
+        self.acts.push(check::Act::Learned { slot, print: check::print(&cmd) });
+        self.learned.insert(slot, cmd);
+        while let Some(cmd) = self.learned.get(&self.applied).cloned() {
+            if let Cmd::Op { client, seq, op } = &cmd {
+                let outcome = self.store.apply(*client, *seq, op, true);
+                if self.leading
+                    && let Some(outcome) = outcome
+                {
+                    self.in_flight.remove(&(*client, *seq));
+                    ctx.reply(Reply { client: *client, seq: *seq, outcome });
+                }
+            }
+            self.applied += 1;
+        }
+    }
+
+    /// The first slot this node has not learned.
+    fn first_unlearned(&self) -> u64 {
+        (self.applied..).find(|s| !self.learned.contains_key(s)).expect("an unlearned slot")
+    }
+
+    fn start_election(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let round = round_of(self.promised.max(self.ballot)) + 1;
+        self.ballot = self.make_ballot(round);
+        self.leading = false;
+        self.proposals.clear();
+        self.in_flight.clear();
+        self.prepare_from = self.first_unlearned();
+        if self.variant == Variant::NoPrepare {
+            // The bug: no phase 1; lead at once and start proposing.
+            self.become_leader(ctx, Vec::new());
+            return;
+        }
+        // Our own promise first.
+        self.promise(ctx, self.ballot);
+        ctx.sync();
+        let mine: Reported = self.accepted.range(self.prepare_from..).map(|(&s, (b, c))| (s, *b, c.clone())).collect();
+        self.promises = Some(BTreeMap::from([(self.me, mine)]));
+        for p in ctx.peers().collect::<Vec<_>>() {
+            ctx.send(p, Msg::Prepare { ballot: self.ballot, from: self.prepare_from });
+        }
+        self.maybe_lead(ctx);
+    }
+
+    fn maybe_lead(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let Some(promises) = &self.promises else { return };
+        if promises.len() < self.majority() {
+            return;
+        }
+        let promises = self.promises.take().expect("promises");
+        // Per slot, the value accepted with the highest ballot.
+        let mut best: BTreeMap<u64, (Ballot, Cmd)> = BTreeMap::new();
+        for (slot, b, cmd) in promises.into_values().flatten() {
+            if best.get(&slot).is_none_or(|(bb, _)| b > *bb) {
+                best.insert(slot, (b, cmd));
+            }
+        }
+        let adopted: Vec<(u64, Cmd)> = match self.variant {
+            Variant::IgnorePromises => best.keys().map(|&s| (s, Cmd::Noop)).collect(),
+            _ => best.into_iter().map(|(s, (_, c))| (s, c)).collect(),
+        };
+        self.become_leader(ctx, adopted);
+    }
+
+    /// Leads with `self.ballot`: proposes `adopted`, no-ops in the gaps, and heartbeats.
+    fn become_leader(&mut self, ctx: &mut Ctx<'_, Self>, adopted: Vec<(u64, Cmd)>) {
+        self.leading = true;
+        self.leader_hint = Some(self.me);
+        ctx.note(format!("leader, ballot {}.{}", round_of(self.ballot), self.ballot & 0xffff));
+        let top = adopted.iter().map(|(s, _)| s + 1).max().unwrap_or(self.prepare_from).max(self.prepare_from);
+        let adopted: BTreeMap<u64, Cmd> = adopted.into_iter().collect();
+        self.next_slot = top;
+        for slot in self.prepare_from..top {
+            if self.learned.contains_key(&slot) {
+                continue;
+            }
+            let cmd = adopted.get(&slot).cloned().unwrap_or(Cmd::Noop);
+            self.propose(ctx, slot, cmd);
+        }
+        self.send_heartbeats(ctx);
+        ctx.set_timer(Dur::from_millis(HEARTBEAT_MS), Timer::Heartbeat);
+    }
+
+    fn propose(&mut self, ctx: &mut Ctx<'_, Self>, slot: u64, cmd: Cmd) {
+        let mut acks = BTreeSet::new();
+        if self.accept(ctx, self.ballot, slot, cmd.clone()) {
+            acks.insert(self.me);
+        }
+        self.proposals.insert(slot, (cmd.clone(), acks));
+        for p in ctx.peers().collect::<Vec<_>>() {
+            ctx.send(p, Msg::Accept { ballot: self.ballot, slot, cmd: cmd.clone() });
+        }
+        self.check_chosen(ctx, slot);
+    }
+
+    fn check_chosen(&mut self, ctx: &mut Ctx<'_, Self>, slot: u64) {
+        let Some((cmd, acks)) = self.proposals.get(&slot) else { return };
+        if acks.len() < self.majority() {
+            return;
+        }
+        let cmd = cmd.clone();
+        self.proposals.remove(&slot);
+        for p in ctx.peers().collect::<Vec<_>>() {
+            ctx.send(p, Msg::Commit { from: slot, cmds: vec![cmd.clone()] });
+        }
+        self.learn(ctx, slot, cmd);
+    }
+
+    fn send_heartbeats(&self, ctx: &mut Ctx<'_, Self>) {
+        let chosen = self.first_unlearned();
+        for p in ctx.peers().collect::<Vec<_>>() {
+            ctx.send(p, Msg::Heartbeat { ballot: self.ballot, chosen });
+        }
+    }
+
+    fn step_down(&mut self, promised: Ballot) {
+        if self.leading || self.promises.is_some() {
+            self.leading = false;
+            self.promises = None;
+            self.proposals.clear();
+            self.in_flight.clear();
+        }
+        self.ballot = self.ballot.max(promised & !0xffff);
+    }
+}
+
+impl Protocol for Paxos {
+    type Msg = Msg;
+    type Timer = Timer;
+    type Stored = Stored;
+    type Config = Variant;
+
+    const PROBES: &'static [(&'static str, &'static str)] = PROBES;
+
+    fn start(ctx: &mut Ctx<'_, Self>, variant: &Variant, durable: &Durable<Stored>) -> Self {
+        let mut p = Paxos {
+            variant: *variant,
+            me: ctx.id(),
+            n: ctx.cluster_size(),
+            promised: 0,
+            accepted: BTreeMap::new(),
+            acts: Vec::new(),
+            boot: ctx.rng().next_u64(),
+            learned: BTreeMap::new(),
+            applied: 0,
+            store: Store::default(),
+            ballot: 0,
+            leading: false,
+            promises: None,
+            prepare_from: 0,
+            next_slot: 0,
+            proposals: BTreeMap::new(),
+            in_flight: BTreeSet::new(),
+            leader_hint: None,
+            heard: false,
+        };
+        for (key, v) in durable {
+            match v {
+                Stored::Promised(b) => p.promised = *b,
+                Stored::Accepted(b, c) => {
+                    let slot: u64 = key["acc/".len()..].parse().expect("acc/ and a slot");
+                    p.accepted.insert(slot, (*b, c.clone()));
+                }
+            }
+        }
+        p.ballot = p.promised & !0xffff;
+        p.arm_election(ctx);
+        p
+    }
+
+    fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, req: Request) {
+        if !self.leading {
+            let hint = self.leader_hint.filter(|&h| h != self.me);
+            return ctx.reply(Reply { client: req.client, seq: req.seq, outcome: Outcome::Redirect(hint) });
+        }
+        if let Some(outcome) = self.store.answered(req.client, req.seq) {
+            return ctx.reply(Reply { client: req.client, seq: req.seq, outcome: outcome.clone() });
+        }
+        if self.store.is_stale(req.client, req.seq) || self.in_flight.contains(&(req.client, req.seq)) {
+            return;
+        }
+        self.in_flight.insert((req.client, req.seq));
+        let slot = self.next_slot;
+        self.next_slot += 1;
+        self.propose(ctx, slot, Cmd::Op { client: req.client, seq: req.seq, op: req.op });
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
+        match msg {
+            Msg::Prepare { ballot, from: start } => {
+                // An equal ballot is the same proposer asking again (a duplicate or a
+                // retry): promise again. Only unique ballots make that safe.
+                if ballot >= self.promised {
+                    if ballot > self.promised {
+                        self.promise(ctx, ballot);
+                        ctx.sync();
+                    }
+                    if ballot > self.ballot {
+                        self.step_down(ballot);
+                    }
+                    let accepted = self.accepted.range(start..).map(|(&s, (b, c))| (s, *b, c.clone())).collect();
+                    ctx.send(from, Msg::Promise { ballot, accepted });
+                } else {
+                    ctx.send(from, Msg::Nack { promised: self.promised });
+                }
+            }
+            Msg::Promise { ballot, accepted } => {
+                if ballot != self.ballot {
+                    return;
+                }
+                if let Some(p) = &mut self.promises {
+                    p.insert(from, accepted);
+                }
+                self.maybe_lead(ctx);
+            }
+            Msg::Nack { promised } => {
+                if promised > self.ballot {
+                    self.step_down(promised);
+                }
+            }
+            Msg::Accept { ballot, slot, cmd } => {
+                if self.accept(ctx, ballot, slot, cmd) {
+                    if ballot > self.ballot {
+                        self.step_down(ballot);
+                    }
+                    self.heard = true;
+                    self.leader_hint = Some(from);
+                    ctx.send(from, Msg::Accepted { ballot, slot });
+                } else {
+                    ctx.send(from, Msg::Nack { promised: self.promised });
+                }
+            }
+            Msg::Accepted { ballot, slot } => {
+                if ballot != self.ballot || !self.leading {
+                    return;
+                }
+                if let Some((_, acks)) = self.proposals.get_mut(&slot) {
+                    acks.insert(from);
+                }
+                self.check_chosen(ctx, slot);
+            }
+            Msg::Commit { from: start, cmds } => {
+                for (i, cmd) in cmds.into_iter().enumerate() {
+                    self.learn(ctx, start + i as u64, cmd);
+                }
+            }
+            Msg::Heartbeat { ballot, chosen } => {
+                if ballot < self.promised {
+                    return ctx.send(from, Msg::Nack { promised: self.promised });
+                }
+                if ballot > self.ballot {
+                    self.step_down(ballot);
+                }
+                self.heard = true;
+                self.leader_hint = Some(from);
+                let learned = self.first_unlearned();
+                if learned < chosen {
+                    ctx.send(from, Msg::Behind { learned });
+                }
+            }
+            Msg::Behind { learned } => {
+                if !self.leading {
+                    return;
+                }
+                let cmds: Vec<Cmd> = (learned..).map_while(|s| self.learned.get(&s).cloned()).take(BATCH_MAX).collect();
+                if !cmds.is_empty() {
+                    ctx.send(from, Msg::Commit { from: learned, cmds });
+                }
+            }
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _id: TimerId, timer: Timer) {
+        match timer {
+            Timer::Election => {
+                if !self.leading && !std::mem::take(&mut self.heard) {
+                    self.start_election(ctx);
+                }
+                self.arm_election(ctx);
+            }
+            Timer::Heartbeat => {
+                if !self.leading {
+                    return;
+                }
+                self.send_heartbeats(ctx);
+                // Re-send what is not chosen yet (lost Accepts or Accepted).
+                let open: Vec<(u64, Cmd)> = self.proposals.iter().map(|(&s, (c, _))| (s, c.clone())).collect();
+                for (slot, cmd) in open {
+                    for p in ctx.peers().collect::<Vec<_>>() {
+                        ctx.send(p, Msg::Accept { ballot: self.ballot, slot, cmd: cmd.clone() });
+                    }
+                }
+                ctx.set_timer(Dur::from_millis(HEARTBEAT_MS), Timer::Heartbeat);
+            }
+        }
+    }
+
+    fn leads(&self) -> Option<u64> {
+        self.leading.then_some(self.ballot)
+    }
+
+    fn probe(nodes: &[Option<&Self>], name: &str) -> i64 {
+        let up = nodes.iter().flatten();
+        match name {
+            "leaders" => up.filter(|n| n.leading).count() as i64,
+            "leader" => {
+                let top = up.clone().filter(|n| n.leading).map(|n| n.ballot).max();
+                i64::from(top.is_some() && up.filter(|n| n.leading && Some(n.ballot) == top).count() == 1)
+            }
+            "chosen" => up.map(|n| n.first_unlearned() as i64).max().unwrap_or(0),
+            "applied" => up.map(|n| n.store.executed as i64).max().unwrap_or(0),
+            "noops" => up.map(|n| n.learned.values().filter(|c| **c == Cmd::Noop).count() as i64).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    fn check_cluster(nodes: &[Option<Self>], stepped: usize, facts: &mut Facts) -> Result<(), Violation> {
+        check::check(nodes, stepped, facts)
+    }
+}
