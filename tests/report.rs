@@ -122,6 +122,7 @@ fn the_readme_and_book_pictures_are_current() {
             "book/src/commit.md",
         ),
         ("commit/threepc-partition", (960, 1450), "book/src/figures/threepc-partition.svg", "book/src/commit.md"),
+        ("paxos/synod", (15, 75), "book/src/figures/synod-messages.svg", "book/src/paxos.md"),
     ];
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for (name, (from, to), picture, page) in figures {
