@@ -5,6 +5,7 @@
 //! - `agreement`: when a majority of acceptors have accepted one value in a slot with
 //!   one ballot, that value is chosen; no other value is ever chosen in that slot, and
 //!   every node that learns the slot learns that value.
+//! - `validity`: a value chosen or learned in a slot is one a proposer proposed there.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::Hash;
@@ -33,9 +34,23 @@ impl Acts for Paxos {
 /// Something a node did that the checks follow.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Act {
-    Promised { ballot: Ballot },
-    Accepted { slot: u64, ballot: Ballot, print: u64 },
-    Learned { slot: u64, print: u64 },
+    /// A proposer put this value forward in this slot.
+    Proposed {
+        slot: u64,
+        print: u64,
+    },
+    Promised {
+        ballot: Ballot,
+    },
+    Accepted {
+        slot: u64,
+        ballot: Ballot,
+        print: u64,
+    },
+    Learned {
+        slot: u64,
+        print: u64,
+    },
 }
 
 /// A value's fingerprint.
@@ -57,6 +72,8 @@ struct Memory {
     promised: Vec<Ballot>,
     /// `(slot, ballot, value) -> acceptors that accepted it`.
     votes: BTreeMap<(u64, Ballot, u64), BTreeSet<usize>>,
+    /// `(slot, value)` some proposer put forward.
+    proposed: BTreeSet<(u64, u64)>,
 }
 
 pub fn check<N: Acts>(nodes: &[Option<N>], stepped: usize, facts: &mut Facts) -> Result<(), Violation> {
@@ -77,6 +94,7 @@ pub fn check<N: Acts>(nodes: &[Option<N>], stepped: usize, facts: &mut Facts) ->
     let mut chosen = Vec::new();
     for act in &acts[from..] {
         match *act {
+            Act::Proposed { slot, print } => drop(m.proposed.insert((slot, print))),
             Act::Promised { ballot } => m.promised[stepped] = m.promised[stepped].max(ballot),
             Act::Accepted { slot, ballot, print } => {
                 if ballot < m.promised[stepped] {
@@ -98,6 +116,12 @@ pub fn check<N: Acts>(nodes: &[Option<N>], stepped: usize, facts: &mut Facts) ->
             }
             Act::Learned { slot, print } => chosen.push((slot, print, format!("learned by {node}"))),
         }
+    }
+    if let Some((slot, print, how)) = chosen.iter().find(|(slot, print, _)| !m.proposed.contains(&(*slot, *print))) {
+        return Err(Violation {
+            invariant: "validity".into(),
+            detail: format!("slot {slot}: value {print:016x} {how}, but no proposer proposed it there"),
+        });
     }
     for (slot, print, how) in chosen {
         facts.claim_print("agreement", "chosen", slot, print, || format!("slot {slot}: value {print:016x} {how}"))?;

@@ -31,6 +31,7 @@
 //!   that slot.
 //! - `promise-kept`: an acceptor never accepts a ballot lower than one it promised,
 //!   even after a restart.
+//! - `validity`: only a value some proposer proposed in a slot is chosen there.
 //! - And at the end, linearizability of the client history.
 //!
 //! ## The bug zoo
@@ -328,6 +329,7 @@ impl Paxos {
     }
 
     fn propose(&mut self, ctx: &mut Ctx<'_, Self>, slot: u64, cmd: Cmd) {
+        self.acts.push(check::Act::Proposed { slot, print: check::print(&cmd) });
         let mut acks = BTreeSet::new();
         if self.accept(ctx, self.ballot, slot, cmd.clone()) {
             acks.insert(self.me);

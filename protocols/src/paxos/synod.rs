@@ -197,6 +197,7 @@ impl Protocol for Synod {
                         .flatten()
                         .max_by_key(|(b, _)| *b)
                         .map_or_else(|| mine(self.me), |(_, v)| v.clone());
+                    self.acts.push(Act::Proposed { slot: 0, print: check::print(&value) });
                     for p in 0..self.n {
                         ctx.send(NodeId(p), Msg::Accept { ballot, value: value.clone() });
                     }
