@@ -234,6 +234,8 @@ pub struct Sim<P: Protocol> {
     /// The membership view and its number.
     members: Vec<NodeId>,
     view: u64,
+    /// Messages to lose by kind: `(kind, receivers, until)`.
+    drops: Vec<(String, Vec<NodeId>, Time)>,
 }
 
 impl<P: Protocol> Sim<P> {
@@ -286,6 +288,7 @@ impl<P: Protocol> Sim<P> {
             assertion_failures: Vec::new(),
             members: scenario.members.clone(),
             view: 0,
+            drops: Vec::new(),
             scenario: scenario.clone(),
         }
     }
@@ -614,6 +617,11 @@ impl<P: Protocol> Sim<P> {
             };
             self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Send { from, to, id, msg: body });
         }
+        if !self.drops.is_empty() && self.drop_by_kind(to, &payload) {
+            self.stats.dropped_loss += 1;
+            self.trace_drop(from, to, id, "dropped by a fault");
+            return;
+        }
         let net = &self.scenario.network;
         let link = match (from, to) {
             (Addr::Node(a), Addr::Node(b)) => {
@@ -627,6 +635,7 @@ impl<P: Protocol> Sim<P> {
             self.trace_drop(from, to, id, "loss");
             return;
         }
+
         let mut at = self.now + sample(&link.latency, &mut self.net_rng);
         if self.net_rng.chance(link.reorder) {
             // Skips the link's FIFO order and arrives late.
@@ -645,6 +654,20 @@ impl<P: Protocol> Sim<P> {
             self.schedule(dup_at, delivery(from, to, id, payload.clone()));
         }
         self.schedule(at, delivery(from, to, id, payload));
+    }
+
+    /// A `drop` fault covers this message: its kind (the name the trace gives it)
+    /// and its receiver match a rule whose time has not run out.
+    fn drop_by_kind(&mut self, to: Addr, payload: &Payload<P::Msg>) -> bool {
+        let now = self.now;
+        self.drops.retain(|(_, _, until)| now < *until);
+        let (Addr::Node(to), Payload::Peer(msg)) = (to, payload) else { return false };
+        if !self.drops.iter().any(|(_, nodes, _)| nodes.contains(&to)) {
+            return false;
+        }
+        let json = serde_json::to_string(msg).unwrap_or_default();
+        let kind = json.trim_start_matches(['{', '"']).split('"').next().unwrap_or("");
+        self.drops.iter().any(|(k, nodes, _)| k == kind && nodes.contains(&to))
     }
 
     /// Carries out one fault, from the schedule or the nemesis.
@@ -731,6 +754,7 @@ impl<P: Protocol> Sim<P> {
                     }
                 }
             }
+            FaultAction::Drop { kind, to, ns } => self.drops.push((kind.clone(), to.clone(), self.now + ns)),
             FaultAction::Join(node) | FaultAction::Leave(node) => {
                 let joins = matches!(action, FaultAction::Join(_));
                 if joins == self.members.contains(node) {

@@ -267,6 +267,22 @@ pub struct RawFault {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub leave: Option<Spanned<String>>,
+    /// Lose every message of one kind (as the trace names it, e.g. "Accept") sent to
+    /// the nodes in `to`, from any sender, for a while (`for`).
+    #[serde(default)]
+    pub drop: Option<RawDrop>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDrop {
+    pub kind: String,
+    #[schemars(with = "Vec<String>")]
+    pub to: Vec<Spanned<String>>,
+    /// How long, e.g. "5ms".
+    #[serde(rename = "for")]
+    #[schemars(with = "String")]
+    pub duration: Dur,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -543,15 +559,28 @@ pub enum FaultAction {
     Partition(Vec<Vec<NodeId>>),
     Split(SplitKind),
     Isolate(Target),
-    Cut { from: Vec<NodeId>, to: Vec<NodeId> },
+    Cut {
+        from: Vec<NodeId>,
+        to: Vec<NodeId>,
+    },
     Heal,
     Crash(Target),
     Restart(Target),
     Pause(Target),
     Resume(Target),
-    Clock { node: NodeId, skew_ns: Option<i64>, drift_ppm: Option<i64> },
+    Clock {
+        node: NodeId,
+        skew_ns: Option<i64>,
+        drift_ppm: Option<i64>,
+    },
     Join(NodeId),
     Leave(NodeId),
+    /// Lose every message of kind `kind` sent to any of `to`, for `ns` nanoseconds.
+    Drop {
+        kind: String,
+        to: Vec<NodeId>,
+        ns: u64,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -1094,7 +1123,10 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
         if let Some(n) = &f.leave {
             actions.push(FaultAction::Leave(c.node(n)?));
         }
-        let help = "give each [[faults]] entry `at` and one of: partition, isolate, split, cut, heal, crash, restart, pause, resume, clock, join, leave";
+        if let Some(d) = &f.drop {
+            actions.push(FaultAction::Drop { kind: d.kind.clone(), to: c.nodes_list(&d.to)?, ns: d.duration.0 });
+        }
+        let help = "give each [[faults]] entry `at` and one of: partition, isolate, split, cut, heal, crash, restart, pause, resume, clock, join, leave, drop";
         match actions.len() {
             1 => faults.push(Fault { at, action: actions.pop().expect("one action") }),
             0 => {

@@ -23,7 +23,8 @@
 //!   client sessions apply a retried command once. Reads go through the log too, so
 //!   they are linearizable. The leader answers the client when it applies the command.
 //! - The leader sends heartbeats every 50 ms with its first unchosen slot; a node
-//!   that is behind says so and gets the chosen commands it lacks.
+//!   that is behind says so and gets the chosen commands it lacks. With each
+//!   heartbeat the leader re-sends the Accepts that have waited a whole heartbeat.
 //!
 //! ## Checked after every event
 //! - `agreement`: once a majority of acceptors accepted a value in a slot with one
@@ -190,8 +191,11 @@ pub struct Paxos {
     promises: Option<BTreeMap<NodeId, Reported>>,
     prepare_from: u64,
     next_slot: u64,
-    /// Slots proposed in this ballot and not chosen yet: the command and who accepted.
-    proposals: BTreeMap<u64, (Cmd, BTreeSet<NodeId>)>,
+    /// Slots proposed in this ballot and not chosen yet: the command, who accepted,
+    /// and the heartbeat it was proposed in.
+    proposals: BTreeMap<u64, (Cmd, BTreeSet<NodeId>, u64)>,
+    /// Heartbeats sent while leading.
+    beat: u64,
     /// Client commands proposed by this leader and not yet applied.
     in_flight: BTreeSet<(ClientId, u64)>,
     leader_hint: Option<NodeId>,
@@ -334,7 +338,7 @@ impl Paxos {
         if self.accept(ctx, self.ballot, slot, cmd.clone()) {
             acks.insert(self.me);
         }
-        self.proposals.insert(slot, (cmd.clone(), acks));
+        self.proposals.insert(slot, (cmd.clone(), acks, self.beat));
         for p in ctx.peers().collect::<Vec<_>>() {
             ctx.send(p, Msg::Accept { ballot: self.ballot, slot, cmd: cmd.clone() });
         }
@@ -342,7 +346,7 @@ impl Paxos {
     }
 
     fn check_chosen(&mut self, ctx: &mut Ctx<'_, Self>, slot: u64) {
-        let Some((cmd, acks)) = self.proposals.get(&slot) else { return };
+        let Some((cmd, acks, _)) = self.proposals.get(&slot) else { return };
         if acks.len() < self.majority() {
             return;
         }
@@ -398,6 +402,7 @@ impl Protocol for Paxos {
             prepare_from: 0,
             next_slot: 0,
             proposals: BTreeMap::new(),
+            beat: 0,
             in_flight: BTreeSet::new(),
             leader_hint: None,
             heard: false,
@@ -482,7 +487,7 @@ impl Protocol for Paxos {
                 if ballot != self.ballot || !self.leading {
                     return;
                 }
-                if let Some((_, acks)) = self.proposals.get_mut(&slot) {
+                if let Some((_, acks, _)) = self.proposals.get_mut(&slot) {
                     acks.insert(from);
                 }
                 self.check_chosen(ctx, slot);
@@ -531,8 +536,12 @@ impl Protocol for Paxos {
                     return;
                 }
                 self.send_heartbeats(ctx);
-                // Re-send what is not chosen yet (lost Accepts or Accepted).
-                let open: Vec<(u64, Cmd)> = self.proposals.iter().map(|(&s, (c, _))| (s, c.clone())).collect();
+                // Re-send what has waited a whole heartbeat and is not chosen yet (lost
+                // Accepts or Accepted); what was proposed since the last one is young.
+                let beat = self.beat;
+                self.beat += 1;
+                let open: Vec<(u64, Cmd)> =
+                    self.proposals.iter().filter(|(_, p)| p.2 < beat).map(|(&s, (c, _, _))| (s, c.clone())).collect();
                 for (slot, cmd) in open {
                     for p in ctx.peers().collect::<Vec<_>>() {
                         ctx.send(p, Msg::Accept { ballot: self.ballot, slot, cmd: cmd.clone() });
@@ -564,5 +573,12 @@ impl Protocol for Paxos {
 
     fn check_cluster(nodes: &[Option<Self>], stepped: usize, facts: &mut Facts) -> Result<(), Violation> {
         check::check(nodes, stepped, facts)
+    }
+
+    fn measures(nodes: &[Option<Self>], _facts: &mut Facts) -> Vec<(String, String)> {
+        let up = nodes.iter().flatten();
+        let noops = up.clone().map(|n| n.learned.values().filter(|c| **c == Cmd::Noop).count()).max().unwrap_or(0);
+        let slots = up.map(|n| n.first_unlearned()).max().unwrap_or(0);
+        vec![("log".into(), format!("{slots} slots chosen, {noops} of them no-ops (gaps a new leader filled)"))]
     }
 }
