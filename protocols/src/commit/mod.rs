@@ -603,6 +603,21 @@ pub fn coord_key(txn: TxnId) -> String {
     format!("c/{txn:016x}")
 }
 
+/// A restarted coordinator takes its transactions back from its disk into `txns`;
+/// returns those it had decided (to send the decision again) and those it had not.
+pub fn recover_coordinator(durable: &Durable<Record>, txns: &mut BTreeMap<TxnId, Txn>) -> (Vec<TxnId>, Vec<TxnId>) {
+    let (mut decided, mut undecided) = (Vec::new(), Vec::new());
+    for (id, txn) in recovered_txns(durable) {
+        if txn.decision.is_some() {
+            decided.push(id)
+        } else {
+            undecided.push(id)
+        }
+        txns.insert(id, txn);
+    }
+    (decided, undecided)
+}
+
 /// The coordinator's transactions from its disk, as [`Txn::recovered`] makes them.
 pub fn recovered_txns(durable: &Durable<Record>) -> Vec<(TxnId, Txn)> {
     durable

@@ -48,7 +48,7 @@ use serde::Serialize;
 
 use crate::commit::{
     COORDINATOR, Layout, Ledger, Piece, Record, Status, Txn, TxnId, Vote, answer_ask, begin, check, decide,
-    recovered_txns, show_txn,
+    recover_coordinator, show_txn,
 };
 
 /// How often messages of the current phase are re-sent.
@@ -348,19 +348,15 @@ impl Protocol for ThreePc {
             heard: BTreeMap::new(),
             terminating: BTreeMap::new(),
         };
-        let mut asking = Vec::new();
-        if node.is_coordinator() {
-            for (id, txn) in recovered_txns(durable) {
-                let decision = txn.decision;
-                node.txns.insert(id, txn);
-                match decision {
-                    Some(_) => drop(ctx.set_timer(Dur::from_millis(RESEND_MS), Timer::Resend { txn: id, round: 0 })),
-                    None => asking.push(id),
-                }
+        let asking = if node.is_coordinator() {
+            let (decided, undecided) = recover_coordinator(durable, &mut node.txns);
+            for id in decided {
+                ctx.set_timer(Dur::from_millis(RESEND_MS), Timer::Resend { txn: id, round: 0 });
             }
+            undecided
         } else {
-            asking = node.ledger.undecided().map(|(&t, _)| t).collect();
-        }
+            node.ledger.undecided().map(|(&t, _)| t).collect()
+        };
         if !asking.is_empty() {
             ctx.note(format!("recovered undecided on {} transaction(s): asking", asking.len()));
         }

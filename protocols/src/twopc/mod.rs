@@ -48,8 +48,8 @@ use faultline_sim::{Ctx, NodeId, Protocol, Request, TimerId, Violation};
 use serde::Serialize;
 
 use crate::commit::{
-    COORDINATOR, Layout, Ledger, Piece, Record, Txn, TxnId, Vote, answer_ask, begin, check, decide, recovered_txns,
-    show_txn,
+    COORDINATOR, Layout, Ledger, Piece, Record, Txn, TxnId, Vote, answer_ask, begin, check, decide,
+    recover_coordinator, show_txn,
 };
 
 /// How often prepares and decisions are re-sent.
@@ -212,14 +212,9 @@ impl Protocol for TwoPc {
             flush_armed: false,
         };
         if node.is_coordinator() {
-            let mut undecided = Vec::new();
-            for (id, txn) in recovered_txns(durable) {
-                let decision = txn.decision;
-                node.txns.insert(id, txn);
-                match decision {
-                    Some(_) => drop(ctx.set_timer(Dur::from_millis(RESEND_MS), Timer::Resend { txn: id, round: 0 })),
-                    None => undecided.push(id),
-                }
+            let (decided, undecided) = recover_coordinator(durable, &mut node.txns);
+            for id in decided {
+                ctx.set_timer(Dur::from_millis(RESEND_MS), Timer::Resend { txn: id, round: 0 });
             }
             if !undecided.is_empty() {
                 ctx.note(format!("recovered: aborting {} undecided transaction(s)", undecided.len()));
