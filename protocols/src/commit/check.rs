@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use faultline_sim::check::facts::Facts;
+use faultline_sim::check::facts::{Cursors, Facts};
 use faultline_sim::time::{Time, fmt_time};
 use faultline_sim::{NodeId, Violation};
 use petgraph::graphmap::DiGraphMap;
@@ -147,8 +147,8 @@ impl Deps {
 /// What the checks keep for the whole run.
 #[derive(Default)]
 pub struct Memory {
-    /// Per node: `(boot, events already seen)`.
-    seen: Vec<(u64, usize)>,
+    /// How far each node's events have been read.
+    read: Cursors,
     votes: BTreeMap<(TxnId, usize), bool>,
     /// The first outcome seen per transaction: `(commit, node, when, node's boot)`.
     outcome: BTreeMap<TxnId, (bool, usize, Time, u64)>,
@@ -166,16 +166,9 @@ pub fn check(stepped: usize, ledger: Option<&Ledger>, facts: &mut Facts) -> Resu
     let boot = ledger.boot;
     let now = facts.now();
     let m = facts.memory::<Memory>();
-    if m.seen.len() <= stepped {
-        m.seen.resize(stepped + 1, (0, 0));
-    }
-    if m.seen[stepped].0 != boot {
-        m.seen[stepped] = (boot, 0);
-    }
-    let from = m.seen[stepped].1;
-    m.seen[stepped].1 = ledger.events.len();
+    let unread = m.read.unread(stepped, boot, ledger.events.len());
     let node = NodeId(stepped);
-    for event in &ledger.events[from..] {
+    for event in &ledger.events[unread] {
         match event {
             Event::Voted { txn, yes } => {
                 m.votes.insert((*txn, stepped), *yes);

@@ -607,29 +607,17 @@ pub fn coord_key(txn: TxnId) -> String {
 /// returns those it had decided (to send the decision again) and those it had not.
 pub fn recover_coordinator(durable: &Durable<Record>, txns: &mut BTreeMap<TxnId, Txn>) -> (Vec<TxnId>, Vec<TxnId>) {
     let (mut decided, mut undecided) = (Vec::new(), Vec::new());
-    for (id, txn) in recovered_txns(durable) {
-        if txn.decision.is_some() {
+    for (key, record) in durable {
+        let Record::Coord { participants, decision, answer } = record else { continue };
+        let id = u64::from_str_radix(&key["c/".len()..], 16).expect("a coordinator key is c/ and hex");
+        if decision.is_some() {
             decided.push(id)
         } else {
             undecided.push(id)
         }
-        txns.insert(id, txn);
+        txns.insert(id, Txn::recovered(id, participants, *decision, answer.clone()));
     }
     (decided, undecided)
-}
-
-/// The coordinator's transactions from its disk, as [`Txn::recovered`] makes them.
-pub fn recovered_txns(durable: &Durable<Record>) -> Vec<(TxnId, Txn)> {
-    durable
-        .iter()
-        .filter_map(|(k, r)| match r {
-            Record::Coord { participants, decision, answer } => {
-                let id = u64::from_str_radix(&k["c/".len()..], 16).expect("a coordinator key is c/ and hex");
-                Some((id, Txn::recovered(id, participants, *decision, answer.clone())))
-            }
-            _ => None,
-        })
-        .collect()
 }
 
 /// The probes both commit protocols offer.

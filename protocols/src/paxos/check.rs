@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::Hash;
 
-use faultline_sim::check::facts::Facts;
+use faultline_sim::check::facts::{Cursors, Facts};
 use faultline_sim::trace::Fnv64;
 use faultline_sim::{NodeId, Violation};
 
@@ -66,8 +66,8 @@ fn show(b: Ballot) -> String {
 
 #[derive(Default)]
 struct Memory {
-    /// Per node: `(boot, acts already seen)`.
-    seen: Vec<(u64, usize)>,
+    /// How far each node's acts have been read.
+    read: Cursors,
     /// Per node: the highest ballot it ever promised.
     promised: Vec<Ballot>,
     /// `(slot, ballot, value) -> acceptors that accepted it`.
@@ -81,18 +81,13 @@ pub fn check<N: Acts>(nodes: &[Option<N>], stepped: usize, facts: &mut Facts) ->
     let (acts, boot) = (n.acts(), n.boot());
     let majority = nodes.len() / 2 + 1;
     let m = facts.memory::<Memory>();
-    if m.seen.len() < nodes.len() {
-        m.seen.resize(nodes.len(), (0, 0));
+    if m.promised.len() < nodes.len() {
         m.promised.resize(nodes.len(), 0);
     }
-    if m.seen[stepped].0 != boot {
-        m.seen[stepped] = (boot, 0);
-    }
-    let from = m.seen[stepped].1;
-    m.seen[stepped].1 = acts.len();
+    let unread = m.read.unread(stepped, boot, acts.len());
     let node = NodeId(stepped);
     let mut chosen = Vec::new();
-    for act in &acts[from..] {
+    for act in &acts[unread] {
         match *act {
             Act::Proposed { slot, print } => drop(m.proposed.insert((slot, print))),
             Act::Promised { ballot } => m.promised[stepped] = m.promised[stepped].max(ballot),

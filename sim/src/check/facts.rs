@@ -44,6 +44,29 @@ struct Kind {
     prints: BTreeMap<u64, (u64, Said)>,
 }
 
+/// Where a check has read up to in each node's own log of what it did (a vector the
+/// node appends to and loses on a restart): per node, `(boot, entries read)`, where
+/// `boot` tells one incarnation from the next.
+#[derive(Clone, Debug, Default)]
+pub struct Cursors(Vec<(u64, usize)>);
+
+impl Cursors {
+    /// The entries of `node`'s log (now `len` long, in incarnation `boot`) not read
+    /// yet; they count as read from now on. A new incarnation starts from 0.
+    pub fn unread(&mut self, node: usize, boot: u64, len: usize) -> std::ops::Range<usize> {
+        if self.0.len() <= node {
+            self.0.resize(node + 1, (0, 0));
+        }
+        let (b, read) = &mut self.0[node];
+        if *b != boot {
+            (*b, *read) = (boot, 0);
+        }
+        let from = (*read).min(len);
+        *read = len;
+        from..len
+    }
+}
+
 #[derive(Default)]
 pub struct Facts {
     kinds: Vec<Kind>,
@@ -208,6 +231,16 @@ impl Facts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cursors_hand_out_each_entry_once_and_start_over_on_a_new_boot() {
+        let mut c = Cursors::default();
+        assert_eq!(c.unread(2, 7, 3), 0..3);
+        assert_eq!(c.unread(2, 7, 5), 3..5);
+        assert_eq!(c.unread(2, 7, 5), 5..5);
+        assert_eq!(c.unread(0, 1, 1), 0..1, "nodes are separate");
+        assert_eq!(c.unread(2, 8, 1), 0..1, "a restart's log starts afresh");
+    }
 
     #[test]
     fn a_second_different_claim_is_a_violation() {
