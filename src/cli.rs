@@ -106,6 +106,9 @@ pub enum Command {
         /// Do not hash each seed's trace: about twice as fast, but no digest to compare
         #[arg(long)]
         no_digest: bool,
+        /// Print one JSON object per seed (seed, verdict, failing checks, trace hash, events), then a summary object
+        #[arg(long)]
+        json: bool,
     },
     /// Check a recorded history for linearizability (ours, Jepsen etcd, Porcupine kv)
     #[command(after_help = CHECK_EXIT_CODES)]
@@ -174,8 +177,8 @@ pub fn main(cli: Cli) -> ExitCode {
             run::run(&scenario, seed, out, peak_memory, report)
         }
         Command::Report { run_dir, from, to, only } => report::report(&run_dir, from.as_deref(), to.as_deref(), &only),
-        Command::Sweep { scenario, seeds, jobs, shard, no_digest } => {
-            sweep::sweep(&scenario, seeds, jobs, shard, no_digest)
+        Command::Sweep { scenario, seeds, jobs, shard, no_digest, json } => {
+            sweep::sweep(&scenario, seeds, jobs, shard, no_digest, json)
         }
         Command::Check { file, format, model, budget, json } => check::run(&file, format, model, budget, json),
         Command::List { probes: false } => list::list(),

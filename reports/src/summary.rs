@@ -111,7 +111,7 @@ pub fn summarize(scenario: &Scenario, result: &RunResult) -> Summary {
         invariants,
         linearizable,
         conserved_total: scenario.workload.as_ref().and_then(|w| w.bank).map(|_| {
-            let broken = result.assertion_failures.iter().any(|f| f.contains("conserved-total"));
+            let broken = result.assertion_failures.iter().any(|f| f.check == faultline_sim::Check::ConservedTotal);
             if broken { "violated".to_string() } else { "ok".to_string() }
         }),
         failures: result.failures(),

@@ -1,7 +1,7 @@
 //! Scenario-level checks beyond invariants and linearizability: `[[check.assert]]`
 //! assertions on probes, and the liveness bound.
 
-use crate::engine::{Ev, Sim};
+use crate::engine::{Check, Ev, Failure, Sim};
 use crate::history::Completion;
 use crate::protocol::{NodeId, Protocol};
 use crate::scenario::When;
@@ -126,7 +126,11 @@ impl<P: Protocol> Sim<P> {
         }
         if let Some(why) = fail {
             let label = &self.scenario.asserts[idx].label;
-            self.assertion_failures.push(format!("assertion failed ({label}): {why}"));
+            let failure = Failure {
+                check: Check::Assertion(label.clone()),
+                message: format!("assertion failed ({label}): {why}"),
+            };
+            self.assertion_failures.push(failure);
         }
     }
 
@@ -160,11 +164,14 @@ impl<P: Protocol> Sim<P> {
         } else if !self.live_leader {
             self.live_watch = false;
             let bound = self.scenario.liveness.unwrap_or(0);
-            self.assertion_failures.push(format!(
-                "liveness: no leader with a majority within {} of the last fault at {}",
-                fmt_time(bound),
-                fmt_time(self.quiet_from())
-            ));
+            self.assertion_failures.push(Failure {
+                check: Check::Liveness,
+                message: format!(
+                    "liveness: no leader with a majority within {} of the last fault at {}",
+                    fmt_time(bound),
+                    fmt_time(self.quiet_from())
+                ),
+            });
         }
     }
 
@@ -198,17 +205,20 @@ impl<P: Protocol> Sim<P> {
                     format!("ended without an answer at {} ({error})", fmt_time(*t))
                 }
             };
-            self.assertion_failures.push(format!(
-                "liveness: {} operation(s) did not complete within {} of the last fault at {}; the first, \
+            self.assertion_failures.push(Failure {
+                check: Check::Liveness,
+                message: format!(
+                    "liveness: {} operation(s) did not complete within {} of the last fault at {}; the first, \
                  operation {} ({} by c{} at {}), {what}",
-                late.len(),
-                fmt_time(bound),
-                fmt_time(quiet),
-                first.id,
-                first.op.name(),
-                first.client + 1,
-                fmt_time(first.invoke)
-            ));
+                    late.len(),
+                    fmt_time(bound),
+                    fmt_time(quiet),
+                    first.id,
+                    first.op.name(),
+                    first.client + 1,
+                    fmt_time(first.invoke)
+                ),
+            });
         }
     }
 }

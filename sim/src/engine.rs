@@ -85,6 +85,9 @@ pub(crate) struct NodeSlot<P: Protocol> {
     rng: SimRng,
     pub(crate) clock: Clock,
     backlog: Vec<Ev<P>>,
+    /// The membership view this node last acted on: a node paused across a change
+    /// hears of it when it resumes, before its backlog.
+    view_seen: u64,
 }
 
 fn delivery<P: Protocol>(from: Addr, to: Addr, id: u64, payload: Payload<P::Msg>) -> Ev<P> {
@@ -123,6 +126,47 @@ impl Stats {
     }
 }
 
+/// The check a failure comes from: what a sweep counts failures by. Text is made
+/// from it only for people ([`std::fmt::Display`]).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(tag = "kind", content = "name", rename_all = "kebab-case")]
+pub enum Check {
+    /// The run stopped at [`EVENTS_PER_RUN_MAX`].
+    EventLimit,
+    /// A protocol invariant, by its name.
+    Invariant(String),
+    Linearizability,
+    /// The linearizability search ran out of budget: neither pass nor fail.
+    LinearizabilityUnknown,
+    /// The bank workload's conserved total.
+    ConservedTotal,
+    /// `[check] liveness`.
+    Liveness,
+    /// A `[[check.assert]]`, by its label.
+    Assertion(String),
+}
+
+impl std::fmt::Display for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Check::EventLimit => f.write_str("event limit"),
+            Check::Invariant(name) => write!(f, "invariant `{name}`"),
+            Check::Linearizability => f.write_str("linearizability"),
+            Check::LinearizabilityUnknown => f.write_str("linearizability (unknown)"),
+            Check::ConservedTotal => f.write_str("conserved total"),
+            Check::Liveness => f.write_str("liveness"),
+            Check::Assertion(label) => write!(f, "assertion ({label})"),
+        }
+    }
+}
+
+/// One failed check and what a student reads about it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    pub check: Check,
+    pub message: String,
+}
+
 /// Everything a run produced.
 #[derive(Debug)]
 pub struct RunResult {
@@ -142,8 +186,8 @@ pub struct RunResult {
     pub expect: Expect,
     /// The run stopped at [`EVENTS_PER_RUN_MAX`] before its duration was up.
     pub event_limit_hit: bool,
-    /// `[[check.assert]]`, liveness and conserved-total checks that failed, each one line.
-    pub assertion_failures: Vec<String>,
+    /// `[[check.assert]]`, liveness and conserved-total checks that failed.
+    pub assertion_failures: Vec<Failure>,
     /// What the protocol measured, as `(name, value)` ([`Protocol::measures`]).
     pub measures: Vec<(String, String)>,
 }
@@ -151,33 +195,49 @@ pub struct RunResult {
 impl RunResult {
     /// The checks that failed, each as one line for a student.
     pub fn failures(&self) -> Vec<String> {
+        self.failed_checks().into_iter().map(|f| f.message).collect()
+    }
+
+    /// The checks that failed, typed, in the order [`Self::failures`] words them.
+    pub fn failed_checks(&self) -> Vec<Failure> {
         let mut out = Vec::new();
+        let mut push = |check: Check, message: String| out.push(Failure { check, message });
         if self.event_limit_hit {
-            out.push(format!(
-                "the run hit the limit of {EVENTS_PER_RUN_MAX} events at {} of virtual time: is a message storm \
+            push(
+                Check::EventLimit,
+                format!(
+                    "the run hit the limit of {EVENTS_PER_RUN_MAX} events at {} of virtual time: is a message storm \
                  (each message answered by several) growing without bound?",
-                crate::time::fmt_time(self.end_time)
-            ));
+                    crate::time::fmt_time(self.end_time)
+                ),
+            );
         }
         if let Some((t, v)) = &self.violation {
-            out.push(format!("invariant `{}` violated at {}: {}", v.invariant, crate::time::fmt_time(*t), v.detail));
+            push(
+                Check::Invariant(v.invariant.clone()),
+                format!("invariant `{}` violated at {}: {}", v.invariant, crate::time::fmt_time(*t), v.detail),
+            );
         }
         match &self.linearizability {
             Some(LinResult::NotLinearizable { key, why }) => {
                 let op = self.history.ops.get(why.op).map_or(String::new(), |o| {
                     format!(" ({} by c{} at {})", o.op.name(), o.client + 1, crate::time::fmt_time(o.invoke))
                 });
-                out.push(format!(
-                    "history is not linearizable: key {key}: operation {}{op} cannot be placed after the longest \
+                push(
+                    Check::Linearizability,
+                    format!(
+                        "history is not linearizable: key {key}: operation {}{op} cannot be placed after the longest \
                      linearizable prefix ({} operations): {}",
-                    why.op,
-                    why.prefix.len(),
-                    why.needs
-                ))
+                        why.op,
+                        why.prefix.len(),
+                        why.needs
+                    ),
+                )
             }
-            Some(LinResult::Unknown { keys }) => {
-                out.push(format!("linearizability unknown: search budget ran out on keys {}", keys.join(", ")))
-            }
+            Some(LinResult::Unknown { keys }) => push(
+                Check::LinearizabilityUnknown,
+                format!("linearizability unknown: search budget ran out on keys {}", keys.join(", ")),
+            ),
             _ => {}
         }
         out.extend(self.assertion_failures.iter().cloned());
@@ -230,7 +290,7 @@ pub struct Sim<P: Protocol> {
     /// Liveness: the leader watch is on; a leader was seen.
     pub(crate) live_watch: bool,
     pub(crate) live_leader: bool,
-    pub(crate) assertion_failures: Vec<String>,
+    pub(crate) assertion_failures: Vec<Failure>,
     /// The membership view and its number.
     members: Vec<NodeId>,
     view: u64,
@@ -252,6 +312,7 @@ impl<P: Protocol> Sim<P> {
                 rng: SimRng::new(seed, Stream::Node(i)),
                 clock: Clock::new(scenario.clocks[i].0, scenario.clocks[i].1),
                 backlog: Vec::new(),
+                view_seen: 0,
             })
             .collect();
         Sim {
@@ -363,7 +424,7 @@ impl<P: Protocol> Sim<P> {
         if let Some(bank) = self.clients.as_ref().and_then(|c| c.bank())
             && let Err(why) = crate::check::bank::conserved_total(&self.history, &bank)
         {
-            self.assertion_failures.push(why);
+            self.assertion_failures.push(Failure { check: Check::ConservedTotal, message: why });
         }
         self.facts.now = self.now;
         let measures = if self.scenario.invariants { P::measures(&self.states, &mut self.facts) } else { Vec::new() };
@@ -507,6 +568,7 @@ impl<P: Protocol> Sim<P> {
         let slot = &mut self.slots[node];
         slot.up = true;
         slot.paused = false;
+        slot.view_seen = self.view;
         let durable = slot.disk.durable().clone();
         self.step_node(node, |ctx, state, config| *state = Some(P::start(ctx, config, &durable)));
     }
@@ -523,6 +585,7 @@ impl<P: Protocol> Sim<P> {
                 id: NodeId(node),
                 nodes: n,
                 local_now: slot.clock.local(self.now),
+                mono_now: slot.clock.monotonic(self.now),
                 rng: &mut slot.rng,
                 effects: &mut effects,
                 next_timer: &mut slot.next_timer,
@@ -616,6 +679,16 @@ impl<P: Protocol> Sim<P> {
                 Payload::Reply(r) => Body::Reply { reply: r },
             };
             self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Send { from, to, id, msg: body });
+        }
+        if let (Addr::Node(a), Addr::Node(b)) = (from, to)
+            && a == b
+        {
+            // Loopback: a node's message to itself never crosses the network. It is
+            // not lost, duplicated, reordered, cut or dropped by a fault, and arrives
+            // at once, after the step that sent it, in the order sent.
+            self.peer_sent += 1;
+            self.schedule(self.now, delivery(from, to, id, payload));
+            return;
         }
         if !self.drops.is_empty() && self.drop_by_kind(to, &payload) {
             self.stats.dropped_loss += 1;
@@ -744,10 +817,16 @@ impl<P: Protocol> Sim<P> {
                     if slot.up && slot.paused {
                         slot.paused = false;
                         let backlog = std::mem::take(&mut slot.backlog);
+                        let missed_view = slot.view_seen != self.view;
                         self.trace.emit::<P::Msg, P::Timer>(
                             self.now,
                             &TraceEvent::Resume { node: NodeIdName(NodeId(node)), backlog: backlog.len() },
                         );
+                        if missed_view {
+                            // The view changed while it slept: it hears so first.
+                            self.slots[node].view_seen = self.view;
+                            self.call(node, |p, ctx| p.on_membership(ctx));
+                        }
                         for ev in backlog {
                             self.schedule(self.now, ev);
                         }
@@ -769,8 +848,10 @@ impl<P: Protocol> Sim<P> {
                 self.view += 1;
                 let members = self.members.iter().map(|&m| NodeIdName(m)).collect();
                 self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Membership { epoch: self.view, members });
+                // A paused node hears of it when it resumes; a down one when it starts.
                 for i in 0..self.node_count() {
                     if self.slots[i].up && !self.slots[i].paused {
+                        self.slots[i].view_seen = self.view;
                         self.call(i, |p, ctx| p.on_membership(ctx));
                     }
                 }

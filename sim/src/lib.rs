@@ -22,7 +22,7 @@ pub mod time;
 pub mod trace;
 mod workload;
 
-pub use engine::{RunResult, Sim, Stats};
+pub use engine::{Check, Failure, RunResult, Sim, Stats};
 pub use protocol::{ClientId, Ctx, NodeId, Op, Outcome, Protocol, Reply, Request, TimerId, Violation};
 pub use scenario::Scenario;
 pub use trace::Trace;

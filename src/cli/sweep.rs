@@ -9,7 +9,7 @@ use faultline_sim::scenario::{Expect, parse_seed_range};
 use faultline_sim::trace::Fnv64;
 use std::panic::{self, AssertUnwindSafe};
 
-use faultline_sim::{RunResult, Scenario, Trace};
+use faultline_sim::{Check, RunResult, Scenario, Trace};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
@@ -24,6 +24,8 @@ pub struct SeedOutcome {
     pub trace_hash: u64,
     pub events: u64,
     pub failures: Vec<String>,
+    /// The checks that failed, in the order of `failures`.
+    pub checks: Vec<Check>,
     pub as_expected: bool,
     pub panicked: bool,
 }
@@ -72,19 +74,24 @@ fn run_seeds_traced(
             .into_par_iter()
             .map(|seed| {
                 let outcome = match panic::catch_unwind(AssertUnwindSafe(|| runner(scenario, seed, trace()))) {
-                    Ok(r) => SeedOutcome {
-                        seed,
-                        trace_hash: r.trace_hash.unwrap_or(0),
-                        events: r.stats.events,
-                        failures: r.failures(),
-                        as_expected: r.as_expected(),
-                        panicked: false,
-                    },
+                    Ok(r) => {
+                        let failed = r.failed_checks();
+                        SeedOutcome {
+                            seed,
+                            trace_hash: r.trace_hash.unwrap_or(0),
+                            events: r.stats.events,
+                            checks: failed.iter().map(|f| f.check.clone()).collect(),
+                            failures: failed.into_iter().map(|f| f.message).collect(),
+                            as_expected: r.as_expected(),
+                            panicked: false,
+                        }
+                    }
                     Err(payload) => SeedOutcome {
                         seed,
                         trace_hash: 0,
                         events: 0,
                         failures: vec![format!("the run panicked: {}", panic_message(payload.as_ref()))],
+                        checks: Vec::new(),
                         as_expected: false,
                         panicked: true,
                     },
@@ -124,7 +131,53 @@ fn shard_range(r: Range<u64>, i: u64, n: u64) -> Range<u64> {
     lo..hi
 }
 
-pub fn sweep(arg: &str, seeds: Option<String>, jobs: Option<usize>, shard: Option<String>, no_digest: bool) -> u8 {
+/// How many seeds failed each check (a seed that failed several counts under each),
+/// most frequent first; panics are counted as "panic".
+pub fn by_check(outcomes: &[SeedOutcome]) -> Vec<(String, usize)> {
+    let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for o in outcomes {
+        if o.panicked {
+            *counts.entry("panic".into()).or_default() += 1;
+        }
+        let mut seen: Vec<&Check> = o.checks.iter().collect();
+        seen.dedup();
+        for c in seen {
+            *counts.entry(c.to_string()).or_default() += 1;
+        }
+    }
+    let mut out: Vec<(String, usize)> = counts.into_iter().collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    out
+}
+
+/// One seed as `--json` prints it.
+fn seed_json(o: &SeedOutcome, hashed: bool) -> serde_json::Value {
+    let verdict = if o.panicked {
+        "panic"
+    } else if o.failures.is_empty() {
+        "pass"
+    } else {
+        "fail"
+    };
+    serde_json::json!({
+        "seed": o.seed,
+        "verdict": verdict,
+        "as_expected": o.as_expected,
+        "checks": o.checks.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "first_failure": o.failures.first(),
+        "trace_hash": hashed.then(|| format!("{:016x}", o.trace_hash)),
+        "events": o.events,
+    })
+}
+
+pub fn sweep(
+    arg: &str,
+    seeds: Option<String>,
+    jobs: Option<usize>,
+    shard: Option<String>,
+    no_digest: bool,
+    json: bool,
+) -> u8 {
     let scenario = match load_scenario(arg) {
         Ok(s) => s,
         Err(msg) => {
@@ -154,7 +207,9 @@ pub fn sweep(arg: &str, seeds: Option<String>, jobs: Option<usize>, shard: Optio
     }
     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let total = range.end - range.start;
-    println!("sweep      {}  seeds {}..{} ({total})  jobs {jobs}", scenario.path, range.start, range.end);
+    if !json {
+        println!("sweep      {}  seeds {}..{} ({total})  jobs {jobs}", scenario.path, range.start, range.end);
+    }
     let bar = if std::io::stderr().is_terminal() {
         let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         b.set_style(
@@ -174,6 +229,9 @@ pub fn sweep(arg: &str, seeds: Option<String>, jobs: Option<usize>, shard: Optio
 
     let failing: Vec<&SeedOutcome> = outcomes.iter().filter(|o| !o.failures.is_empty()).collect();
     let events: u64 = outcomes.iter().map(|o| o.events).sum();
+    if json {
+        return sweep_json(&scenario, &outcomes, failing.len(), no_digest);
+    }
     println!("events     {events}");
     if no_digest {
         println!("digest     none (--no-digest: traces not hashed)");
@@ -205,6 +263,10 @@ pub fn sweep(arg: &str, seeds: Option<String>, jobs: Option<usize>, shard: Optio
     };
     const LISTED_MAX: usize = 10;
     if !failing.is_empty() {
+        println!("by check   (seeds on which each check failed)");
+        for (check, n) in by_check(&outcomes) {
+            println!("  {n:>6}  {check}");
+        }
         println!("failing seeds:");
         for o in failing.iter().take(LISTED_MAX) {
             println!("  seed {:<6} {}", o.seed, o.failures.first().map_or("", String::as_str));
@@ -216,6 +278,40 @@ pub fn sweep(arg: &str, seeds: Option<String>, jobs: Option<usize>, shard: Optio
         }
     }
     code
+}
+
+/// `--json`: a line per seed, then one summary line; the exit code as without it.
+fn sweep_json(scenario: &Scenario, outcomes: &[SeedOutcome], failing: usize, no_digest: bool) -> u8 {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for o in outcomes {
+        // A closed pipe (`| head`) ends the listing; it is not an error of the sweep.
+        if writeln!(out, "{}", seed_json(o, !no_digest)).is_err() {
+            return EXIT_OK;
+        }
+    }
+    let panicked = outcomes.iter().filter(|o| o.panicked).count();
+    let ok = match scenario.expect {
+        Expect::Pass => failing == 0,
+        Expect::Fail => panicked == 0 && failing > 0,
+    };
+    let by: serde_json::Map<String, serde_json::Value> =
+        by_check(outcomes).into_iter().map(|(k, v)| (k, serde_json::Value::from(v))).collect();
+    let summary = serde_json::json!({
+        "summary": {
+            "scenario": scenario.path,
+            "seeds": outcomes.len(),
+            "failed": failing,
+            "panicked": panicked,
+            "expect": match scenario.expect { Expect::Pass => "pass", Expect::Fail => "fail" },
+            "events": outcomes.iter().map(|o| o.events).sum::<u64>(),
+            "digest": (!no_digest).then(|| format!("{:016x}", digest(outcomes))),
+            "by_check": by,
+            "result": if ok { "pass" } else { "fail" },
+        }
+    });
+    let _ = writeln!(out, "{summary}");
+    if ok { EXIT_OK } else { EXIT_CHECK_FAILED }
 }
 
 #[cfg(test)]
