@@ -35,6 +35,8 @@ const CASES: &[&str] = &[
     "workload-mismatch",
     "unknown-workload-kind",
     "unknown-member",
+    "leaderless-crash-leader",
+    "leaderless-isolate-leader",
 ];
 
 #[test]

@@ -24,6 +24,8 @@ pub struct Entry {
     pub probes: &'static [(&'static str, &'static str)],
     /// The workload its clients speak: "kv" (get/put/append/cas) or "bank".
     pub workload: &'static str,
+    /// It has a leader to aim faults at ([`faultline_sim::Protocol::HAS_LEADER`]).
+    pub leader: bool,
     /// Runs a parsed scenario with one seed.
     pub run: fn(&Scenario, u64, Trace) -> RunResult,
 }
@@ -74,6 +76,7 @@ pub const REGISTRY: &[Entry] = &[
         variants: pb::VARIANTS,
         probes: <pb::Pb as faultline_sim::Protocol>::PROBES,
         workload: "kv",
+        leader: <pb::Pb as faultline_sim::Protocol>::HAS_LEADER,
         run: run_pb,
     },
     Entry {
@@ -82,6 +85,7 @@ pub const REGISTRY: &[Entry] = &[
         variants: raft::VARIANTS,
         probes: <raft::Raft as faultline_sim::Protocol>::PROBES,
         workload: "kv",
+        leader: <raft::Raft as faultline_sim::Protocol>::HAS_LEADER,
         run: run_raft,
     },
     Entry {
@@ -90,6 +94,7 @@ pub const REGISTRY: &[Entry] = &[
         variants: paxos::VARIANTS,
         probes: paxos::PROBES,
         workload: "kv",
+        leader: <paxos::Paxos as faultline_sim::Protocol>::HAS_LEADER,
         run: run_paxos,
     },
     Entry {
@@ -98,6 +103,7 @@ pub const REGISTRY: &[Entry] = &[
         variants: paxos::synod::VARIANTS,
         probes: paxos::synod::PROBES,
         workload: "kv",
+        leader: <paxos::synod::Synod as faultline_sim::Protocol>::HAS_LEADER,
         run: run_synod,
     },
     Entry {
@@ -106,6 +112,7 @@ pub const REGISTRY: &[Entry] = &[
         variants: twopc::VARIANTS,
         probes: commit::PROBES,
         workload: "bank",
+        leader: <twopc::TwoPc as faultline_sim::Protocol>::HAS_LEADER,
         run: run_twopc,
     },
     Entry {
@@ -114,6 +121,7 @@ pub const REGISTRY: &[Entry] = &[
         variants: threepc::VARIANTS,
         probes: commit::PROBES,
         workload: "bank",
+        leader: <threepc::ThreePc as faultline_sim::Protocol>::HAS_LEADER,
         run: run_threepc,
     },
     Entry {
@@ -122,6 +130,7 @@ pub const REGISTRY: &[Entry] = &[
         variants: chash::store::VARIANTS,
         probes: chash::store::PROBES,
         workload: "kv",
+        leader: <chash::store::Shard as faultline_sim::Protocol>::HAS_LEADER,
         run: run_chash,
     },
     Entry {
@@ -130,6 +139,7 @@ pub const REGISTRY: &[Entry] = &[
         variants: pingpong::VARIANTS,
         probes: &[],
         workload: "kv",
+        leader: <pingpong::PingPong as faultline_sim::Protocol>::HAS_LEADER,
         run: run_pingpong,
     },
 ];
@@ -148,6 +158,7 @@ pub fn catalog() -> Catalog<'static> {
                 variants: e.variants.iter().map(|v| v.0).collect(),
                 probes: e.probes.iter().map(|p| p.0).collect(),
                 workload: e.workload,
+                leader: e.leader,
             })
             .collect(),
     }

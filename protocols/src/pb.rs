@@ -141,6 +141,14 @@ impl Protocol for Pb {
     type Stored = Entry;
     type Config = Variant;
 
+    /// The primary leads, always in "term" 1: faults aimed at "leader" hit n1 while
+    /// it is up, and "follower" picks a backup.
+    fn leads(&self) -> Option<u64> {
+        self.is_primary().then_some(1)
+    }
+
+    const HAS_LEADER: bool = true;
+
     fn start(ctx: &mut Ctx<'_, Self>, variant: &Variant, durable: &Durable<Entry>) -> Self {
         let mut pb = Pb {
             variant: *variant,

@@ -170,9 +170,11 @@ impl<P: Protocol> Sim<P> {
             Active::Crash(node) => self.apply_fault(&FaultAction::Restart(Target::Node(node))),
             Active::Pause(node) => self.apply_fault(&FaultAction::Resume(Target::Node(node))),
             Active::Clock(node) => {
-                let drift = self.scenario.clocks[node.0].1;
+                // Back to the scenario's own skew and drift for this node: a step
+                // back, as an NTP correction would make, shown in the trace.
+                let (skew, drift) = self.scenario.clocks[node.0];
                 let now = self.now;
-                self.slots[node.0].clock.resync(now, drift);
+                self.slots[node.0].clock.resync(now, skew, drift);
                 self.trace_clock(node.0);
             }
         }

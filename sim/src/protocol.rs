@@ -154,6 +154,7 @@ pub struct Ctx<'a, P: Protocol> {
     pub(crate) id: NodeId,
     pub(crate) nodes: usize,
     pub(crate) local_now: Time,
+    pub(crate) mono_now: Time,
     pub(crate) rng: &'a mut SimRng,
     pub(crate) effects: &'a mut Vec<Effect<P>>,
     pub(crate) next_timer: &'a mut u64,
@@ -171,7 +172,7 @@ impl<'a, P: Protocol> Ctx<'a, P> {
         effects: &'a mut Vec<Effect<P>>,
         next_timer: &'a mut u64,
     ) -> Self {
-        Ctx { id, nodes, local_now, rng, effects, next_timer, members: &[], view: 0 }
+        Ctx { id, nodes, local_now, mono_now: local_now, rng, effects, next_timer, members: &[], view: 0 }
     }
     pub fn id(&self) -> NodeId {
         self.id
@@ -194,9 +195,18 @@ impl<'a, P: Protocol> Ctx<'a, P> {
         let me = self.id;
         (0..self.nodes).map(NodeId).filter(move |&n| n != me)
     }
-    /// This node's clock reading: skewed and drifting as the scenario says.
+    /// This node's wall-clock reading: skewed and drifting as the scenario says, and
+    /// stepped by clock faults (forward or back). Fine for timestamps shown to people;
+    /// measure timeouts with [`Ctx::monotonic`] or with timers.
     pub fn now(&self) -> Time {
         self.local_now
+    }
+    /// This node's monotonic clock (CLOCK_MONOTONIC): it drifts as the node's clock
+    /// does but never steps, so `monotonic() - earlier` is a duration on the node's
+    /// own clock, the same clock its timers fire by. In a context made by
+    /// [`Ctx::manual`] it equals [`Ctx::now`].
+    pub fn monotonic(&self) -> Time {
+        self.mono_now
     }
     pub fn rng(&mut self) -> &mut SimRng {
         self.rng
@@ -260,8 +270,8 @@ pub trait Protocol: Sized + Clone + Eq + Hash + Debug {
 
     /// The membership changed (`ctx.members()`, `ctx.view()`): called at once on
     /// every node that is up and not paused. A node that was down sees the view when
-    /// it starts; a paused one in its next step (every handler can compare
-    /// `ctx.view()` with the last it acted on).
+    /// it starts (in `ctx.members()`); a paused one is called when it resumes, before
+    /// the messages and timers that waited for it.
     fn on_membership(&mut self, _ctx: &mut Ctx<'_, Self>) {}
 
     /// This node's own invariants, checked after each of its steps.
@@ -275,6 +285,11 @@ pub trait Protocol: Sized + Clone + Eq + Hash + Debug {
     fn leads(&self) -> Option<u64> {
         None
     }
+
+    /// Whether [`Protocol::leads`] can ever say yes. Without a leader, scenario
+    /// faults aimed at "leader" and the nemesis kinds crash-leader and
+    /// isolate-leader would inject nothing, so the scenario parser refuses them.
+    const HAS_LEADER: bool = false;
 
     /// Named numbers about the cluster that scenario files can assert on with
     /// `[[check.assert]]`, as `(name, what it measures)`.

@@ -735,6 +735,9 @@ pub struct Known<'a> {
     pub probes: Vec<&'a str>,
     /// The workload kind its clients speak: "kv" or "bank".
     pub workload: &'a str,
+    /// Whether it has a leader ([`crate::Protocol::HAS_LEADER`]): faults aimed at
+    /// "leader", and the nemesis kinds crash-leader and isolate-leader, need one.
+    pub leader: bool,
 }
 
 /// Parses "A..B" (B exclusive) or "A..=B".
@@ -760,6 +763,8 @@ struct Checker<'a> {
     path: &'a str,
     src: &'a str,
     nodes: usize,
+    /// The protocol's name when it has no leader to aim at.
+    leaderless: Option<&'a str>,
 }
 
 impl Checker<'_> {
@@ -807,6 +812,13 @@ impl Checker<'_> {
             return Err(self
                 .err(name.span(), format!("\"{s}\" cannot be used here"))
                 .with_help(format!("name a node (n1, n2, ...) or one of {sel}")));
+        }
+        if t == Target::Leader
+            && let Some(proto) = self.leaderless
+        {
+            return Err(self
+                .err(name.span(), format!("protocol \"{proto}\" has no leader, so \"leader\" would hit no node"))
+                .with_help(format!("name a node (n1 to n{}), or \"any\" for a node picked at random", self.nodes)));
         }
         Ok(t)
     }
@@ -977,7 +989,7 @@ fn toml_error(path: &str, src: &str, e: &toml::de::Error) -> Diagnostic {
 pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, Diagnostic> {
     let raw: RawScenario = toml::from_str(src).map_err(|e| toml_error(path, src, &e))?;
     let nodes = *raw.nodes.get_ref() as usize;
-    let c = Checker { path, src, nodes };
+    let mut c = Checker { path, src, nodes, leaderless: None };
     if nodes == 0 || nodes > NODES_MAX {
         return Err(c.err(raw.nodes.span(), format!("a cluster has 1 to {NODES_MAX} nodes, not {nodes}")));
     }
@@ -991,7 +1003,7 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
     // Protocol and variant, against the registry.
     let proto_name = raw.protocol.get_ref().as_str();
     let names: Vec<&str> = catalog.protocols.iter().map(|k| k.name).collect();
-    let Some(Known { variants, probes, workload: speaks, .. }) =
+    let Some(Known { variants, probes, workload: speaks, leader, .. }) =
         catalog.protocols.iter().find(|k| k.name == proto_name)
     else {
         let help = match closest(proto_name, names.iter().copied()) {
@@ -1000,6 +1012,10 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
         };
         return Err(c.err(raw.protocol.span(), format!("unknown protocol \"{proto_name}\"")).with_help(help));
     };
+    if !leader {
+        c.leaderless = Some(proto_name);
+    }
+    let c = c;
     let variant = match &raw.variant {
         None => "correct".to_string(),
         Some(v) => c.choice(v, &format!("{proto_name} variant"), variants)?.to_string(),
@@ -1148,7 +1164,19 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
             let mut kinds = Vec::new();
             for k in &n.kinds {
                 let all = ["partition", "crash", "pause", "clock", "crash-leader", "isolate-leader"];
-                kinds.push(match c.choice(k, "nemesis kind", &all)? {
+                let kind = c.choice(k, "nemesis kind", &all)?;
+                if let Some(proto) = c.leaderless
+                    && kind.ends_with("-leader")
+                {
+                    let instead = if kind == "crash-leader" { "crash" } else { "partition" };
+                    return Err(c
+                        .err(
+                            k.span(),
+                            format!("protocol \"{proto}\" has no leader, so \"{kind}\" would inject nothing"),
+                        )
+                        .with_help(format!("use \"{instead}\", which picks a node at random")));
+                }
+                kinds.push(match kind {
                     "partition" => NemesisKind::Partition,
                     "crash" => NemesisKind::Crash,
                     "pause" => NemesisKind::Pause,

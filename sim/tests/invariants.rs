@@ -74,7 +74,13 @@ fn run(limits: (u64, u64), invariants: bool) -> (faultline_sim::RunResult, Strin
         "name = \"c\"\nprotocol = \"counter\"\nnodes = 3\nduration = \"2s\"\n[check]\ninvariants = {invariants}\n"
     );
     let catalog = Catalog {
-        protocols: vec![Known { name: "counter", variants: vec!["correct"], probes: vec![], workload: "kv" }],
+        protocols: vec![Known {
+            name: "counter",
+            variants: vec!["correct"],
+            probes: vec![],
+            workload: "kv",
+            leader: false,
+        }],
     };
     let s = parse("c.toml", &src, &catalog).expect("parses");
     let buf = TraceBuffer::default();

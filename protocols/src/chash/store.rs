@@ -11,21 +11,34 @@
 //! the last operation on that key and its answer (so a retry that follows the key to
 //! its new owner is still applied once).
 //!
-//! - A request for a key the node owns and holds is served; a write is synced before
-//!   the answer. A key it owns but does not hold yet waits for the data; a key it does
-//!   not own is redirected to the owner.
-//! - On a view change every node sends each key it holds and no longer owns to the
-//!   new owner (`Transfer`, re-sent until acknowledged), and stops serving it at once.
-//!   The receiver syncs the key before acknowledging; a newer version always wins
-//!   over an older one. The sender deletes its copy when acknowledged.
-//! - A node that restarts reads what it holds from disk, and sends on what it no
-//!   longer owns. Until the data of a key arrives, its new owner does not serve it:
-//!   a crash during migration makes keys unavailable, never lost.
+//! - A request for a key the node owns and *serves* (holds the key's one live
+//!   copy) is answered; a write is synced before the answer. A key it owns but does
+//!   not serve yet waits for the data; a key it does not own is redirected.
+//! - **Hand-off.** At every moment at most one copy of a key is live. A node whose
+//!   live copy it no longer owns (a view change, or a transfer that arrived after
+//!   the view moved on) hands it to the owner: it records the copy as *handed off*
+//!   to that node, with the hand-off's **hop** number (one more than the copy's),
+//!   syncs the record, and only then sends `Transfer`. From then on it neither
+//!   serves nor forwards that copy: it re-sends it only to the node it was handed
+//!   to, until that node acknowledges it. A restart keeps the record.
+//! - **Fencing.** Each node remembers, per key and durably, the highest hop it has
+//!   seen (on a live copy, a handed-off one, or a tombstone left when a hand-off is
+//!   acknowledged). A `Transfer` is taken only if its hop is higher; either way it is
+//!   acknowledged, after a sync. So a late duplicate, or a copy re-sent after the key
+//!   has moved on, never comes back to life.
+//! - When ownership returns to a node that still holds a handed-off copy (it left and
+//!   rejoined before the ack came), it does not serve that copy: it waits for the
+//!   key to come back from the node it gave it to, with a higher hop and every write
+//!   taken meanwhile.
+//! - A crash during migration makes keys unavailable for a while, never lost.
 //!
 //! ## What is checked
 //! Linearizability of the client history, key by key (a lost acknowledged write, or
-//! two owners serving one key, shows up there), and `one-value-per-version`: every
-//! version of a key that any node ever held has one value.
+//! two owners serving one key, shows up there); `one-value-per-version`: every
+//! version of a key that any node ever held has one value; and `migration-cost`:
+//! each view change moves at most twice the keys the optimum moves, plus two (the
+//! optimum: the joiners' share, or the leavers' keys), as [`MOVED_OVER_OPTIMUM_MAX`]
+//! says.
 //!
 //! ## Variants
 //! The placement: `correct` (a ring with 100 virtual nodes), `jump`, `rendezvous`,
@@ -46,10 +59,17 @@ use super::{Algo, MAGLEV_TABLE, name_hash};
 
 /// How often unacknowledged transfers are re-sent.
 pub const RESEND_MS: u64 = 50;
+/// `migration-cost`: a view change may move at most this many times the optimum...
+pub const MOVED_OVER_OPTIMUM_MAX: f64 = 2.0;
+/// ...plus this many keys (a ring's placement of a few dozen keys is lumpy).
+pub const MOVED_SLACK_KEYS: f64 = 2.0;
 
 pub const VARIANTS: &[(&str, &str)] = &[
     ("correct", "placement by a ring with 100 virtual nodes"),
-    ("jump", "placement by jump consistent hash over the members in node order"),
+    (
+        "jump",
+        "placement by jump consistent hash over the members in node order (a member leaving from the middle renumbers the rest: migration-cost)",
+    ),
     ("rendezvous", "placement by highest random weight"),
     ("maglev", "placement by Maglev's lookup table (65,537 entries)"),
     ("bounded", "placement by a ring with bounded loads (c = 1.25)"),
@@ -92,21 +112,59 @@ pub struct Config {
 pub struct KeyData {
     pub value: String,
     pub version: u64,
+    /// How many hand-offs brought this copy here: the fence for stale transfers.
+    pub hop: u64,
     /// Per client: the last operation's sequence number on this key, and its answer.
     pub sessions: BTreeMap<ClientId, (u64, Outcome)>,
+}
+
+impl KeyData {
+    fn empty(hop: u64) -> KeyData {
+        KeyData { value: String::new(), version: 0, hop, sessions: BTreeMap::new() }
+    }
+}
+
+/// What a node has of one key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Holding {
+    /// The key's one live copy: served when this node owns the key.
+    Live(KeyData),
+    /// Handed to `to` (with `data.hop`, the hand-off's hop) and not acknowledged yet:
+    /// re-sent to `to` only, never served or sent elsewhere.
+    HandedOff { data: KeyData, to: NodeId },
+    /// Handed off and acknowledged: only the hop is kept, to fence stale transfers.
+    Gone { hop: u64 },
+}
+
+impl Holding {
+    /// The highest hop this node has seen for the key.
+    fn hop(&self) -> u64 {
+        match self {
+            Holding::Live(d) | Holding::HandedOff { data: d, .. } => d.hop,
+            Holding::Gone { hop } => *hop,
+        }
+    }
+
+    /// The data this node has, live or handed off.
+    fn data(&self) -> Option<&KeyData> {
+        match self {
+            Holding::Live(d) | Holding::HandedOff { data: d, .. } => Some(d),
+            Holding::Gone { .. } => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum Stored {
     /// The node has taken its initial keys (at its first start).
     Booted,
-    Key(KeyData),
+    Key(Holding),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum Msg {
     Transfer { key: String, data: KeyData },
-    TransferAck { key: String, version: u64 },
+    TransferAck { key: String, hop: u64 },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -124,7 +182,7 @@ pub struct Shard {
     view: u64,
     members: Vec<NodeId>,
     owners: Vec<NodeId>,
-    held: BTreeMap<String, KeyData>,
+    held: BTreeMap<String, Holding>,
     waiting: Vec<Request>,
     moved_in: u64,
     resend_armed: bool,
@@ -157,7 +215,15 @@ impl Shard {
         self.owner(key) == Some(self.me)
     }
 
-    /// Acts on a new view if there is one: recompute owners, send away what is no
+    /// The live copy of `key`, if this node has it.
+    fn live(&self, key: &str) -> Option<&KeyData> {
+        match self.held.get(key) {
+            Some(Holding::Live(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// Acts on a new view if there is one: recompute owners, hand off what is no
     /// longer ours, redirect waiting requests whose key moved on.
     fn catch_up(&mut self, ctx: &mut Ctx<'_, Self>) {
         if ctx.view() == self.view && !self.owners.is_empty() {
@@ -172,25 +238,92 @@ impl Shard {
             self.owners.iter().filter(|&&o| o == self.me).count(),
             self.keys
         ));
-        self.send_away(ctx);
+        self.hand_off(ctx);
         let waiting = std::mem::take(&mut self.waiting);
         for req in waiting {
             self.serve(ctx, req);
         }
     }
 
-    /// Sends every held key we do not own to its owner; arms the re-send.
-    fn send_away(&mut self, ctx: &mut Ctx<'_, Self>) {
-        let mut any = false;
-        for (key, data) in &self.held {
-            if let Some(owner) = self.owner(key).filter(|&o| o != self.me) {
-                ctx.send(owner, Msg::Transfer { key: key.clone(), data: data.clone() });
-                any = true;
+    /// Hands every live copy we do not own to its owner: recorded and synced first,
+    /// then sent; arms the re-send.
+    fn hand_off(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let mut sends = Vec::new();
+        for (key, holding) in &mut self.held {
+            let Holding::Live(data) = holding else { continue };
+            let Some(to) = key_index(key, self.keys).and_then(|i| self.owners.get(i).copied()) else { continue };
+            if to == self.me {
+                continue;
+            }
+            let mut data = data.clone();
+            data.hop += 1;
+            *holding = Holding::HandedOff { data: data.clone(), to };
+            ctx.write(format!("key/{key}"), Stored::Key(holding.clone()));
+            sends.push((to, Msg::Transfer { key: key.clone(), data }));
+        }
+        if !sends.is_empty() {
+            ctx.sync();
+            for (to, msg) in sends {
+                ctx.send(to, msg);
             }
         }
-        if any && !self.resend_armed {
+        self.arm_resend(ctx);
+    }
+
+    fn arm_resend(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let pending = self.held.values().any(|h| matches!(h, Holding::HandedOff { .. }));
+        if pending && !self.resend_armed {
             self.resend_armed = true;
             ctx.set_timer(Dur::from_millis(RESEND_MS), Timer::Resend);
+        }
+    }
+
+    /// Re-sends each unacknowledged hand-off to the node it was handed to.
+    fn resend(&mut self, ctx: &mut Ctx<'_, Self>) {
+        for (key, holding) in &self.held {
+            if let Holding::HandedOff { data, to } = holding {
+                ctx.send(*to, Msg::Transfer { key: key.clone(), data: data.clone() });
+            }
+        }
+        self.arm_resend(ctx);
+    }
+
+    fn on_transfer(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, key: String, data: KeyData) {
+        let hop = data.hop;
+        let fresh = self.held.get(&key).is_none_or(|h| h.hop() < hop);
+        if fresh && key_index(&key, self.keys).is_some() {
+            // Taken: synced before the ack (below), handed on at once if the view
+            // has moved on while it travelled.
+            let holding = Holding::Live(data);
+            ctx.write(format!("key/{key}"), Stored::Key(holding.clone()));
+            ctx.sync();
+            self.held.insert(key.clone(), holding);
+            self.moved_in += 1;
+        }
+        ctx.send(from, Msg::TransferAck { key: key.clone(), hop });
+        if !fresh {
+            return;
+        }
+        if self.owns(&key) {
+            let (ready, rest): (Vec<Request>, Vec<Request>) =
+                std::mem::take(&mut self.waiting).into_iter().partition(|r| r.op.key() == key);
+            self.waiting = rest;
+            for req in ready {
+                self.serve(ctx, req);
+            }
+        } else {
+            self.hand_off(ctx);
+        }
+    }
+
+    fn on_transfer_ack(&mut self, ctx: &mut Ctx<'_, Self>, key: String, hop: u64) {
+        if let Some(Holding::HandedOff { data, .. }) = self.held.get(&key)
+            && data.hop == hop
+        {
+            let gone = Holding::Gone { hop };
+            ctx.write(format!("key/{key}"), Stored::Key(gone.clone()));
+            ctx.sync();
+            self.held.insert(key, gone);
         }
     }
 
@@ -207,11 +340,12 @@ impl Shard {
             Some(o) if o != self.me => return reply(ctx, Outcome::Redirect(Some(o))),
             Some(_) => {}
         }
-        if self.variant == "no-wait" && !self.held.contains_key(&key) {
+        if self.variant == "no-wait" && self.live(&key).is_none() {
             // The bug: a key that is ours is served at once, from nothing.
-            self.held.insert(key.clone(), KeyData { value: String::new(), version: 0, sessions: BTreeMap::new() });
+            let hop = self.held.get(&key).map_or(0, Holding::hop);
+            self.held.insert(key.clone(), Holding::Live(KeyData::empty(hop)));
         }
-        let Some(data) = self.held.get_mut(&key) else {
+        let Some(Holding::Live(data)) = self.held.get_mut(&key) else {
             self.waiting.push(req); // ours, but its data is still on the way
             return;
         };
@@ -230,7 +364,7 @@ impl Shard {
         if !req.op.is_read() {
             data.version += 1;
             data.sessions.insert(req.client, (req.seq, outcome.clone()));
-            ctx.write(format!("key/{key}"), Stored::Key(data.clone()));
+            ctx.write(format!("key/{key}"), Stored::Key(Holding::Live(data.clone())));
             ctx.sync();
         }
         reply(ctx, outcome);
@@ -260,22 +394,24 @@ impl Protocol for Shard {
             resend_armed: false,
         };
         for (k, v) in durable {
-            if let Stored::Key(data) = v {
-                s.held.insert(k["key/".len()..].to_string(), data.clone());
+            if let Stored::Key(holding) = v {
+                s.held.insert(k["key/".len()..].to_string(), holding.clone());
             }
         }
         if !durable.contains_key("booted") {
             // First start: the keys this node owns in the first view begin here, empty.
             let first = owners(algo, ctx.members(), config.keys);
             for i in (0..config.keys).filter(|&i| first.get(i) == Some(&s.me)) {
-                let data = KeyData { value: String::new(), version: 0, sessions: BTreeMap::new() };
-                ctx.write(format!("key/{}", key_name(i)), Stored::Key(data.clone()));
-                s.held.insert(key_name(i), data);
+                let holding = Holding::Live(KeyData::empty(0));
+                ctx.write(format!("key/{}", key_name(i)), Stored::Key(holding.clone()));
+                s.held.insert(key_name(i), holding);
             }
             ctx.write("booted", Stored::Booted);
             ctx.sync();
         }
         s.catch_up(ctx);
+        // Hand-offs that were under way when it crashed go on.
+        s.resend(ctx);
         s
     }
 
@@ -287,41 +423,14 @@ impl Protocol for Shard {
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
         self.catch_up(ctx);
         match msg {
-            Msg::Transfer { key, data } => {
-                let version = data.version;
-                let newer = self.held.get(&key).is_none_or(|d| d.version < version);
-                if newer && key_index(&key, self.keys).is_some() {
-                    ctx.write(format!("key/{key}"), Stored::Key(data.clone()));
-                    ctx.sync();
-                    self.held.insert(key.clone(), data);
-                    self.moved_in += 1;
-                }
-                ctx.send(from, Msg::TransferAck { key: key.clone(), version });
-                if self.owns(&key) {
-                    let (ready, rest): (Vec<Request>, Vec<Request>) =
-                        std::mem::take(&mut self.waiting).into_iter().partition(|r| r.op.key() == key);
-                    self.waiting = rest;
-                    for req in ready {
-                        self.serve(ctx, req);
-                    }
-                } else {
-                    self.send_away(ctx); // the view moved on while it travelled
-                }
-            }
-            Msg::TransferAck { key, version } => {
-                let acked = self.held.get(&key).is_some_and(|d| d.version == version);
-                if acked && !self.owns(&key) {
-                    self.held.remove(&key);
-                    ctx.delete(format!("key/{key}"));
-                    ctx.sync();
-                }
-            }
+            Msg::Transfer { key, data } => self.on_transfer(ctx, from, key, data),
+            Msg::TransferAck { key, hop } => self.on_transfer_ack(ctx, key, hop),
         }
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _id: TimerId, _timer: Timer) {
         self.resend_armed = false;
-        self.send_away(ctx);
+        self.resend(ctx);
     }
 
     fn on_membership(&mut self, ctx: &mut Ctx<'_, Self>) {
@@ -332,15 +441,17 @@ impl Protocol for Shard {
         let up = nodes.iter().flatten();
         match name {
             "moved" => up.map(|n| n.moved_in as i64).sum(),
-            "moving" => up.map(|n| n.held.keys().filter(|k| !n.owns(k)).count() as i64).sum(),
+            "moving" => {
+                up.map(|n| n.held.iter().filter(|(k, h)| h.data().is_some() && !n.owns(k)).count() as i64).sum()
+            }
             "waiting" => up.map(|n| n.waiting.len() as i64).sum(),
             "missing" => up
                 .map(|n| {
                     let mine = (0..n.keys).filter(|&i| n.owners.get(i) == Some(&n.me));
-                    mine.filter(|&i| !n.held.contains_key(&key_name(i))).count() as i64
+                    mine.filter(|&i| n.live(&key_name(i)).is_none()).count() as i64
                 })
                 .sum(),
-            "held" => up.map(|n| n.held.len() as i64).sum(),
+            "held" => up.map(|n| n.held.values().filter(|h| h.data().is_some()).count() as i64).sum(),
             "most-owned" => up.map(|n| n.owners.iter().filter(|&&o| o == n.me).count() as i64).max().unwrap_or(0),
             _ => 0,
         }
@@ -362,8 +473,11 @@ impl Protocol for Shard {
         if let std::collections::btree_map::Entry::Vacant(e) = seen.views.entry(n.view) {
             e.insert(n.members.clone());
             (seen.variant, seen.keys) = (n.variant, n.keys);
+            if let Some((_, before)) = seen.views.range(..n.view).next_back() {
+                migration_cost(n.variant, n.keys, n.view, before, &n.members)?;
+            }
         }
-        for (key, data) in &n.held {
+        for (key, data) in n.held.iter().filter_map(|(k, h)| Some((k, h.data()?))) {
             let Some(i) = key_index(key, n.keys) else { continue };
             let print = name_hash(&data.value);
             facts.claim_print(
@@ -376,6 +490,31 @@ impl Protocol for Shard {
         }
         Ok(())
     }
+}
+
+/// `migration-cost`: the change from `before` to `members` moves at most
+/// [`MOVED_OVER_OPTIMUM_MAX`] times the optimum plus [`MOVED_SLACK_KEYS`].
+fn migration_cost(
+    variant: &str,
+    keys: usize,
+    view: u64,
+    before: &[NodeId],
+    members: &[NodeId],
+) -> Result<(), Violation> {
+    let plan = migrations(variant, keys, &[before.to_vec(), members.to_vec()]);
+    let Some(m) = plan.get(1) else { return Ok(()) };
+    let bound = MOVED_OVER_OPTIMUM_MAX * m.optimum + MOVED_SLACK_KEYS;
+    if m.moved as f64 > bound {
+        return Err(Violation {
+            invariant: "migration-cost".into(),
+            detail: format!(
+                "view {view} ({}) moves {} of {keys} keys where the optimum is {:.1}: more than {bound:.1} \
+                 ({MOVED_OVER_OPTIMUM_MAX} x the optimum + {MOVED_SLACK_KEYS})",
+                m.change, m.moved, m.optimum
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// What the checks keep: the members of each view the nodes acted on.

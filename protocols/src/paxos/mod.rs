@@ -556,6 +556,8 @@ impl Protocol for Paxos {
         self.leading.then_some(self.ballot)
     }
 
+    const HAS_LEADER: bool = true;
+
     fn probe(nodes: &[Option<&Self>], name: &str) -> i64 {
         let up = nodes.iter().flatten();
         match name {

@@ -7,6 +7,11 @@
 //! - `log-matching`: two logs holding an entry with the same index and term are
 //!   identical up to it. Checked per pair of live nodes at the highest index where
 //!   their terms agree, by comparing chains (fingerprints of the prefix).
+//! - `current-term-commit`: a leader moves its commit index, by counting replicas,
+//!   only onto an entry of its own term; earlier entries commit with it (§5.4.2,
+//!   Figure 8). What leader completeness rests on, as one vote per term is what
+//!   election safety rests on: breaking it is the Figure 8 bug even on a run in which
+//!   no later leader happens to lack the entry.
 //! - `leader-completeness`: a leader of a term later than the one in which the highest
 //!   known commit happened holds that entry (and so, by its chain, everything before).
 //! - `state-machine-safety`: no two nodes apply different entries at one index, ever:
@@ -100,14 +105,22 @@ fn summary(r: &Raft) -> [u64; SUMMARY] {
         last,
         r.log.chain_at(last).unwrap_or(0),
         r.log.snap_index,
+        r.commit,
     ]
 }
 
-const SUMMARY: usize = 7;
+const SUMMARY: usize = 8;
 
 /// Field by field, most likely to differ first (a memcmp call costs more here).
 fn same(a: &[u64], b: &[u64; SUMMARY]) -> bool {
-    a[0] == b[0] && a[4] == b[4] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3] && a[5] == b[5] && a[6] == b[6]
+    a[0] == b[0]
+        && a[4] == b[4]
+        && a[7] == b[7]
+        && a[1] == b[1]
+        && a[2] == b[2]
+        && a[3] == b[3]
+        && a[5] == b[5]
+        && a[6] == b[6]
 }
 
 /// Checks after a step of node `stepped`: only its state changed, so only its claims
@@ -128,7 +141,25 @@ pub fn cluster(nodes: &[Option<Raft>], stepped: usize, facts: &mut Facts) -> Res
     let votes_moved = slot[1] != now[1] || slot[2] != now[2];
     let applied_moved = slot[0] != now[0] || slot[3] != now[3];
     let log_moved = slot[4] != now[4] || slot[5] != now[5] || slot[6] != now[6];
+    // A leader's commit index moved up (from a value seen in the same term).
+    let leader_committed = r.role == Role::Leader && slot[7] != u64::MAX && now[7] > slot[7] && slot[1] == now[1];
     slot.copy_from_slice(&now);
+    if leader_committed {
+        let term = r.log.term_at(r.commit);
+        if term != Some(r.term) {
+            return Err(Violation {
+                invariant: "current-term-commit".into(),
+                detail: format!(
+                    "{} leads term {} and committed index {} by counting replicas, but that entry is of term {} \
+                     (Raft §5.4.2: only an entry of the leader's own term commits by counting)",
+                    r.me,
+                    r.term,
+                    r.commit,
+                    term.map_or("(compacted)".into(), |t| t.to_string())
+                ),
+            });
+        }
+    }
     if votes_moved {
         if r.role == Role::Leader {
             facts.claim_print("election-safety", "term", r.term, r.me.0 as u64, || {

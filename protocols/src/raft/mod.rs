@@ -3,7 +3,8 @@
 //!
 //! ## The algorithm, as built here
 //! - **Elections.** A follower that hears from no leader for a randomized election
-//!   timeout ([`ELECTION_MIN_MS`]..[`ELECTION_MAX_MS`] on its own clock) becomes a
+//!   timeout ([`ELECTION_MIN_MS`]..[`ELECTION_MAX_MS`], measured on its own monotonic
+//!   clock, so wall-clock steps do not matter) becomes a
 //!   candidate: it bumps its term, votes for itself (term and vote synced to disk
 //!   first) and asks the others. A node grants one vote per term, and only to a
 //!   candidate whose log is at least as up to date as its own (§5.4.1). A majority
@@ -227,7 +228,7 @@ pub struct Raft {
     matched: Vec<u64>,
     /// Per peer: the latest heartbeat round it acknowledged in this term.
     acked: Vec<u64>,
-    /// Per peer: when (on this node's clock) the leader last sent it anything.
+    /// Per peer: when (on this node's monotonic clock) the leader last sent it anything.
     sent_at: Vec<u64>,
     round: u64,
     /// Reads wait for a round not sent yet: the next broadcast starts it.
@@ -236,7 +237,9 @@ pub struct Raft {
     /// Writes this node took from clients and answers once they apply, with the
     /// (index, term) where it put them in its log.
     waiting: BTreeMap<(ClientId, u64), (u64, u64)>,
-    /// When this node last heard from a leader (or granted a vote), on its clock.
+    /// When this node last heard from a leader (or granted a vote), on its monotonic
+    /// clock: a step of its wall clock (back or forward) neither silences nor hurries
+    /// its elections.
     heard: u64,
     timeout: u64,
     election_armed: bool,
@@ -287,7 +290,7 @@ impl Raft {
     fn arm_election(&mut self, ctx: &mut Ctx<'_, Self>) {
         if !self.election_armed {
             self.election_armed = true;
-            let due = (self.heard + self.timeout).saturating_sub(ctx.now()).max(1);
+            let due = (self.heard + self.timeout).saturating_sub(ctx.monotonic()).max(1);
             ctx.set_timer(Dur(due), Timer::Election);
         }
     }
@@ -316,7 +319,7 @@ impl Raft {
             }
         }
         if self.role != Role::Follower {
-            self.heard = ctx.now();
+            self.heard = ctx.monotonic();
             self.timeout = Self::new_timeout(ctx);
         }
         self.role = Role::Follower;
@@ -331,10 +334,15 @@ impl Raft {
         if self.majority() == 1 {
             return self.start_election(ctx);
         }
+        // A pre-candidate is a follower that asks (etcd's PreCandidate): a candidate
+        // that falls back to a PreVote round gives up its candidacy, so a real grant
+        // for its old term that arrives late (from a voter paused across the election)
+        // is not counted with the PreVotes toward leading that term.
+        self.role = Role::Follower;
         self.prevoting = true;
         self.votes = vec![false; self.n];
         self.votes[self.me.0] = true;
-        self.heard = ctx.now();
+        self.heard = ctx.monotonic();
         self.timeout = Self::new_timeout(ctx);
         self.prevote_round += 1;
         ctx.note(format!("pre-candidate for term {}", self.term + 1));
@@ -359,7 +367,7 @@ impl Raft {
         self.leader = None;
         self.votes = vec![false; self.n];
         self.votes[self.me.0] = true;
-        self.heard = ctx.now();
+        self.heard = ctx.monotonic();
         self.timeout = Self::new_timeout(ctx);
         self.save_meta(ctx);
         ctx.note(format!("candidate, term {}", self.term));
@@ -434,7 +442,7 @@ impl Raft {
             self.next[p.0] = self.log.snap_index + 1;
             return;
         }
-        self.sent_at[p.0] = ctx.now();
+        self.sent_at[p.0] = ctx.monotonic();
         let prev_index = next - 1;
         let prev_term = self.log.term_at(prev_index).expect("prev is at or after the snapshot");
         let entries = self.log.slice(next, BATCH_MAX);
@@ -559,7 +567,7 @@ impl Raft {
         let was = (self.term, self.voted_for);
         self.step_down(ctx, term);
         self.leader = Some(from);
-        self.heard = ctx.now();
+        self.heard = ctx.monotonic();
         let mut dirty = (self.term, self.voted_for) != was;
         // Consistency check on the entry before the new ones.
         let reject = if prev_index > self.log.last_index() {
@@ -661,7 +669,7 @@ impl Raft {
         let was = (self.term, self.voted_for);
         self.step_down(ctx, term);
         self.leader = Some(from);
-        self.heard = ctx.now();
+        self.heard = ctx.monotonic();
         if (self.term, self.voted_for) != was {
             self.save_meta(ctx);
         }
@@ -768,7 +776,7 @@ impl Protocol for Raft {
             need_round: false,
             reads: Vec::new(),
             waiting: BTreeMap::new(),
-            heard: ctx.now(),
+            heard: ctx.monotonic(),
             timeout: Self::new_timeout(ctx),
             election_armed: false,
         };
@@ -811,7 +819,7 @@ impl Protocol for Raft {
                 // Yes only if the candidate's term would be new to us, its log is up to
                 // date, and we have not heard from a leader for an election timeout.
                 let up_to_date = (last_term, last_index) >= (self.log.last_term(), self.log.last_index());
-                let quiet = ctx.now() >= self.heard + ELECTION_MIN_MS * 1_000_000;
+                let quiet = ctx.monotonic() >= self.heard + ELECTION_MIN_MS * 1_000_000;
                 let granted = term > self.term && up_to_date && quiet && self.role != Role::Leader;
                 ctx.send(from, Msg::Vote { term: if granted { term } else { self.term }, granted, pre: true });
             }
@@ -836,7 +844,7 @@ impl Protocol for Raft {
                 let granted = term == self.term && self.voted_for.is_none_or(|v| v == from) && log_ok;
                 if granted {
                     self.voted_for = Some(from);
-                    self.heard = ctx.now();
+                    self.heard = ctx.monotonic();
                 }
                 if (self.term, self.voted_for) != was {
                     self.save_meta(ctx);
@@ -847,7 +855,7 @@ impl Protocol for Raft {
                 if term > self.term {
                     self.step_down(ctx, term);
                     self.save_meta(ctx);
-                } else if term == self.term && granted && self.role == Role::Candidate {
+                } else if term == self.term && granted && self.role == Role::Candidate && !self.prevoting {
                     self.votes[from.0] = true;
                     if self.votes.iter().filter(|&&v| v).count() >= self.majority() {
                         self.become_leader(ctx);
@@ -875,7 +883,7 @@ impl Protocol for Raft {
                 if self.role == Role::Leader {
                     return;
                 }
-                if ctx.now() >= self.heard + self.timeout {
+                if ctx.monotonic() >= self.heard + self.timeout {
                     if self.variant == Variant::PreVote {
                         self.start_prevote(ctx);
                     } else {
@@ -895,7 +903,7 @@ impl Protocol for Raft {
                     // from us recently enough; a round that reads wait for goes to all.
                     Role::Leader if self.need_round => self.broadcast(ctx),
                     Role::Leader => {
-                        let due = ctx.now().saturating_sub(Dur::from_millis(HEARTBEAT_MS).0);
+                        let due = ctx.monotonic().saturating_sub(Dur::from_millis(HEARTBEAT_MS).0);
                         for p in self.peers() {
                             if self.sent_at[p.0] <= due {
                                 self.send_append(ctx, p);
@@ -923,6 +931,8 @@ impl Protocol for Raft {
     fn leads(&self) -> Option<u64> {
         (self.role == Role::Leader).then_some(self.term)
     }
+
+    const HAS_LEADER: bool = true;
 
     const PROBES: &'static [(&'static str, &'static str)] = check::PROBES;
 

@@ -575,6 +575,8 @@ impl Protocol for ThreePc {
         self.is_coordinator().then_some(1)
     }
 
+    const HAS_LEADER: bool = true;
+
     fn probe(nodes: &[Option<&Self>], name: &str) -> i64 {
         crate::commit::probe(nodes.iter().flatten().map(|n| (&n.ledger, &n.txns)), name)
     }

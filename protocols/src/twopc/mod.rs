@@ -335,6 +335,8 @@ impl Protocol for TwoPc {
         self.is_coordinator().then_some(1)
     }
 
+    const HAS_LEADER: bool = true;
+
     fn probe(nodes: &[Option<&Self>], name: &str) -> i64 {
         crate::commit::probe(nodes.iter().flatten().map(|n| (&n.ledger, &n.txns)), name)
     }
