@@ -34,15 +34,6 @@ fn no_acknowledged_write_is_lost_over_1000_seeds_of_migrations_under_crashes() {
 }
 
 #[test]
-fn the_chash_zoo_is_caught_as_often_as_its_files_say() {
-    common::zoo_is_caught_as_often_as_it_says("zoo/chash-mod-n", &["assertion failed"]);
-    common::zoo_is_caught_as_often_as_it_says(
-        "zoo/chash-no-wait",
-        &["invariant `one-value-per-version`", "history is not linearizable"],
-    );
-}
-
-#[test]
 fn a_migration_plan_moves_what_changed_owner_and_names_the_change() {
     let v = |ids: &[usize]| ids.iter().map(|&i| NodeId(i)).collect::<Vec<_>>();
     let views = [v(&[0, 1, 2]), v(&[0, 1, 2, 3]), v(&[0, 2, 3])];

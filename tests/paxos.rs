@@ -21,18 +21,6 @@ fn correct_multi_paxos_passes_1000_seeds_of_the_random_nemesis() {
 }
 
 #[test]
-fn the_paxos_zoo_is_caught_for_the_right_reason_as_often_as_its_files_say() {
-    for (name, reason) in [
-        ("zoo/paxos-no-prepare", "invariant `agreement`"),
-        ("zoo/paxos-ignore-promises", "invariant `agreement`"),
-        ("zoo/paxos-forget-promise", "invariant `promise-kept`"),
-        ("zoo/paxos-shared-ballots", "invariant `agreement`"),
-    ] {
-        common::zoo_is_caught_as_often_as_it_says(name, &[reason]);
-    }
-}
-
-#[test]
 fn the_synod_chooses_one_proposed_value_over_1000_seeds_of_the_random_nemesis() {
     let s = common::bundled("paxos/synod-nemesis");
     common::passes_every_seed(&s, 1..1001);

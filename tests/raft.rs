@@ -148,19 +148,3 @@ fn correct_raft_passes_1000_seeds_of_the_random_nemesis() {
         out.iter().filter(|o| !o.failures.is_empty()).map(|o| (o.seed, o.failures[0].clone())).collect();
     assert!(failing.is_empty(), "{} failing seeds, first: {:?}", failing.len(), failing.first());
 }
-
-/// Each Raft zoo scenario is caught for the reason its variant breaks, on exactly as
-/// many seeds as its description says.
-#[test]
-fn raft_zoo_is_caught_for_the_right_reason_as_often_as_its_file_says() {
-    let expected = [
-        ("zoo/raft-vote-without-log-check", "invariant `leader-completeness`"),
-        ("zoo/raft-commit-old-term", "invariant `leader-completeness`"),
-        ("zoo/raft-forget-vote", "invariant `one-vote-per-term`"),
-        ("zoo/raft-stale-reads", "history is not linearizable"),
-        ("zoo/raft-no-dedup", "history is not linearizable"),
-    ];
-    for (name, reason) in expected {
-        common::zoo_is_caught_as_often_as_it_says(name, &[reason]);
-    }
-}

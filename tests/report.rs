@@ -108,7 +108,7 @@ fn the_cli_draws_reports_and_rejects_bad_input_with_exit_2() {
 fn the_readme_and_book_pictures_are_current() {
     // (scenario, window in ms, picture, the page that shows it)
     let figures = [
-        ("zoo/raft-commit-old-term", (2500, 3300), "docs/figure-8-messages.svg", "README.md"),
+        ("zoo/raft-commit-old-term", (800, 1200), "docs/figure-8-messages.svg", "README.md"),
         (
             "commit/twopc-coordinator-crash",
             (950, 3100),
