@@ -3,6 +3,7 @@
 pub mod bench;
 mod check;
 pub mod hash;
+pub mod input;
 mod list;
 mod load;
 pub mod report;

@@ -198,3 +198,104 @@ fn hash_rejects_bad_options_with_exit_2_and_says_what_to_write() {
         assert!(err.contains(says), "{args:?}: {err}");
     }
 }
+
+/// Issue: numbers and paths that nothing bounded crashed, hung or ate memory. Each is
+/// now a clear usage error with exit 2, said before any work starts.
+#[test]
+fn unbounded_numbers_and_odd_files_are_refused_before_any_work() {
+    for (args, says) in [
+        (vec!["sweep", "pb/basic", "--seeds", "0..18446744073709551615"], "--shard 1/"),
+        (vec!["sweep", "pb/basic", "--seeds", "1..100000000000"], "more than one sweep runs"),
+        (vec!["sweep", "pb/basic", "-j", "1000000"], "choose 1 to 256 worker threads"),
+        (vec!["sweep", "pb/basic", "-j", "0"], "choose 1 to 256 worker threads"),
+        (vec!["hash", "--algos", "bounded/nan"], "more than 1 and at most 100"),
+        (vec!["hash", "--algos", "ring/1e12"], "whole number from 1 to 10000"),
+        (vec!["hash", "--algos", "ring/4294967295"], "whole number from 1 to 10000"),
+        (vec!["hash", "--algos", "maglev/1000000007"], "whole number from 3 to 1000003"),
+        (vec!["hash", "--nodes", "10", "--algos", "maglev/7"], "larger than the cluster"),
+        (vec!["hash", "--change", "add:1000000000"], "up to 100000"),
+        (vec!["hash", "--change", "add:4294967296"], "up to 100000"),
+        (vec!["check", "/dev/zero"], "too large for a history file"),
+        (vec!["run", "scenarios"], "is a folder"),
+    ] {
+        let o = faultline(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?} should say {says:?}: {err}");
+    }
+}
+
+#[test]
+fn sweep_json_gives_one_object_per_seed_and_a_summary_by_check() {
+    let o = faultline(&["sweep", "zoo/pb-stale-reads", "--seeds", "1..6", "--json", "-j", "2"]);
+    assert_eq!(o.status.code(), Some(0));
+    let lines: Vec<serde_json::Value> =
+        stdout(&o).lines().map(|l| serde_json::from_str(l).expect("every line is JSON")).collect();
+    assert_eq!(lines.len(), 6, "five seeds and a summary");
+    for (i, seed) in lines[..5].iter().enumerate() {
+        assert_eq!(seed["seed"], i as u64 + 1);
+        assert_eq!(seed["verdict"], "fail");
+        assert_eq!(seed["checks"][0], "linearizability");
+        assert!(seed["trace_hash"].as_str().is_some_and(|h| h.len() == 16) && seed["events"].as_u64() > Some(0));
+    }
+    let summary = &lines[5]["summary"];
+    assert_eq!((summary["seeds"].as_u64(), summary["failed"].as_u64()), (Some(5), Some(5)));
+    assert_eq!(summary["by_check"]["linearizability"], 5);
+    assert_eq!(summary["result"], "pass", "the zoo scenario expects failures");
+    // The text form counts failures by check too.
+    let o = faultline(&["sweep", "zoo/pb-stale-reads", "--seeds", "1..6", "--no-digest"]);
+    assert!(
+        stdout(&o).contains("by check   (seeds on which each check failed)\n       5  linearizability"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn a_zoo_scenario_can_require_a_catch_rate_and_fails_below_it() {
+    let src = std::fs::read_to_string("scenarios/zoo/chash-no-wait.toml").expect("zoo file");
+    assert!(src.contains("catch_at_least = \"10%\""));
+    let dir = temp("catch-rate");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let strict = format!("{dir}/strict.toml");
+    std::fs::write(&strict, src.replace("catch_at_least = \"10%\"", "catch_at_least = \"100%\"")).expect("write");
+    let o = faultline(&["sweep", &strict, "--seeds", "1..11", "--no-digest"]);
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("caught     9/10 seeds (90.0%") && text.contains("requires at least 100%"), "{text}");
+    let o = faultline(&["sweep", "zoo/chash-no-wait", "--seeds", "1..11", "--no-digest"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}
+
+#[test]
+fn hostile_text_in_a_scenario_reaches_neither_the_terminal_nor_the_viewer_raw() {
+    let src = std::fs::read_to_string("scenarios/pb/basic.toml").expect("pb/basic");
+    let name = src.lines().find(|l| l.starts_with("name = ")).expect("a name line");
+    let hostile = src.replace(name, "name = \"<!--<script>\\u001b]0;pwned\\u0007\\u001b[2J\"");
+    let dir = temp("hostile");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = format!("{dir}/hostile.toml");
+    std::fs::write(&path, hostile).expect("write");
+    let out = format!("{dir}/run");
+    let o = faultline(&["run", &path, "--out", &out, "--report", "html"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = stdout(&o);
+    assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
+    assert!(text.contains("\\u{1b}]0;pwned"), "{text}");
+    let html = std::fs::read_to_string(format!("{out}/viewer.html")).expect("viewer");
+    let data = html.split("<script").find(|part| part.contains("pwned")).expect("the data is embedded");
+    assert!(!data.contains("<!--") && !data.contains("<script>"), "the name reaches the page raw");
+}
+
+#[test]
+fn a_reused_run_folder_loses_the_last_run_s_reports() {
+    let out = temp("reused");
+    let o = faultline(&["run", "pb/basic", "--out", &out, "--report"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(std::path::Path::new(&out).join("viewer.html").is_file());
+    let o = faultline(&["run", "pb/crash-restart", "--out", &out]);
+    assert_eq!(o.status.code(), Some(0));
+    for stale in ["viewer.html", "messages.svg", "operations.svg"] {
+        assert!(!std::path::Path::new(&out).join(stale).exists(), "{stale} of the earlier run is still there");
+    }
+}

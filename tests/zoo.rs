@@ -95,6 +95,12 @@ fn the_zoo_table_in_the_book_is_what_sweeps_measure() {
         let any = out.iter().filter(|o| !o.failures.is_empty()).count() as u64;
         assert_eq!(any, stated_count(&own, range.end - range.start), "{}: its description's count", row.own);
         assert!(out.iter().all(|o| !o.panicked), "{}: a seed panicked", row.own);
+        let min = own.catch_at_least.unwrap_or_else(|| panic!("{} states catch_at_least", row.own));
+        assert!(
+            any as u128 * 1_000_000 >= min.0 as u128 * (range.end - range.start) as u128,
+            "{}: caught on {any} seeds, under its catch_at_least of {min}",
+            row.own
+        );
         let own_caught = format!("{} / {}", caught_by(&out, &row.check), range.end - range.start);
 
         // The general scenario with only the variant changed.

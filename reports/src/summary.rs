@@ -34,6 +34,9 @@ pub struct Summary {
     pub variant: String,
     pub seed: u64,
     pub end_time_ns: u64,
+    /// The scenario's duration.
+    pub duration_ns: u64,
+    pub last_event_ns: u64,
     pub stats: Stats,
     pub ops: Option<OpCounts>,
     pub latency: Option<Latencies>,
@@ -99,6 +102,8 @@ pub fn summarize(scenario: &Scenario, result: &RunResult) -> Summary {
         variant: scenario.variant.clone(),
         seed: result.seed,
         end_time_ns: result.end_time,
+        duration_ns: scenario.duration,
+        last_event_ns: result.last_event,
         stats: result.stats.clone(),
         messages_per_op: (has_clients && !ops.is_empty()).then(|| result.stats.sent as f64 / ops.len() as f64),
         ops: has_clients.then_some(counts),
@@ -128,7 +133,8 @@ pub fn summarize(scenario: &Scenario, result: &RunResult) -> Summary {
 /// The first lines of a run's summary, printed before the run starts so that the seed
 /// is on the screen even if the run never finishes.
 pub fn write_header(w: &mut impl Write, scenario: &str, protocol: &str, variant: &str, seed: u64) -> io::Result<()> {
-    writeln!(w, "scenario   {scenario} ({protocol}, {variant})")?;
+    let p = faultline_sim::diag::printable;
+    writeln!(w, "scenario   {} ({protocol}, {})", p(scenario), p(variant))?;
     writeln!(w, "seed       {seed}")
 }
 
@@ -155,7 +161,22 @@ impl Summary {
     /// Everything after the header: what happened, the verdicts, the result.
     pub fn write_body(&self, w: &mut impl Write) -> io::Result<()> {
         let s = &self.stats;
-        writeln!(w, "virtual    {}", fmt_time(self.end_time_ns))?;
+        let stopped = if self.end_time_ns >= self.duration_ns {
+            ""
+        } else if self.stats.events >= faultline_sim::engine::EVENTS_PER_RUN_MAX {
+            " (stopped at the event limit)"
+        } else if self.invariants.starts_with("violated") {
+            " (stopped at the failed invariant)"
+        } else {
+            ""
+        };
+        writeln!(
+            w,
+            "virtual    ran {} of {}{stopped}; last event at {}",
+            fmt_time(self.end_time_ns),
+            fmt_time(self.duration_ns),
+            fmt_time(self.last_event_ns)
+        )?;
         writeln!(w, "events     {}", thousands(s.events))?;
         writeln!(
             w,

@@ -101,7 +101,10 @@ pub fn viewer_html(
         "stuck": stuck,
         "failures": failures,
     });
-    // Inside a <script> element, "</" could end it early.
-    let embedded = data.to_string().replace("</", "<\\/");
+    // Inside a <script> element, "</" could end it early and "<!--" start a comment
+    // that swallows it: no "<" reaches the page raw (JSON reads "\u003c" back as "<").
+    // U+2028 and U+2029 end a line in older script parsers.
+    let embedded =
+        data.to_string().replace('<', "\\u003c").replace('\u{2028}', "\\u2028").replace('\u{2029}', "\\u2029");
     Ok(TEMPLATE.replace("/*DATA*/", &embedded))
 }

@@ -48,20 +48,40 @@ impl Diagnostic {
     }
 }
 
+/// `text` safe to print on a terminal: control characters other than a line break
+/// (ESC, BEL, a carriage return...) become visible escapes such as `\u{1b}`, so a file
+/// cannot clear the screen or retitle the window through a message about it. A tab
+/// becomes a space, keeping a snippet's underline in place.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\n') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push('\n'),
+            '\t' => out.push(' '),
+            c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "error: {}", self.message)?;
+        writeln!(f, "error: {}", printable(&self.message))?;
         let gutter = " ".repeat(self.line.to_string().len());
-        write!(f, "{gutter}--> {}:{}:{}", self.path, self.line, self.column)?;
+        write!(f, "{gutter}--> {}:{}:{}", printable(&self.path), self.line, self.column)?;
         if let Some((text, range)) = &self.snippet {
             writeln!(f)?;
             writeln!(f, "{gutter} |")?;
-            writeln!(f, "{} | {}", self.line, text)?;
+            writeln!(f, "{} | {}", self.line, printable(text))?;
             write!(f, "{gutter} | {}{}", " ".repeat(range.start), "^".repeat(range.len()))?;
         }
         if let Some(help) = &self.help {
             writeln!(f)?;
-            write!(f, "{gutter} = help: {help}")?;
+            write!(f, "{gutter} = help: {}", printable(help))?;
         }
         Ok(())
     }
@@ -119,6 +139,16 @@ mod tests {
         let text = d.to_string();
         assert!(text.contains("--> x.toml:2:9"), "{text}");
         assert!(text.contains("        ^^^^^^"), "{text}");
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_terminal() {
+        let src = "name = \"\u{1b}[2J\u{7}x\"\n";
+        let d = Diagnostic::at("x\u{1b}.toml", src, 7..12, "bad \u{1b}]0;title\u{7}");
+        let text = d.to_string();
+        assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
+        assert!(text.contains("\\u{1b}[2J"), "{text}");
+        assert_eq!(printable("plain\nlines"), "plain\nlines");
     }
 
     #[test]

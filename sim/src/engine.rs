@@ -171,8 +171,11 @@ pub struct Failure {
 #[derive(Debug)]
 pub struct RunResult {
     pub seed: u64,
-    /// Virtual time when the run ended.
+    /// Virtual time when the run ended: the scenario's duration, or earlier when a
+    /// check stopped it.
     pub end_time: Time,
+    /// When the last event happened (a quiet end of a run has none for a while).
+    pub last_event: Time,
     pub stats: Stats,
     pub history: History,
     pub trace_hash: Option<u64>,
@@ -389,6 +392,7 @@ impl<P: Protocol> Sim<P> {
         self.boot_nemesis();
         self.boot_liveness();
         self.boot_clients();
+        let mut last_event = 0;
         while let Some(q) = self.queue.pop() {
             let time = q.time();
             if time > self.end {
@@ -396,6 +400,7 @@ impl<P: Protocol> Sim<P> {
                 break;
             }
             self.now = time;
+            last_event = time;
             self.stats.events += 1;
             let ev = self.slab[q.slot() as usize].take().expect("a queued event");
             self.free.push(q.slot());
@@ -406,6 +411,10 @@ impl<P: Protocol> Sim<P> {
             if self.violation.is_some() || self.stats.events >= EVENTS_PER_RUN_MAX {
                 break;
             }
+        }
+        if self.queue.is_empty() && self.violation.is_none() && self.stats.events < EVENTS_PER_RUN_MAX {
+            // Nothing left to happen: the run still lasts its whole duration.
+            self.now = self.end;
         }
         self.finish_clients();
         let events = self.stats.events;
@@ -431,6 +440,7 @@ impl<P: Protocol> Sim<P> {
         RunResult {
             seed: self.seed,
             end_time: self.now,
+            last_event,
             stats: self.stats,
             history: self.history,
             trace_hash,

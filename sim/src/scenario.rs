@@ -433,6 +433,12 @@ pub struct RawCheck {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub liveness: Option<Dur>,
+    /// With expect = "fail": the least share of a sweep's seeds that must catch the
+    /// bug, e.g. "5%"; a sweep that catches fewer fails (default: one seed is enough).
+    /// Ignored with expect = "pass".
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub catch_at_least: Option<Spanned<Ppm>>,
     /// Assertions on probes (see `faultline list` for each protocol's probes).
     #[serde(default, rename = "assert")]
     pub asserts: Vec<RawAssert>,
@@ -718,6 +724,8 @@ pub struct Scenario {
     pub linearizable: bool,
     pub invariants: bool,
     pub expect: Expect,
+    /// With `Expect::Fail`: the least share of a sweep's seeds that must catch it.
+    pub catch_at_least: Option<Ppm>,
     pub liveness: Option<u64>,
     pub asserts: Vec<Assertion>,
 }
@@ -1346,6 +1354,13 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
         },
     };
 
+    // Only a scenario that expects to fail is judged by its catch rate; with
+    // expect = "pass" (a zoo file flipped to watch the bug) the line is ignored.
+    let catch_at_least = match expect {
+        Expect::Fail => raw.check.catch_at_least.as_ref().map(|r| *r.get_ref()),
+        Expect::Pass => None,
+    };
+
     let is_bank = workload.as_ref().is_some_and(|w| w.bank.is_some());
     if let Some(w) = &raw.workload
         && (*speaks == "bank") != is_bank
@@ -1416,6 +1431,7 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
         invariants: raw.check.invariants.unwrap_or(true),
         workload,
         expect,
+        catch_at_least,
         liveness: raw.check.liveness.map(|d| d.0.max(1)),
         asserts,
     })

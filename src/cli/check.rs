@@ -22,9 +22,9 @@ fn choose<'a>(path: &str, what: &str, given: &str, options: &'a [&'a str]) -> Re
 }
 
 pub fn run(path: &str, format: Option<String>, model: Option<String>, budget: Option<u64>, json: bool) -> u8 {
-    let src = match std::fs::read_to_string(path) {
+    let src = match super::input::read_text(std::path::Path::new(path), "a history", super::input::HISTORY_BYTES_MAX) {
         Ok(s) => s,
-        Err(e) => return bad(Diagnostic::file(path, format!("cannot read {path}: {e}"))),
+        Err(d) => return bad(d),
     };
     if src.trim().is_empty() {
         println!("history    {path} (empty)");

@@ -25,6 +25,16 @@ fn bytes(n: usize) -> String {
     }
 }
 
+/// The largest cluster `--nodes` (with `--change add:K`) may describe.
+pub const NODES_MAX: usize = 100_000;
+
+fn change_added(change: Change) -> usize {
+    match change {
+        Change::Add(k) => k,
+        Change::Remove(_) => 0,
+    }
+}
+
 /// The options as given, checked.
 pub struct Options {
     pub algos: Vec<Algo>,
@@ -48,8 +58,10 @@ pub fn options(
         Some(list) => list
             .split(',')
             .map(|n| match n.trim().parse::<usize>() {
-                Ok(n) if (2..=100_000).contains(&n) => Ok(n),
-                _ => Err(format!("--nodes: `{n}` is not a cluster size from 2 to 100000 (e.g. --nodes 10,100,1000)")),
+                Ok(n) if (2..=NODES_MAX).contains(&n) => Ok(n),
+                _ => Err(format!(
+                    "--nodes: `{n}` is not a cluster size from 2 to {NODES_MAX} (e.g. --nodes 10,100,1000)"
+                )),
             })
             .collect::<Result<_, _>>()?,
     };
@@ -58,6 +70,22 @@ pub fn options(
         return Err(format!("--keys {keys}: choose 1 to 50,000,000 keys"));
     }
     let change = Change::parse(change.unwrap_or("add"))?;
+    if let Change::Add(k) = change
+        && nodes.iter().any(|&n| n + k > NODES_MAX)
+    {
+        return Err(format!("--change {}: a cluster may grow to at most {NODES_MAX} members", change.name()));
+    }
+    if let Some(&n) = nodes.iter().max()
+        && let Some(table) = algos.iter().find_map(|a| match a {
+            Algo::Maglev { table } if *table <= (n + change_added(change)) as u64 => Some(*table),
+            _ => None,
+        })
+    {
+        return Err(format!(
+            "maglev/{table}: the table must be larger than the cluster ({} members); choose a prime such as 655373",
+            n + change_added(change)
+        ));
+    }
     if let Change::Remove(k) = change
         && nodes.iter().any(|&n| k >= n)
     {

@@ -11,14 +11,10 @@ include!(concat!(env!("OUT_DIR"), "/bundled.rs"));
 /// `scenarios/pb/basic.toml`). Errors are rendered and ready to print.
 pub fn load_scenario(arg: &str) -> Result<Scenario, String> {
     let path = Path::new(arg);
-    let (display, text) = if path.is_file() {
-        match std::fs::read_to_string(path) {
+    let (display, text) = if path.exists() {
+        match super::input::read_text(path, "a scenario", super::input::SCENARIO_BYTES_MAX) {
             Ok(t) => (arg.to_string(), t),
-            Err(e) => {
-                let d = Diagnostic::file(arg, format!("cannot read {arg}: {e}"))
-                    .with_help("a scenario is a UTF-8 text file in TOML; see scenarios/ for examples");
-                return Err(d.to_string());
-            }
+            Err(d) => return Err(d.to_string()),
         }
     } else {
         let name = arg.trim_start_matches("./").trim_start_matches("scenarios/").trim_end_matches(".toml");

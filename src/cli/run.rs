@@ -52,8 +52,18 @@ struct RunInfo<'a> {
 
 /// Runs `scenario` with `seed`, streaming the trace to `dir/trace.jsonl` and writing
 /// the history, summary and scenario beside it.
+/// Reports a run folder may hold from an earlier run: a new run removes them, so a
+/// reused folder never shows one run's pictures beside another's trace.
+pub const REPORT_FILES: &[&str] = &["messages.svg", "operations.svg", "migration.svg", "viewer.html"];
+
 pub fn run_to_dir(scenario: &Scenario, seed: u64, dir: &Path) -> io::Result<RunResult> {
     fs::create_dir_all(dir)?;
+    for name in REPORT_FILES {
+        match fs::remove_file(dir.join(name)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
     let trace = BufWriter::with_capacity(1 << 16, File::create(dir.join("trace.jsonl"))?);
     let result = faultline_protocols::run(scenario, seed, Trace::to_writer(Box::new(trace)));
     if let Some(e) = &result.trace_error {

@@ -125,11 +125,17 @@ fn parse_shard(text: &str) -> Result<(u64, u64), String> {
 
 /// Shard i of n (1-based) of a range: contiguous, sizes differ by at most one.
 fn shard_range(r: Range<u64>, i: u64, n: u64) -> Range<u64> {
-    let len = r.end - r.start;
-    let lo = r.start + len * (i - 1) / n;
-    let hi = r.start + len * i / n;
-    lo..hi
+    let len = (r.end - r.start) as u128;
+    // In u128: `len * i` overflows u64 for ranges near u64::MAX.
+    let at = |k: u64| r.start + (len * k as u128 / n as u128) as u64;
+    at(i - 1)..at(i)
 }
+
+/// The most seeds one sweep (or one shard) runs: each keeps a result in memory until
+/// the summary. Split a larger range with `--shard`.
+pub const SEEDS_PER_SWEEP_MAX: u64 = 1_000_000;
+/// The most worker threads `--jobs` may start.
+pub const JOBS_MAX: usize = 256;
 
 /// How many seeds failed each check (a seed that failed several counts under each),
 /// most frequent first; panics are counted as "panic".
@@ -148,6 +154,16 @@ pub fn by_check(outcomes: &[SeedOutcome]) -> Vec<(String, usize)> {
     let mut out: Vec<(String, usize)> = counts.into_iter().collect();
     out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     out
+}
+
+/// `caught` of `seeds` as a percentage, e.g. "12.5%".
+fn rate(caught: usize, seeds: usize) -> String {
+    format!("{:.1}%", 100.0 * caught as f64 / seeds.max(1) as f64)
+}
+
+/// The scenario's `catch_at_least` holds (or it states none).
+fn caught_enough(scenario: &Scenario, caught: usize, seeds: usize) -> bool {
+    scenario.catch_at_least.is_none_or(|min| caught as u128 * 1_000_000 >= min.0 as u128 * seeds as u128)
 }
 
 /// One seed as `--json` prints it.
@@ -205,8 +221,23 @@ pub fn sweep(
             }
         }
     }
-    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let total = range.end - range.start;
+    if total > SEEDS_PER_SWEEP_MAX {
+        let shards = total.div_ceil(SEEDS_PER_SWEEP_MAX);
+        eprintln!(
+            "error: {total} seeds is more than one sweep runs ({SEEDS_PER_SWEEP_MAX})\n  = help: split the range, e.g. \
+             --shard 1/{shards} up to --shard {shards}/{shards}, or give a smaller --seeds"
+        );
+        return EXIT_BAD_INPUT;
+    }
+    let jobs = match jobs {
+        Some(j) if (1..=JOBS_MAX).contains(&j) => j,
+        Some(j) => {
+            eprintln!("error: --jobs {j}: choose 1 to {JOBS_MAX} worker threads (default: one per core)");
+            return EXIT_BAD_INPUT;
+        }
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()).min(JOBS_MAX),
+    };
     if !json {
         println!("sweep      {}  seeds {}..{} ({total})  jobs {jobs}", scenario.path, range.start, range.end);
     }
@@ -245,16 +276,24 @@ pub fn sweep(
         }
         Expect::Fail => {
             let panicked = outcomes.iter().filter(|o| o.panicked).count();
+            let caught = failing.len() - panicked;
             println!(
-                "caught     {}/{} seeds (this bug-zoo scenario expects checks to fail)",
-                failing.len() - panicked,
-                outcomes.len()
+                "caught     {caught}/{} seeds ({}; this bug-zoo scenario expects checks to fail)",
+                outcomes.len(),
+                rate(caught, outcomes.len())
             );
             if panicked > 0 {
                 println!("result     FAIL: {panicked} seeds panicked instead of failing a check");
                 EXIT_CHECK_FAILED
             } else if failing.is_empty() {
                 println!("result     FAIL: the bug was not caught on any seed in this range");
+                EXIT_CHECK_FAILED
+            } else if !caught_enough(&scenario, caught, outcomes.len()) {
+                let min = scenario.catch_at_least.unwrap_or_default();
+                println!(
+                    "result     FAIL: caught on {} of the seeds; the scenario requires at least {min} (catch_at_least)",
+                    rate(caught, outcomes.len()),
+                );
                 EXIT_CHECK_FAILED
             } else {
                 EXIT_OK
@@ -293,7 +332,7 @@ fn sweep_json(scenario: &Scenario, outcomes: &[SeedOutcome], failing: usize, no_
     let panicked = outcomes.iter().filter(|o| o.panicked).count();
     let ok = match scenario.expect {
         Expect::Pass => failing == 0,
-        Expect::Fail => panicked == 0 && failing > 0,
+        Expect::Fail => panicked == 0 && failing > 0 && caught_enough(scenario, failing, outcomes.len()),
     };
     let by: serde_json::Map<String, serde_json::Value> =
         by_check(outcomes).into_iter().map(|(k, v)| (k, serde_json::Value::from(v))).collect();
@@ -303,6 +342,7 @@ fn sweep_json(scenario: &Scenario, outcomes: &[SeedOutcome], failing: usize, no_
             "seeds": outcomes.len(),
             "failed": failing,
             "panicked": panicked,
+            "catch_at_least_ppm": scenario.catch_at_least.map(|p| p.0),
             "expect": match scenario.expect { Expect::Pass => "pass", Expect::Fail => "fail" },
             "events": outcomes.iter().map(|o| o.events).sum::<u64>(),
             "digest": (!no_digest).then(|| format!("{:016x}", digest(outcomes))),
@@ -323,5 +363,12 @@ mod tests {
         let parts: Vec<_> = (1..=3).map(|i| shard_range(10..20, i, 3)).collect();
         assert_eq!(parts, vec![10..13, 13..16, 16..20]);
         assert!(parse_shard("0/3").is_err() && parse_shard("4/3").is_err() && parse_shard("x").is_err());
+        // Near u64::MAX, `len * i` once overflowed: shard 3/3 ran nothing, 2/3 was reversed.
+        let top = u64::MAX - 9..u64::MAX;
+        let parts: Vec<_> = (1..=3).map(|i| shard_range(top.clone(), i, 3)).collect();
+        assert_eq!(parts, vec![top.start..top.start + 3, top.start + 3..top.start + 6, top.start + 6..top.end]);
+        let all = 0..u64::MAX;
+        let last = shard_range(all.clone(), 3, 3);
+        assert!(last.start < last.end && last.end == u64::MAX);
     }
 }

@@ -12,10 +12,20 @@ pub enum Change {
     Remove(usize),
 }
 
+/// The most members one `--change` may add or remove.
+pub const CHANGE_MAX: usize = 100_000;
+
 impl Change {
     pub fn parse(text: &str) -> Result<Change, String> {
         let (what, k) = text.split_once(':').map_or((text, "1"), |(a, b)| (a, b));
-        let k: usize = k.parse().map_err(|_| format!("`{text}`: the count after `:` must be a number, e.g. add:3"))?;
+        let k: usize = match k.parse::<usize>() {
+            Ok(k) if k <= CHANGE_MAX => k,
+            _ => {
+                return Err(format!(
+                    "`{text}`: the count after `:` must be a whole number up to {CHANGE_MAX}, e.g. add:3"
+                ));
+            }
+        };
         if k == 0 {
             return Err(format!("`{text}`: change at least one member"));
         }

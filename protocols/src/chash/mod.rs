@@ -74,31 +74,40 @@ impl Algo {
     /// `bounded/1.1`, `maglev/655373`.
     pub fn parse(text: &str) -> Result<Algo, String> {
         let (base, arg) = text.split_once('/').map_or((text, None), |(a, b)| (a, Some(b)));
-        let number = |what: &str| -> Result<Option<f64>, String> {
-            arg.map(|a| a.parse::<f64>().map_err(|_| format!("`{a}` in `{text}` is not {what}"))).transpose()
+        let whole = |what: &str, range: std::ops::RangeInclusive<u64>| -> Result<Option<u64>, String> {
+            arg.map(|a| match a.trim().parse::<u64>() {
+                Ok(v) if range.contains(&v) => Ok(v),
+                _ => Err(format!("`{text}`: {what} must be a whole number from {} to {}", range.start(), range.end())),
+            })
+            .transpose()
         };
         let algo = match base {
             "mod-n" | "modn" => Algo::ModN,
             "ring" => {
-                let v = number("a number of virtual nodes")?.unwrap_or(100.0);
-                if v < 1.0 || v.fract() != 0.0 {
-                    return Err(format!("`{text}`: a ring needs a whole number of virtual nodes, at least 1"));
-                }
+                let v = whole("a ring's number of virtual nodes", 1..=RING_VNODES_MAX)?.unwrap_or(100);
                 Algo::Ring { vnodes: v as u32 }
             }
             "jump" => Algo::Jump,
             "rendezvous" | "hrw" => Algo::Rendezvous,
             "maglev" => {
-                let m = number("a table size")?.unwrap_or(MAGLEV_TABLE as f64);
-                if m.fract() != 0.0 || !placements::is_prime(m as u64) || m < 3.0 {
+                let m = whole("Maglev's table size", 3..=MAGLEV_TABLE_MAX)?.unwrap_or(MAGLEV_TABLE);
+                if !placements::is_prime(m) {
                     return Err(format!("`{text}`: Maglev's table size must be a prime (e.g. 65537 or 655373)"));
                 }
-                Algo::Maglev { table: m as u64 }
+                Algo::Maglev { table: m }
             }
             "bounded" => {
-                let c = number("a load factor")?.unwrap_or(1.25);
-                if c <= 1.0 {
-                    return Err(format!("`{text}`: the load factor c must be more than 1, e.g. bounded/1.25"));
+                let c = match arg {
+                    None => 1.25,
+                    Some(a) => {
+                        a.trim().parse::<f64>().map_err(|_| format!("`{a}` in `{text}` is not a load factor"))?
+                    }
+                };
+                // Written so that NaN fails too.
+                if !(c > 1.0 && c <= BOUNDED_C_MAX) {
+                    return Err(format!(
+                        "`{text}`: the load factor c must be more than 1 and at most {BOUNDED_C_MAX}, e.g. bounded/1.25"
+                    ));
                 }
                 Algo::Bounded { vnodes: 100, c }
             }
@@ -156,6 +165,12 @@ impl Algo {
 /// as members come and go (a new size would move nearly every key); the paper asks
 /// for M much larger than the number of members (over 100 times).
 pub const MAGLEV_TABLE: u64 = 65_537;
+/// The largest Maglev table `maglev/M` may ask for (a prime; about 8 MB per table).
+pub const MAGLEV_TABLE_MAX: u64 = 1_000_003;
+/// The most virtual nodes per member `ring/V` may ask for.
+pub const RING_VNODES_MAX: u64 = 10_000;
+/// The largest load factor `bounded/C` may ask for (beyond it, no bound is felt).
+pub const BOUNDED_C_MAX: f64 = 100.0;
 
 /// SplitMix64's finalizer: a fixed, well-mixed 64-bit hash of a 64-bit number.
 pub fn mix(mut x: u64) -> u64 {
