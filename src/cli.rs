@@ -25,6 +25,14 @@ pub const EXIT_CHECK_FAILED: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
 /// Exit code (`check`): the search budget ran out before a verdict.
 pub const EXIT_UNKNOWN: u8 = 3;
+/// Exit code (`report`): the run is too large to draw; nothing is wrong with it.
+pub const EXIT_TOO_LARGE: u8 = 3;
+
+const REPORT_EXIT_CODES: &str = "\
+Exit codes:
+  0  the reports were drawn
+  2  bad input or usage: not a run folder, a bad window, a file that cannot be written
+  3  the run is too large to draw (its trace is over 256 MiB); the run itself is fine";
 
 const CHECK_EXIT_CODES: &str = "\
 Exit codes:
@@ -61,7 +69,7 @@ pub enum Command {
     #[command(after_help = EXIT_CODES)]
     Run {
         /// A scenario file, or the name of a bundled scenario (see `faultline list`)
-        scenario: String,
+        scenario: Option<String>,
         /// The seed; defaults to the scenario's `seed`, else 1
         #[arg(long)]
         seed: Option<u64>,
@@ -77,6 +85,7 @@ pub enum Command {
         report: Option<String>,
     },
     /// Draw the timelines of a run folder again, for a time window or some nodes
+    #[command(after_help = REPORT_EXIT_CODES)]
     Report {
         /// A run folder, as `faultline run` writes (runs/NAME-seedN)
         run_dir: PathBuf,
@@ -175,6 +184,16 @@ Exit codes: 0 measured; 2 bad options (the message says what to write).")]
 pub fn main(cli: Cli) -> ExitCode {
     let code = match cli.command {
         Command::Run { scenario, seed, out, peak_memory, report } => {
+            // `run --report pb/basic`: the optional value took the scenario. A value
+            // that is no report kind is the scenario, and the reports are all of them.
+            let (scenario, report) = match (scenario, report) {
+                (Some(s), r) => (s, r),
+                (None, Some(r)) if !["all", "svg", "html"].contains(&r.as_str()) => (r, Some("all".into())),
+                (None, _) => {
+                    eprintln!("error: name a scenario: faultline run SCENARIO (see `faultline list`)");
+                    return ExitCode::from(EXIT_BAD_INPUT);
+                }
+            };
             run::run(&scenario, seed, out, peak_memory, report)
         }
         Command::Report { run_dir, from, to, only } => report::report(&run_dir, from.as_deref(), to.as_deref(), &only),

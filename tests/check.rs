@@ -139,3 +139,38 @@ fn full_jepsen_logs_and_edn_with_fail_and_info_are_understood() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("get returned \"6\", but the value was \"\""), "{}", text(&o));
 }
+
+fn history(events: &str) -> String {
+    format!("{{\n  \"format\": \"faultline-history\",\n  \"version\": 1,\n  \"events\": [\n{events}\n  ]\n}}\n")
+}
+
+/// Impossible histories are bad input, pointed at the event's line, not verdicts.
+#[test]
+fn impossible_histories_are_refused_at_the_event_that_makes_them_so() {
+    let invoke = |op: u32, process: u32, time: u32| {
+        format!(
+            "    {{\n      \"time\": {time},\n      \"process\": {process},\n      \"type\": \"invoke\",\n      \"op\": {op},\n      \"f\": \"put\",\n      \"key\": \"k\",\n      \"value\": \"x\"\n    }}"
+        )
+    };
+    let ok = |op: u32, process: u32, time: u32| {
+        format!(
+            "    {{\n      \"time\": {time},\n      \"process\": {process},\n      \"type\": \"ok\",\n      \"op\": {op}\n    }}"
+        )
+    };
+    // Completes before it was invoked: event 1 starts on line 14.
+    let early = temp("early.json", &history(&[invoke(0, 0, 100), ok(0, 0, 50)].join(",\n")));
+    let o = check(&[&early]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("before it was invoked at 100 ns") && t.contains("early.json:14:5"), "{t}");
+    // One process with two operations open at once.
+    let two = temp("two-open.json", &history(&[invoke(0, 0, 10), invoke(1, 0, 20)].join(",\n")));
+    let o = check(&[&two]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("while its op 0 is still open") && t.contains("two-open.json:14:5"), "{t}");
+    // The same operations, one after the other, are fine.
+    let fine =
+        temp("fine.json", &history(&[invoke(0, 0, 10), ok(0, 0, 15), invoke(1, 0, 20), ok(1, 0, 25)].join(",\n")));
+    assert_eq!(check(&[&fine]).status.code(), Some(0));
+}

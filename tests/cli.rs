@@ -299,3 +299,19 @@ fn a_reused_run_folder_loses_the_last_run_s_reports() {
         assert!(!std::path::Path::new(&out).join(stale).exists(), "{stale} of the earlier run is still there");
     }
 }
+
+/// A run too large to draw (as one cut off at the event limit is) is declined with a
+/// reason, in bounded memory, and never as bad input.
+#[test]
+fn a_report_of_a_huge_run_is_declined_not_read_whole() {
+    let out = temp("huge-trace");
+    let o = faultline(&["run", "pb/basic", "--out", &out]);
+    assert_eq!(o.status.code(), Some(0));
+    // A sparse file: 300 MiB on paper, nothing on disk.
+    let trace = std::fs::OpenOptions::new().write(true).open(format!("{out}/trace.jsonl")).expect("trace");
+    trace.set_len(300 << 20).expect("grow the trace");
+    let o = faultline(&["report", &out]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("reports not drawn") && err.contains("the run is fine"), "{err}");
+}

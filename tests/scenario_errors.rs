@@ -37,6 +37,12 @@ const CASES: &[&str] = &[
     "unknown-member",
     "leaderless-crash-leader",
     "leaderless-isolate-leader",
+    "huge-keys",
+    "tiny-nemesis-interval",
+    "duration-too-long",
+    "retries-too-many",
+    "latency-as-string",
+    "empty-fault-list",
 ];
 
 #[test]

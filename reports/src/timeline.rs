@@ -331,9 +331,12 @@ pub fn operation_timeline(history: &History, verdict: Option<&LinResult>, window
         .max()
         .unwrap_or(0);
     let scale = Scale { from: window.from, to: window.to.unwrap_or(end).max(window.from + 1) };
-    let clients = history.ops.iter().map(|o| o.client + 1).max().unwrap_or(0);
+    // One lane per client that appears, in client order (not one per client number).
+    let lanes: Vec<usize> =
+        history.ops.iter().map(|o| o.client).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let lane_of = |client: usize| lanes.binary_search(&client).unwrap_or(0) as i32;
     let lane = 34;
-    let height = (TOP + 30 + clients as i32 * lane) as u32;
+    let height = (TOP + 30 + lanes.len() as i32 * lane) as u32;
     let (stuck, prefix): (Option<usize>, Vec<usize>) = match verdict {
         Some(LinResult::NotLinearizable { why, .. }) => (Some(why.op), why.prefix.clone()),
         _ => (None, Vec::new()),
@@ -351,8 +354,8 @@ pub fn operation_timeline(history: &History, verdict: Option<&LinResult>, window
             _ => format!("operations, {} to {}", fmt_time(scale.from), fmt_time(scale.to)),
         };
         root.draw(&Text::new(title, (LEFT, 12), text_style(14, BLACK))).map_err(draw_err)?;
-        for c in 0..clients {
-            root.draw(&Text::new(format!("c{}", c + 1), (10, TOP + 20 + c as i32 * lane), text_style(13, BLACK)))
+        for (i, c) in lanes.iter().enumerate() {
+            root.draw(&Text::new(format!("c{}", c + 1), (10, TOP + 20 + i as i32 * lane), text_style(13, BLACK)))
                 .map_err(draw_err)?;
         }
         for o in &history.ops {
@@ -365,7 +368,7 @@ pub fn operation_timeline(history: &History, verdict: Option<&LinResult>, window
                 Some(Completion::Fail { .. }) => RGBColor(210, 60, 60),
                 Some(Completion::Info { .. }) | None => RGBColor(240, 160, 40),
             };
-            let y = TOP + 14 + o.client as i32 * lane;
+            let y = TOP + 14 + lane_of(o.client) * lane;
             let (x0, x1) = (scale.x(o.invoke), scale.x(done).max(scale.x(o.invoke) + 2));
             root.draw(&Rectangle::new([(x0, y), (x1, y + 16)], color.filled())).map_err(draw_err)?;
             if stuck == Some(o.id) {

@@ -32,10 +32,13 @@ pub fn viewer_html(
     failures: &[String],
 ) -> Result<String, String> {
     let p = parse(trace)?;
+    // Kinds by first appearance, found through a map: a trace may hold many kinds.
     let mut kinds: Vec<String> = Vec::new();
-    let mut kind_index = |k: &str| match kinds.iter().position(|x| x == k) {
-        Some(i) => i,
+    let mut kind_ids: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    let mut kind_index = |k: &str| match kind_ids.get(k) {
+        Some(&i) => i,
         None => {
+            kind_ids.insert(k.to_string(), kinds.len());
             kinds.push(k.to_string());
             kinds.len() - 1
         }
@@ -64,6 +67,9 @@ pub fn viewer_html(
     let outages: Vec<Value> =
         p.outages.iter().map(|(n, a, b, c)| json!({"node": n, "from": a, "to": open(*b), "crash": c})).collect();
     let notes: Vec<Value> = p.notes.iter().map(|(n, t, text)| json!({"node": n, "t": t, "text": text})).collect();
+    // One lane per client that appears, in client order (not one per client number).
+    let lanes: Vec<usize> =
+        history.ops.iter().map(|o| o.client).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
     let ops: Vec<Value> = history
         .ops
         .iter()
@@ -74,7 +80,8 @@ pub fn viewer_html(
                 Some((t, Completion::Info { .. })) => (*t as i64, "info"),
                 None => (-1, "info"),
             };
-            json!({"id": o.id, "client": o.client, "invoke": o.invoke, "end": end, "outcome": outcome,
+            json!({"id": o.id, "client": o.client, "lane": lanes.binary_search(&o.client).unwrap_or(0),
+                "invoke": o.invoke, "end": end, "outcome": outcome,
                 "label": op_label(&o.op, o.complete.as_ref().map(|c| &c.1))})
         })
         .collect();
@@ -89,7 +96,7 @@ pub fn viewer_html(
         "title": title,
         "end": p.end,
         "nodes": nodes,
-        "clients": history.ops.iter().map(|o| o.client + 1).max().unwrap_or(0),
+        "lanes": lanes,
         "kinds": kinds,
         "messages": messages,
         "bodies": bodies,

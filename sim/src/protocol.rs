@@ -14,6 +14,20 @@ use crate::time::{Dur, Time};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct NodeId(pub usize);
 
+/// An operation as a student reads it: `put k1 = "x"`, `cas k2 from "a" to "b"`.
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Op::Get { key } => write!(f, "get {key}"),
+            Op::Put { key, value } => write!(f, "put {key} = {value:?}"),
+            Op::Append { key, value } => write!(f, "append {value:?} to {key}"),
+            Op::Cas { key, from, to } => write!(f, "cas {key} from {from:?} to {to:?}"),
+            Op::Transfer { from, to, amount } => write!(f, "transfer {amount} from {from} to {to}"),
+            Op::Read { keys } => write!(f, "read {}", keys.join(", ")),
+        }
+    }
+}
+
 impl std::fmt::Display for NodeId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "n{}", self.0 + 1)

@@ -16,6 +16,24 @@ use crate::time::{Dur, NANOS_PER_MILLI, Ppm};
 /// The most nodes a scenario may have: links are a dense n×n matrix.
 pub const NODES_MAX: usize = 64;
 pub const CLIENTS_MAX: usize = 1_000;
+/// The most keys a key-value workload may name (each client draws among them).
+pub const KEYS_MAX: u64 = 100_000;
+/// The most bank accounts: a read of every account touches each one.
+pub const ACCOUNTS_MAX: u64 = 1_000;
+/// The largest starting balance of an account.
+pub const BALANCE_MAX: u64 = 1_000_000_000_000;
+/// The most operations a workload may issue: the history holds each one.
+pub const OPS_MAX: u64 = 1_000_000;
+/// The most times a client re-sends one operation.
+pub const RETRIES_MAX: u64 = 10_000;
+/// The shortest client timeout.
+pub const TIMEOUT_NS_MIN: u64 = 1_000;
+/// The most operations per second one client may aim for.
+pub const CLIENT_RATE_MAX: f64 = 1_000_000.0;
+/// The largest zipf exponent.
+pub const ZIPF_EXPONENT_MAX: f64 = 10.0;
+/// The shortest mean time between nemesis faults (the most faults per second is its inverse).
+pub const NEMESIS_INTERVAL_NS_MIN: u64 = NANOS_PER_MILLI;
 
 // ---------------------------------------------------------------------------------
 // Value types that parse from strings with a helpful message.
@@ -356,7 +374,8 @@ pub struct RawWorkload {
     pub clients: Option<Spanned<u32>>,
     /// How many operations in all (clients stop early if the duration ends).
     #[serde(default)]
-    pub ops: Option<u64>,
+    #[schemars(with = "Option<u64>")]
+    pub ops: Option<Spanned<u64>>,
     /// Relative weights of get / put / append / cas (kv), or transfer / read (bank).
     #[serde(default)]
     #[schemars(with = "Option<RawMix>")]
@@ -371,7 +390,8 @@ pub struct RawWorkload {
     pub distribution: Option<Spanned<String>>,
     /// The zipf exponent s (default 1.0).
     #[serde(default)]
-    pub zipf_exponent: Option<f64>,
+    #[schemars(with = "Option<f64>")]
+    pub zipf_exponent: Option<Spanned<f64>>,
     /// Operations per second each client aims for (exponential gaps); unset = back to back.
     #[serde(default)]
     #[schemars(with = "Option<f64>")]
@@ -379,10 +399,11 @@ pub struct RawWorkload {
     /// How long a client waits for a reply before it retries or gives up.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
-    pub timeout: Option<Dur>,
+    pub timeout: Option<Spanned<Dur>>,
     /// How many times a client re-sends an operation (same id) before it gives up.
     #[serde(default)]
-    pub retries: Option<u32>,
+    #[schemars(with = "Option<u32>")]
+    pub retries: Option<Spanned<u32>>,
     /// When clients start (default "0s").
     #[serde(default)]
     #[schemars(with = "Option<String>")]
@@ -946,6 +967,23 @@ impl Checker<'_> {
         Ok(lat)
     }
 
+    /// `v` if it lies in `lo..=hi`, else a located error that states the range.
+    fn in_range<T: Copy + PartialOrd + std::fmt::Display>(
+        &self,
+        v: &Spanned<T>,
+        what: &str,
+        lo: T,
+        hi: T,
+    ) -> Result<T, Diagnostic> {
+        let x = *v.get_ref();
+        // Written so that NaN fails too.
+        if x >= lo && x <= hi {
+            Ok(x)
+        } else {
+            Err(self.err(v.span(), format!("{what} must be from {lo} to {hi}, not {x}")))
+        }
+    }
+
     fn choice<'c>(&self, v: &Spanned<String>, what: &str, options: &[&'c str]) -> Result<&'c str, Diagnostic> {
         let s = v.get_ref().as_str();
         options.iter().copied().find(|o| *o == s).ok_or_else(|| {
@@ -985,8 +1023,32 @@ fn toml_error(path: &str, src: &str, e: &toml::de::Error) -> Diagnostic {
             Some(c) => format!("did you mean `{c}`? valid fields here: {listed}"),
             None => format!("valid fields here: {listed}"),
         });
+    } else if msg.starts_with("invalid type") && msg.contains("expected struct Raw") {
+        // Say "a table" rather than the Rust type's name, and show the table form.
+        let first = msg.lines().next().unwrap_or("");
+        let (found, rest) = first.split_once(", expected struct Raw").unwrap_or((first, ""));
+        let what = rest.split_whitespace().next().unwrap_or("");
+        d.message = format!("{found}, expected a table");
+        d.help = Some(match what {
+            "Latency" => "a latency is a table: latency = { dist = \"constant\", value = \"5ms\" } (or dist = \"uniform\", min, max)".into(),
+            "Fault" => "each [[faults]] entry is a table with `at` and one action, e.g. at = \"1s\" and crash = \"n2\"".into(),
+            "Mix" => "a mix is a table of weights, e.g. mix = { get = 50, put = 30, append = 20 }".into(),
+            "Clock" => "a clock is a table, e.g. clock = { node = \"n2\", skew = \"+200ms\" }".into(),
+            _ => "write it as a table, { key = value, ... } or a [section]; see `faultline schema` or scenarios/ for examples".into(),
+        });
+    } else if msg.starts_with("invalid length") && msg.contains("expected struct Raw") {
+        // A table written as an array: serde offers the struct as a sequence.
+        d.message = "expected a table here, found a list".into();
+        d.help = Some(if msg.contains("RawFault") {
+            "each fault is a table with `at` and one action: a [[faults]] section with at = \"1s\" and, say, crash = \"n2\"".into()
+        } else {
+            "write it as a table, { key = value, ... } or a [section]; see `faultline schema` or scenarios/ for examples"
+                .into()
+        });
     } else if msg.starts_with("invalid type") {
         d.help = Some("check the value's type: durations and rates are strings (\"10s\", \"1%\"), counts are bare numbers (nodes = 5)".into());
+    } else if msg.contains("recursion limit") {
+        d.help = Some("the file nests arrays or tables far deeper than a scenario ever does; a scenario nests at most three levels".into());
     } else if msg.starts_with("missing field") {
         d.help = Some("every scenario needs at least: name, protocol, nodes, duration; see `faultline schema` or scenarios/ for examples".into());
     }
@@ -1207,14 +1269,22 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
                         .err(i.span(), "the nemesis has both `interval` and `rate`")
                         .with_help("they say the same thing: keep one (rate = 2.0 is interval = \"500ms\")"));
                 }
-                (Some(i), None) => i.get_ref().0.max(1),
+                (Some(i), None) => {
+                    let ns = i.get_ref().0;
+                    if ns < NEMESIS_INTERVAL_NS_MIN {
+                        return Err(c.err(i.span(), "the nemesis `interval` must be at least 1ms").with_help(
+                            "faults closer than that pile up faster than anything can react; e.g. interval = \"100ms\"",
+                        ));
+                    }
+                    ns
+                }
                 (None, Some(r)) => {
                     let r = *r.get_ref();
-                    if !(r > 0.0 && r.is_finite()) {
+                    if !(r > 0.0 && r <= 1e9 / NEMESIS_INTERVAL_NS_MIN as f64) {
                         return Err(c
                             .err(
                                 n.rate.as_ref().expect("rate").span(),
-                                "the nemesis `rate` must be a positive number of faults per second",
+                                "the nemesis `rate` must be more than 0 and at most 1000 faults per second",
                             )
                             .with_help("e.g. rate = 2.0"));
                     }
@@ -1248,6 +1318,42 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
             {
                 return Err(c.err(k.span(), "a workload needs at least one key"));
             }
+            if let Some(k) = &w.keys {
+                c.in_range(k, "`keys`", 1, KEYS_MAX as u32)?;
+            }
+            let ops = match &w.ops {
+                Some(o) => c.in_range(o, "`ops`", 0, OPS_MAX)?,
+                None => 100,
+            };
+            let retries = match &w.retries {
+                Some(r) => c.in_range(r, "`retries`", 0, RETRIES_MAX as u32)?,
+                None => 2,
+            };
+            let timeout = match &w.timeout {
+                Some(t) => {
+                    match c.in_range(&Spanned::new(t.span(), t.get_ref().0), "`timeout` (ns)", TIMEOUT_NS_MIN, u64::MAX)
+                    {
+                        Ok(ns) => ns,
+                        Err(d) => {
+                            return Err(
+                                d.with_help("a client waits at least 1us for a reply, e.g. timeout = \"200ms\"")
+                            );
+                        }
+                    }
+                }
+                None => 500 * NANOS_PER_MILLI,
+            };
+            let zipf_exponent = match &w.zipf_exponent {
+                Some(z) => {
+                    if z.get_ref().partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+                        return Err(c
+                            .err(z.span(), "`zipf_exponent` must be more than 0")
+                            .with_help("e.g. zipf_exponent = 1.0"));
+                    }
+                    c.in_range(z, "`zipf_exponent`", f64::MIN_POSITIVE, ZIPF_EXPONENT_MAX)?
+                }
+                None => 1.0,
+            };
             let is_bank = match &w.kind {
                 None => false,
                 Some(k) => c.choice(k, "workload kind", &["kv", "bank"])? == "bank",
@@ -1291,12 +1397,21 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
                 {
                     return Err(c.err(a.span(), "a bank needs at least 2 accounts to transfer between"));
                 }
+                if let Some(a) = &w.accounts {
+                    c.in_range(a, "`accounts`", 2, ACCOUNTS_MAX as u32)?;
+                }
+                if let Some(b) = &w.balance {
+                    c.in_range(b, "`balance`", 0, BALANCE_MAX)?;
+                }
                 let balance = w.balance.as_ref().map_or(100, |b| *b.get_ref());
                 let amount = w.amount.as_ref().map_or(50, |a| *a.get_ref());
                 if let Some(a) = &w.amount
                     && amount == 0
                 {
                     return Err(c.err(a.span(), "a transfer `amount` must be at least 1"));
+                }
+                if let Some(a) = &w.amount {
+                    c.in_range(a, "`amount`", 1, BALANCE_MAX)?;
                 }
                 Some(Bank { accounts, balance, amount })
             } else {
@@ -1321,7 +1436,14 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
                 },
             };
             let think = match &w.rate {
-                Some(r) if *r.get_ref() > 0.0 && r.get_ref().is_finite() => (1e9 / *r.get_ref()) as u64,
+                Some(r) if *r.get_ref() > 0.0 && r.get_ref().is_finite() => {
+                    (1e9 / c.in_range(
+                        r,
+                        "workload `rate` (operations per second per client)",
+                        1e-6,
+                        CLIENT_RATE_MAX,
+                    )?) as u64
+                }
                 Some(r) => {
                     return Err(c
                         .err(r.span(), "workload `rate` must be a positive number of operations per second")
@@ -1331,15 +1453,15 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
             };
             Some(WorkloadConfig {
                 clients,
-                ops: w.ops.unwrap_or(100),
+                ops,
                 mix: weights,
                 bank,
                 keys,
                 distribution,
-                zipf_exponent: w.zipf_exponent.unwrap_or(1.0),
+                zipf_exponent,
                 think,
-                timeout: w.timeout.map_or(500 * NANOS_PER_MILLI, |d| d.0.max(1)),
-                retries: w.retries.unwrap_or(2),
+                timeout,
+                retries,
                 start: w.start.map_or(0, |d| d.0),
                 stop: w.stop.map_or(u64::MAX, |d| d.0),
             })

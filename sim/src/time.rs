@@ -41,9 +41,24 @@ impl Dur {
             "h" => 3600 * NANOS_PER_SEC,
             other => return Err(dur_hint(text, &format!("`{other}` is not a unit"))),
         };
-        parse_scaled(num, scale).map(Dur).ok_or_else(|| dur_hint(text, "the number is not valid"))
+        let well_formed = num.split('.').count() <= 2
+            && num.split('.').all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()));
+        let ns = match parse_scaled_wide(num, scale) {
+            Some(ns) => ns,
+            // Digits too many even for u128 are a duration too long, not a typo.
+            None if well_formed => u128::MAX,
+            None => return Err(dur_hint(text, "the number is not valid")),
+        };
+        if ns > DUR_NS_MAX as u128 {
+            return Err(dur_hint(text, "it is longer than a day (24h), the most any duration may be"));
+        }
+        Ok(Dur(ns as u64))
     }
 }
+
+/// The longest duration a scenario or command may give (a day): the sum of any two
+/// stays far from `u64::MAX` nanoseconds, so virtual time cannot wrap.
+pub const DUR_NS_MAX: u64 = 24 * 3600 * NANOS_PER_SEC;
 
 fn dur_hint(text: &str, why: &str) -> String {
     format!(
@@ -53,6 +68,11 @@ fn dur_hint(text: &str, why: &str) -> String {
 
 /// Parses a decimal such as `1.25` and multiplies it by `scale` exactly, in integers.
 pub(crate) fn parse_scaled(num: &str, scale: u64) -> Option<u64> {
+    parse_scaled_wide(num, scale).and_then(|v| u64::try_from(v).ok())
+}
+
+/// [`parse_scaled`] in u128: `None` only for a malformed number (or one past u128).
+fn parse_scaled_wide(num: &str, scale: u64) -> Option<u128> {
     if num.is_empty() || num.starts_with('.') || num.ends_with('.') {
         return None;
     }
@@ -60,7 +80,7 @@ pub(crate) fn parse_scaled(num: &str, scale: u64) -> Option<u64> {
     if frac.contains('.') {
         return None;
     }
-    let mut value: u128 = int.parse::<u128>().ok()? * scale as u128;
+    let mut value: u128 = int.parse::<u128>().ok()?.checked_mul(scale as u128)?;
     let mut unit = scale as u128;
     for digit in frac.chars() {
         unit /= 10;
@@ -69,7 +89,7 @@ pub(crate) fn parse_scaled(num: &str, scale: u64) -> Option<u64> {
     if !frac.is_empty() && unit == 0 && frac.chars().any(|c| c != '0') {
         return None; // finer than the unit can hold
     }
-    u64::try_from(value).ok()
+    Some(value)
 }
 
 impl fmt::Display for Dur {

@@ -11,7 +11,34 @@ use faultline_sim::check::linearizability::SEARCH_STEPS_MAX;
 use faultline_sim::check::{LinResult, check_history};
 use faultline_sim::time::Dur;
 
-use super::{EXIT_BAD_INPUT, EXIT_OK};
+use super::{EXIT_BAD_INPUT, EXIT_OK, EXIT_TOO_LARGE};
+
+/// The largest trace a report reads: a run cut off at the event limit writes
+/// gigabytes, and reports hold the parsed trace in memory.
+pub const TRACE_BYTES_MAX: u64 = 256 << 20;
+
+/// Why no report was drawn.
+#[derive(Debug)]
+pub enum ReportError {
+    /// The folder is not a run folder, or a file in it is malformed or unwritable.
+    Bad(String),
+    /// The run is too large to draw: nothing is wrong with it.
+    TooLarge(String),
+}
+
+impl std::fmt::Display for ReportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReportError::Bad(m) | ReportError::TooLarge(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<String> for ReportError {
+    fn from(m: String) -> ReportError {
+        ReportError::Bad(m)
+    }
+}
 
 fn read(dir: &Path, name: &str) -> Result<String, String> {
     let path = dir.join(name);
@@ -21,6 +48,23 @@ fn read(dir: &Path, name: &str) -> Result<String, String> {
             path.display()
         )
     })
+}
+
+/// The trace, unless it is larger than [`TRACE_BYTES_MAX`].
+fn read_trace(dir: &Path) -> Result<String, ReportError> {
+    let path = dir.join("trace.jsonl");
+    if let Ok(meta) = fs::metadata(&path)
+        && meta.len() > TRACE_BYTES_MAX
+    {
+        return Err(ReportError::TooLarge(format!(
+            "reports not drawn: {} is {} MiB, more than the {} MiB a report reads\n  = help: the run is fine; \
+             draw a shorter run (a smaller `duration` or fewer `ops`), or read the trace with a streaming tool",
+            path.display(),
+            meta.len() >> 20,
+            TRACE_BYTES_MAX >> 20
+        )));
+    }
+    Ok(read(dir, "trace.jsonl")?)
 }
 
 /// Which reports to draw.
@@ -56,13 +100,18 @@ pub enum Verdict<'a> {
 
 /// Draws both timelines and the viewer of the run in `dir` into `dir`; returns the
 /// files written.
-pub fn render(dir: &Path, window: &Window) -> Result<Vec<PathBuf>, String> {
+pub fn render(dir: &Path, window: &Window) -> Result<Vec<PathBuf>, ReportError> {
     render_kinds(dir, window, Kinds::ALL, Verdict::Recheck)
 }
 
 /// [`render`], drawing only `kinds`.
-pub fn render_kinds(dir: &Path, window: &Window, kinds: Kinds, verdict: Verdict<'_>) -> Result<Vec<PathBuf>, String> {
-    let trace = read(dir, "trace.jsonl")?;
+pub fn render_kinds(
+    dir: &Path,
+    window: &Window,
+    kinds: Kinds,
+    verdict: Verdict<'_>,
+) -> Result<Vec<PathBuf>, ReportError> {
+    let trace = read_trace(dir)?;
     let scenario_src = read(dir, "scenario.toml")?;
     let scenario = faultline_sim::scenario::parse(
         &dir.join("scenario.toml").to_string_lossy(),
@@ -172,7 +221,7 @@ pub fn window(from: Option<&str>, to: Option<&str>, only: &[String]) -> Result<W
 }
 
 pub fn report(dir: &Path, from: Option<&str>, to: Option<&str>, only: &[String]) -> u8 {
-    let result = window(from, to, only).and_then(|w| render(dir, &w));
+    let result = window(from, to, only).map_err(ReportError::Bad).and_then(|w| render(dir, &w));
     match result {
         Ok(files) => {
             for f in files {
@@ -180,7 +229,11 @@ pub fn report(dir: &Path, from: Option<&str>, to: Option<&str>, only: &[String])
             }
             EXIT_OK
         }
-        Err(msg) => {
+        Err(ReportError::TooLarge(msg)) => {
+            eprintln!("{msg}");
+            EXIT_TOO_LARGE
+        }
+        Err(ReportError::Bad(msg)) => {
             eprintln!("{msg}");
             EXIT_BAD_INPUT
         }

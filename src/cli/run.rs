@@ -132,7 +132,9 @@ pub fn run(arg: &str, seed: Option<u64>, out: Option<PathBuf>, peak_memory: bool
                     files.iter().filter_map(|f| f.file_name()).map(|n| n.to_string_lossy().into()).collect();
                 println!("report     {}", names.join(", "));
             }
-            Err(msg) => {
+            // Too large to draw: the run stands, and so does its exit code.
+            Err(super::report::ReportError::TooLarge(msg)) => println!("report     {msg}"),
+            Err(super::report::ReportError::Bad(msg)) => {
                 eprintln!("{msg}");
                 return EXIT_BAD_INPUT;
             }

@@ -410,6 +410,39 @@ struct EventDe {
     keys: Option<Vec<String>>,
 }
 
+/// Byte offsets of the objects in the file's `"events"` array, in order (strings
+/// skipped), so a message about event n points at its line.
+fn event_starts(src: &str) -> Vec<usize> {
+    let Some(key) = src.find("\"events\"") else { return Vec::new() };
+    let Some(open) = src[key..].find('[').map(|i| key + i) else { return Vec::new() };
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let mut out = Vec::new();
+    for (i, b) in src.bytes().enumerate().skip(open + 1) {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                if depth == 0 && b == b'{' {
+                    out.push(i);
+                }
+                depth += 1;
+            }
+            b'}' | b']' if depth == 0 => break,
+            b'}' | b']' => depth -= 1,
+            _ => {}
+        }
+    }
+    out
+}
+
 /// faultline's own `history.json`.
 pub fn parse_faultline(path: &str, src: &str) -> Result<History, Diagnostic> {
     let file: FileDe = serde_json::from_str(src).map_err(|e| {
@@ -426,8 +459,18 @@ pub fn parse_faultline(path: &str, src: &str) -> Result<History, Diagnostic> {
     }
     let mut history = History::default();
     let mut ids: BTreeMap<usize, usize> = BTreeMap::new();
+    // Per process, the op it has open: a client runs one operation at a time.
+    let mut open: BTreeMap<usize, usize> = BTreeMap::new();
+    let starts = event_starts(src);
     for (n, e) in file.events.into_iter().enumerate() {
-        let bad = |m: &str| whole(format!("event {n} (op {}): {m}", e.op));
+        let bad = |m: &str| {
+            let msg = format!("event {n} (op {}): {m}", e.op);
+            match starts.get(n) {
+                Some(&at) => Diagnostic::at(path, src, at..at + 1, msg),
+                None => Diagnostic::file(path, msg),
+            }
+            .with_help("expected a history.json as `faultline run` writes it")
+        };
         if e.kind == "invoke" {
             let need = |v: &Option<String>, what: &str| v.clone().ok_or_else(|| bad(&format!("needs `{what}`")));
             let key = || e.key.clone().ok_or_else(|| bad("an invoke needs a key"));
@@ -444,14 +487,29 @@ pub fn parse_faultline(path: &str, src: &str) -> Result<History, Diagnostic> {
                 Some("read") => Op::Read { keys: e.keys.clone().ok_or_else(|| bad("needs `keys`"))? },
                 _ => return Err(bad("`f` must be get, put, append, cas, transfer or read")),
             };
-            if ids.insert(e.op, history.invoke(e.time, e.process, op)).is_some() {
+            if let Some(other) = open.get(&e.process) {
+                return Err(bad(&format!(
+                    "process {} invokes it while its op {other} is still open: a process runs one operation at a time",
+                    e.process
+                )));
+            }
+            if ids.contains_key(&e.op) {
                 return Err(bad("this op is invoked twice"));
             }
+            ids.insert(e.op, history.invoke(e.time, e.process, op));
+            open.insert(e.process, e.op);
         } else {
             let id = *ids.get(&e.op).ok_or_else(|| bad("completes an op never invoked"))?;
             if history.ops[id].complete.is_some() {
                 return Err(bad("this op completes twice"));
             }
+            if e.time < history.ops[id].invoke {
+                return Err(bad(&format!(
+                    "it completes at {} ns, before it was invoked at {} ns",
+                    e.time, history.ops[id].invoke
+                )));
+            }
+            open.remove(&history.ops[id].client);
             let completion = match e.kind.as_str() {
                 "ok" => Completion::Ok { value: e.value.clone(), swapped: e.swapped },
                 "fail" => Completion::Fail { error: e.error.clone().unwrap_or_default() },

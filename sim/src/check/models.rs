@@ -44,6 +44,40 @@ pub enum KvOutput {
     Unknown,
 }
 
+impl std::fmt::Display for KvOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KvOutput::Value(v) => write!(f, "{v:?}"),
+            KvOutput::Swapped(true) => f.write_str("swapped"),
+            KvOutput::Swapped(false) => f.write_str("not swapped"),
+            KvOutput::Done => f.write_str("done"),
+            KvOutput::Unknown => f.write_str("no answer"),
+        }
+    }
+}
+
+impl std::fmt::Display for RegisterOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegisterOp::Read => f.write_str("read"),
+            RegisterOp::Write(v) => write!(f, "write {v}"),
+            RegisterOp::Cas(a, b) => write!(f, "cas from {a} to {b}"),
+        }
+    }
+}
+
+impl std::fmt::Display for RegisterOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegisterOutput::Read(v) => f.write_str(&v.map_or("nil".to_string(), |x| x.to_string())),
+            RegisterOutput::Written => f.write_str("ok"),
+            RegisterOutput::Cas(true) => f.write_str("swapped"),
+            RegisterOutput::Cas(false) => f.write_str("not swapped"),
+            other => write!(f, "{other:?}"),
+        }
+    }
+}
+
 /// One key of a key-value store with get / put / append / cas. Keys start as "".
 /// (P-compositionality: a key-value history is checked key by key with this model.)
 pub struct KvModel;
@@ -88,7 +122,7 @@ impl Model for KvModel {
             (Op::Cas { from, .. }, KvOutput::Swapped(false)) => {
                 format!("cas found a value other than {from:?}, but the value was {from:?}")
             }
-            _ => format!("{input:?} cannot return {output:?} with value {state:?}"),
+            _ => format!("{input} cannot return {output} with value {state:?}"),
         }
     }
 }
@@ -153,7 +187,7 @@ impl Model for RegisterModel {
                 format!("cas failed to find {a}, but the register held {a}")
             }
             (RegisterOp::Cas(..), _) => "a plain register has no cas (use --model cas-register)".to_string(),
-            _ => format!("{input:?} cannot return {output:?} with {}", show(state)),
+            _ => format!("{input} cannot return {output} with {}", show(state)),
         }
     }
 }
