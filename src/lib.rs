@@ -2,3 +2,4 @@
 //! same code the binary runs.
 
 pub mod cli;
+pub mod fuzz;

@@ -37,6 +37,9 @@ pub struct Summary {
     /// The scenario's duration.
     pub duration_ns: u64,
     pub last_event_ns: u64,
+    /// What ended the run before its duration: a failed invariant or a limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_by: Option<String>,
     pub stats: Stats,
     pub ops: Option<OpCounts>,
     pub latency: Option<Latencies>,
@@ -104,6 +107,15 @@ pub fn summarize(scenario: &Scenario, result: &RunResult) -> Summary {
         end_time_ns: result.end_time,
         duration_ns: scenario.duration,
         last_event_ns: result.last_event,
+        stopped_by: if result.violation.is_some() {
+            Some("the failed invariant".into())
+        } else if result.event_limit_hit {
+            Some("the event limit".into())
+        } else if result.memory_limit_hit {
+            Some("the memory ceiling".into())
+        } else {
+            None
+        },
         stats: result.stats.clone(),
         messages_per_op: (has_clients && !ops.is_empty()).then(|| result.stats.sent as f64 / ops.len() as f64),
         ops: has_clients.then_some(counts),
@@ -161,14 +173,9 @@ impl Summary {
     /// Everything after the header: what happened, the verdicts, the result.
     pub fn write_body(&self, w: &mut impl Write) -> io::Result<()> {
         let s = &self.stats;
-        let stopped = if self.end_time_ns >= self.duration_ns {
-            ""
-        } else if self.stats.events >= faultline_sim::engine::EVENTS_PER_RUN_MAX {
-            " (stopped at the event limit)"
-        } else if self.invariants.starts_with("violated") {
-            " (stopped at the failed invariant)"
-        } else {
-            ""
+        let stopped = match &self.stopped_by {
+            Some(why) if self.end_time_ns < self.duration_ns => format!(" (stopped at {why})"),
+            _ => String::new(),
         };
         writeln!(
             w,

@@ -31,6 +31,15 @@ pub(crate) enum Payload<M> {
     Reply(Box<Reply>),
 }
 
+/// What a client delivery weighs against [`PENDING_CLIENT_BYTES_MAX`].
+fn client_weight<M>(d: &ClientDelivery<M>) -> usize {
+    std::mem::size_of::<ClientDelivery<M>>()
+        + match &d.payload {
+            Payload::Request(r) => r.op.weight_bytes(),
+            _ => std::mem::size_of::<Reply>(),
+        }
+}
+
 /// A message to or from a client, boxed so the common event stays small.
 pub(crate) struct ClientDelivery<M> {
     from: Addr,
@@ -101,6 +110,14 @@ fn delivery<P: Protocol>(from: Addr, to: Addr, id: u64, payload: Payload<P::Msg>
 /// more than one message can grow without bound; the run stops here and fails.
 pub const EVENTS_PER_RUN_MAX: u64 = 20_000_000;
 
+/// The run's memory ceiling: the most events that may wait at once (in the queue,
+/// or held on a cut link). They are what a run's memory grows with; the history and
+/// the nodes' disks are bounded by the scenario's ranges. About 250 MB at most.
+pub const PENDING_EVENTS_MAX: usize = 2_000_000;
+/// The memory ceiling for client traffic waiting in the queue, in bytes: a request
+/// carries its operation (a bank read names every account), so it is weighed.
+pub const PENDING_CLIENT_BYTES_MAX: usize = 256 << 20;
+
 /// Counters a run summary reports.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Stats {
@@ -133,6 +150,8 @@ impl Stats {
 pub enum Check {
     /// The run stopped at [`EVENTS_PER_RUN_MAX`].
     EventLimit,
+    /// The run stopped at [`PENDING_EVENTS_MAX`], its memory ceiling.
+    MemoryLimit,
     /// A protocol invariant, by its name.
     Invariant(String),
     Linearizability,
@@ -150,6 +169,7 @@ impl std::fmt::Display for Check {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Check::EventLimit => f.write_str("event limit"),
+            Check::MemoryLimit => f.write_str("memory limit"),
             Check::Invariant(name) => write!(f, "invariant `{name}`"),
             Check::Linearizability => f.write_str("linearizability"),
             Check::LinearizabilityUnknown => f.write_str("linearizability (unknown)"),
@@ -189,6 +209,8 @@ pub struct RunResult {
     pub expect: Expect,
     /// The run stopped at [`EVENTS_PER_RUN_MAX`] before its duration was up.
     pub event_limit_hit: bool,
+    /// The run stopped at [`PENDING_EVENTS_MAX`] before its duration was up.
+    pub memory_limit_hit: bool,
     /// `[[check.assert]]`, liveness and conserved-total checks that failed.
     pub assertion_failures: Vec<Failure>,
     /// What the protocol measured, as `(name, value)` ([`Protocol::measures`]).
@@ -211,6 +233,18 @@ impl RunResult {
                 format!(
                     "the run hit the limit of {EVENTS_PER_RUN_MAX} events at {} of virtual time: is a message storm \
                  (each message answered by several) growing without bound?",
+                    crate::time::fmt_time(self.end_time)
+                ),
+            );
+        }
+        if self.memory_limit_hit {
+            push(
+                Check::MemoryLimit,
+                format!(
+                    "the run hit its memory ceiling ({PENDING_EVENTS_MAX} waiting events, or {} MiB of waiting \
+                     client traffic) at {} of virtual time: messages pile up faster than they are handled (a \
+                     storm, or clients that retry faster than the network answers)",
+                    PENDING_CLIENT_BYTES_MAX >> 20,
                     crate::time::fmt_time(self.end_time)
                 ),
             );
@@ -299,6 +333,8 @@ pub struct Sim<P: Protocol> {
     view: u64,
     /// Messages to lose by kind: `(kind, receivers, until)`.
     drops: Vec<(String, Vec<NodeId>, Time)>,
+    /// Bytes of client traffic in the queue (see [`PENDING_CLIENT_BYTES_MAX`]).
+    client_bytes: usize,
 }
 
 impl<P: Protocol> Sim<P> {
@@ -353,12 +389,16 @@ impl<P: Protocol> Sim<P> {
             members: scenario.members.clone(),
             view: 0,
             drops: Vec::new(),
+            client_bytes: 0,
             scenario: scenario.clone(),
         }
     }
 
     #[inline(always)]
     pub(crate) fn schedule(&mut self, time: Time, ev: Ev<P>) {
+        if let Ev::Client(d) = &ev {
+            self.client_bytes += client_weight(d);
+        }
         self.seq += 1;
         let slot = match self.free.pop() {
             Some(i) => {
@@ -393,6 +433,7 @@ impl<P: Protocol> Sim<P> {
         self.boot_liveness();
         self.boot_clients();
         let mut last_event = 0;
+        let mut memory_limit_hit = false;
         while let Some(q) = self.queue.pop() {
             let time = q.time();
             if time > self.end {
@@ -404,6 +445,9 @@ impl<P: Protocol> Sim<P> {
             self.stats.events += 1;
             let ev = self.slab[q.slot() as usize].take().expect("a queued event");
             self.free.push(q.slot());
+            if let Ev::Client(d) = &ev {
+                self.client_bytes -= client_weight(d);
+            }
             self.dispatch(ev);
             if self.watching > 0 || self.live_watch {
                 self.watch_step();
@@ -411,8 +455,16 @@ impl<P: Protocol> Sim<P> {
             if self.violation.is_some() || self.stats.events >= EVENTS_PER_RUN_MAX {
                 break;
             }
+            if self.queue.len() + self.held.len() > PENDING_EVENTS_MAX || self.client_bytes > PENDING_CLIENT_BYTES_MAX {
+                memory_limit_hit = true;
+                break;
+            }
         }
-        if self.queue.is_empty() && self.violation.is_none() && self.stats.events < EVENTS_PER_RUN_MAX {
+        if self.queue.is_empty()
+            && self.violation.is_none()
+            && self.stats.events < EVENTS_PER_RUN_MAX
+            && !memory_limit_hit
+        {
             // Nothing left to happen: the run still lasts its whole duration.
             self.now = self.end;
         }
@@ -427,7 +479,7 @@ impl<P: Protocol> Sim<P> {
         let linearizability = (self.scenario.linearizable && self.clients.is_some())
             .then(|| check_history(&self.history, SEARCH_STEPS_MAX));
         let event_limit_hit = self.stats.events >= EVENTS_PER_RUN_MAX;
-        if self.violation.is_none() && !event_limit_hit {
+        if self.violation.is_none() && !event_limit_hit && !memory_limit_hit {
             self.finish_checks();
         }
         if let Some(bank) = self.clients.as_ref().and_then(|c| c.bank())
@@ -450,6 +502,7 @@ impl<P: Protocol> Sim<P> {
             linearizability,
             expect: self.scenario.expect,
             event_limit_hit,
+            memory_limit_hit,
             assertion_failures: self.assertion_failures,
             measures,
         }

@@ -76,6 +76,18 @@ pub enum Op {
 }
 
 impl Op {
+    /// Roughly how many bytes the operation holds: what a message carrying it costs.
+    pub fn weight_bytes(&self) -> usize {
+        let text = match self {
+            Op::Get { key } => key.len(),
+            Op::Put { key, value } | Op::Append { key, value } => key.len() + value.len(),
+            Op::Cas { key, from, to } => key.len() + from.len() + to.len(),
+            Op::Transfer { from, to, .. } => from.len() + to.len(),
+            Op::Read { keys } => keys.iter().map(|k| k.len() + std::mem::size_of::<String>()).sum(),
+        };
+        std::mem::size_of::<Op>() + text
+    }
+
     pub fn key(&self) -> &str {
         match self {
             Op::Get { key } | Op::Put { key, .. } | Op::Append { key, .. } | Op::Cas { key, .. } => key,

@@ -55,18 +55,16 @@ impl Protocol for Probe {
     fn on_request(&mut self, _: &mut Ctx<'_, Self>, _: Request) {}
 }
 
+/// A scenario for one of this file's test protocols, named `name` in a catalog of one.
+fn scenario_for(name: &'static str, leader: bool, src: &str) -> faultline_sim::Scenario {
+    let catalog =
+        Catalog { protocols: vec![Known { name, variants: vec!["correct"], probes: vec![], workload: "kv", leader }] };
+    parse(&format!("{name}.toml"), src, &catalog).unwrap_or_else(|d| panic!("{d}"))
+}
+
 fn run(toml_body: &str, seed: u64) -> (RunResult, Vec<Value>) {
     let src = format!("name = \"probe\"\nprotocol = \"probe\"\n{toml_body}");
-    let catalog = Catalog {
-        protocols: vec![Known {
-            name: "probe",
-            variants: vec!["correct"],
-            probes: vec![],
-            workload: "kv",
-            leader: true,
-        }],
-    };
-    let scenario = parse("probe.toml", &src, &catalog).unwrap_or_else(|d| panic!("{d}"));
+    let scenario = scenario_for("probe", true, &src);
     let buf = TraceBuffer::default();
     let result = Sim::<Probe>::new(&scenario, (), seed, Trace::to_writer(Box::new(buf.clone()))).run();
     let events = buf.text().lines().map(|l| serde_json::from_str(l).expect("json")).collect();
@@ -399,16 +397,7 @@ impl Protocol for Loopback {
 #[test]
 fn a_node_hears_itself_once_in_order_at_once_over_any_network() {
     let src = "name = \"loopback\"\nprotocol = \"loopback\"\nnodes = 2\nduration = \"1s\"\n[network]\nloss = \"100%\"\nduplicate = \"100%\"\nreorder = \"100%\"\n[[faults]]\nat = \"300ms\"\nisolate = \"n1\"\n[[faults]]\nat = \"300ms\"\ndrop = { kind = \"Ping\", to = [\"n1\", \"n2\"], for = \"500ms\" }\n";
-    let catalog = Catalog {
-        protocols: vec![Known {
-            name: "loopback",
-            variants: vec!["correct"],
-            probes: vec![],
-            workload: "kv",
-            leader: false,
-        }],
-    };
-    let scenario = parse("loopback.toml", src, &catalog).unwrap_or_else(|d| panic!("{d}"));
+    let scenario = scenario_for("loopback", false, src);
     let buf = TraceBuffer::default();
     let r = Sim::<Loopback>::new(&scenario, (), 1, Trace::to_writer(Box::new(buf.clone()))).run();
     let ev: Vec<Value> = buf.text().lines().map(|l| serde_json::from_str(l).expect("json")).collect();
@@ -425,4 +414,44 @@ fn a_node_hears_itself_once_in_order_at_once_over_any_network() {
         let d = ev.iter().find(|e| e["ev"] == "deliver" && e["id"] == s["id"]).expect("delivered");
         assert_eq!(t(d), t(s), "loopback takes no time");
     }
+}
+
+/// Every message is answered by two: the waiting messages double each round trip.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Storm;
+
+impl Protocol for Storm {
+    type Msg = Msg;
+    type Timer = &'static str;
+    type Stored = String;
+    type Config = ();
+
+    fn start(ctx: &mut Ctx<'_, Self>, _: &(), _: &Durable<String>) -> Self {
+        if ctx.id() == NodeId(0) {
+            ctx.send(NodeId(1), Msg::Ping(0));
+        }
+        Storm
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, Msg::Ping(n): Msg) {
+        ctx.send(from, Msg::Ping(n + 1));
+        ctx.send(from, Msg::Ping(n + 1));
+    }
+
+    fn on_timer(&mut self, _: &mut Ctx<'_, Self>, _: TimerId, _: &'static str) {}
+    fn on_request(&mut self, _: &mut Ctx<'_, Self>, _: Request) {}
+}
+
+/// A storm stops at the run's memory ceiling (waiting events), typed and worded,
+/// long before it could take the machine's memory.
+#[test]
+fn a_message_storm_stops_at_the_memory_ceiling() {
+    let src = "name = \"storm\"\nprotocol = \"storm\"\nnodes = 2\nduration = \"10s\"\n[network]\nlatency = { dist = \"constant\", value = \"1ms\" }\n";
+    let scenario = scenario_for("storm", false, src);
+    let r = Sim::<Storm>::new(&scenario, (), 1, Trace::off()).run();
+    assert!(r.memory_limit_hit && !r.event_limit_hit, "{:?}", r.failures());
+    assert!(r.end_time < 100_000_000, "it stopped within the first 100ms, at {}", r.end_time);
+    let failed = r.failed_checks();
+    assert_eq!(failed[0].check, faultline_sim::Check::MemoryLimit);
+    assert!(failed[0].message.contains("memory ceiling (2000000 waiting events"), "{}", failed[0].message);
 }
