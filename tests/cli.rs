@@ -315,3 +315,18 @@ fn a_report_of_a_huge_run_is_declined_not_read_whole() {
     assert_eq!(o.status.code(), Some(3), "{err}");
     assert!(err.contains("reports not drawn") && err.contains("the run is fine"), "{err}");
 }
+
+/// Without a terminal (CI logs, pipes), a sweep still shows progress: a line on
+/// stderr after each tenth of its seeds, and the results do not change.
+#[test]
+fn a_sweep_shows_progress_on_stderr_without_a_terminal() {
+    let o = faultline(&["sweep", "pb/basic", "--seeds", "1..21", "-j", "2"]);
+    assert_eq!(o.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("progress   ")).collect();
+    assert_eq!(lines.len(), 10, "{err}");
+    assert_eq!(lines.last(), Some(&"progress   20/20 seeds"));
+    let once = faultline(&["sweep", "pb/basic", "--seeds", "1..21", "-j", "1"]);
+    let digest = |o: &Output| stdout(o).lines().find(|l| l.starts_with("digest")).map(str::to_string);
+    assert_eq!(digest(&o), digest(&once), "the same digest in tenths and with one job");
+}

@@ -134,6 +134,9 @@ fn shard_range(r: Range<u64>, i: u64, n: u64) -> Range<u64> {
 /// The most seeds one sweep (or one shard) runs: each keeps a result in memory until
 /// the summary. Split a larger range with `--shard`.
 pub const SEEDS_PER_SWEEP_MAX: u64 = 1_000_000;
+/// How many progress lines a sweep prints on stderr when it is not a terminal.
+const PROGRESS_LINES: u64 = 10;
+
 /// The most worker threads `--jobs` may start.
 pub const JOBS_MAX: usize = 256;
 
@@ -251,10 +254,28 @@ pub fn sweep(
     } else {
         ProgressBar::hidden()
     };
-    let outcomes = if no_digest {
-        run_seeds_unhashed(&scenario, range, jobs, &bar)
+    let run = |seeds: Range<u64>| {
+        if no_digest {
+            run_seeds_unhashed(&scenario, seeds, jobs, &bar)
+        } else {
+            run_seeds(&scenario, seeds, jobs, &bar)
+        }
+    };
+    let outcomes = if std::io::stderr().is_terminal() {
+        run(range)
     } else {
-        run_seeds(&scenario, range, jobs, &bar)
+        // No terminal for a bar (a CI log, a pipe): a progress line on stderr after
+        // each tenth of the seeds. The tenths run one after another, so the results
+        // are in seed order as ever.
+        let mut all = Vec::with_capacity(total as usize);
+        for part in 1..=PROGRESS_LINES {
+            let seeds = shard_range(range.clone(), part, PROGRESS_LINES);
+            if !seeds.is_empty() {
+                all.extend(run(seeds));
+                eprintln!("progress   {}/{total} seeds", all.len());
+            }
+        }
+        all
     };
     bar.finish_and_clear();
 
