@@ -11,7 +11,7 @@
 
 mod common;
 
-use faultline::cli::sweep::{SeedOutcome, run_seeds};
+use faultline::cli::sweep::{SeedOutcome, caught_enough, run_seeds};
 use faultline_sim::scenario::Expect;
 use indicatif::ProgressBar;
 
@@ -67,17 +67,6 @@ fn sweep(s: &faultline_sim::Scenario, seeds: std::ops::Range<u64>) -> Vec<SeedOu
     run_seeds(s, seeds, 2, &ProgressBar::hidden())
 }
 
-/// "Caught on N of ..." in a zoo file's description: seeds on which any check failed.
-fn stated_count(s: &faultline_sim::Scenario, seeds: u64) -> u64 {
-    let description = s.description.clone().unwrap_or_default().replace('\n', " ");
-    let stated = description
-        .split("Caught on ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .unwrap_or_else(|| panic!("{}: the description says how often it is caught", s.path));
-    if stated == "all" { seeds } else { stated.parse().expect("a count") }
-}
-
 #[test]
 fn the_zoo_table_in_the_book_is_what_sweeps_measure() {
     let book = std::fs::read_to_string(BOOK).expect("the book's zoo chapter");
@@ -93,11 +82,11 @@ fn the_zoo_table_in_the_book_is_what_sweeps_measure() {
         let range = own.seeds.clone().expect("a zoo scenario states its seeds");
         let out = sweep(&own, range.clone());
         let any = out.iter().filter(|o| !o.failures.is_empty()).count() as u64;
-        assert_eq!(any, stated_count(&own, range.end - range.start), "{}: its description's count", row.own);
+        assert_eq!(any, common::stated_count(&own, range.end - range.start), "{}: its description's count", row.own);
         assert!(out.iter().all(|o| !o.panicked), "{}: a seed panicked", row.own);
         let min = own.catch_at_least.unwrap_or_else(|| panic!("{} states catch_at_least", row.own));
         assert!(
-            any as u128 * 1_000_000 >= min.0 as u128 * (range.end - range.start) as u128,
+            caught_enough(&own, any as usize, (range.end - range.start) as usize),
             "{}: caught on {any} seeds, under its catch_at_least of {min}",
             row.own
         );

@@ -165,7 +165,7 @@ fn rate(caught: usize, seeds: usize) -> String {
 }
 
 /// The scenario's `catch_at_least` holds (or it states none).
-fn caught_enough(scenario: &Scenario, caught: usize, seeds: usize) -> bool {
+pub fn caught_enough(scenario: &Scenario, caught: usize, seeds: usize) -> bool {
     scenario.catch_at_least.is_none_or(|min| caught as u128 * 1_000_000 >= min.0 as u128 * seeds as u128)
 }
 

@@ -31,6 +31,17 @@ pub fn passes_ten_seeds(name: &str) {
     }
 }
 
+/// "Caught on N of ..." in a zoo file's description ("all" is every one of `seeds`).
+pub fn stated_count(s: &Scenario, seeds: u64) -> u64 {
+    let description = s.description.clone().unwrap_or_default().replace('\n', " ");
+    let stated = description
+        .split("Caught on ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("{}: the description says how often it is caught", s.path));
+    if stated == "all" { seeds } else { stated.parse().expect("a count") }
+}
+
 /// A scenario that must fail is caught for one of `reasons` (the start of its first failure)
 /// on exactly as many of its seeds as its description says ("Caught on N of ..."),
 /// its own seed among them, so `faultline run NAME` shows the bug.
@@ -42,13 +53,7 @@ pub fn zoo_is_caught_as_often_as_it_says(name: &str, reasons: &[&str]) {
     for o in &caught {
         assert!(reasons.iter().any(|r| o.failures[0].starts_with(r)), "{name} seed {}: {}", o.seed, o.failures[0]);
     }
-    let description = s.description.clone().unwrap_or_default().replace('\n', " ");
-    let stated = description
-        .split("Caught on ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .unwrap_or_else(|| panic!("{name}: the description says how often it is caught"));
-    let stated = if stated == "all" { range.end - range.start } else { stated.parse().expect("a count") };
+    let stated = stated_count(&s, range.end - range.start);
     assert_eq!(caught.len() as u64, stated, "{name}: the description's count is out of date");
     assert!(caught.iter().any(|o| o.seed == s.seed), "{name}: seed {} does not catch it", s.seed);
 }
