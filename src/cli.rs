@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use faultline_sim::check::linearizability::Budget;
 
 pub use load::{BUNDLED, load_scenario};
 
@@ -45,7 +46,13 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0  every check came out as expected (passed, or failed where the scenario says expect = \"fail\")
   1  a check came out other than expected (the replay command is printed)
-  2  bad input or usage (the message names the file, line and column)";
+  2  bad input or usage (the message names the file, line and column)
+  3  unknown: nothing failed, but the linearizability search spent its budget (raise it with --budget)";
+
+/// `--budget`, as clap reads it: a bad value is a usage error that says what to write.
+fn parse_budget(text: &str) -> Result<Budget, String> {
+    Budget::parse(text)
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -79,6 +86,9 @@ pub enum Command {
         /// Print the process's peak memory (VmHWM) when done
         #[arg(long, hide = true)]
         peak_memory: bool,
+        /// The linearizability checker's budget, instead of the scenario's [check] budget
+        #[arg(long, value_name = "BUDGET", value_parser = parse_budget)]
+        budget: Option<Budget>,
         /// Also draw reports into the run folder: "all" (the default), "svg" (messages.svg,
         /// operations.svg) or "html" (viewer.html)
         #[arg(long, value_name = "all|svg|html", num_args = 0..=1, default_missing_value = "all")]
@@ -116,6 +126,10 @@ pub enum Command {
         /// Do not hash each seed's trace: about twice as fast, but no digest to compare
         #[arg(long)]
         no_digest: bool,
+        /// The linearizability checker's budget for each seed, instead of the scenario's
+        /// [check] budget; a seed that spends it is counted as unknown, apart from failures
+        #[arg(long, value_name = "BUDGET", value_parser = parse_budget)]
+        budget: Option<Budget>,
         /// Print one JSON object per seed (seed, verdict, failing checks, trace hash, events), then a summary object
         #[arg(long)]
         json: bool,
@@ -131,9 +145,10 @@ pub enum Command {
         /// The sequential model [default: kv for key-value histories, cas-register for etcd]
         #[arg(long, value_name = "kv|cas-register|register")]
         model: Option<String>,
-        /// Search budget in steps before the verdict is unknown
-        #[arg(long)]
-        budget: Option<u64>,
+        /// The search budget before the verdict is unknown: steps per key (`2e6`), or
+        /// `steps=N,memory=SIZE,time=DURATION` [default: steps=50000000,memory=64MiB]
+        #[arg(long, value_name = "BUDGET", value_parser = parse_budget)]
+        budget: Option<Budget>,
         /// Print the verdict as JSON
         #[arg(long)]
         json: bool,
@@ -183,7 +198,7 @@ Exit codes: 0 measured; 2 bad options (the message says what to write).")]
 
 pub fn main(cli: Cli) -> ExitCode {
     let code = match cli.command {
-        Command::Run { scenario, seed, out, peak_memory, report } => {
+        Command::Run { scenario, seed, out, peak_memory, budget, report } => {
             // `run --report pb/basic`: the optional value took the scenario. A value
             // that is no report kind is the scenario, and the reports are all of them.
             let (scenario, report) = match (scenario, report) {
@@ -194,11 +209,11 @@ pub fn main(cli: Cli) -> ExitCode {
                     return ExitCode::from(EXIT_BAD_INPUT);
                 }
             };
-            run::run(&scenario, seed, out, peak_memory, report)
+            run::run(&scenario, seed, out, peak_memory, budget, report)
         }
         Command::Report { run_dir, from, to, only } => report::report(&run_dir, from.as_deref(), to.as_deref(), &only),
-        Command::Sweep { scenario, seeds, jobs, shard, no_digest, json } => {
-            sweep::sweep(&scenario, seeds, jobs, shard, no_digest, json)
+        Command::Sweep { scenario, seeds, jobs, shard, no_digest, budget, json } => {
+            sweep::sweep(&scenario, sweep::Options { seeds, jobs, shard, no_digest, budget, json })
         }
         Command::Check { file, format, model, budget, json } => check::run(&file, format, model, budget, json),
         Command::List { probes: false } => list::list(),

@@ -51,6 +51,13 @@ fn a_stale_read_is_outlined_on_the_operation_timeline() {
     let (messages, operations) = render(&dir, &window(1500, 1600));
     assert!(operations.contains("NOT linearizable on key k1"), "the verdict is the title");
     assert!(operations.contains("operation 60: get k1 -&gt; 2.8"), "the stuck operation is named");
+    // The cause: put "2.8" (operation 33, at 0.91s) is left of this window; the five
+    // puts that replaced it before the read began are outlined where they fall in it.
+    assert!(!operations.contains("wrote the value read"), "the source is outside 1.5s to 1.6s");
+    let summary = std::fs::read_to_string(dir.join("summary.json")).expect("summary.json");
+    assert!(summary.contains("\\\"2.8\\\" was written by operation 33"), "the cause is in the summary: {summary}");
+    let (_, wide) = render(&dir, &window(900, 1600));
+    assert!(wide.contains("wrote the value read") && wide.contains("overwrote it"), "the cause is marked");
     assert!(messages.contains("partition n1 n2 | n3"), "the partition is shaded and named");
     insta::assert_snapshot!("stale-reads-operations", operations);
     insta::assert_snapshot!("stale-reads-messages", messages);

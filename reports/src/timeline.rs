@@ -341,14 +341,23 @@ pub fn operation_timeline(history: &History, verdict: Option<&LinResult>, window
         Some(LinResult::NotLinearizable { why, .. }) => (Some(why.op), why.prefix.clone()),
         _ => (None, Vec::new()),
     };
+    // A stale read's cause: the write it read, and the writes that had replaced it.
+    let cause = match verdict {
+        Some(LinResult::NotLinearizable { why, .. }) => why.cause.as_ref(),
+        _ => None,
+    };
+    let source = cause.and_then(|c| c.source);
+    let overwrote = |id: usize| cause.is_some_and(|c| c.overwritten_by.contains(&id));
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err)?;
         let title = match (&stuck, verdict) {
             (Some(op), Some(LinResult::NotLinearizable { key, .. })) => {
+                let cause =
+                    if source.is_some() { "; blue: the write it read; purple: writes that replaced it" } else { "" };
                 format!(
-                    "operations: NOT linearizable on key {key}: operation {op} (outlined) cannot follow the numbered prefix"
+                    "operations: NOT linearizable on key {key}: operation {op} (outlined) cannot follow the numbered prefix{cause}"
                 )
             }
             _ => format!("operations, {} to {}", fmt_time(scale.from), fmt_time(scale.to)),
@@ -374,6 +383,15 @@ pub fn operation_timeline(history: &History, verdict: Option<&LinResult>, window
             if stuck == Some(o.id) {
                 root.draw(&Rectangle::new([(x0 - 2, y - 2), (x1 + 2, y + 18)], RED.stroke_width(3)))
                     .map_err(draw_err)?;
+            } else if source == Some(o.id) {
+                root.draw(&Rectangle::new([(x0 - 2, y - 2), (x1 + 2, y + 18)], BLUE.stroke_width(2)))
+                    .map_err(draw_err)?;
+                root.draw(&Text::new("wrote the value read", (x1 + 4, y + 22), text_style(9, BLUE)))
+                    .map_err(draw_err)?;
+            } else if overwrote(o.id) {
+                root.draw(&Rectangle::new([(x0 - 2, y - 2), (x1 + 2, y + 18)], MAGENTA.stroke_width(2)))
+                    .map_err(draw_err)?;
+                root.draw(&Text::new("overwrote it", (x1 + 4, y + 22), text_style(9, MAGENTA))).map_err(draw_err)?;
             }
             if let Some(pos) = prefix.iter().position(|&p| p == o.id) {
                 root.draw(&Text::new(format!("{}", pos + 1), (x0, y - 10), text_style(9, BLUE))).map_err(draw_err)?;

@@ -88,7 +88,10 @@ pub fn viewer_html(
     let stuck = match verdict {
         Some(LinResult::NotLinearizable { why, .. }) => {
             let at = history.ops.get(why.op).map_or(0, |o| o.invoke);
-            json!({"op": why.op, "at": at, "prefix": why.prefix})
+            let cause = why.cause.as_ref();
+            json!({"op": why.op, "at": at, "prefix": why.prefix,
+                "source": cause.and_then(|c| c.source),
+                "overwritten_by": cause.map_or(&[][..], |c| &c.overwritten_by[..])})
         }
         _ => Value::Null,
     };

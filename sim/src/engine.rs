@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::check::linearizability::{LinResult, SEARCH_STEPS_MAX, check_history};
+use crate::check::linearizability::{LinResult, check_history};
 use crate::clock::Clock;
 use crate::disk::Disk;
 use crate::history::History;
@@ -268,13 +268,26 @@ impl RunResult {
                         why.op,
                         why.prefix.len(),
                         why.needs
+                    ) + &why
+                        .cause
+                        .as_ref()
+                        .map_or(String::new(), |c| format!("; {}", c.describe(|id| self.history.describe(id)))),
+                )
+            }
+            Some(LinResult::Unknown { undecided }) => {
+                let keys: Vec<String> = undecided
+                    .iter()
+                    .map(|u| format!("{} ({} budget: {} states)", u.key, u.explored.spent, u.explored.states))
+                    .collect();
+                push(
+                    Check::LinearizabilityUnknown,
+                    format!(
+                        "linearizability unknown: the search budget ran out on keys {} (raise it with --budget or \
+                         [check] budget)",
+                        keys.join(", ")
                     ),
                 )
             }
-            Some(LinResult::Unknown { keys }) => push(
-                Check::LinearizabilityUnknown,
-                format!("linearizability unknown: search budget ran out on keys {}", keys.join(", ")),
-            ),
             _ => {}
         }
         out.extend(self.assertion_failures.iter().cloned());
@@ -283,11 +296,19 @@ impl RunResult {
 
     /// Did the checks come out as the scenario expects?
     pub fn as_expected(&self) -> bool {
-        let failed = !self.failures().is_empty();
+        let failed = self.failed_checks();
         match self.expect {
-            Expect::Pass => !failed,
-            Expect::Fail => failed,
+            Expect::Pass => failed.is_empty(),
+            // An undecided check catches nothing: the bug must fail a check outright.
+            Expect::Fail => failed.iter().any(|f| f.check != Check::LinearizabilityUnknown),
         }
+    }
+
+    /// Nothing failed, but the linearizability search ran out of budget: the run
+    /// is neither a pass nor a failure.
+    pub fn is_unknown(&self) -> bool {
+        let failed = self.failed_checks();
+        !failed.is_empty() && failed.iter().all(|f| f.check == Check::LinearizabilityUnknown)
     }
 }
 
@@ -477,7 +498,7 @@ impl<P: Protocol> Sim<P> {
             Err(e) => (None, 0, Some(e.to_string())),
         };
         let linearizability = (self.scenario.linearizable && self.clients.is_some())
-            .then(|| check_history(&self.history, SEARCH_STEPS_MAX));
+            .then(|| check_history(&self.history, &self.scenario.budget));
         let event_limit_hit = self.stats.events >= EVENTS_PER_RUN_MAX;
         if self.violation.is_none() && !event_limit_hit && !memory_limit_hit {
             self.finish_checks();

@@ -97,6 +97,16 @@ pub struct History {
 }
 
 impl History {
+    /// An operation for a student: "operation 41 (put k1 = \"2.8\" by c2, 1.2s to 1.25s)".
+    pub fn describe(&self, id: usize) -> String {
+        let Some(o) = self.ops.get(id) else { return format!("operation {id}") };
+        let end = match &o.complete {
+            Some((t, _)) => format!(" to {}", crate::time::fmt_time(*t)),
+            None => ", never returned".to_string(),
+        };
+        format!("operation {id} ({} by c{}, {}{end})", o.op, o.client + 1, crate::time::fmt_time(o.invoke))
+    }
+
     pub fn invoke(&mut self, time: Time, client: ClientId, op: Op) -> usize {
         let id = self.ops.len();
         self.ops.push(Operation { id, client, op, invoke: time, complete: None });

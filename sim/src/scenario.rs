@@ -460,6 +460,14 @@ pub struct RawCheck {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub catch_at_least: Option<Spanned<Ppm>>,
+    /// The linearizability search's budget: steps and memo memory per key, wall-clock
+    /// time for the whole check, e.g. "steps=50e6,memory=64MiB" (the default) or
+    /// "time=10s". Reaching it
+    /// makes the verdict "unknown", reported apart from a failure. `--budget` on the
+    /// command line overrides it.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub budget: Option<Spanned<String>>,
     /// Assertions on probes (see `faultline list` for each protocol's probes).
     #[serde(default, rename = "assert")]
     pub asserts: Vec<RawAssert>,
@@ -747,6 +755,8 @@ pub struct Scenario {
     pub expect: Expect,
     /// With `Expect::Fail`: the least share of a sweep's seeds that must catch it.
     pub catch_at_least: Option<Ppm>,
+    /// The linearizability search's budget per key (`[check] budget`).
+    pub budget: crate::check::linearizability::Budget,
     pub liveness: Option<u64>,
     pub asserts: Vec<Assertion>,
 }
@@ -1483,6 +1493,15 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
         Expect::Pass => None,
     };
 
+    let budget = match &raw.check.budget {
+        None => crate::check::linearizability::Budget::default(),
+        Some(b) => crate::check::linearizability::Budget::parse(b.get_ref()).map_err(|why| {
+            c.err(b.span(), format!("check `budget`: {why}")).with_help(
+                "e.g. budget = \"steps=50e6,memory=64MiB,time=10s\" (any of the three; the rest keep their defaults)",
+            )
+        })?,
+    };
+
     let is_bank = workload.as_ref().is_some_and(|w| w.bank.is_some());
     if let Some(w) = &raw.workload
         && (*speaks == "bank") != is_bank
@@ -1554,6 +1573,7 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
         workload,
         expect,
         catch_at_least,
+        budget,
         liveness: raw.check.liveness.map(|d| d.0.max(1)),
         asserts,
     })

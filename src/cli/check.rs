@@ -1,7 +1,7 @@
 //! `faultline check`: judges a history recorded by faultline or by another tool.
 
 use faultline_sim::check::import::{Format, Imported, import};
-use faultline_sim::check::linearizability::{LinResult, RegisterModel, SEARCH_STEPS_MAX, check};
+use faultline_sim::check::linearizability::{Budget, LinResult, RegisterModel, check};
 use faultline_sim::diag::{Diagnostic, closest};
 
 use super::{EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, EXIT_UNKNOWN};
@@ -21,7 +21,8 @@ fn choose<'a>(path: &str, what: &str, given: &str, options: &'a [&'a str]) -> Re
     })
 }
 
-pub fn run(path: &str, format: Option<String>, model: Option<String>, budget: Option<u64>, json: bool) -> u8 {
+pub fn run(path: &str, format: Option<String>, model: Option<String>, budget: Option<Budget>, json: bool) -> u8 {
+    let budget = budget.unwrap_or_default();
     let src = match super::input::read_text(std::path::Path::new(path), "a history", super::input::HISTORY_BYTES_MAX) {
         Ok(s) => s,
         Err(d) => return bad(d),
@@ -59,7 +60,6 @@ pub fn run(path: &str, format: Option<String>, model: Option<String>, budget: Op
         },
         None => default_model,
     };
-    let budget = budget.unwrap_or(SEARCH_STEPS_MAX);
     let ops = imported.len();
     // For the line-oriented formats an operation's call time is its line (0-based).
     let calls = imported.calls();
@@ -68,9 +68,9 @@ pub fn run(path: &str, format: Option<String>, model: Option<String>, budget: Op
         (_, Some(call)) => format!(" (invoked on line {})", call + 1),
     };
     let result = match (imported, model) {
-        (Imported::Register(o), "register") => check(&RegisterModel { cas: false }, o, budget),
+        (Imported::Register(o), "register") => check(&RegisterModel { cas: false }, o, &budget),
         (imported @ Imported::Kv(_), "kv") | (imported @ Imported::Register(_), "cas-register") => {
-            imported.check(budget)
+            imported.check(&budget)
         }
         _ => {
             return bad(Diagnostic::file(path, format!("the {model} model does not fit a {} history", format.name()))
@@ -92,13 +92,24 @@ pub fn run(path: &str, format: Option<String>, model: Option<String>, budget: Op
                 println!("prefix     {} operations linearize", why.prefix.len());
                 println!("state      {} after them", why.state);
                 println!("stuck      operation {}{} cannot come next: {}", why.op, line_of(why.op), why.needs);
-            }
-            LinResult::Unknown { keys } => {
-                println!("verdict    unknown: the search budget of {budget} steps ran out");
-                if keys.iter().any(|k| !k.is_empty()) {
-                    println!("undecided  keys {}", keys.join(", "));
+                if let Some(cause) = &why.cause {
+                    println!("cause      {}", cause.describe(|id| format!("operation {id}{}", line_of(id))));
                 }
-                println!("hint       raise it with --budget");
+            }
+            LinResult::Unknown { undecided } => {
+                println!("verdict    unknown: the search budget ({budget}) ran out");
+                for u in undecided {
+                    let key = if u.key.is_empty() { String::new() } else { format!("key {:?}: ", u.key) };
+                    let e = &u.explored;
+                    println!(
+                        "undecided  {key}{} budget spent after {} steps, {} states, {:.1} MiB",
+                        e.spent,
+                        e.steps,
+                        e.states,
+                        e.memory_bytes as f64 / f64::from(1 << 20)
+                    );
+                }
+                println!("hint       raise it with --budget (steps=N,memory=SIZE,time=DURATION)");
             }
         }
     }

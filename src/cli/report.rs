@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use faultline_reports::{Window, message_timeline, operation_timeline, viewer_html};
 use faultline_sim::check::import::parse_faultline;
-use faultline_sim::check::linearizability::SEARCH_STEPS_MAX;
 use faultline_sim::check::{LinResult, check_history};
 use faultline_sim::time::Dur;
 
@@ -126,7 +125,7 @@ pub fn render_kinds(
     let verdict = match verdict {
         Verdict::Known(v) => v,
         Verdict::Recheck => {
-            checked = scenario.linearizable.then(|| check_history(&history, SEARCH_STEPS_MAX));
+            checked = scenario.linearizable.then(|| check_history(&history, &scenario.budget));
             checked.as_ref()
         }
     };

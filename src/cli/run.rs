@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use faultline_sim::{RunResult, Scenario, Trace};
 use serde::Serialize;
 
-use super::{EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, load_scenario};
+use super::{EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, EXIT_UNKNOWN, load_scenario};
+use faultline_sim::check::linearizability::Budget;
 
 /// The text of a panic, for a summary line.
 pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -21,9 +22,15 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// The replay command for a scenario and seed.
+/// The replay command for a scenario and seed; a checker budget other than the
+/// default (from the file or from `--budget`) goes with it.
 pub fn replay_command(scenario: &Scenario, seed: u64) -> String {
-    format!("faultline run {} --seed {seed}", scenario.path)
+    let budget = if scenario.budget == Budget::default() {
+        String::new()
+    } else {
+        format!(" --budget {}", scenario.budget.to_arg())
+    };
+    format!("faultline run {} --seed {seed}{budget}", scenario.path)
 }
 
 /// `runs/STEM-seedN`; for a file in a folder of `scenarios/` the folder leads, so
@@ -85,7 +92,14 @@ pub fn run_to_dir(scenario: &Scenario, seed: u64, dir: &Path) -> io::Result<RunR
     Ok(result)
 }
 
-pub fn run(arg: &str, seed: Option<u64>, out: Option<PathBuf>, peak_memory: bool, report: Option<String>) -> u8 {
+pub fn run(
+    arg: &str,
+    seed: Option<u64>,
+    out: Option<PathBuf>,
+    peak_memory: bool,
+    budget: Option<Budget>,
+    report: Option<String>,
+) -> u8 {
     let kinds = match report.as_deref().map(super::report::Kinds::parse) {
         None => None,
         Some(Ok(k)) => Some(k),
@@ -94,13 +108,16 @@ pub fn run(arg: &str, seed: Option<u64>, out: Option<PathBuf>, peak_memory: bool
             return EXIT_BAD_INPUT;
         }
     };
-    let scenario = match load_scenario(arg) {
+    let mut scenario = match load_scenario(arg) {
         Ok(s) => s,
         Err(msg) => {
             eprintln!("{msg}");
             return EXIT_BAD_INPUT;
         }
     };
+    if let Some(b) = budget {
+        scenario.budget = b;
+    }
     let seed = seed.unwrap_or(scenario.seed);
     let dir = out.unwrap_or_else(|| default_dir(&scenario, seed));
     let mut stdout = io::stdout().lock();
@@ -148,5 +165,11 @@ pub fn run(arg: &str, seed: Option<u64>, out: Option<PathBuf>, peak_memory: bool
         let hwm = status.lines().find(|l| l.starts_with("VmHWM")).unwrap_or("VmHWM: unknown");
         eprintln!("{hwm}");
     }
-    if result.as_expected() { EXIT_OK } else { EXIT_CHECK_FAILED }
+    if result.as_expected() {
+        EXIT_OK
+    } else if result.is_unknown() {
+        EXIT_UNKNOWN
+    } else {
+        EXIT_CHECK_FAILED
+    }
 }

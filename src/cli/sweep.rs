@@ -14,7 +14,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
 use super::run::{panic_message, replay_command};
-use super::{EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, load_scenario};
+use super::{EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, EXIT_UNKNOWN, load_scenario};
+use faultline_sim::check::linearizability::Budget;
 
 /// What one seed of a sweep came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +29,26 @@ pub struct SeedOutcome {
     pub checks: Vec<Check>,
     pub as_expected: bool,
     pub panicked: bool,
+    /// Nothing failed, but the linearizability search spent its budget.
+    pub unknown: bool,
+}
+
+impl SeedOutcome {
+    /// A check failed outright (or the run panicked): not merely undecided.
+    pub fn failed(&self) -> bool {
+        !self.failures.is_empty() && !self.unknown
+    }
+}
+
+/// `faultline sweep`'s options.
+#[derive(Debug, Default)]
+pub struct Options {
+    pub seeds: Option<String>,
+    pub jobs: Option<usize>,
+    pub shard: Option<String>,
+    pub no_digest: bool,
+    pub budget: Option<Budget>,
+    pub json: bool,
 }
 
 /// Runs a scenario with one seed: the signature of the registry's runners.
@@ -84,6 +105,7 @@ fn run_seeds_traced(
                             failures: failed.into_iter().map(|f| f.message).collect(),
                             as_expected: r.as_expected(),
                             panicked: false,
+                            unknown: r.is_unknown(),
                         }
                     }
                     Err(payload) => SeedOutcome {
@@ -94,6 +116,7 @@ fn run_seeds_traced(
                         checks: Vec::new(),
                         as_expected: false,
                         panicked: true,
+                        unknown: false,
                     },
                 };
                 progress.inc(1);
@@ -173,6 +196,8 @@ pub fn caught_enough(scenario: &Scenario, caught: usize, seeds: usize) -> bool {
 fn seed_json(o: &SeedOutcome, hashed: bool) -> serde_json::Value {
     let verdict = if o.panicked {
         "panic"
+    } else if o.unknown {
+        "unknown"
     } else if o.failures.is_empty() {
         "pass"
     } else {
@@ -189,21 +214,18 @@ fn seed_json(o: &SeedOutcome, hashed: bool) -> serde_json::Value {
     })
 }
 
-pub fn sweep(
-    arg: &str,
-    seeds: Option<String>,
-    jobs: Option<usize>,
-    shard: Option<String>,
-    no_digest: bool,
-    json: bool,
-) -> u8 {
-    let scenario = match load_scenario(arg) {
+pub fn sweep(arg: &str, options: Options) -> u8 {
+    let Options { seeds, jobs, shard, no_digest, budget, json } = options;
+    let mut scenario = match load_scenario(arg) {
         Ok(s) => s,
         Err(msg) => {
             eprintln!("{msg}");
             return EXIT_BAD_INPUT;
         }
     };
+    if let Some(b) = budget {
+        scenario.budget = b;
+    }
     let mut range = match (seeds, &scenario.seeds) {
         (Some(text), _) => match parse_seed_range(&text) {
             Ok(r) => r,
@@ -279,7 +301,8 @@ pub fn sweep(
     };
     bar.finish_and_clear();
 
-    let failing: Vec<&SeedOutcome> = outcomes.iter().filter(|o| !o.failures.is_empty()).collect();
+    let failing: Vec<&SeedOutcome> = outcomes.iter().filter(|o| o.failed()).collect();
+    let unknown: Vec<&SeedOutcome> = outcomes.iter().filter(|o| o.unknown).collect();
     let events: u64 = outcomes.iter().map(|o| o.events).sum();
     if json {
         return sweep_json(&scenario, &outcomes, failing.len(), no_digest);
@@ -292,8 +315,24 @@ pub fn sweep(
     }
     let code = match scenario.expect {
         Expect::Pass => {
-            println!("passed     {}/{}", outcomes.len() - failing.len(), outcomes.len());
-            if failing.is_empty() { EXIT_OK } else { EXIT_CHECK_FAILED }
+            let passed = outcomes.len() - failing.len() - unknown.len();
+            println!("passed     {passed}/{}", outcomes.len());
+            if !unknown.is_empty() {
+                println!(
+                    "unknown    {}/{} seeds: the linearizability search spent its budget ({}); neither passed nor \
+                     failed",
+                    unknown.len(),
+                    outcomes.len(),
+                    scenario.budget
+                );
+            }
+            if !failing.is_empty() {
+                EXIT_CHECK_FAILED
+            } else if !unknown.is_empty() {
+                EXIT_UNKNOWN
+            } else {
+                EXIT_OK
+            }
         }
         Expect::Fail => {
             let panicked = outcomes.iter().filter(|o| o.panicked).count();
@@ -303,6 +342,14 @@ pub fn sweep(
                 outcomes.len(),
                 rate(caught, outcomes.len())
             );
+            if !unknown.is_empty() {
+                println!(
+                    "unknown    {}/{} seeds: the linearizability search spent its budget ({}); not counted as caught",
+                    unknown.len(),
+                    outcomes.len(),
+                    scenario.budget
+                );
+            }
             if panicked > 0 {
                 println!("result     FAIL: {panicked} seeds panicked instead of failing a check");
                 EXIT_CHECK_FAILED
@@ -337,6 +384,16 @@ pub fn sweep(
             println!("  ... and {} more: {}", rest.len(), rest.join(" "));
         }
     }
+    if !unknown.is_empty() {
+        println!("unknown seeds (raise the budget with --budget or [check] budget):");
+        for o in unknown.iter().take(LISTED_MAX) {
+            println!("  seed {:<6} {}", o.seed, o.failures.first().map_or("", String::as_str));
+        }
+        if unknown.len() > LISTED_MAX {
+            let rest: Vec<String> = unknown[LISTED_MAX..].iter().map(|o| o.seed.to_string()).collect();
+            println!("  ... and {} more: {}", rest.len(), rest.join(" "));
+        }
+    }
     code
 }
 
@@ -351,9 +408,14 @@ fn sweep_json(scenario: &Scenario, outcomes: &[SeedOutcome], failing: usize, no_
         }
     }
     let panicked = outcomes.iter().filter(|o| o.panicked).count();
-    let ok = match scenario.expect {
-        Expect::Pass => failing == 0,
-        Expect::Fail => panicked == 0 && failing > 0 && caught_enough(scenario, failing, outcomes.len()),
+    let unknown = outcomes.iter().filter(|o| o.unknown).count();
+    let caught = failing - panicked;
+    let result = match scenario.expect {
+        Expect::Pass if failing > 0 => "fail",
+        Expect::Pass if unknown > 0 => "unknown",
+        Expect::Pass => "pass",
+        Expect::Fail if panicked == 0 && caught > 0 && caught_enough(scenario, caught, outcomes.len()) => "pass",
+        Expect::Fail => "fail",
     };
     let by: serde_json::Map<String, serde_json::Value> =
         by_check(outcomes).into_iter().map(|(k, v)| (k, serde_json::Value::from(v))).collect();
@@ -362,17 +424,22 @@ fn sweep_json(scenario: &Scenario, outcomes: &[SeedOutcome], failing: usize, no_
             "scenario": scenario.path,
             "seeds": outcomes.len(),
             "failed": failing,
+            "unknown": unknown,
             "panicked": panicked,
             "catch_at_least_ppm": scenario.catch_at_least.map(|p| p.0),
             "expect": match scenario.expect { Expect::Pass => "pass", Expect::Fail => "fail" },
             "events": outcomes.iter().map(|o| o.events).sum::<u64>(),
             "digest": (!no_digest).then(|| format!("{:016x}", digest(outcomes))),
             "by_check": by,
-            "result": if ok { "pass" } else { "fail" },
+            "result": result,
         }
     });
     let _ = writeln!(out, "{summary}");
-    if ok { EXIT_OK } else { EXIT_CHECK_FAILED }
+    match result {
+        "pass" => EXIT_OK,
+        "unknown" => EXIT_UNKNOWN,
+        _ => EXIT_CHECK_FAILED,
+    }
 }
 
 #[cfg(test)]

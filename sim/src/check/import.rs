@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::linearizability::{
-    KvOutput, LinOp, LinResult, RegisterModel, RegisterOp, RegisterOutput, check, check_kv, kv_ops,
+    Budget, KvOutput, LinOp, LinResult, RegisterModel, RegisterOp, RegisterOutput, check, check_kv, kv_ops,
 };
 use crate::diag::Diagnostic;
 use crate::history::{Completion, History};
@@ -79,7 +79,7 @@ impl Imported {
 
     /// Checks with the model that fits the history: key-value per key, or the etcd
     /// cas-register.
-    pub fn check(self, budget: u64) -> LinResult {
+    pub fn check(self, budget: &Budget) -> LinResult {
         match self {
             Imported::Kv(ops) => check_kv(ops, budget),
             Imported::Register(ops) => check(&RegisterModel { cas: true }, ops, budget),

@@ -7,18 +7,26 @@
 //! (indeterminate) operation may take effect at any time after its invocation, or
 //! never: it returns "at infinity" and its output is unknown, so it is always legal.
 //!
-//! Partitions are searched interleaved, not one after another: every unfinished part
-//! gets a step budget, the budget doubles each round, and the first part found not
-//! linearizable ends the check. A part that cannot be decided quickly does not hold up
-//! a verdict another part reaches early, and a total budget returns `unknown` rather
-//! than running away. Everything is single-threaded and deterministic.
+//! The memo holds each (linearized set, state) once, in an arena found by a hash kept
+//! up to date as the search moves, and is counted to the byte. A model may add a
+//! look-ahead that prunes states no completion can linearize; the key-value model's
+//! uses what reads pin (see `PinnedReads` in `models.rs`), which decides append
+//! histories with many indeterminate appends.
+//!
+//! Every search has a [`Budget`]: steps and memo memory, counted exactly (so the
+//! verdict is the same on every machine), and optionally wall-clock time. Reaching one
+//! returns `unknown` with what was explored, never an abort. Partitions are searched
+//! in parallel (rayon); the verdict does not depend on the cores.
 
-use std::collections::{BTreeMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rayon::prelude::*;
 
 use serde::Serialize;
 
-pub use super::models::{KvModel, KvOutput, Model, RegisterModel, RegisterOp, RegisterOutput};
+pub use super::models::{KvModel, KvOutput, KvState, Lookahead, Model, RegisterModel, RegisterOp, RegisterOutput};
 use crate::history::{Completion, History};
 use crate::protocol::Op;
 
@@ -46,18 +54,221 @@ pub struct Explanation {
     pub op: usize,
     /// What it would need, e.g. "get returned \"x\", but the value was \"y\"".
     pub needs: String,
+    /// For a read that returned a stale or impossible value, where that value came
+    /// from and what had replaced it before the read began (see [`Model::cause`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Cause>,
+}
+
+impl Cause {
+    /// The cause in a sentence, each operation named by `name` (its id in, e.g.
+    /// "operation 41 (put by c2, 1.20s to 1.25s)" out).
+    pub fn describe(&self, name: impl Fn(usize) -> String) -> String {
+        let mut s = match (self.source, self.initial) {
+            (Some(w), _) => format!("{:?} was written by {}", self.value, name(w)),
+            (None, true) => format!("{:?} is the initial value", self.value),
+            (None, false) => return format!("no write in the history could have produced {:?}", self.value),
+        };
+        if !self.overwritten_by.is_empty() {
+            let list: Vec<String> = self.overwritten_by.iter().take(3).map(|&w| name(w)).collect();
+            let more = self.overwritten_by.len().saturating_sub(3);
+            s.push_str(&format!(" and overwritten, before the read began, by {}", list.join(", ")));
+            if more > 0 {
+                s.push_str(&format!(" and {more} more"));
+            }
+        }
+        s
+    }
+}
+
+/// The cause of a stale or impossible read, by operation ids, judged from the
+/// history's real time alone (no search order enters it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Cause {
+    /// The value the read returned.
+    pub value: String,
+    /// The write whose value the read returned: the latest one invoked before the
+    /// read returned. None when no write could have produced the value (nor the
+    /// initial value).
+    pub source: Option<usize>,
+    /// Whether the value is the initial one (nothing wrote it).
+    pub initial: bool,
+    /// Writes that changed the value, began after `source` had completed and
+    /// themselves completed before the read began: by real time alone, the read
+    /// must see them (or something later).
+    pub overwritten_by: Vec<usize>,
+}
+
+/// What a search may spend before its verdict is "unknown". Steps and memory are
+/// counted exactly, so a verdict reached within them is the same on every machine;
+/// the wall-clock limit is a safety net for people, off unless asked for, and a
+/// verdict it cuts short can differ between machines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Budget {
+    /// Search steps, per partition (a key of a key-value history).
+    pub steps: u64,
+    /// Bytes of memoised states, per partition. At most one partition is searched per
+    /// core at a time, so a check's peak is about this times the cores in use.
+    pub memory: u64,
+    /// Milliseconds of wall-clock time for the whole check.
+    pub time_ms: Option<u64>,
+}
+
+/// The default steps per partition.
+pub const SEARCH_STEPS_MAX: u64 = 50_000_000;
+/// The default memo memory per partition.
+pub const SEARCH_MEMORY_MAX: u64 = 64 << 20;
+/// What `--budget` accepts.
+pub const BUDGET_STEPS_RANGE: std::ops::RangeInclusive<u64> = 1..=1_000_000_000_000;
+pub const BUDGET_MEMORY_RANGE: std::ops::RangeInclusive<u64> = (64 << 10)..=(64 << 30);
+pub const BUDGET_TIME_MS_RANGE: std::ops::RangeInclusive<u64> = 1..=86_400_000;
+
+impl Default for Budget {
+    fn default() -> Budget {
+        Budget { steps: SEARCH_STEPS_MAX, memory: SEARCH_MEMORY_MAX, time_ms: None }
+    }
+}
+
+impl Budget {
+    /// The default budget with `steps` steps.
+    pub fn steps(steps: u64) -> Budget {
+        Budget { steps, ..Budget::default() }
+    }
+
+    /// Reads `--budget`: a number of steps (`100000`, `2e6`), or comma-separated
+    /// `steps=N`, `memory=SIZE` (`64MiB`, `1GiB`, `500kB`) and `time=DURATION`
+    /// (`500ms`, `10s`, `2m`). What is not named keeps its default.
+    pub fn parse(text: &str) -> Result<Budget, String> {
+        let mut b = Budget::default();
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("an empty budget: give steps (`1000000`) or `steps=N,memory=64MiB,time=10s`".into());
+        }
+        if !text.contains('=') {
+            b.steps = parse_count(text, "steps", BUDGET_STEPS_RANGE)?;
+            return Ok(b);
+        }
+        for part in text.split(',') {
+            let Some((name, value)) = part.split_once('=') else {
+                return Err(format!("`{part}` is not `name=value` (names: steps, memory, time)"));
+            };
+            match name.trim() {
+                "steps" => b.steps = parse_count(value.trim(), "steps", BUDGET_STEPS_RANGE)?,
+                "memory" => b.memory = parse_size(value.trim())?,
+                "time" => b.time_ms = Some(parse_ms(value.trim())?),
+                other => return Err(format!("unknown budget `{other}` (names: steps, memory, time)")),
+            }
+        }
+        Ok(b)
+    }
+
+    /// The `--budget` text that [`Budget::parse`] reads back as this budget.
+    pub fn to_arg(&self) -> String {
+        let mut s = format!("steps={},memory={}B", self.steps, self.memory);
+        if let Some(ms) = self.time_ms {
+            s.push_str(&format!(",time={ms}ms"));
+        }
+        s
+    }
+}
+
+impl std::fmt::Display for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} steps and {} MiB per key", self.steps, self.memory >> 20)?;
+        if let Some(ms) = self.time_ms {
+            write!(f, ", {ms} ms in all")?;
+        }
+        Ok(())
+    }
+}
+
+fn parse_count(text: &str, what: &str, range: std::ops::RangeInclusive<u64>) -> Result<u64, String> {
+    let n: f64 = text.replace('_', "").parse().map_err(|_| format!("{what}: `{text}` is not a number"))?;
+    if !n.is_finite() || n.fract() != 0.0 || n < *range.start() as f64 || n > *range.end() as f64 {
+        return Err(format!("{what} must be a whole number from {} to {}, not `{text}`", range.start(), range.end()));
+    }
+    Ok(n as u64)
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    let split = text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len());
+    let (num, unit) = text.split_at(split);
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "kB" | "KB" | "KiB" => 1 << 10,
+        "MB" | "MiB" => 1 << 20,
+        "GB" | "GiB" => 1 << 30,
+        other => return Err(format!("memory: unknown unit `{other}` (use B, KiB, MiB or GiB)")),
+    };
+    let n: f64 = num.trim().parse().map_err(|_| format!("memory: `{text}` is not a size like `64MiB`"))?;
+    let bytes = n * scale as f64;
+    let r = BUDGET_MEMORY_RANGE;
+    if !bytes.is_finite() || bytes < *r.start() as f64 || bytes > *r.end() as f64 {
+        return Err(format!("memory must be from 64KiB to 64GiB, not `{text}`"));
+    }
+    Ok(bytes as u64)
+}
+
+fn parse_ms(text: &str) -> Result<u64, String> {
+    let split = text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len());
+    let (num, unit) = text.split_at(split);
+    let scale = match unit.trim() {
+        "ms" => 1.0,
+        "s" | "" => 1e3,
+        "m" | "min" => 60e3,
+        "h" => 3600e3,
+        other => return Err(format!("time: unknown unit `{other}` (use ms, s, m or h)")),
+    };
+    let n: f64 = num.trim().parse().map_err(|_| format!("time: `{text}` is not a duration like `10s`"))?;
+    let ms = (n * scale).round();
+    let r = BUDGET_TIME_MS_RANGE;
+    if !ms.is_finite() || ms < *r.start() as f64 || ms > *r.end() as f64 {
+        return Err(format!("time must be from 1ms to 24h, not `{text}`"));
+    }
+    Ok(ms as u64)
+}
+
+/// Which budget a search reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Spent {
+    Steps,
+    Memory,
+    Time,
+}
+
+impl std::fmt::Display for Spent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Spent::Steps => "step",
+            Spent::Memory => "memory",
+            Spent::Time => "time",
+        })
+    }
+}
+
+/// How far an unfinished search got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Explored {
+    pub spent: Spent,
+    pub steps: u64,
+    /// Distinct (linearized set, state) pairs memoised.
+    pub states: u64,
+    pub memory_bytes: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum Search {
     Ok,
     Illegal(Explanation),
-    /// The step budget ran out first.
-    Unknown,
+    /// A budget ran out first.
+    Unknown(Explored),
+    /// Another partition was found not linearizable first; this one stopped.
+    Cancelled,
 }
 
-/// A pinned word-at-a-time hasher for the search's memo set (it decides nothing, but
-/// std's default hasher is both slower and unpinned).
+/// A pinned word-at-a-time hasher for states (it decides nothing: the memo compares
+/// entries in full; std's default hasher is slower and unpinned).
 #[derive(Default)]
 pub struct MemoHasher(u64);
 
@@ -81,51 +292,211 @@ impl Hasher for MemoHasher {
     }
 }
 
-type Memo<B, S> = HashSet<(B, S), BuildHasherDefault<MemoHasher>>;
-
-/// The set of linearized operations, as the memo stores it: a `u128` when a
-/// partition has at most 128 operations (no allocation per step), else words.
-trait Bits: Clone + Eq + std::hash::Hash {
-    fn with_len(n: usize) -> Self;
-    fn set(&mut self, i: usize);
-    fn clear(&mut self, i: usize);
+fn splitmix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
-impl Bits for u128 {
-    fn with_len(_: usize) -> Self {
-        0
+/// The memo: every (linearized set, state) the search has entered. Sets live side by
+/// side in one arena of words and are found by open addressing on a hash kept up to
+/// date as operations are placed and taken back (Zobrist: one random word per
+/// operation, xored in and out), so entering a state allocates nothing but the arena's
+/// growth, and what the memo holds is counted to the byte.
+struct Memo<S> {
+    words: usize,
+    sets: Vec<u64>,
+    hashes: Vec<u64>,
+    states: Vec<S>,
+    /// 0 is empty; otherwise an entry's index plus one.
+    slots: Vec<u32>,
+    /// Heap bytes the stored states own (the model's count).
+    state_heap: u64,
+}
+
+impl<S: Eq> Memo<S> {
+    fn new(words: usize) -> Memo<S> {
+        Memo { words, sets: Vec::new(), hashes: Vec::new(), states: Vec::new(), slots: vec![0; 1 << 10], state_heap: 0 }
     }
-    fn set(&mut self, i: usize) {
-        *self |= 1 << i;
+
+    fn len(&self) -> u64 {
+        self.hashes.len() as u64
     }
-    fn clear(&mut self, i: usize) {
-        *self &= !(1 << i);
+
+    fn bytes(&self) -> u64 {
+        (self.sets.capacity() * 8
+            + self.hashes.capacity() * 8
+            + self.states.capacity() * std::mem::size_of::<S>()
+            + self.slots.len() * 4) as u64
+            + self.state_heap
+    }
+
+    /// Enters (set, state) unless it is there already, or unless holding it would take
+    /// the memo over `limit` bytes (`heap` is what the state owns on the heap).
+    fn insert(
+        &mut self,
+        hash: u64,
+        set: &[u64],
+        state: &S,
+        heap: usize,
+        limit: u64,
+        clone: impl FnOnce() -> S,
+    ) -> Entered {
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        loop {
+            let slot = self.slots[i];
+            if slot == 0 {
+                break;
+            }
+            let e = slot as usize - 1;
+            if self.hashes[e] == hash
+                && self.sets[e * self.words..(e + 1) * self.words] == *set
+                && self.states[e] == *state
+            {
+                return Entered::Seen;
+            }
+            i = (i + 1) & mask;
+        }
+        // What the memo will hold after this entry, its growth included, counted
+        // before anything is allocated: the budget is never overrun, not even by one
+        // doubling of a vector.
+        let n = self.hashes.len();
+        let grows_slots = (n + 1) * 2 > self.slots.len();
+        let after = |v_len: usize, cap: usize, add: usize, size: usize| {
+            if v_len + add > cap { grown(cap, v_len + add) * size } else { cap * size }
+        };
+        let projected = (after(self.sets.len(), self.sets.capacity(), self.words, 8)
+            + after(n, self.hashes.capacity(), 1, 8)
+            + after(n, self.states.capacity(), 1, std::mem::size_of::<S>())
+            + self.slots.len() * if grows_slots { 8 } else { 4 }) as u64
+            + self.state_heap
+            + heap as u64;
+        if projected > limit {
+            return Entered::Full;
+        }
+        reserve(&mut self.sets, self.words);
+        reserve(&mut self.hashes, 1);
+        reserve(&mut self.states, 1);
+        self.hashes.push(hash);
+        self.sets.extend_from_slice(set);
+        self.states.push(clone());
+        self.state_heap += heap as u64;
+        if grows_slots {
+            self.grow();
+        } else {
+            self.slots[i] = u32::try_from(n + 1).expect("the memory budget bounds the memo");
+        }
+        Entered::New
+    }
+
+    /// Doubles the table and places every entry (the newest one included) again.
+    fn grow(&mut self) {
+        let mut slots = vec![0u32; self.slots.len() * 2];
+        let mask = slots.len() - 1;
+        for (e, &h) in self.hashes.iter().enumerate() {
+            let mut i = h as usize & mask;
+            while slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            slots[i] = e as u32 + 1;
+        }
+        self.slots = slots;
     }
 }
 
-impl Bits for Vec<u64> {
-    fn with_len(n: usize) -> Self {
-        vec![0; n.div_ceil(64)]
-    }
-    fn set(&mut self, i: usize) {
-        self[i / 64] |= 1 << (i % 64);
-    }
-    fn clear(&mut self, i: usize) {
-        self[i / 64] &= !(1 << (i % 64));
+/// What [`Memo::insert`] did.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Entered {
+    New,
+    Seen,
+    /// Not entered: it would take the memo over its memory budget.
+    Full,
+}
+
+/// The capacity a vector of capacity `cap` grows to when it must hold `need`.
+fn grown(cap: usize, need: usize) -> usize {
+    (cap * 2).max(need).max(64)
+}
+
+/// Grows `v` for `add` more items exactly as [`grown`] counts it.
+fn reserve<T>(v: &mut Vec<T>, add: usize) {
+    if v.len() + add > v.capacity() {
+        let cap = grown(v.capacity(), v.len() + add);
+        v.reserve_exact(cap - v.len());
     }
 }
 
-/// Searches one partition. `budget` bounds the steps.
-pub fn search<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: u64) -> Search {
-    match ops.len() {
-        0 => Search::Ok,
-        1..=128 => search_with::<M, u128>(model, ops, budget),
-        _ => search_with::<M, Vec<u64>>(model, ops, budget),
+/// When to stop early: a wall-clock deadline, and (with parallel partitions) a
+/// partition before this one already found not linearizable.
+pub(crate) struct Stop<'a> {
+    deadline: Option<std::time::Instant>,
+    first_bad: Option<(&'a AtomicUsize, usize)>,
+}
+
+impl Stop<'_> {
+    const NONE: Stop<'static> = Stop { deadline: None, first_bad: None };
+
+    fn now_past(&self) -> Option<Search> {
+        if let Some((first, me)) = self.first_bad
+            && first.load(Ordering::Relaxed) < me
+        {
+            return Some(Search::Cancelled);
+        }
+        #[allow(clippy::disallowed_methods)] // the opt-in wall-clock budget, documented as such
+        if self.deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return Some(Search::Unknown(Explored { spent: Spent::Time, steps: 0, states: 0, memory_bytes: 0 }));
+        }
+        None
     }
 }
 
-fn search_with<M: Model, B: Bits>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: u64) -> Search {
+/// Searches one partition within `budget` (its wall-clock limit counts from now).
+pub fn search<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: &Budget) -> Search {
+    #[allow(clippy::disallowed_methods)] // the opt-in wall-clock budget, documented as such
+    let deadline = budget.time_ms.map(|ms| std::time::Instant::now() + std::time::Duration::from_millis(ms));
+    search_until(model, ops, budget, &Stop { deadline, ..Stop::NONE })
+}
+
+/// How often (in steps) the search looks at the clock and at other partitions.
+const POLL_STEPS: u64 = 1 << 12;
+
+fn search_until<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: &Budget, stop: &Stop) -> Search {
+    let (verdict, steps) = search_with(model, ops, budget, stop, true);
+    let Search::Illegal(why) = verdict else { return verdict };
+    // The lookahead refutes without walking into doomed states, so its longest
+    // prefix stops short of where a reader would look. The plain search, given a
+    // few times the steps the lookahead needed (counted, so the same everywhere),
+    // usually finds the prefix that runs up to the read at fault; if it cannot,
+    // the lookahead's explanation stands.
+    if model.lookahead(ops).is_none() {
+        return Search::Illegal(why);
+    }
+    let steps = steps.saturating_mul(EXPLAIN_STEPS_FACTOR).max(EXPLAIN_STEPS_MIN).min(budget.steps);
+    match search_with(model, ops, &Budget { steps, ..*budget }, stop, false).0 {
+        Search::Illegal(plain) => Search::Illegal(plain),
+        _ => Search::Illegal(why),
+    }
+}
+
+/// How many times the lookahead's steps the plain search may take to explain a
+/// refutation, and the least it may take.
+const EXPLAIN_STEPS_FACTOR: u64 = 8;
+const EXPLAIN_STEPS_MIN: u64 = 20_000;
+
+/// The search, with or without the model's lookahead; also says how many steps it took.
+fn search_with<M: Model>(
+    model: &M,
+    ops: &[LinOp<M::Input, M::Output>],
+    budget: &Budget,
+    stop: &Stop,
+    lookahead: bool,
+) -> (Search, u64) {
     let n = ops.len();
+    if n == 0 {
+        return (Search::Ok, 0);
+    }
     // Entries 1..=2n; 0 is the head sentinel.
     let mut order: Vec<(u64, bool, usize)> = Vec::with_capacity(2 * n);
     for (i, op) in ops.iter().enumerate() {
@@ -172,8 +543,17 @@ fn search_with<M: Model, B: Bits>(model: &M, ops: &[LinOp<M::Input, M::Output>],
         next[prev[e]] = e;
     };
 
-    let mut bits = B::with_len(n);
-    let mut memo: Memo<B, M::State> = HashSet::with_capacity_and_hasher(4 * n, Default::default());
+    let words = n.div_ceil(64);
+    let zobrist: Vec<u64> = (0..n as u64).map(splitmix).collect();
+    let state_hash = |s: &M::State| {
+        let mut h = MemoHasher::default();
+        s.hash(&mut h);
+        h.finish()
+    };
+    let mut set = vec![0u64; words];
+    let mut set_hash = 0u64;
+    let mut memo: Memo<M::State> = Memo::new(words);
+    let mut ahead = if lookahead { model.lookahead(ops) } else { None };
     let mut state = model.init();
     let mut calls: Vec<(usize, M::State)> = Vec::new();
     let mut best: Vec<usize> = Vec::new(); // op indices
@@ -181,20 +561,52 @@ fn search_with<M: Model, B: Bits>(model: &M, ops: &[LinOp<M::Input, M::Output>],
     let mut entry = next[0];
     while next[0] != usize::MAX {
         steps += 1;
-        if steps > budget {
-            return Search::Unknown;
+        if steps > budget.steps {
+            let e =
+                Explored { spent: Spent::Steps, steps: budget.steps, states: memo.len(), memory_bytes: memo.bytes() };
+            return (Search::Unknown(e), steps);
+        }
+        if steps % POLL_STEPS == 0
+            && let Some(out) = stop.now_past()
+        {
+            let out = match out {
+                Search::Unknown(e) => {
+                    Search::Unknown(Explored { steps, states: memo.len(), memory_bytes: memo.bytes(), ..e })
+                }
+                other => other,
+            };
+            return (out, steps);
         }
         if !is_ret[entry] {
             let i = entry_op[entry];
             if let Some(new_state) = model.step(&state, &ops[i].input, &ops[i].output) {
-                bits.set(i);
-                if memo.insert((bits.clone(), new_state.clone())) {
+                set[i / 64] |= 1 << (i % 64);
+                set_hash ^= zobrist[i];
+                if let Some(a) = ahead.as_mut() {
+                    a.place(i);
+                }
+                let alive = ahead.as_ref().is_none_or(|a| !a.doomed(&new_state));
+                let h = set_hash ^ state_hash(&new_state).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                let entered = if alive {
+                    memo.insert(h, &set, &new_state, model.state_bytes(&new_state), budget.memory, || new_state.clone())
+                } else {
+                    Entered::Seen
+                };
+                if entered == Entered::Full {
+                    let e = Explored { spent: Spent::Memory, steps, states: memo.len(), memory_bytes: memo.bytes() };
+                    return (Search::Unknown(e), steps);
+                }
+                if entered == Entered::New {
                     calls.push((entry, std::mem::replace(&mut state, new_state)));
                     lift(&mut next, &mut prev, entry, ret_entry[i]);
                     entry = next[0];
                     continue;
                 }
-                bits.clear(i);
+                if let Some(a) = ahead.as_mut() {
+                    a.unplace(i);
+                }
+                set[i / 64] &= !(1 << (i % 64));
+                set_hash ^= zobrist[i];
             }
             entry = next[entry];
         } else {
@@ -205,16 +617,20 @@ fn search_with<M: Model, B: Bits>(model: &M, ops: &[LinOp<M::Input, M::Output>],
                 best = calls.iter().map(|&(e, _)| entry_op[e]).collect();
             }
             let Some((e, s)) = calls.pop() else {
-                return Search::Illegal(explain(model, ops, &best));
+                return (Search::Illegal(explain(model, ops, &best)), steps);
             };
             let i = entry_op[e];
             state = s;
-            bits.clear(i);
+            set[i / 64] &= !(1 << (i % 64));
+            set_hash ^= zobrist[i];
+            if let Some(a) = ahead.as_mut() {
+                a.unplace(i);
+            }
             unlift(&mut next, &mut prev, e, ret_entry[i]);
             entry = next[e];
         }
     }
-    Search::Ok
+    (Search::Ok, steps)
 }
 
 /// Replays the longest prefix and names the operation that cannot come next: of the
@@ -248,6 +664,7 @@ fn explain<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], best: &[usiz
         state: model.show(&state),
         op: ops[stuck].id,
         needs,
+        cause: model.cause(ops, stuck),
     }
 }
 
@@ -262,56 +679,79 @@ pub enum LinResult {
         #[serde(flatten)]
         why: Explanation,
     },
-    /// The budget ran out on these partitions before any was found not linearizable.
+    /// A budget ran out on these partitions, and no partition was found not
+    /// linearizable.
     Unknown {
-        keys: Vec<String>,
+        undecided: Vec<Undecided>,
     },
 }
 
-/// The default total search budget, in steps.
-pub const SEARCH_STEPS_MAX: u64 = 50_000_000;
-/// The first round's budget per partition; it doubles each round.
-const ROUND_STEPS_FIRST: u64 = 4_096;
+/// A partition whose search ran out of budget, and how far it got.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Undecided {
+    pub key: String,
+    #[serde(flatten)]
+    pub explored: Explored,
+}
+
+impl LinResult {
+    /// The undecided partitions' keys, for an `Unknown`.
+    pub fn undecided_keys(&self) -> Vec<&str> {
+        match self {
+            LinResult::Unknown { undecided } => undecided.iter().map(|u| u.key.as_str()).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
 
 /// A named part of a history: a key, and its operations.
 pub type Part<M> = (String, Vec<LinOp<<M as Model>::Input, <M as Model>::Output>>);
 
-/// Checks named partitions interleaved, with doubling budgets, until one is found not
-/// linearizable, all are linearizable, or `budget` steps are spent.
-pub fn check_partitions<M: Model>(model: &M, parts: &[Part<M>], budget: u64) -> LinResult {
-    let mut open: Vec<usize> = (0..parts.len()).collect();
-    let mut round = ROUND_STEPS_FIRST;
-    let mut spent = 0u64;
-    while !open.is_empty() {
-        let mut still = Vec::new();
-        let alone = open.len() == 1;
-        for &p in &open {
-            // A part left alone has nothing to wait for: it gets the rest of the budget
-            // at once instead of restarting with doubling allowances.
-            let rest = budget.saturating_sub(spent);
-            let allowance = if alone { rest } else { round.min(rest) };
-            if allowance == 0 {
-                still.push(p);
-                continue;
+/// Checks named partitions, in parallel on every core (rayon). The verdict does not
+/// depend on the cores or on timing: a partition found not linearizable stops only
+/// the partitions after it in order, so the one reported is always the first in order
+/// that fails; each partition's step and memory budgets are its own.
+pub fn check_partitions<M>(model: &M, parts: &[Part<M>], budget: &Budget) -> LinResult
+where
+    M: Model + Sync,
+    M::Input: Sync,
+    M::Output: Sync,
+{
+    #[allow(clippy::disallowed_methods)] // the opt-in wall-clock budget, documented as such
+    let deadline = budget.time_ms.map(|ms| std::time::Instant::now() + std::time::Duration::from_millis(ms));
+    let first_bad = AtomicUsize::new(usize::MAX);
+    let outcomes: Vec<Search> = parts
+        .par_iter()
+        .enumerate()
+        .map(|(p, (_, ops))| {
+            if first_bad.load(Ordering::Relaxed) < p {
+                return Search::Cancelled;
             }
-            match search(model, &parts[p].1, allowance) {
-                Search::Ok => {}
-                Search::Illegal(why) => return LinResult::NotLinearizable { key: parts[p].0.clone(), why },
-                Search::Unknown => still.push(p),
+            let out = search_until(model, ops, budget, &Stop { deadline, first_bad: Some((&first_bad, p)) });
+            if matches!(out, Search::Illegal(_)) {
+                first_bad.fetch_min(p, Ordering::Relaxed);
             }
-            spent += allowance;
+            out
+        })
+        .collect();
+    let mut undecided = Vec::new();
+    for ((key, _), out) in parts.iter().zip(outcomes) {
+        match out {
+            Search::Illegal(why) => return LinResult::NotLinearizable { key: key.clone(), why },
+            Search::Unknown(explored) => undecided.push(Undecided { key: key.clone(), explored }),
+            Search::Ok | Search::Cancelled => {}
         }
-        if spent >= budget && !still.is_empty() {
-            return LinResult::Unknown { keys: still.iter().map(|&p| parts[p].0.clone()).collect() };
-        }
-        open = still;
-        round = round.saturating_mul(2);
     }
-    LinResult::Linearizable
+    if undecided.is_empty() { LinResult::Linearizable } else { LinResult::Unknown { undecided } }
 }
 
 /// Checks operations against any model, split into parts by [`Model::partition`].
-pub fn check<M: Model>(model: &M, ops: Vec<LinOp<M::Input, M::Output>>, budget: u64) -> LinResult {
+pub fn check<M>(model: &M, ops: Vec<LinOp<M::Input, M::Output>>, budget: &Budget) -> LinResult
+where
+    M: Model + Sync,
+    M::Input: Sync,
+    M::Output: Sync,
+{
     check_partitions(model, &partition(model, ops), budget)
 }
 
@@ -353,12 +793,12 @@ pub fn kv_ops(history: &History) -> Vec<LinOp<Op, KvOutput>> {
 }
 
 /// Checks a key-value history per key.
-pub fn check_history(history: &History, budget: u64) -> LinResult {
+pub fn check_history(history: &History, budget: &Budget) -> LinResult {
     check_kv(kv_ops(history), budget)
 }
 
 /// Checks key-value operations per key (P-compositionality).
-pub fn check_kv(ops: Vec<LinOp<Op, KvOutput>>, budget: u64) -> LinResult {
+pub fn check_kv(ops: Vec<LinOp<Op, KvOutput>>, budget: &Budget) -> LinResult {
     let per_key = partition(&KvModel, ops);
     // An indeterminate write may also never take effect. One whose value no read and
     // no cas ever saw can only matter through a cas that compared and failed, or a cas
@@ -385,9 +825,10 @@ pub fn check_kv(ops: Vec<LinOp<Op, KvOutput>>, budget: u64) -> LinResult {
             parts.push((key, kept));
         }
     }
+    let quick = Budget { steps: (budget.steps / 10).max(1), memory: (budget.memory / 10).max(1), time_ms: None };
     let fast_ok: Vec<String> = fast
-        .iter()
-        .filter(|(_, ops)| search(&KvModel, ops, budget / 10) == Search::Ok)
+        .par_iter()
+        .filter(|(_, ops)| search(&KvModel, ops, &quick) == Search::Ok)
         .map(|(k, _)| k.clone())
         .collect();
     parts.retain(|(k, _)| !fast_ok.contains(k));
@@ -437,19 +878,19 @@ mod tests {
     #[test]
     fn sequential_read_of_write_is_linearizable() {
         let ops = [op(0, 0, 10, put("a"), KvOutput::Done), op(1, 20, 30, get(), KvOutput::Value("a".into()))];
-        assert_eq!(search(&KvModel, &ops, 1000), Search::Ok);
+        assert_eq!(search(&KvModel, &ops, &Budget::steps(1000)), Search::Ok);
     }
 
     #[test]
     fn stale_read_after_write_is_not() {
         let ops = [op(0, 0, 10, put("a"), KvOutput::Done), op(1, 20, 30, get(), KvOutput::Value("".into()))];
-        assert!(matches!(search(&KvModel, &ops, 1000), Search::Illegal { .. }));
+        assert!(matches!(search(&KvModel, &ops, &Budget::steps(1000)), Search::Illegal { .. }));
     }
 
     #[test]
     fn concurrent_read_may_see_either() {
         let old = [op(0, 0, 30, put("a"), KvOutput::Done), op(1, 10, 20, get(), KvOutput::Value("".into()))];
-        assert_eq!(search(&KvModel, &old, 1000), Search::Ok);
+        assert_eq!(search(&KvModel, &old, &Budget::steps(1000)), Search::Ok);
     }
 
     #[test]
@@ -459,14 +900,14 @@ mod tests {
             op(1, 10, 20, get(), KvOutput::Value("".into())),
             op(2, 30, 40, get(), KvOutput::Value("a".into())),
         ];
-        assert_eq!(search(&KvModel, &late, 1000), Search::Ok);
+        assert_eq!(search(&KvModel, &late, &Budget::steps(1000)), Search::Ok);
         // ... but once seen, it cannot be unseen.
         let flicker = [
             op(0, 0, u64::MAX, put("a"), KvOutput::Unknown),
             op(1, 10, 20, get(), KvOutput::Value("a".into())),
             op(2, 30, 40, get(), KvOutput::Value("".into())),
         ];
-        assert!(matches!(search(&KvModel, &flicker, 1000), Search::Illegal { .. }));
+        assert!(matches!(search(&KvModel, &flicker, &Budget::steps(1000)), Search::Illegal { .. }));
     }
 
     fn history(ops: &[(u64, Option<u64>, Op, Option<&str>)]) -> History {
@@ -493,12 +934,12 @@ mod tests {
             (0..30).map(|i| (i, None, Op::Append { key: "k".into(), value: format!("lost{i};") }, None)).collect();
         ops.push((100, Some(110), put("a"), None));
         ops.push((120, Some(130), get(), Some("a")));
-        assert_eq!(check_history(&history(&ops), 1_000), LinResult::Linearizable);
+        assert_eq!(check_history(&history(&ops), &Budget::steps(1_000)), LinResult::Linearizable);
         // One of them observed: that one stays in the search, and it must fit.
         ops.push((140, Some(150), get(), Some("alost7;")));
-        assert_eq!(check_history(&history(&ops), 100_000), LinResult::Linearizable);
+        assert_eq!(check_history(&history(&ops), &Budget::steps(100_000)), LinResult::Linearizable);
         ops.push((160, Some(170), get(), Some("a")));
-        assert!(matches!(check_history(&history(&ops), 100_000), LinResult::NotLinearizable { .. }));
+        assert!(matches!(check_history(&history(&ops), &Budget::steps(100_000)), LinResult::NotLinearizable { .. }));
     }
 
     #[test]
@@ -509,14 +950,69 @@ mod tests {
         h.invoke(0, 0, put("x"));
         let cas = h.invoke(10, 1, Op::Cas { key: "k".into(), from: "".into(), to: "z".into() });
         h.complete(cas, 20, Completion::Ok { value: None, swapped: Some(false) });
-        assert_eq!(check_history(&h, 1_000), LinResult::Linearizable);
+        assert_eq!(check_history(&h, &Budget::steps(1_000)), LinResult::Linearizable);
     }
 
     #[test]
     fn budget_returns_unknown() {
         let ops: Vec<_> = (0..12).map(|i| op(i, 0, 100, put(&i.to_string()), KvOutput::Done)).collect();
+        // Two reads after every put finished, of different values: impossible, but the
+        // search must try the puts' orders to see it (no read value is out of reach).
         let mut with_read = ops;
-        with_read.push(op(12, 200, 300, get(), KvOutput::Value("none".into())));
-        assert_eq!(search(&KvModel, &with_read, 50), Search::Unknown);
+        with_read.push(op(12, 200, 300, get(), KvOutput::Value("0".into())));
+        with_read.push(op(13, 400, 500, get(), KvOutput::Value("1".into())));
+        assert!(matches!(
+            search(&KvModel, &with_read, &Budget::steps(50)),
+            Search::Unknown(Explored { spent: Spent::Steps, .. })
+        ));
+        assert!(matches!(search(&KvModel, &with_read, &Budget::default()), Search::Illegal(_)));
+        // A memory budget too small for the memo is spent as memory, not steps.
+        let tiny = Budget { memory: *BUDGET_MEMORY_RANGE.start(), ..Budget::default() };
+        let many: Vec<_> = (0..24)
+            .map(|i| op(i, 0, 100, put(&i.to_string()), KvOutput::Done))
+            .chain([
+                op(24, 200, 300, get(), KvOutput::Value("0".into())),
+                op(25, 400, 500, get(), KvOutput::Value("1".into())),
+            ])
+            .collect();
+        assert!(matches!(search(&KvModel, &many, &tiny), Search::Unknown(Explored { spent: Spent::Memory, .. })));
+    }
+
+    #[test]
+    fn a_stale_read_names_the_write_it_read_and_the_writes_that_replaced_it() {
+        let ops = vec![
+            op(0, 0, 10, put("a"), KvOutput::Done),
+            op(1, 20, 30, put("b"), KvOutput::Done),
+            // Overlaps the read: it may come after it, so it is no cause.
+            op(2, 35, 60, put("c"), KvOutput::Done),
+            op(3, 40, 50, get(), KvOutput::Value("a".into())),
+        ];
+        let Search::Illegal(why) = search(&KvModel, &ops, &Budget::default()) else { panic!("a stale read") };
+        let cause = why.cause.expect("a read has a cause");
+        assert_eq!((cause.source, cause.overwritten_by.clone()), (Some(0), vec![1]));
+        assert_eq!(
+            cause.describe(|id| format!("op {id}")),
+            "\"a\" was written by op 0 and overwritten, before the read began, by op 1"
+        );
+        // A value nobody wrote.
+        let alien = vec![op(0, 0, 10, put("a"), KvOutput::Done), op(1, 20, 30, get(), KvOutput::Value("z".into()))];
+        let Search::Illegal(why) = search(&KvModel, &alien, &Budget::default()) else { panic!("an alien read") };
+        assert_eq!(
+            why.cause.map(|c| c.describe(|id| id.to_string())).as_deref(),
+            Some("no write in the history could have produced \"z\"")
+        );
+    }
+
+    #[test]
+    fn budgets_parse_with_units_and_ranges() {
+        assert_eq!(Budget::parse("2e6"), Ok(Budget::steps(2_000_000)));
+        let b = Budget::parse("steps=1000, memory=1GiB, time=1.5s").unwrap();
+        assert_eq!(b, Budget { steps: 1000, memory: 1 << 30, time_ms: Some(1500) });
+        assert_eq!(Budget::parse(&b.to_arg()), Ok(b));
+        for bad in
+            ["", "0", "-5", "1.5", "nan", "inf", "memory=1kB", "memory=1TB", "time=0ms", "time=2d", "depth=3", "steps"]
+        {
+            assert!(Budget::parse(bad).is_err(), "{bad} was accepted");
+        }
     }
 }

@@ -2,12 +2,14 @@
 //! small: an initial state and a step function; equality and hashing of states come
 //! from derives. New models are a few lines each.
 
+use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::rc::Rc;
 
 use serde::Serialize;
 
+use super::linearizability::{Cause, LinOp};
 use crate::protocol::Op;
 
 /// A sequential specification.
@@ -32,6 +34,31 @@ pub trait Model {
     fn explain(&self, state: &Self::State, input: &Self::Input, output: &Self::Output) -> String {
         format!("{input:?} returning {output:?} is impossible in state {state:?}")
     }
+    /// For an operation that cannot be placed (`stuck`, an index into `ops`): what
+    /// in the history's real time explains it, when the model can tell (a read's
+    /// stale value). The default tells nothing.
+    fn cause(&self, _ops: &[LinOp<Self::Input, Self::Output>], _stuck: usize) -> Option<Cause> {
+        None
+    }
+    /// Heap bytes a state owns beyond its own size, for the search's memory budget.
+    fn state_bytes(&self, _state: &Self::State) -> usize {
+        0
+    }
+    /// Optional look-ahead for one partition's operations: a cheap, sound test that a
+    /// state can no longer lead to a linearization (see [`Lookahead`]).
+    fn lookahead(&self, _ops: &[LinOp<Self::Input, Self::Output>]) -> Option<Box<dyn Lookahead<Self::State>>> {
+        None
+    }
+}
+
+/// What the search tells a look-ahead, and asks it. `place` and `unplace` follow the
+/// search's stack exactly (an operation is placed when it is linearized, and unplaced
+/// when the search backs out of it); `doomed` may only say `true` when no order of the
+/// unplaced operations can be linearized from `state`. Saying `false` is always safe.
+pub trait Lookahead<S> {
+    fn place(&mut self, op: usize);
+    fn unplace(&mut self, op: usize);
+    fn doomed(&self, state: &S) -> bool;
 }
 
 /// What a key-value operation returned.
@@ -78,42 +105,84 @@ impl std::fmt::Display for RegisterOutput {
     }
 }
 
+/// The value of one key, with a hash of its bytes kept up to date as it grows, so the
+/// search hashes a state in constant time however long an append-only value becomes.
+/// Equality still compares the bytes (after the hash and the length).
+#[derive(Clone, Debug)]
+pub struct KvState {
+    pub text: Rc<str>,
+    hash: u64,
+}
+
+/// A polynomial hash, extendable by appending: `h(s + t) = h(s) * P^|t| + h(t)`.
+fn extend_hash(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h = h.wrapping_mul(0x100_0000_01b3).wrapping_add(u64::from(b) + 1);
+    }
+    h
+}
+
+impl KvState {
+    pub fn new(text: &str) -> KvState {
+        KvState { text: Rc::from(text), hash: extend_hash(0, text.as_bytes()) }
+    }
+    fn append(&self, suffix: &str) -> KvState {
+        let mut s = String::with_capacity(self.text.len() + suffix.len());
+        s.push_str(&self.text);
+        s.push_str(suffix);
+        KvState { text: Rc::from(s), hash: extend_hash(self.hash, suffix.as_bytes()) }
+    }
+    fn is(&self, value: &str) -> bool {
+        *self.text == *value
+    }
+}
+
+impl PartialEq for KvState {
+    fn eq(&self, other: &KvState) -> bool {
+        self.hash == other.hash && (Rc::ptr_eq(&self.text, &other.text) || self.text == other.text)
+    }
+}
+impl Eq for KvState {}
+
+impl std::hash::Hash for KvState {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u64(self.hash);
+    }
+}
+
 /// One key of a key-value store with get / put / append / cas. Keys start as "".
 /// (P-compositionality: a key-value history is checked key by key with this model.)
 pub struct KvModel;
 
 impl Model for KvModel {
     /// Shared, so the search's many copies of a state cost a count, not an allocation.
-    type State = Rc<str>;
+    type State = KvState;
     type Input = Op;
     type Output = KvOutput;
-    fn init(&self) -> Rc<str> {
-        Rc::from("")
+    fn init(&self) -> KvState {
+        KvState::new("")
     }
     fn partition(&self, input: &Op) -> Option<String> {
         Some(input.key().to_string())
     }
-    fn step(&self, state: &Rc<str>, input: &Op, output: &KvOutput) -> Option<Rc<str>> {
+    fn step(&self, state: &KvState, input: &Op, output: &KvOutput) -> Option<KvState> {
         match (input, output) {
-            (Op::Get { .. }, KvOutput::Value(v)) => (**v == **state).then(|| state.clone()),
+            (Op::Get { .. }, KvOutput::Value(v)) => state.is(v).then(|| state.clone()),
             (Op::Get { .. }, _) => Some(state.clone()),
-            (Op::Put { value, .. }, _) => Some(Rc::from(value.as_str())),
-            (Op::Append { value, .. }, _) => {
-                let mut s = String::with_capacity(state.len() + value.len());
-                s.push_str(state);
-                s.push_str(value);
-                Some(Rc::from(s))
-            }
-            (Op::Cas { from, to, .. }, KvOutput::Swapped(true)) => (**state == **from).then(|| Rc::from(to.as_str())),
-            (Op::Cas { from, .. }, KvOutput::Swapped(false)) => (**state != **from).then(|| state.clone()),
-            (Op::Cas { from, to, .. }, _) => {
-                Some(if **state == **from { Rc::from(to.as_str()) } else { state.clone() })
-            }
+            (Op::Put { value, .. }, _) => Some(KvState::new(value)),
+            (Op::Append { value, .. }, _) => Some(state.append(value)),
+            (Op::Cas { from, to, .. }, KvOutput::Swapped(true)) => state.is(from).then(|| KvState::new(to)),
+            (Op::Cas { from, .. }, KvOutput::Swapped(false)) => (!state.is(from)).then(|| state.clone()),
+            (Op::Cas { from, to, .. }, _) => Some(if state.is(from) { KvState::new(to) } else { state.clone() }),
             // Bank transactions span keys; `kv_ops` leaves them out of a key's history.
             (Op::Transfer { .. } | Op::Read { .. }, _) => None,
         }
     }
-    fn explain(&self, state: &Rc<str>, input: &Op, output: &KvOutput) -> String {
+    fn show(&self, state: &KvState) -> String {
+        format!("{:?}", &*state.text)
+    }
+    fn explain(&self, state: &KvState, input: &Op, output: &KvOutput) -> String {
+        let state = &*state.text;
         match (input, output) {
             (Op::Get { .. }, KvOutput::Value(v)) => format!("get returned {v:?}, but the value was {state:?}"),
             (Op::Cas { from, .. }, KvOutput::Swapped(true)) => {
@@ -124,6 +193,192 @@ impl Model for KvModel {
             }
             _ => format!("{input} cannot return {output} with value {state:?}"),
         }
+    }
+    fn state_bytes(&self, state: &KvState) -> usize {
+        // An Rc<str>'s allocation: two counts and the bytes (shared copies counted
+        // each time: the budget errs on the safe side).
+        16 + state.text.len()
+    }
+    fn lookahead(&self, ops: &[LinOp<Op, KvOutput>]) -> Option<Box<dyn Lookahead<KvState>>> {
+        PinnedReads::new(ops).map(|p| Box::new(p) as Box<dyn Lookahead<KvState>>)
+    }
+    fn cause(&self, ops: &[LinOp<Op, KvOutput>], stuck: usize) -> Option<Cause> {
+        let read = &ops[stuck];
+        let (Op::Get { .. }, KvOutput::Value(v)) = (&read.input, &read.output) else { return None };
+        // What a write leaves, if it can be told without the order: a put's or a
+        // swap's value. An append's result depends on what came before it; it can
+        // have produced `v` when `v` ends with it.
+        let writes = |w: &LinOp<Op, KvOutput>| match (&w.input, &w.output) {
+            (Op::Put { .. } | Op::Append { .. }, _) => true,
+            (Op::Cas { .. }, KvOutput::Swapped(false)) => false,
+            (Op::Cas { .. }, _) => true,
+            _ => false,
+        };
+        let could_produce = |w: &LinOp<Op, KvOutput>| match &w.input {
+            Op::Put { value, .. } => value == v,
+            Op::Cas { to, .. } => to == v,
+            Op::Append { value, .. } => !value.is_empty() && v.ends_with(value.as_str()),
+            _ => false,
+        };
+        let source = (0..ops.len())
+            .filter(|&i| i != stuck && writes(&ops[i]) && could_produce(&ops[i]) && ops[i].call < read.ret)
+            .max_by_key(|&i| (ops[i].call, i));
+        let initial = source.is_none() && v.is_empty();
+        if source.is_none() && !initial {
+            return Some(Cause { value: v.clone(), source: None, initial, overwritten_by: Vec::new() });
+        }
+        let after = source.map_or(0, |i| ops[i].ret);
+        let leaves_other = |w: &LinOp<Op, KvOutput>| match &w.input {
+            Op::Put { value, .. } => value != v,
+            Op::Cas { to, .. } => to != v,
+            Op::Append { value, .. } => !value.is_empty(),
+            _ => false,
+        };
+        let overwritten_by = (0..ops.len())
+            .filter(|&i| {
+                let w = &ops[i];
+                let began_after = source.is_none_or(|_| w.call > after);
+                Some(i) != source && writes(w) && leaves_other(w) && began_after && w.ret < read.call
+            })
+            .map(|i| ops[i].id)
+            .collect();
+        Some(Cause { value: v.clone(), source: source.map(|i| ops[i].id), initial, overwritten_by })
+    }
+}
+
+/// The look-ahead for a key: every read still to be placed pins a value the key must
+/// hold at some later point. From a state `s`, the only values a key can reach are `s`
+/// followed by appends, or a value some unplaced put or cas writes, followed by
+/// appends. So a state is doomed when an unplaced read's value extends neither `s` nor
+/// the value of any unplaced write. This is what makes append histories cheap (Elle's
+/// observation: a read of an append-only value reveals the order of the appends in
+/// it): an append is placed only where the reads still ahead agree with it, so dozens
+/// of indeterminate appends no longer multiply into every order of every subset.
+///
+/// The reads that no unplaced write could rescue are kept as a set of ranks in their
+/// values' sorted order: a string is a prefix of every value in a set exactly when it
+/// is a prefix of the set's least and greatest values, so each test is two
+/// comparisons.
+struct PinnedReads {
+    /// The distinct read values, sorted.
+    values: Vec<Rc<str>>,
+    /// Per operation: the rank of its read value, for a read.
+    read_rank: Vec<Option<u32>>,
+    /// Per operation: the reads (by operation) whose value its write is a prefix of.
+    rescues: Vec<Vec<u32>>,
+    /// Per operation (reads only): unplaced writes that could rescue it.
+    rescuers: Vec<u32>,
+    placed: Vec<bool>,
+    /// Unplaced, unrescued reads per rank, and the ranks with any.
+    live_count: Vec<u32>,
+    live: BTreeSet<u32>,
+}
+
+impl PinnedReads {
+    fn new(ops: &[LinOp<Op, KvOutput>]) -> Option<PinnedReads> {
+        let mut values: Vec<&str> = ops
+            .iter()
+            .filter_map(|o| match (&o.input, &o.output) {
+                (Op::Get { .. }, KvOutput::Value(v)) => Some(v.as_str()),
+                _ => None,
+            })
+            .collect();
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_unstable();
+        values.dedup();
+        let rank = |v: &str| values.binary_search(&v).expect("a collected value") as u32;
+        let read_rank: Vec<Option<u32>> = ops
+            .iter()
+            .map(|o| match (&o.input, &o.output) {
+                (Op::Get { .. }, KvOutput::Value(v)) => Some(rank(v)),
+                _ => None,
+            })
+            .collect();
+        let reads: Vec<usize> = (0..ops.len()).filter(|&i| read_rank[i].is_some()).collect();
+        let mut rescues = vec![Vec::new(); ops.len()];
+        let mut rescuers = vec![0u32; ops.len()];
+        for (w, o) in ops.iter().enumerate() {
+            let written = match (&o.input, &o.output) {
+                (Op::Put { value, .. }, _) => value,
+                (Op::Cas { to, .. }, KvOutput::Swapped(true) | KvOutput::Unknown) => to,
+                _ => continue,
+            };
+            for &r in &reads {
+                let KvOutput::Value(v) = &ops[r].output else { unreachable!("reads have values") };
+                if v.starts_with(written.as_str()) {
+                    rescues[w].push(r as u32);
+                    rescuers[r] += 1;
+                }
+            }
+        }
+        let mut live_count = vec![0u32; values.len()];
+        for &r in &reads {
+            if rescuers[r] == 0 {
+                live_count[read_rank[r].expect("a read") as usize] += 1;
+            }
+        }
+        let live = (0..values.len() as u32).filter(|&k| live_count[k as usize] > 0).collect();
+        Some(PinnedReads {
+            values: values.into_iter().map(Rc::from).collect(),
+            read_rank,
+            rescues,
+            rescuers,
+            placed: vec![false; ops.len()],
+            live_count,
+            live,
+        })
+    }
+
+    fn add(&mut self, read: usize) {
+        let k = self.read_rank[read].expect("a read");
+        self.live_count[k as usize] += 1;
+        if self.live_count[k as usize] == 1 {
+            self.live.insert(k);
+        }
+    }
+
+    fn remove(&mut self, read: usize) {
+        let k = self.read_rank[read].expect("a read");
+        self.live_count[k as usize] -= 1;
+        if self.live_count[k as usize] == 0 {
+            self.live.remove(&k);
+        }
+    }
+}
+
+impl Lookahead<KvState> for PinnedReads {
+    fn place(&mut self, op: usize) {
+        self.placed[op] = true;
+        if self.read_rank[op].is_some() && self.rescuers[op] == 0 {
+            self.remove(op);
+        }
+        for j in 0..self.rescues[op].len() {
+            let r = self.rescues[op][j] as usize;
+            self.rescuers[r] -= 1;
+            if self.rescuers[r] == 0 && !self.placed[r] {
+                self.add(r);
+            }
+        }
+    }
+    fn unplace(&mut self, op: usize) {
+        self.placed[op] = false;
+        for j in 0..self.rescues[op].len() {
+            let r = self.rescues[op][j] as usize;
+            self.rescuers[r] += 1;
+            if self.rescuers[r] == 1 && !self.placed[r] {
+                self.remove(r);
+            }
+        }
+        if self.read_rank[op].is_some() && self.rescuers[op] == 0 {
+            self.add(op);
+        }
+    }
+    fn doomed(&self, state: &KvState) -> bool {
+        let (Some(&lo), Some(&hi)) = (self.live.first(), self.live.last()) else { return false };
+        let s = &*state.text;
+        !(self.values[lo as usize].starts_with(s) && self.values[hi as usize].starts_with(s))
     }
 }
 
