@@ -566,7 +566,7 @@ fn search_with<M: Model>(
                 Explored { spent: Spent::Steps, steps: budget.steps, states: memo.len(), memory_bytes: memo.bytes() };
             return (Search::Unknown(e), steps);
         }
-        if steps % POLL_STEPS == 0
+        if steps.is_multiple_of(POLL_STEPS)
             && let Some(out) = stop.now_past()
         {
             let out = match out {
