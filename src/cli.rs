@@ -86,7 +86,7 @@ pub enum Command {
         /// Print the process's peak memory (VmHWM) when done
         #[arg(long, hide = true)]
         peak_memory: bool,
-        /// The linearizability checker's budget, instead of the scenario's [check] budget
+        /// The linearizability checker's budget, instead of the scenario's `[check] budget`
         #[arg(long, value_name = "BUDGET", value_parser = parse_budget)]
         budget: Option<Budget>,
         /// Also draw reports into the run folder: "all" (the default), "svg" (messages.svg,
@@ -127,7 +127,7 @@ pub enum Command {
         #[arg(long)]
         no_digest: bool,
         /// The linearizability checker's budget for each seed, instead of the scenario's
-        /// [check] budget; a seed that spends it is counted as unknown, apart from failures
+        /// `[check] budget`; a seed that spends it is counted as unknown, apart from failures
         #[arg(long, value_name = "BUDGET", value_parser = parse_budget)]
         budget: Option<Budget>,
         /// Print one JSON object per seed (seed, verdict, failing checks, trace hash, events), then a summary object
