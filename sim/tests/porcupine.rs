@@ -171,22 +171,27 @@ fn random_history(rng: &mut SimRng) -> Vec<LinOp<Op, KvOutput>> {
     ops
 }
 
-#[test]
-fn the_search_agrees_with_a_brute_force_oracle() {
-    let mut rng = SimRng::new(2026, Stream::Workload);
+/// 20,000 histories from `generate`: the search and the per-key entry point (with its
+/// pruning of unobserved writes) both agree with the oracle, and both verdicts occur.
+fn agrees_with_the_oracle(seed: u64, generate: fn(&mut SimRng) -> Vec<LinOp<Op, KvOutput>>) {
+    let mut rng = SimRng::new(seed, Stream::Workload);
     let (mut yes, mut no) = (0, 0);
     for case in 0..20_000 {
-        let ops = random_history(&mut rng);
+        let ops = generate(&mut rng);
         let want = oracle(&ops);
         let got = search(&KvModel, &ops, &Budget::steps(1_000_000));
         assert!(!matches!(got, Search::Unknown(_)), "case {case}: unknown");
         assert_eq!(got == Search::Ok, want, "case {case}: search says {got:?}, the oracle says {want}: {ops:#?}");
-        // The per-key entry point, with its pruning of unobserved writes, agrees too.
         let whole = check_kv(ops.clone(), &Budget::steps(1_000_000));
         assert_eq!(whole == LinResult::Linearizable, want, "case {case}: check_kv says {whole:?}: {ops:#?}");
         if want { yes += 1 } else { no += 1 }
     }
     assert!(yes > 2_000 && no > 2_000, "both verdicts are exercised: {yes} yes, {no} no");
+}
+
+#[test]
+fn the_search_agrees_with_a_brute_force_oracle() {
+    agrees_with_the_oracle(2026, random_history);
 }
 
 /// Append histories as crash-heavy runs produce them: many appends, half of them
@@ -228,19 +233,7 @@ fn random_append_history(rng: &mut SimRng) -> Vec<LinOp<Op, KvOutput>> {
 
 #[test]
 fn the_search_agrees_with_the_oracle_on_append_histories() {
-    let mut rng = SimRng::new(2027, Stream::Workload);
-    let (mut yes, mut no) = (0, 0);
-    for case in 0..20_000 {
-        let ops = random_append_history(&mut rng);
-        let want = oracle(&ops);
-        let got = search(&KvModel, &ops, &Budget::steps(1_000_000));
-        assert!(!matches!(got, Search::Unknown(_)), "case {case}: unknown");
-        assert_eq!(got == Search::Ok, want, "case {case}: search says {got:?}, the oracle says {want}: {ops:#?}");
-        let whole = check_kv(ops.clone(), &Budget::steps(1_000_000));
-        assert_eq!(whole == LinResult::Linearizable, want, "case {case}: check_kv says {whole:?}: {ops:#?}");
-        if want { yes += 1 } else { no += 1 }
-    }
-    assert!(yes > 2_000 && no > 2_000, "both verdicts are exercised: {yes} yes, {no} no");
+    agrees_with_the_oracle(2027, random_append_history);
 }
 
 /// `n` appends to one key, all invoked at once and all timed out (`:info`), then reads

@@ -162,6 +162,12 @@ impl Budget {
         Ok(b)
     }
 
+    /// When the wall-clock budget, counted from now, runs out (None: no time budget).
+    fn deadline(&self) -> Option<std::time::Instant> {
+        #[allow(clippy::disallowed_methods)] // the opt-in wall-clock budget, documented as such
+        self.time_ms.map(|ms| std::time::Instant::now() + std::time::Duration::from_millis(ms))
+    }
+
     /// The `--budget` text that [`Budget::parse`] reads back as this budget.
     pub fn to_arg(&self) -> String {
         let mut s = format!("steps={},memory={}B", self.steps, self.memory);
@@ -454,8 +460,7 @@ impl Stop<'_> {
 
 /// Searches one partition within `budget` (its wall-clock limit counts from now).
 pub fn search<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: &Budget) -> Search {
-    #[allow(clippy::disallowed_methods)] // the opt-in wall-clock budget, documented as such
-    let deadline = budget.time_ms.map(|ms| std::time::Instant::now() + std::time::Duration::from_millis(ms));
+    let deadline = budget.deadline();
     search_until(model, ops, budget, &Stop { deadline, ..Stop::NONE })
 }
 
@@ -463,18 +468,20 @@ pub fn search<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: &
 const POLL_STEPS: u64 = 1 << 12;
 
 fn search_until<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: &Budget, stop: &Stop) -> Search {
-    let (verdict, steps) = search_with(model, ops, budget, stop, true);
+    let ahead = model.lookahead(ops);
+    let has_lookahead = ahead.is_some();
+    let (verdict, steps) = search_with(model, ops, budget, stop, ahead);
     let Search::Illegal(why) = verdict else { return verdict };
     // The lookahead refutes without walking into doomed states, so its longest
     // prefix stops short of where a reader would look. The plain search, given a
     // few times the steps the lookahead needed (counted, so the same everywhere),
     // usually finds the prefix that runs up to the read at fault; if it cannot,
     // the lookahead's explanation stands.
-    if model.lookahead(ops).is_none() {
+    if !has_lookahead {
         return Search::Illegal(why);
     }
     let steps = steps.saturating_mul(EXPLAIN_STEPS_FACTOR).max(EXPLAIN_STEPS_MIN).min(budget.steps);
-    match search_with(model, ops, &Budget { steps, ..*budget }, stop, false).0 {
+    match search_with(model, ops, &Budget { steps, ..*budget }, stop, None).0 {
         Search::Illegal(plain) => Search::Illegal(plain),
         _ => Search::Illegal(why),
     }
@@ -485,13 +492,13 @@ fn search_until<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget:
 const EXPLAIN_STEPS_FACTOR: u64 = 8;
 const EXPLAIN_STEPS_MIN: u64 = 20_000;
 
-/// The search, with or without the model's lookahead; also says how many steps it took.
+/// The search, with or without a lookahead; also says how many steps it took.
 fn search_with<M: Model>(
     model: &M,
     ops: &[LinOp<M::Input, M::Output>],
     budget: &Budget,
     stop: &Stop,
-    lookahead: bool,
+    mut ahead: Option<Box<dyn Lookahead<M::State>>>,
 ) -> (Search, u64) {
     let n = ops.len();
     if n == 0 {
@@ -553,7 +560,6 @@ fn search_with<M: Model>(
     let mut set = vec![0u64; words];
     let mut set_hash = 0u64;
     let mut memo: Memo<M::State> = Memo::new(words);
-    let mut ahead = if lookahead { model.lookahead(ops) } else { None };
     let mut state = model.init();
     let mut calls: Vec<(usize, M::State)> = Vec::new();
     let mut best: Vec<usize> = Vec::new(); // op indices
@@ -717,8 +723,7 @@ where
     M::Input: Sync,
     M::Output: Sync,
 {
-    #[allow(clippy::disallowed_methods)] // the opt-in wall-clock budget, documented as such
-    let deadline = budget.time_ms.map(|ms| std::time::Instant::now() + std::time::Duration::from_millis(ms));
+    let deadline = budget.deadline();
     let first_bad = AtomicUsize::new(usize::MAX);
     let outcomes: Vec<Search> = parts
         .par_iter()
