@@ -305,36 +305,35 @@ fn splitmix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The memo: every (linearized set, state) the search has entered. Sets live side by
-/// side in one arena of words and are found by open addressing on a hash kept up to
-/// date as operations are placed and taken back (Zobrist: one random word per
-/// operation, xored in and out), so entering a state allocates nothing but the arena's
-/// growth, and what the memo holds is counted to the byte.
+/// The memo: every (linearized set, state) the search has entered. Each entry's hash
+/// and set live side by side in one arena of words (one row, so a probe that finds
+/// its fingerprint reads one place) and are found by open addressing on a hash kept
+/// up to date as operations are placed and taken back (Zobrist: one random word per
+/// operation, xored in and out), so entering a state allocates nothing but the
+/// arena's growth, and what the memo holds is counted to the byte.
 struct Memo<S> {
-    words: usize,
-    sets: Vec<u64>,
-    hashes: Vec<u64>,
+    /// Words in a row: the hash, then the set.
+    row: usize,
+    rows: Vec<u64>,
     states: Vec<S>,
-    /// 0 is empty; otherwise an entry's index plus one.
-    slots: Vec<u32>,
+    /// 0 is empty; otherwise the entry's hash's high half (a fingerprint: a probe
+    /// that passes a different entry does not read its row) above its index plus one.
+    slots: Vec<u64>,
     /// Heap bytes the stored states own (the model's count).
     state_heap: u64,
 }
 
 impl<S: Eq> Memo<S> {
     fn new(words: usize) -> Memo<S> {
-        Memo { words, sets: Vec::new(), hashes: Vec::new(), states: Vec::new(), slots: vec![0; 1 << 10], state_heap: 0 }
+        Memo { row: words + 1, rows: Vec::new(), states: Vec::new(), slots: vec![0; 1 << 10], state_heap: 0 }
     }
 
     fn len(&self) -> u64 {
-        self.hashes.len() as u64
+        self.states.len() as u64
     }
 
     fn bytes(&self) -> u64 {
-        (self.sets.capacity() * 8
-            + self.hashes.capacity() * 8
-            + self.states.capacity() * std::mem::size_of::<S>()
-            + self.slots.len() * 4) as u64
+        (self.rows.capacity() * 8 + self.states.capacity() * std::mem::size_of::<S>() + self.slots.len() * 8) as u64
             + self.state_heap
     }
 
@@ -356,60 +355,65 @@ impl<S: Eq> Memo<S> {
             if slot == 0 {
                 break;
             }
-            let e = slot as usize - 1;
-            if self.hashes[e] == hash
-                && self.sets[e * self.words..(e + 1) * self.words] == *set
-                && self.states[e] == *state
-            {
-                return Entered::Seen;
+            let e = (slot & 0xffff_ffff) as usize - 1;
+            if slot >> 32 == hash >> 32 {
+                let row = &self.rows[e * self.row..(e + 1) * self.row];
+                if row[0] == hash && row[1..] == *set && self.states[e] == *state {
+                    return Entered::Seen;
+                }
             }
             i = (i + 1) & mask;
         }
         // What the memo will hold after this entry, its growth included, counted
         // before anything is allocated: the budget is never overrun, not even by one
         // doubling of a vector.
-        let n = self.hashes.len();
+        let n = self.states.len();
         let grows_slots = (n + 1) * 2 > self.slots.len();
         let after = |v_len: usize, cap: usize, add: usize, size: usize| {
             if v_len + add > cap { grown(cap, v_len + add) * size } else { cap * size }
         };
-        let projected = (after(self.sets.len(), self.sets.capacity(), self.words, 8)
-            + after(n, self.hashes.capacity(), 1, 8)
+        let projected = (after(self.rows.len(), self.rows.capacity(), self.row, 8)
             + after(n, self.states.capacity(), 1, std::mem::size_of::<S>())
-            + self.slots.len() * if grows_slots { 8 } else { 4 }) as u64
+            + self.slots.len() * if grows_slots { 16 } else { 8 }) as u64
             + self.state_heap
             + heap as u64;
         if projected > limit {
             return Entered::Full;
         }
-        reserve(&mut self.sets, self.words);
-        reserve(&mut self.hashes, 1);
+        reserve(&mut self.rows, self.row);
         reserve(&mut self.states, 1);
-        self.hashes.push(hash);
-        self.sets.extend_from_slice(set);
+        self.rows.push(hash);
+        self.rows.extend_from_slice(set);
         self.states.push(clone());
         self.state_heap += heap as u64;
         if grows_slots {
             self.grow();
         } else {
-            self.slots[i] = u32::try_from(n + 1).expect("the memory budget bounds the memo");
+            self.slots[i] = slot_of(hash, n);
         }
         Entered::New
     }
 
     /// Doubles the table and places every entry (the newest one included) again.
     fn grow(&mut self) {
-        let mut slots = vec![0u32; self.slots.len() * 2];
+        let mut slots = vec![0u64; self.slots.len() * 2];
         let mask = slots.len() - 1;
-        for (e, &h) in self.hashes.iter().enumerate() {
+        for (e, row) in self.rows.chunks_exact(self.row).enumerate() {
+            let h = row[0];
             let mut i = h as usize & mask;
             while slots[i] != 0 {
                 i = (i + 1) & mask;
             }
-            slots[i] = e as u32 + 1;
+            slots[i] = slot_of(h, e);
         }
         self.slots = slots;
     }
+}
+
+/// The table slot of entry `e`: its hash's high half above its index plus one.
+fn slot_of(hash: u64, e: usize) -> u64 {
+    let index = u32::try_from(e + 1).expect("the memory budget bounds the memo");
+    (hash >> 32) << 32 | u64::from(index)
 }
 
 /// What [`Memo::insert`] did.
