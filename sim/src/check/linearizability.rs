@@ -355,8 +355,8 @@ impl<S: Eq> Memo<S> {
             if slot == 0 {
                 break;
             }
-            let e = (slot & 0xffff_ffff) as usize - 1;
             if slot >> 32 == hash >> 32 {
+                let e = (slot & 0xffff_ffff) as usize - 1;
                 let row = &self.rows[e * self.row..(e + 1) * self.row];
                 if row[0] == hash && row[1..] == *set && self.states[e] == *state {
                     return Entered::Seen;
