@@ -33,7 +33,8 @@ const REPORT_EXIT_CODES: &str = "\
 Exit codes:
   0  the reports were drawn
   2  bad input or usage: not a run folder, a bad window, a file that cannot be written
-  3  the run is too large to draw (its trace is over 256 MiB); the run itself is fine";
+  3  the run is too large to draw (the window holds over 64 MiB of messages); the run itself
+     is fine: draw a shorter window with --from/--to";
 
 const CHECK_EXIT_CODES: &str = "\
 Exit codes:

@@ -63,9 +63,14 @@ pub fn feed(target: Target, input: &str) -> Result<bool, String> {
         Target::FaultlineHistory => parse_faultline("fuzz.json", input).is_ok(),
         Target::RunFolder => {
             let window = faultline_reports::Window::default();
-            let drawn = faultline_reports::message_timeline(input, 5, &window).is_ok();
-            let history = faultline_sim::history::History::default();
-            drawn & faultline_reports::viewer_html("fuzz", input, 5, &history, None, &[]).is_ok()
+            match faultline_reports::Trace::parse(input, &window) {
+                Ok(trace) => {
+                    let drawn = faultline_reports::message_timeline(&trace, 5, &window).is_ok();
+                    let history = faultline_sim::history::History::default();
+                    drawn & faultline_reports::viewer_html("fuzz", &trace, 5, &history, None, &[]).is_ok()
+                }
+                Err(_) => false,
+            }
         }
     }));
     outcome.map_err(|p| crate::cli::run::panic_message(p.as_ref()))

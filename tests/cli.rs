@@ -1,6 +1,7 @@
 //! The CLI end to end, as a student meets it: exit codes, the replay command, the
 //! bundled scenarios, the zoo, and the help text.
 
+use std::io::Write;
 use std::process::{Command, Output};
 
 fn faultline(args: &[&str]) -> Output {
@@ -300,20 +301,46 @@ fn a_reused_run_folder_loses_the_last_run_s_reports() {
     }
 }
 
-/// A run too large to draw (as one cut off at the event limit is) is declined with a
-/// reason, in bounded memory, and never as bad input.
+/// A run too large to draw (as one cut off at the event limit is) is read as a
+/// stream: drawn whole is declined with a reason and a window to draw instead, never
+/// as bad input; that window is drawn.
 #[test]
-fn a_report_of_a_huge_run_is_declined_not_read_whole() {
+fn a_report_of_a_huge_run_is_declined_or_drawn_in_a_window() {
     let out = temp("huge-trace");
     let o = faultline(&["run", "pb/basic", "--out", &out]);
     assert_eq!(o.status.code(), Some(0));
-    // A sparse file: 300 MiB on paper, nothing on disk.
-    let trace = std::fs::OpenOptions::new().write(true).open(format!("{out}/trace.jsonl")).expect("trace");
-    trace.set_len(300 << 20).expect("grow the trace");
+    // 100 seconds of 1 MiB messages, one a second, after the run's own trace.
+    let mut trace = std::fs::OpenOptions::new().append(true).open(format!("{out}/trace.jsonl")).expect("trace");
+    let body = "x".repeat(1 << 20);
+    for i in 0..100u64 {
+        let t = 1_000_000_000 * (i + 10);
+        writeln!(
+            trace,
+            r#"{{"t":{t},"ev":"send","from":"n1","to":"n2","id":{},"msg":{{"Big":"{body}"}}}}"#,
+            1_000_000 + i
+        )
+        .expect("append");
+        writeln!(trace, r#"{{"t":{},"ev":"deliver","from":"n1","to":"n2","id":{}}}"#, t + 1000, 1_000_000 + i)
+            .expect("append");
+    }
+    drop(trace);
     let o = faultline(&["report", &out]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(3), "{err}");
     assert!(err.contains("reports not drawn") && err.contains("the run is fine"), "{err}");
+    assert!(err.contains("--from") && err.contains("--to"), "the help gives a window: {err}");
+    let o = faultline(&["report", &out, "--from", "50s", "--to", "60s"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let svg = std::fs::read_to_string(format!("{out}/messages.svg")).expect("messages.svg");
+    assert_eq!(svg.lines().filter(|l| l.trim() == "Big").count(), 11, "the eleven messages of the window, labelled");
+    // A trace that is not one: a line that never ends is bad input, named by line.
+    let trace = std::fs::OpenOptions::new().write(true).open(format!("{out}/trace.jsonl")).expect("trace");
+    trace.set_len(0).expect("empty it");
+    trace.set_len(300 << 20).expect("a sparse file of zeros");
+    let o = faultline(&["report", &out]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("trace.jsonl: line 1 is longer than"), "{err}");
 }
 
 /// Without a terminal (CI logs, pipes), a sweep still shows progress: a line on

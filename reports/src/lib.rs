@@ -6,8 +6,10 @@
 pub mod hashing;
 pub mod summary;
 pub mod timeline;
+pub mod trace;
 pub mod viewer;
 
 pub use summary::{Summary, summarize};
 pub use timeline::{Window, message_timeline, operation_timeline};
+pub use trace::{Trace, TraceError};
 pub use viewer::viewer_html;

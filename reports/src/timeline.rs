@@ -7,7 +7,8 @@ use faultline_sim::check::LinResult;
 use faultline_sim::history::{Completion, History};
 use faultline_sim::time::fmt_time;
 use plotters::prelude::*;
-use serde_json::Value;
+
+use crate::trace::{Message, Trace};
 
 /// Which part of a run to draw.
 #[derive(Clone, Debug, Default)]
@@ -18,6 +19,14 @@ pub struct Window {
     /// Node names ("n2") or message kinds ("Append"): a message is drawn if its kind
     /// or either end is listed. Empty: everything.
     pub only: Vec<String>,
+}
+
+impl Window {
+    /// Whether a message of `kind` from node index `from` to `to` is drawn.
+    pub fn shows(&self, kind: &str, from: usize, to: usize) -> bool {
+        self.only.is_empty()
+            || self.only.iter().any(|o| o == kind || *o == format!("n{}", from + 1) || *o == format!("n{}", to + 1))
+    }
 }
 
 const WIDTH: u32 = 1400;
@@ -46,138 +55,6 @@ impl Scale {
     }
 }
 
-fn node_index(name: &str) -> Option<usize> {
-    name.strip_prefix('n')?.parse::<usize>().ok()?.checked_sub(1)
-}
-
-/// The kind of a traced message: its variant name, or "request"/"reply".
-fn kind(msg: &Value) -> String {
-    match msg {
-        Value::Object(m) => m.keys().next().cloned().unwrap_or_default(),
-        Value::String(s) => s.clone(),
-        _ => "?".into(),
-    }
-}
-
-pub(crate) struct Message {
-    pub(crate) from: usize,
-    pub(crate) to: usize,
-    pub(crate) sent: u64,
-    pub(crate) kind: String,
-    /// The message as traced, for the viewer's hover.
-    pub(crate) body: Value,
-    /// Each delivery (more than one if duplicated), or the drop and its reason.
-    pub(crate) delivered: Vec<u64>,
-    pub(crate) dropped: Option<(u64, String)>,
-}
-
-/// What the timelines need from a trace.
-#[derive(Default)]
-pub(crate) struct Parsed {
-    pub(crate) end: u64,
-    pub(crate) messages: Vec<Message>,
-    /// (from, to, label) of each partition interval.
-    pub(crate) partitions: Vec<(u64, Option<u64>, String)>,
-    /// (node, from, to, is a crash) for crashes and pauses.
-    pub(crate) outages: Vec<(usize, u64, Option<u64>, bool)>,
-    pub(crate) notes: Vec<(usize, u64, String)>,
-    /// The invariant violation that ended the run, if one did.
-    pub(crate) violation: Option<(u64, String)>,
-}
-
-pub(crate) fn parse(trace: &str) -> Result<Parsed, String> {
-    let mut p = Parsed::default();
-    let mut by_id: std::collections::BTreeMap<u64, usize> = Default::default();
-    for (i, line) in trace.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let mut ev: Value =
-            serde_json::from_str(line).map_err(|e| format!("line {}: not a trace event: {e}", i + 1))?;
-        let t = ev["t"].as_u64().ok_or_else(|| format!("line {}: no time `t`", i + 1))?;
-        p.end = p.end.max(t);
-        let node = |k: &str| ev[k].as_str().and_then(node_index);
-        match ev["ev"].as_str().unwrap_or("") {
-            "send" => {
-                if let (Some(from), Some(to), Some(id)) = (node("from"), node("to"), ev["id"].as_u64()) {
-                    by_id.insert(id, p.messages.len());
-                    p.messages.push(Message {
-                        from,
-                        to,
-                        sent: t,
-                        kind: kind(&ev["msg"]),
-                        body: ev["msg"].take(),
-                        delivered: Vec::new(),
-                        dropped: None,
-                    });
-                }
-            }
-            "deliver" => {
-                if let Some(&m) = ev["id"].as_u64().and_then(|id| by_id.get(&id)) {
-                    p.messages[m].delivered.push(t);
-                }
-            }
-            "drop" => {
-                if let Some(&m) = ev["id"].as_u64().and_then(|id| by_id.get(&id)) {
-                    p.messages[m].dropped = Some((t, ev["reason"].as_str().unwrap_or("dropped").to_string()));
-                }
-            }
-            "partition" => {
-                if let Some(last) = p.partitions.last_mut().filter(|l| l.1.is_none()) {
-                    last.1 = Some(t);
-                }
-                let groups: Vec<String> = ev["groups"]
-                    .as_array()
-                    .map(|gs| {
-                        gs.iter()
-                            .map(|g| {
-                                let names: Vec<&str> = g
-                                    .as_array()
-                                    .map(|a| a.iter().filter_map(Value::as_str).collect())
-                                    .unwrap_or_default();
-                                names.join(" ")
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                p.partitions.push((t, None, groups.join(" | ")));
-            }
-            "heal" => {
-                if let Some(last) = p.partitions.last_mut().filter(|l| l.1.is_none()) {
-                    last.1 = Some(t);
-                }
-            }
-            "crash" | "pause" => {
-                if let Some(n) = node("node") {
-                    p.outages.push((n, t, None, ev["ev"] == "crash"));
-                }
-            }
-            "restart" | "resume" => {
-                if let Some(n) = node("node")
-                    && let Some(o) = p.outages.iter_mut().rev().find(|o| o.0 == n && o.2.is_none())
-                {
-                    o.2 = Some(t);
-                }
-            }
-            "violation" => {
-                let text = format!(
-                    "invariant `{}` violated: {}",
-                    ev["invariant"].as_str().unwrap_or("?"),
-                    ev["detail"].as_str().unwrap_or("")
-                );
-                p.violation = Some((t, text));
-            }
-            "note" => {
-                if let (Some(n), Some(text)) = (node("node"), ev["text"].as_str()) {
-                    p.notes.push((n, t, text.to_string()));
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(p)
-}
-
 pub(crate) fn text_style(size: u32, color: RGBColor) -> TextStyle<'static> {
     ("sans-serif", size).into_font().color(&color)
 }
@@ -190,16 +67,9 @@ pub(crate) fn draw_err<E: std::fmt::Debug>(e: E) -> String {
 /// message labelled with its kind, a cross where one was dropped (with the reason),
 /// duplicates in purple, partitions shaded with their groups named, crashes (red)
 /// and pauses (grey) on the lifelines, and protocol notes ("leader, term 3").
-pub fn message_timeline(trace: &str, nodes: usize, window: &Window) -> Result<String, String> {
-    let p = parse(trace)?;
+pub fn message_timeline(p: &Trace, nodes: usize, window: &Window) -> Result<String, String> {
     let scale = Scale { from: window.from, to: window.to.unwrap_or(p.end).max(window.from + 1) };
-    let shown = |m: &Message| {
-        window.only.is_empty()
-            || window
-                .only
-                .iter()
-                .any(|o| *o == m.kind || *o == format!("n{}", m.from + 1) || *o == format!("n{}", m.to + 1))
-    };
+    let shown = |m: &Message| window.shows(&m.kind, m.from, m.to);
     let lane_y = |n: usize| TOP + 30 + n as i32 * LANE;
     let height = (TOP + 60 + nodes as i32 * LANE) as u32;
     let mut svg = String::new();

@@ -8,7 +8,8 @@ use faultline_sim::check::LinResult;
 use faultline_sim::history::{Completion, History};
 use serde_json::{Value, json};
 
-use crate::timeline::{op_text, parse};
+use crate::timeline::op_text;
+use crate::trace::Trace;
 
 const TEMPLATE: &str = include_str!("viewer.html");
 
@@ -25,13 +26,12 @@ fn op_label(op: &faultline_sim::Op, completion: Option<&Completion>) -> String {
 /// The viewer for one run, as a complete HTML document.
 pub fn viewer_html(
     title: &str,
-    trace: &str,
+    p: &Trace,
     nodes: usize,
     history: &History,
     verdict: Option<&LinResult>,
     failures: &[String],
 ) -> Result<String, String> {
-    let p = parse(trace)?;
     // Kinds by first appearance, found through a map: a trace may hold many kinds.
     let mut kinds: Vec<String> = Vec::new();
     let mut kind_ids: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
@@ -107,7 +107,7 @@ pub fn viewer_html(
         "outages": outages,
         "notes": notes,
         "ops": ops,
-        "violation": p.violation.map(|(t, text)| json!({"t": t, "text": text})),
+        "violation": p.violation.as_ref().map(|(t, text)| json!({"t": t, "text": text})),
         "stuck": stuck,
         "failures": failures,
     });

@@ -5,16 +5,12 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use faultline_reports::{Window, message_timeline, operation_timeline, viewer_html};
+use faultline_reports::{Trace, TraceError, Window, message_timeline, operation_timeline, viewer_html};
 use faultline_sim::check::import::parse_faultline;
 use faultline_sim::check::{LinResult, check_history};
-use faultline_sim::time::Dur;
+use faultline_sim::time::{Dur, fmt_time};
 
 use super::{EXIT_BAD_INPUT, EXIT_OK, EXIT_TOO_LARGE};
-
-/// The largest trace a report reads: a run cut off at the event limit writes
-/// gigabytes, and reports hold the parsed trace in memory.
-pub const TRACE_BYTES_MAX: u64 = 256 << 20;
 
 /// Why no report was drawn.
 #[derive(Debug)]
@@ -49,21 +45,35 @@ fn read(dir: &Path, name: &str) -> Result<String, String> {
     })
 }
 
-/// The trace, unless it is larger than [`TRACE_BYTES_MAX`].
-fn read_trace(dir: &Path) -> Result<String, ReportError> {
+/// The trace, streamed: what `window` draws of it, or why it cannot be drawn.
+fn read_trace(dir: &Path, window: &Window) -> Result<Trace, ReportError> {
     let path = dir.join("trace.jsonl");
-    if let Ok(meta) = fs::metadata(&path)
-        && meta.len() > TRACE_BYTES_MAX
-    {
-        return Err(ReportError::TooLarge(format!(
-            "reports not drawn: {} is {} MiB, more than the {} MiB a report reads\n  = help: the run is fine; \
-             draw a shorter run (a smaller `duration` or fewer `ops`), or read the trace with a streaming tool",
-            path.display(),
-            meta.len() >> 20,
-            TRACE_BYTES_MAX >> 20
-        )));
+    let cannot = |e: &dyn std::fmt::Display| {
+        format!(
+            "error: cannot read {}: {e}\n  = help: give a run folder, as `faultline run` writes (runs/NAME-seedN)",
+            path.display()
+        )
+    };
+    let file = fs::File::open(&path).map_err(|e| cannot(&e))?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(ReportError::Bad(cannot(&"it is a folder")));
     }
-    Ok(read(dir, "trace.jsonl")?)
+    Trace::read(std::io::BufReader::with_capacity(1 << 16, file), window).map_err(|e| match e {
+        TraceError::Malformed(m) => ReportError::Bad(format!(
+            "error: {}: {m}\n  = help: reports read the trace a run wrote; run the scenario again to write it anew",
+            path.display()
+        )),
+        TraceError::TooLarge { overflow_at, .. } => ReportError::TooLarge(format!(
+            "reports not drawn: {}: {e}\n  = help: the run is fine; draw a window of it, e.g. `faultline report {} \
+             --from {} --to {}`, or fewer messages with --only KIND or --only nN",
+            path.display(),
+            dir.display(),
+            fmt_time(window.from),
+            fmt_time(
+                window.from.saturating_add(overflow_at.saturating_sub(window.from) / 2).max(window.from + 1_000_000)
+            ),
+        )),
+    })
 }
 
 /// Which reports to draw.
@@ -110,7 +120,7 @@ pub fn render_kinds(
     kinds: Kinds,
     verdict: Verdict<'_>,
 ) -> Result<Vec<PathBuf>, ReportError> {
-    let trace = read_trace(dir)?;
+    let trace = read_trace(dir, window)?;
     let scenario_src = read(dir, "scenario.toml")?;
     let scenario = faultline_sim::scenario::parse(
         &dir.join("scenario.toml").to_string_lossy(),
