@@ -327,7 +327,7 @@ fn a_report_of_a_huge_run_is_declined_or_drawn_in_a_window() {
     let o = faultline(&["report", &out]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(3), "{err}");
-    assert!(err.contains("reports not drawn") && err.contains("the run is fine"), "{err}");
+    assert!(err.contains("reports not drawn") && err.contains("the trace is fine"), "{err}");
     assert!(err.contains("--from") && err.contains("--to"), "the help gives a window: {err}");
     let o = faultline(&["report", &out, "--from", "50s", "--to", "60s"]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));

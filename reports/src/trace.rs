@@ -16,8 +16,9 @@ use crate::timeline::Window;
 pub const KEEP_BYTES_MAX: usize = 64 << 20;
 /// The longest line a trace may hold: one event, however large its message.
 pub const LINE_BYTES_MAX: usize = 16 << 20;
-/// What one kept item costs beside its text: its place in the structures below.
-pub const ITEM_BYTES: usize = 128;
+/// What one kept item costs beside its text: its parsed form and its place in the
+/// structures below (measured: a kept ping-pong message takes about 600 bytes).
+pub const ITEM_BYTES: usize = 512;
 
 /// Why a trace could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -360,8 +361,11 @@ mod tests {
         let whole = Window::default();
         let t = long_trace();
         assert_eq!(Trace::read_within(t.as_bytes(), &whole, 4 << 20).expect("fits").messages.len(), 1000);
-        match Trace::read_within(t.as_bytes(), &whole, 100 << 10) {
-            Err(TraceError::TooLarge { overflow_at, .. }) => assert!((800..1000).contains(&overflow_at)),
+        // Each message keeps its send line (about 1 KiB) and ITEM_BYTES: 100 fit in
+        // 100 of the longest, and the 101st, sent at 1000 ns, overflows.
+        let each = send(9990, 999, &"x".repeat(1000)).len() + 1 + ITEM_BYTES;
+        match Trace::read_within(t.as_bytes(), &whole, 100 * each + 10) {
+            Err(TraceError::TooLarge { overflow_at, .. }) => assert_eq!(overflow_at, 1000),
             other => panic!("expected TooLarge, got {:?}", other.map(|t| t.messages.len())),
         }
     }

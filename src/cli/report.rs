@@ -64,7 +64,7 @@ fn read_trace(dir: &Path, window: &Window) -> Result<Trace, ReportError> {
             path.display()
         )),
         TraceError::TooLarge { overflow_at, .. } => ReportError::TooLarge(format!(
-            "reports not drawn: {}: {e}\n  = help: the run is fine; draw a window of it, e.g. `faultline report {} \
+            "reports not drawn: {}: {e}\n  = help: the trace is fine, only too long to draw whole; draw a window of it, e.g. `faultline report {} \
              --from {} --to {}`, or fewer messages with --only KIND or --only nN",
             path.display(),
             dir.display(),
