@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use faultline_sim::check::import::{Format, import};
 use faultline_sim::check::linearizability::{
-    Budget, KvModel, KvOutput, KvState, LinOp, LinResult, Model, Search, check_kv, search,
+    Budget, KvModel, KvOutput, LinOp, LinResult, Model, Search, check_kv, search,
 };
+use faultline_sim::check::models::{RegisterModel, RegisterOp, RegisterOutput};
 use faultline_sim::protocol::Op;
 use faultline_sim::rng::{SimRng, Stream};
 
@@ -112,8 +113,8 @@ fn a_history_too_hard_for_the_budget_is_unknown_within_its_memory() {
 
 /// Tries every order of the operations that respects real time, with every choice of
 /// which indeterminate operations take effect at all.
-fn oracle(ops: &[LinOp<Op, KvOutput>]) -> bool {
-    fn go(ops: &[LinOp<Op, KvOutput>], done: &mut Vec<bool>, state: &KvState) -> bool {
+fn oracle<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>]) -> bool {
+    fn go<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], done: &mut Vec<bool>, state: &M::State) -> bool {
         // Finished when every definite operation is placed; info ones may never happen.
         if ops.iter().zip(done.iter()).all(|(o, &d)| d || o.ret == u64::MAX) {
             return true;
@@ -127,9 +128,9 @@ fn oracle(ops: &[LinOp<Op, KvOutput>]) -> bool {
             if blocked {
                 continue;
             }
-            if let Some(next) = KvModel.step(state, &ops[i].input, &ops[i].output) {
+            if let Some(next) = model.step(state, &ops[i].input, &ops[i].output) {
                 done[i] = true;
-                if go(ops, done, &next) {
+                if go(model, ops, done, &next) {
                     return true;
                 }
                 done[i] = false;
@@ -137,7 +138,7 @@ fn oracle(ops: &[LinOp<Op, KvOutput>]) -> bool {
         }
         false
     }
-    go(ops, &mut vec![false; ops.len()], &KvModel.init())
+    go(model, ops, &mut vec![false; ops.len()], &model.init())
 }
 
 fn random_history(rng: &mut SimRng) -> Vec<LinOp<Op, KvOutput>> {
@@ -171,27 +172,82 @@ fn random_history(rng: &mut SimRng) -> Vec<LinOp<Op, KvOutput>> {
     ops
 }
 
-/// 20,000 histories from `generate`: the search and the per-key entry point (with its
-/// pruning of unobserved writes) both agree with the oracle, and both verdicts occur.
-fn agrees_with_the_oracle(seed: u64, generate: fn(&mut SimRng) -> Vec<LinOp<Op, KvOutput>>) {
+/// A model's operations, as a history.
+type Ops<M> = Vec<LinOp<<M as Model>::Input, <M as Model>::Output>>;
+
+/// 20,000 histories from `generate`: the search, and `whole` (an entry point over the
+/// search, if the model has one), agree with the oracle, and both verdicts occur.
+fn agrees_with_the_oracle<M: Model>(
+    model: &M,
+    seed: u64,
+    generate: fn(&mut SimRng) -> Ops<M>,
+    whole: Option<fn(Ops<M>) -> LinResult>,
+) where
+    M::Input: Clone + std::fmt::Debug,
+    M::Output: Clone + std::fmt::Debug,
+{
     let mut rng = SimRng::new(seed, Stream::Workload);
     let (mut yes, mut no) = (0, 0);
     for case in 0..20_000 {
         let ops = generate(&mut rng);
-        let want = oracle(&ops);
-        let got = search(&KvModel, &ops, &Budget::steps(1_000_000));
+        let want = oracle(model, &ops);
+        let got = search(model, &ops, &Budget::steps(1_000_000));
         assert!(!matches!(got, Search::Unknown(_)), "case {case}: unknown");
         assert_eq!(got == Search::Ok, want, "case {case}: search says {got:?}, the oracle says {want}: {ops:#?}");
-        let whole = check_kv(ops.clone(), &Budget::steps(1_000_000));
-        assert_eq!(whole == LinResult::Linearizable, want, "case {case}: check_kv says {whole:?}: {ops:#?}");
+        if let Some(whole) = whole {
+            let verdict = whole(ops.clone());
+            assert_eq!(
+                verdict == LinResult::Linearizable,
+                want,
+                "case {case}: the whole check says {verdict:?}: {ops:#?}"
+            );
+        }
         if want { yes += 1 } else { no += 1 }
     }
     assert!(yes > 2_000 && no > 2_000, "both verdicts are exercised: {yes} yes, {no} no");
 }
 
+/// The key-value entry point, with its pruning of unobserved writes.
+fn kv_whole(ops: Vec<LinOp<Op, KvOutput>>) -> LinResult {
+    check_kv(ops, &Budget::steps(1_000_000))
+}
+
 #[test]
 fn the_search_agrees_with_a_brute_force_oracle() {
-    agrees_with_the_oracle(2026, random_history);
+    agrees_with_the_oracle(&KvModel, 2026, random_history, Some(kv_whole));
+}
+
+/// Register histories as the Jepsen etcd test makes them: reads, writes and
+/// compare-and-swaps of a few values, a fifth of them indeterminate (reads that never
+/// returned are dropped, as the importer drops them).
+fn random_register_history(rng: &mut SimRng) -> Vec<LinOp<RegisterOp, RegisterOutput>> {
+    let n = 1 + rng.below(9) as usize;
+    let mut ops = Vec::new();
+    for id in 0..n {
+        let call = rng.below(20);
+        let info = rng.below(5) == 0;
+        let ret = if info { u64::MAX } else { call + 1 + rng.below(10) };
+        let v = rng.below(3) as i64;
+        let (input, output) = match rng.below(3) {
+            0 if info => continue,
+            0 => (RegisterOp::Read, RegisterOutput::Read([None, Some(0), Some(1), Some(2)][rng.below(4) as usize])),
+            1 => (RegisterOp::Write(v), if info { RegisterOutput::Unknown } else { RegisterOutput::Written }),
+            _ => {
+                let from = rng.below(3) as i64;
+                let out = if info { RegisterOutput::Unknown } else { RegisterOutput::Cas(rng.below(2) == 0) };
+                (RegisterOp::Cas(from, v), out)
+            }
+        };
+        ops.push(LinOp { id, call, ret, input, output });
+    }
+    ops
+}
+
+/// The search on the etcd cas-register (reads and failed cas placed first when they
+/// can be, see `Model::read_only`) agrees with the oracle on 20,000 histories.
+#[test]
+fn the_search_agrees_with_the_oracle_on_register_histories() {
+    agrees_with_the_oracle(&RegisterModel { cas: true }, 2028, random_register_history, None);
 }
 
 /// Append histories as crash-heavy runs produce them: many appends, half of them
@@ -233,7 +289,7 @@ fn random_append_history(rng: &mut SimRng) -> Vec<LinOp<Op, KvOutput>> {
 
 #[test]
 fn the_search_agrees_with_the_oracle_on_append_histories() {
-    agrees_with_the_oracle(2027, random_append_history);
+    agrees_with_the_oracle(&KvModel, 2027, random_append_history, Some(kv_whole));
 }
 
 /// `n` appends to one key, all invoked at once and all timed out (`:info`), then reads

@@ -565,10 +565,19 @@ fn search_with<M: Model>(
     let mut set_hash = 0u64;
     let mut memo: Memo<M::State> = Memo::new(words);
     let mut state = model.init();
-    let mut calls: Vec<(usize, M::State)> = Vec::new();
+    // The stack: the entry placed, the state before it, and whether it was forced (a
+    // read-only operation placed first, see `Model::read_only`: if that fails, so
+    // does every other order from the state before it).
+    let mut calls: Vec<(usize, M::State, bool)> = Vec::new();
     let mut best: Vec<usize> = Vec::new(); // op indices
+    let read_only: Vec<bool> = ops.iter().map(|o| model.read_only(&o.input, &o.output)).collect();
     let mut steps = 0u64;
     let mut entry = next[0];
+    // At a new level: look for a read-only operation to force first.
+    let mut fresh = true;
+    let mut forced = false;
+    // Back out of the top of the stack (its level has nothing more to try).
+    let mut back = false;
     while next[0] != usize::MAX {
         steps += 1;
         if steps > budget.steps {
@@ -587,7 +596,20 @@ fn search_with<M: Model>(
             };
             return (out, steps);
         }
-        if !is_ret[entry] {
+        if fresh {
+            fresh = false;
+            forced = false;
+            let mut c = next[0];
+            while c != usize::MAX && !is_ret[c] {
+                let i = entry_op[c];
+                if read_only[i] && model.step(&state, &ops[i].input, &ops[i].output).is_some() {
+                    (entry, forced) = (c, true);
+                    break;
+                }
+                c = next[c];
+            }
+        }
+        if !back && !is_ret[entry] {
             let i = entry_op[entry];
             if let Some(new_state) = model.step(&state, &ops[i].input, &ops[i].output) {
                 set[i / 64] |= 1 << (i % 64);
@@ -607,9 +629,10 @@ fn search_with<M: Model>(
                     return (Search::Unknown(e), steps);
                 }
                 if entered == Entered::New {
-                    calls.push((entry, std::mem::replace(&mut state, new_state)));
+                    calls.push((entry, std::mem::replace(&mut state, new_state), forced));
                     lift(&mut next, &mut prev, entry, ret_entry[i]);
                     entry = next[0];
+                    fresh = true;
                     continue;
                 }
                 if let Some(a) = ahead.as_mut() {
@@ -617,6 +640,8 @@ fn search_with<M: Model>(
                 }
                 set[i / 64] &= !(1 << (i % 64));
                 set_hash ^= zobrist[i];
+                // A forced operation that leads nowhere new: nor does anything else here.
+                back = forced;
             }
             entry = next[entry];
         } else {
@@ -624,9 +649,9 @@ fn search_with<M: Model>(
             // stack cannot change between reaching it and that): copying it on every
             // step that grew the stack made a long linearizable history quadratic.
             if calls.len() > best.len() {
-                best = calls.iter().map(|&(e, _)| entry_op[e]).collect();
+                best = calls.iter().map(|&(e, _, _)| entry_op[e]).collect();
             }
-            let Some((e, s)) = calls.pop() else {
+            let Some((e, s, was_forced)) = calls.pop() else {
                 return (Search::Illegal(explain(model, ops, &best)), steps);
             };
             let i = entry_op[e];
@@ -638,6 +663,7 @@ fn search_with<M: Model>(
             }
             unlift(&mut next, &mut prev, e, ret_entry[i]);
             entry = next[e];
+            (back, forced) = (was_forced, false);
         }
     }
     (Search::Ok, steps)

@@ -44,6 +44,14 @@ pub trait Model {
     fn state_bytes(&self, _state: &Self::State) -> usize {
         0
     }
+    /// Whether the operation, with this output, leaves every state it can be applied
+    /// in unchanged (a read; a cas that did not swap). The search places such an
+    /// operation as soon as it can, without trying the orders that put it later: any
+    /// linearization that places it later stays one with it moved to the front. A
+    /// model may always say `false`.
+    fn read_only(&self, _input: &Self::Input, _output: &Self::Output) -> bool {
+        false
+    }
     /// Optional look-ahead for one partition's operations: a cheap, sound test that a
     /// state can no longer lead to a linearization (see [`Lookahead`]).
     fn lookahead(&self, _ops: &[LinOp<Self::Input, Self::Output>]) -> Option<Box<dyn Lookahead<Self::State>>> {
@@ -177,6 +185,9 @@ impl Model for KvModel {
             // Bank transactions span keys; `kv_ops` leaves them out of a key's history.
             (Op::Transfer { .. } | Op::Read { .. }, _) => None,
         }
+    }
+    fn read_only(&self, input: &Op, output: &KvOutput) -> bool {
+        matches!((input, output), (Op::Get { .. }, _) | (Op::Cas { .. }, KvOutput::Swapped(false)))
     }
     fn show(&self, state: &KvState) -> String {
         format!("{:?}", &*state.text)
@@ -425,6 +436,9 @@ impl Model for RegisterModel {
             (RegisterOp::Cas(a, _), RegisterOutput::Cas(false)) => (*state != Some(*a)).then_some(*state),
             (RegisterOp::Cas(a, b), _) => Some(if *state == Some(*a) { Some(*b) } else { *state }),
         }
+    }
+    fn read_only(&self, input: &RegisterOp, output: &RegisterOutput) -> bool {
+        matches!((input, output), (RegisterOp::Read, _) | (RegisterOp::Cas(..), RegisterOutput::Cas(false)))
     }
     fn show(&self, state: &Option<i64>) -> String {
         state.map_or("nil".to_string(), |v| v.to_string())
