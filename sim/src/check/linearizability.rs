@@ -743,6 +743,9 @@ impl LinResult {
 /// A named part of a history: a key, and its operations.
 pub type Part<M> = (String, Vec<LinOp<<M as Model>::Input, <M as Model>::Output>>);
 
+/// Below this many operations in all, partitions are checked one after another.
+const PARALLEL_OPS_MIN: usize = 1000;
+
 /// Checks named partitions, in parallel on every core (rayon). The verdict does not
 /// depend on the cores or on timing: a partition found not linearizable stops only
 /// the partitions after it in order, so the one reported is always the first in order
@@ -755,20 +758,23 @@ where
 {
     let deadline = budget.deadline();
     let first_bad = AtomicUsize::new(usize::MAX);
-    let outcomes: Vec<Search> = parts
-        .par_iter()
-        .enumerate()
-        .map(|(p, (_, ops))| {
-            if first_bad.load(Ordering::Relaxed) < p {
-                return Search::Cancelled;
-            }
-            let out = search_until(model, ops, budget, &Stop { deadline, first_bad: Some((&first_bad, p)) });
-            if matches!(out, Search::Illegal(_)) {
-                first_bad.fetch_min(p, Ordering::Relaxed);
-            }
-            out
-        })
-        .collect();
+    let one = |(p, (_, ops)): (usize, &Part<M>)| {
+        if first_bad.load(Ordering::Relaxed) < p {
+            return Search::Cancelled;
+        }
+        let out = search_until(model, ops, budget, &Stop { deadline, first_bad: Some((&first_bad, p)) });
+        if matches!(out, Search::Illegal(_)) {
+            first_bad.fetch_min(p, Ordering::Relaxed);
+        }
+        out
+    };
+    // Waking the other cores costs more than a small history takes to check.
+    let small = parts.iter().map(|(_, ops)| ops.len()).sum::<usize>() < PARALLEL_OPS_MIN;
+    let outcomes: Vec<Search> = if small {
+        parts.iter().enumerate().map(one).collect()
+    } else {
+        parts.par_iter().enumerate().map(one).collect()
+    };
     let mut undecided = Vec::new();
     for ((key, _), out) in parts.iter().zip(outcomes) {
         match out {
