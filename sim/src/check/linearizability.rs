@@ -18,7 +18,7 @@
 //! returns `unknown` with what was explored, never an abort. Partitions are searched
 //! in parallel (rayon); the verdict does not depend on the cores.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -571,6 +571,7 @@ fn search_with<M: Model>(
     let mut calls: Vec<(usize, M::State, bool)> = Vec::new();
     let mut best: Vec<usize> = Vec::new(); // op indices
     let read_only: Vec<bool> = ops.iter().map(|o| model.read_only(&o.input, &o.output)).collect();
+    let twin = earlier_twins(ops);
     let mut steps = 0u64;
     let mut entry = next[0];
     // At a new level: look for a read-only operation to force first.
@@ -611,7 +612,10 @@ fn search_with<M: Model>(
         }
         if !back && !is_ret[entry] {
             let i = entry_op[entry];
-            if let Some(new_state) = model.step(&state, &ops[i].input, &ops[i].output) {
+            // An operation that never returned waits for its earlier twin: placing
+            // either one first leads to the same states.
+            let waits = twin[i].is_some_and(|t| set[t / 64] & (1 << (t % 64)) == 0);
+            if !waits && let Some(new_state) = model.step(&state, &ops[i].input, &ops[i].output) {
                 set[i / 64] |= 1 << (i % 64);
                 set_hash ^= zobrist[i];
                 if let Some(a) = ahead.as_mut() {
@@ -667,6 +671,22 @@ fn search_with<M: Model>(
         }
     }
     (Search::Ok, steps)
+}
+
+/// For each operation that never returned, the latest one invoked before it with the
+/// same input and output that never returned either (its twin), if any. Twins are
+/// interchangeable in any linearization (neither bounds what follows it, and the
+/// earlier one may go wherever the later one can), so the search places a group of
+/// twins only in the order they were invoked, and a subset only as a prefix of it.
+fn earlier_twins<I: Eq + Hash, O: Eq + Hash>(ops: &[LinOp<I, O>]) -> Vec<Option<usize>> {
+    let mut twin = vec![None; ops.len()];
+    let mut open: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].ret == u64::MAX).collect();
+    open.sort_by_key(|&i| (ops[i].call, i));
+    let mut last: HashMap<(&I, &O), usize> = HashMap::with_capacity(open.len());
+    for i in open {
+        twin[i] = last.insert((&ops[i].input, &ops[i].output), i);
+    }
+    twin
 }
 
 /// Replays the longest prefix and names the operation that cannot come next: of the

@@ -15,8 +15,10 @@ use crate::protocol::Op;
 /// A sequential specification.
 pub trait Model {
     type State: Clone + Eq + Hash + Debug;
-    type Input: Clone + Debug;
-    type Output: Clone + Debug;
+    /// Equal inputs with equal outputs have the same effect: the search places
+    /// identical operations that never returned in the order they were invoked.
+    type Input: Clone + Debug + Eq + Hash;
+    type Output: Clone + Debug + Eq + Hash;
     fn init(&self) -> Self::State;
     /// The state after applying `input` with result `output`, or None if that result
     /// is impossible in `state`.
