@@ -324,8 +324,12 @@ struct Memo<S> {
 }
 
 impl<S: Eq> Memo<S> {
-    fn new(words: usize) -> Memo<S> {
-        Memo { row: words + 1, rows: Vec::new(), states: Vec::new(), slots: vec![0; 1 << 10], state_heap: 0 }
+    /// A memo for a search over `n` operations: its table starts at four slots per
+    /// operation (a history without overlaps enters one state per operation), within
+    /// 64 and 1,024, and doubles as it fills.
+    fn new(words: usize, n: usize) -> Memo<S> {
+        let slots = n.saturating_mul(4).next_power_of_two().clamp(64, 1 << 10);
+        Memo { row: words + 1, rows: Vec::new(), states: Vec::new(), slots: vec![0; slots], state_heap: 0 }
     }
 
     fn len(&self) -> u64 {
@@ -563,7 +567,7 @@ fn search_with<M: Model>(
     };
     let mut set = vec![0u64; words];
     let mut set_hash = 0u64;
-    let mut memo: Memo<M::State> = Memo::new(words);
+    let mut memo: Memo<M::State> = Memo::new(words, n);
     let mut state = model.init();
     // The stack: the entry placed, the state before it, and whether it was forced (a
     // read-only operation placed first, see `Model::read_only`: if that fails, so
