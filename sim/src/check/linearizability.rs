@@ -476,6 +476,9 @@ pub fn search<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: &
 const POLL_STEPS: u64 = 1 << 12;
 
 fn search_until<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: &Budget, stop: &Stop) -> Search {
+    if let Some(verdict) = in_sequence(model, ops, budget) {
+        return verdict;
+    }
     let ahead = model.lookahead(ops);
     let has_lookahead = ahead.is_some();
     let (verdict, steps) = search_with(model, ops, budget, stop, ahead);
@@ -493,6 +496,31 @@ fn search_until<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget:
         Search::Illegal(plain) => Search::Illegal(plain),
         _ => Search::Illegal(why),
     }
+}
+
+/// A history in which no two operations overlap (one client, or a quiet key) has one
+/// order only: replay it, with no search. `None` when operations overlap, or when
+/// the step budget is smaller than the history. An operation that never returned
+/// overlaps all that follow it, so only the last may be one; it fits, or never
+/// took effect.
+fn in_sequence<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], budget: &Budget) -> Option<Search> {
+    if ops.len() as u64 > budget.steps {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..ops.len()).collect();
+    order.sort_by_key(|&i| (ops[i].call, i));
+    if order.windows(2).any(|w| ops[w[0]].ret >= ops[w[1]].call) {
+        return None;
+    }
+    let mut state = model.init();
+    for (k, &i) in order.iter().enumerate() {
+        match model.step(&state, &ops[i].input, &ops[i].output) {
+            Some(next) => state = next,
+            None if ops[i].ret == u64::MAX => break,
+            None => return Some(Search::Illegal(explain(model, ops, &order[..k]))),
+        }
+    }
+    Some(Search::Ok)
 }
 
 /// How many times the lookahead's steps the plain search may take to explain a
