@@ -305,7 +305,7 @@ pub fn parse_porcupine_kv(path: &str, src: &str) -> Result<Vec<LinOp<Op, KvOutpu
     const EXPECTED: &str = "a line like {:process 0, :type :invoke, :f :append, :key \"0\", :value \"x 0 0 y\"}";
     let mut ops: Vec<LinOp<Op, KvOutput>> = Vec::new();
     let mut pending: BTreeMap<i64, usize> = BTreeMap::new();
-    let mut failed: Vec<usize> = Vec::new();
+    let mut failed: Vec<bool> = Vec::new();
     for (n, line) in src.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -340,6 +340,7 @@ pub fn parse_porcupine_kv(path: &str, src: &str) -> Result<Vec<LinOp<Op, KvOutpu
                     return Err(bad(format!("process {process} invokes again before its last operation completed")));
                 }
                 ops.push(LinOp { id: ops.len(), call: time, ret: u64::MAX, input, output: KvOutput::Unknown });
+                failed.push(false);
             }
             "ok" | "fail" | "info" => {
                 let i = pending
@@ -354,7 +355,7 @@ pub fn parse_porcupine_kv(path: &str, src: &str) -> Result<Vec<LinOp<Op, KvOutpu
                         };
                     }
                     // A definite failure took no effect.
-                    "fail" => failed.push(i),
+                    "fail" => failed[i] = true,
                     // Indeterminate: stays open, returning "at infinity".
                     _ => {}
                 }
@@ -368,7 +369,7 @@ pub fn parse_porcupine_kv(path: &str, src: &str) -> Result<Vec<LinOp<Op, KvOutpu
         .enumerate()
         .filter(|(i, o)| {
             let dropped_read = o.ret == u64::MAX && o.input.is_read();
-            !failed.contains(i) && !dropped_read
+            !failed[*i] && !dropped_read
         })
         .map(|(_, o)| o)
         .collect())

@@ -924,14 +924,29 @@ pub fn check_kv(ops: Vec<LinOp<Op, KvOutput>>, budget: &Budget) -> LinResult {
         .filter(|(_, ops)| search(&KvModel, ops, &quick) == Search::Ok)
         .map(|(k, _)| k.clone())
         .collect();
+    let fast_ok: std::collections::BTreeSet<String> = fast_ok.into_iter().collect();
     parts.retain(|(k, _)| !fast_ok.contains(k));
     check_partitions(&KvModel, &parts, budget)
 }
 
+/// The most bytes [`unobserved_info_writes`] compares (indeterminate writes times the
+/// distinct values seen): above it, it marks nothing, which is always sound, and the
+/// search decides unaided.
+const UNOBSERVED_BYTES_MAX: u64 = 1 << 28;
+
 /// Marks the indeterminate writes whose value no read and no cas ever saw: leaving
 /// them out is one of the outcomes the history allows ("it never took effect").
 fn unobserved_info_writes(ops: &[LinOp<Op, KvOutput>]) -> Vec<bool> {
-    let seen: Vec<&str> = ops
+    fn written(o: &LinOp<Op, KvOutput>) -> Option<&str> {
+        match (&o.input, &o.output) {
+            (Op::Put { value, .. } | Op::Append { value, .. }, KvOutput::Unknown) if o.ret == u64::MAX => {
+                Some(value.as_str())
+            }
+            (Op::Cas { to, .. }, KvOutput::Unknown) if o.ret == u64::MAX => Some(to.as_str()),
+            _ => None,
+        }
+    }
+    let mut seen: Vec<&str> = ops
         .iter()
         .filter_map(|o| match (&o.input, &o.output) {
             (Op::Get { .. }, KvOutput::Value(v)) => Some(v.as_str()),
@@ -939,19 +954,14 @@ fn unobserved_info_writes(ops: &[LinOp<Op, KvOutput>]) -> Vec<bool> {
             _ => None,
         })
         .collect();
-    ops.iter()
-        .map(|o| {
-            let written = match (&o.input, &o.output) {
-                (_, KvOutput::Unknown) if o.ret == u64::MAX => match &o.input {
-                    Op::Put { value, .. } | Op::Append { value, .. } => value.as_str(),
-                    Op::Cas { to, .. } => to.as_str(),
-                    Op::Get { .. } | Op::Transfer { .. } | Op::Read { .. } => return false,
-                },
-                _ => return false,
-            };
-            !written.is_empty() && !seen.iter().any(|s| s.contains(written))
-        })
-        .collect()
+    seen.sort_unstable();
+    seen.dedup();
+    let seen_bytes: u64 = seen.iter().map(|s| s.len() as u64 + 1).sum();
+    let writes = ops.iter().filter(|o| written(o).is_some()).count() as u64;
+    if writes.saturating_mul(seen_bytes) > UNOBSERVED_BYTES_MAX {
+        return vec![false; ops.len()];
+    }
+    ops.iter().map(|o| written(o).is_some_and(|w| !w.is_empty() && !seen.iter().any(|s| s.contains(w)))).collect()
 }
 
 #[cfg(test)]
@@ -1033,6 +1043,20 @@ mod tests {
         assert_eq!(check_history(&history(&ops), &Budget::steps(100_000)), LinResult::Linearizable);
         ops.push((160, Some(170), get(), Some("a")));
         assert!(matches!(check_history(&history(&ops), &Budget::steps(100_000)), LinResult::NotLinearizable { .. }));
+    }
+
+    #[test]
+    fn marking_unobserved_writes_is_bounded_in_work() {
+        let info = |i: usize| op(i, i as u64, u64::MAX, put(&format!("w{i}")), KvOutput::Unknown);
+        let mut ops: Vec<_> = (0..100).map(info).collect();
+        ops.push(op(100, 200, 210, get(), KvOutput::Value("w7".into())));
+        let marked = unobserved_info_writes(&ops);
+        assert_eq!(marked.iter().filter(|&&m| m).count(), 99, "all but w7");
+        // 20,000 writes against a 20,000-byte read: over the bound, nothing is marked
+        // (the search then decides unaided), rather than 400 million comparisons.
+        let mut ops: Vec<_> = (0..20_000).map(info).collect();
+        ops.push(op(20_000, 30_000, 30_001, get(), KvOutput::Value("x".repeat(20_000))));
+        assert!(unobserved_info_writes(&ops).iter().all(|&m| !m));
     }
 
     #[test]
