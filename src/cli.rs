@@ -6,6 +6,7 @@ pub mod hash;
 pub mod input;
 mod list;
 mod load;
+pub mod merge;
 pub mod report;
 pub mod run;
 pub mod sweep;
@@ -35,6 +36,16 @@ Exit codes:
   2  bad input or usage: not a run folder, a bad window, a file that cannot be written
   3  the run is too large to draw (the window holds over 64 MiB of messages); the run itself
      is fine: draw a shorter window with --from/--to";
+
+const MERGE_HELP: &str = "\
+Example: four shards, on four machines or four processes, then one result:
+  faultline sweep raft/nemesis --seeds 0..10000 --shard 1/4 --json > shard1.json   (and 2/4, 3/4, 4/4)
+  faultline merge shard*.json
+The shards must be of one scenario with one budget, each seed in one shard; the
+scenario must be readable where they are merged (the same checkout).
+
+Exit codes: as `faultline sweep` (0 as expected, 1 a check failed, 3 unknown seeds
+only); 2 bad input (the message names the file and line).";
 
 const CHECK_EXIT_CODES: &str = "\
 Exit codes:
@@ -135,6 +146,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Combine the `--json` output of sweep shards into one sweep result (its digest is
+    /// the unsharded sweep's when the shards cover the range)
+    #[command(after_help = MERGE_HELP)]
+    Merge {
+        /// Files written by `faultline sweep ... --shard I/N --json > FILE`, in any order
+        #[arg(required = true)]
+        files: Vec<String>,
+        /// Print the merged result as `sweep --json` does: a line per seed, then the summary
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a recorded history for linearizability (ours, Jepsen etcd, Porcupine kv)
     #[command(after_help = CHECK_EXIT_CODES)]
     Check {
@@ -216,6 +238,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Sweep { scenario, seeds, jobs, shard, no_digest, budget, json } => {
             sweep::sweep(&scenario, sweep::Options { seeds, jobs, shard, no_digest, budget, json })
         }
+        Command::Merge { files, json } => merge::merge(&files, json),
         Command::Check { file, format, model, budget, json } => check::run(&file, format, model, budget, json),
         Command::List { probes: false } => list::list(),
         Command::List { probes: true } => list::probes(),

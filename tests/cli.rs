@@ -357,3 +357,53 @@ fn a_sweep_shows_progress_on_stderr_without_a_terminal() {
     let digest = |o: &Output| stdout(o).lines().find(|l| l.starts_with("digest")).map(str::to_string);
     assert_eq!(digest(&o), digest(&once), "the same digest in tenths and with one job");
 }
+
+/// Shards of a sweep, run as separate processes (as a batch system runs them) and
+/// merged, give the unsharded sweep's result: the same digest, the same counts and
+/// failing seeds, the same exit code; a seed in two shards, a shard of another
+/// sweep, or a cut-off shard is refused, naming the file.
+#[test]
+fn merged_shards_are_the_unsharded_sweep() {
+    let dir = temp("merge");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let scenario = "zoo/pb-stale-reads";
+    let whole = faultline(&["sweep", scenario, "--seeds", "1..31", "--json"]);
+    let mut files = Vec::new();
+    for i in 1..=3 {
+        let shard = format!("{i}/3");
+        let o = faultline(&["sweep", scenario, "--seeds", "1..31", "--shard", &shard, "--json"]);
+        let file = format!("{dir}/shard{i}.json");
+        std::fs::write(&file, &o.stdout).expect("write shard");
+        files.push(file);
+    }
+    files.reverse(); // any order
+    let mut args: Vec<&str> = vec!["merge"];
+    args.extend(files.iter().map(String::as_str));
+    let mut json_args = args.clone();
+    json_args.push("--json");
+    let merged = faultline(&json_args);
+    assert_eq!(merged.status.code(), whole.status.code());
+    assert_eq!(stdout(&merged), stdout(&whole), "the same seeds and summary, line for line");
+    assert!(stdout(&whole).contains("\"digest\":\""), "{}", stdout(&whole));
+    // As text: the same report after the first line (which says what was merged).
+    let text = faultline(&args);
+    let plain = faultline(&["sweep", scenario, "--seeds", "1..31"]);
+    let tail = |o: &Output| stdout(o).lines().skip(1).map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(tail(&text), tail(&plain));
+    assert!(stdout(&text).starts_with("merge      scenarios/zoo/pb-stale-reads.toml  3 shards  seeds 1..31 (30)"));
+
+    let refused = |args: &[&str], what: &str| {
+        let o = faultline(args);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(what), "{what:?} not in {err}");
+    };
+    refused(&["merge", &files[0], &files[0]], "is in more than one shard");
+    let other = format!("{dir}/other.json");
+    std::fs::write(&other, faultline(&["sweep", "pb/basic", "--seeds", "100..102", "--json"]).stdout).expect("write");
+    refused(&["merge", &files[0], &other], "merge shards of one sweep");
+    let cut = format!("{dir}/cut.json");
+    let full = std::fs::read_to_string(&files[0]).expect("shard");
+    std::fs::write(&cut, &full[..full.len() / 2]).expect("write");
+    refused(&["merge", &cut], "cut.json:");
+}

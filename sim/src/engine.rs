@@ -165,6 +165,27 @@ pub enum Check {
     Assertion(String),
 }
 
+/// A check read back from how it displays (`faultline merge` reads sweeps' JSON).
+impl std::str::FromStr for Check {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Check, String> {
+        let inner = |prefix: &str, suffix: &str| text.strip_prefix(prefix)?.strip_suffix(suffix).map(str::to_string);
+        Ok(match text {
+            "event limit" => Check::EventLimit,
+            "memory limit" => Check::MemoryLimit,
+            "linearizability" => Check::Linearizability,
+            "linearizability (unknown)" => Check::LinearizabilityUnknown,
+            "conserved total" => Check::ConservedTotal,
+            "liveness" => Check::Liveness,
+            _ => match (inner("invariant `", "`"), inner("assertion (", ")")) {
+                (Some(name), _) => Check::Invariant(name),
+                (_, Some(label)) => Check::Assertion(label),
+                _ => return Err(format!("unknown check \"{text}\"")),
+            },
+        })
+    }
+}
+
 impl std::fmt::Display for Check {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -1075,5 +1096,29 @@ impl<P: Protocol> Sim<P> {
 
     pub(crate) fn end(&self) -> Time {
         self.end
+    }
+}
+
+#[cfg(test)]
+mod check_text {
+    use super::Check;
+
+    /// Every check reads back from how it displays (sweeps' JSON records the text).
+    #[test]
+    fn checks_read_back_from_their_text() {
+        let all = [
+            Check::EventLimit,
+            Check::MemoryLimit,
+            Check::Invariant("election-safety".into()),
+            Check::Linearizability,
+            Check::LinearizabilityUnknown,
+            Check::ConservedTotal,
+            Check::Liveness,
+            Check::Assertion("a label (with brackets)".into()),
+        ];
+        for c in all {
+            assert_eq!(c.to_string().parse::<Check>(), Ok(c.clone()), "{c}");
+        }
+        assert!("linearisability".parse::<Check>().is_err());
     }
 }

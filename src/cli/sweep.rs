@@ -301,17 +301,23 @@ pub fn sweep(arg: &str, options: Options) -> u8 {
     };
     bar.finish_and_clear();
 
+    report(&scenario, &outcomes, json, no_digest)
+}
+
+/// What a sweep prints once its seeds have run (or `faultline merge`, once it has read
+/// the shards' seeds), as text or as `--json`; returns the exit code.
+pub fn report(scenario: &Scenario, outcomes: &[SeedOutcome], json: bool, no_digest: bool) -> u8 {
     let failing: Vec<&SeedOutcome> = outcomes.iter().filter(|o| o.failed()).collect();
     let unknown: Vec<&SeedOutcome> = outcomes.iter().filter(|o| o.unknown).collect();
     let events: u64 = outcomes.iter().map(|o| o.events).sum();
     if json {
-        return sweep_json(&scenario, &outcomes, failing.len(), no_digest);
+        return sweep_json(scenario, outcomes, failing.len(), no_digest);
     }
     println!("events     {events}");
     if no_digest {
         println!("digest     none (--no-digest: traces not hashed)");
     } else {
-        println!("digest     {:016x}  (of every seed's trace hash, in seed order)", digest(&outcomes));
+        println!("digest     {:016x}  (of every seed's trace hash, in seed order)", digest(outcomes));
     }
     let code = match scenario.expect {
         Expect::Pass => {
@@ -356,7 +362,7 @@ pub fn sweep(arg: &str, options: Options) -> u8 {
             } else if failing.is_empty() {
                 println!("result     FAIL: the bug was not caught on any seed in this range");
                 EXIT_CHECK_FAILED
-            } else if !caught_enough(&scenario, caught, outcomes.len()) {
+            } else if !caught_enough(scenario, caught, outcomes.len()) {
                 let min = scenario.catch_at_least.unwrap_or_default();
                 println!(
                     "result     FAIL: caught on {} of the seeds; the scenario requires at least {min} (catch_at_least)",
@@ -371,13 +377,13 @@ pub fn sweep(arg: &str, options: Options) -> u8 {
     const LISTED_MAX: usize = 10;
     if !failing.is_empty() {
         println!("by check   (seeds on which each check failed)");
-        for (check, n) in by_check(&outcomes) {
+        for (check, n) in by_check(outcomes) {
             println!("  {n:>6}  {check}");
         }
         println!("failing seeds:");
         for o in failing.iter().take(LISTED_MAX) {
             println!("  seed {:<6} {}", o.seed, o.failures.first().map_or("", String::as_str));
-            println!("             replay: {}", replay_command(&scenario, o.seed));
+            println!("             replay: {}", replay_command(scenario, o.seed));
         }
         if failing.len() > LISTED_MAX {
             let rest: Vec<String> = failing[LISTED_MAX..].iter().map(|o| o.seed.to_string()).collect();
@@ -422,6 +428,7 @@ fn sweep_json(scenario: &Scenario, outcomes: &[SeedOutcome], failing: usize, no_
     let summary = serde_json::json!({
         "summary": {
             "scenario": scenario.path,
+            "budget": scenario.budget.to_arg(),
             "seeds": outcomes.len(),
             "failed": failing,
             "unknown": unknown,
