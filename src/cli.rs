@@ -105,6 +105,10 @@ pub enum Command {
         /// operations.svg) or "html" (viewer.html)
         #[arg(long, value_name = "all|svg|html", num_args = 0..=1, default_missing_value = "all")]
         report: Option<String>,
+        /// Print the result as one JSON object (the summary.json of the run, with the run
+        /// folder, the replay command and the reports drawn) instead of text
+        #[arg(long)]
+        json: bool,
     },
     /// Draw the timelines of a run folder again, for a time window or some nodes
     #[command(after_help = REPORT_EXIT_CODES)]
@@ -221,7 +225,7 @@ Exit codes: 0 measured; 2 bad options (the message says what to write).")]
 
 pub fn main(cli: Cli) -> ExitCode {
     let code = match cli.command {
-        Command::Run { scenario, seed, out, peak_memory, budget, report } => {
+        Command::Run { scenario, seed, out, peak_memory, budget, report, json } => {
             // `run --report pb/basic`: the optional value took the scenario. A value
             // that is no report kind is the scenario, and the reports are all of them.
             let (scenario, report) = match (scenario, report) {
@@ -232,7 +236,7 @@ pub fn main(cli: Cli) -> ExitCode {
                     return ExitCode::from(EXIT_BAD_INPUT);
                 }
             };
-            run::run(&scenario, seed, out, peak_memory, budget, report)
+            run::run(&scenario, seed, out, peak_memory, budget, report, json)
         }
         Command::Report { run_dir, from, to, only } => report::report(&run_dir, from.as_deref(), to.as_deref(), &only),
         Command::Sweep { scenario, seeds, jobs, shard, no_digest, budget, json } => {

@@ -407,3 +407,25 @@ fn merged_shards_are_the_unsharded_sweep() {
     std::fs::write(&cut, &full[..full.len() / 2]).expect("write");
     refused(&["merge", &cut], "cut.json:");
 }
+
+/// `run --json` prints one object: the run's summary.json, with the run folder, the
+/// replay command and the reports drawn; the exit code is the same as without it.
+#[test]
+fn run_json_is_the_summary_with_where_the_run_went() {
+    let out = temp("run-json");
+    let o = faultline(&["run", "zoo/pb-stale-reads", "--seed", "1", "--out", &out, "--json", "--report", "svg"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("one JSON object");
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{out}/summary.json")).expect("summary.json"))
+            .expect("summary.json parses");
+    for key in ["result", "expect", "failures", "trace_hash", "stats", "seed"] {
+        assert_eq!(v[key], file[key], "{key}");
+    }
+    assert_eq!(v["result"], "pass", "the zoo scenario failed as it expects");
+    assert_eq!(v["run_folder"], out.as_str());
+    assert_eq!(v["replay"], "faultline run scenarios/zoo/pb-stale-reads.toml --seed 1");
+    assert_eq!(v["reports"], serde_json::json!(["messages.svg", "operations.svg"]));
+    let text = faultline(&["run", "zoo/pb-stale-reads", "--seed", "1", "--out", &out]);
+    assert_eq!(text.status.code(), o.status.code());
+}

@@ -99,6 +99,7 @@ pub fn run(
     peak_memory: bool,
     budget: Option<Budget>,
     report: Option<String>,
+    json: bool,
 ) -> u8 {
     let kinds = match report.as_deref().map(super::report::Kinds::parse) {
         None => None,
@@ -121,9 +122,17 @@ pub fn run(
     let seed = seed.unwrap_or(scenario.seed);
     let dir = out.unwrap_or_else(|| default_dir(&scenario, seed));
     let mut stdout = io::stdout().lock();
-    faultline_reports::summary::write_header(&mut stdout, &scenario.name, &scenario.protocol, &scenario.variant, seed)
+    if !json {
+        faultline_reports::summary::write_header(
+            &mut stdout,
+            &scenario.name,
+            &scenario.protocol,
+            &scenario.variant,
+            seed,
+        )
         .and_then(|()| stdout.flush())
         .expect("write to stdout");
+    }
     let result = match panic::catch_unwind(AssertUnwindSafe(|| run_to_dir(&scenario, seed, &dir))) {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
@@ -132,24 +141,39 @@ pub fn run(
             return EXIT_BAD_INPUT;
         }
         Err(payload) => {
-            println!("result     FAIL: the run panicked: {}", panic_message(payload.as_ref()));
+            let why = panic_message(payload.as_ref());
+            if json {
+                let out = serde_json::json!({"result": "panic", "panic": why, "seed": seed,
+                    "run_folder": dir.display().to_string(), "replay": replay_command(&scenario, seed)});
+                println!("{out}");
+                return EXIT_CHECK_FAILED;
+            }
+            println!("result     FAIL: the run panicked: {why}");
             println!("run folder {} (the trace up to the panic)", dir.display());
             println!("replay     {}", replay_command(&scenario, seed));
             return EXIT_CHECK_FAILED;
         }
     };
     let summary = faultline_reports::summarize(&scenario, &result);
-    summary.write_body(&mut stdout).expect("write to stdout");
-    println!("run folder {}", dir.display());
+    if !json {
+        summary.write_body(&mut stdout).expect("write to stdout");
+        println!("run folder {}", dir.display());
+    }
+    // With --json: the reports drawn, or why none were.
+    let mut drawn: Result<Vec<String>, String> = Ok(Vec::new());
     if let Some(kinds) = kinds {
         let verdict = super::report::Verdict::Known(result.linearizability.as_ref());
         match super::report::render_kinds(&dir, &faultline_reports::Window::default(), kinds, verdict) {
             Ok(files) => {
                 let names: Vec<String> =
                     files.iter().filter_map(|f| f.file_name()).map(|n| n.to_string_lossy().into()).collect();
-                println!("report     {}", names.join(", "));
+                if !json {
+                    println!("report     {}", names.join(", "));
+                }
+                drawn = Ok(names);
             }
             // Too large to draw: the run stands, and so does its exit code.
+            Err(super::report::ReportError::TooLarge(msg)) if json => drawn = Err(msg),
             Err(super::report::ReportError::TooLarge(msg)) => println!("report     {msg}"),
             Err(super::report::ReportError::Bad(msg)) => {
                 eprintln!("{msg}");
@@ -157,7 +181,16 @@ pub fn run(
             }
         }
     }
-    if !result.failures().is_empty() {
+    if json {
+        let mut out = serde_json::to_value(&summary).expect("summary serialises");
+        out["run_folder"] = dir.display().to_string().into();
+        out["replay"] = replay_command(&scenario, seed).into();
+        match drawn {
+            Ok(names) => out["reports"] = names.into(),
+            Err(why) => out["reports_declined"] = why.into(),
+        }
+        println!("{out}");
+    } else if !result.failures().is_empty() {
         println!("replay     {}", replay_command(&scenario, seed));
     }
     if peak_memory {
