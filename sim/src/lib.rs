@@ -11,6 +11,7 @@ pub mod clock;
 pub mod diag;
 pub mod disk;
 pub mod engine;
+pub mod fmath;
 pub mod history;
 mod nemesis;
 pub mod network;

@@ -75,11 +75,11 @@ impl SimRng {
     }
 
     /// An exponential draw with the given mean, by inversion on a 53-bit uniform.
-    /// Floats are used only inside the draw; the result is an integer and the same
-    /// IEEE operations give the same bits on every machine.
+    /// Floats are used only inside the draw, with the pinned [`crate::fmath::ln`], not
+    /// the platform's libm; the result is an integer, the same on every machine.
     pub fn exponential(&mut self, mean: u64) -> u64 {
         let u = ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
-        let x = -(1.0 - u).ln() * mean as f64;
+        let x = -crate::fmath::ln(1.0 - u) * mean as f64;
         if x >= u64::MAX as f64 { u64::MAX } else { x as u64 }
     }
 

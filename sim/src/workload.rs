@@ -48,10 +48,11 @@ impl Clients {
     pub(crate) fn new(cfg: WorkloadConfig, seed: u64) -> Clients {
         let key_weights = match cfg.distribution {
             KeyDist::Uniform => vec![1; cfg.keys],
-            // Zipf: weight of the k-th key is 1/k^s, as integers so draws are exact.
-            KeyDist::Zipf => {
-                (1..=cfg.keys).map(|k| ((1e12 / (k as f64).powf(cfg.zipf_exponent)) as u64).max(1)).collect()
-            }
+            // Zipf: weight of the k-th key is 1/k^s, as integers so draws are exact, with
+            // the pinned `fmath::pow` (not libm's powf) so they are the same everywhere.
+            KeyDist::Zipf => (1..=cfg.keys)
+                .map(|k| ((1e12 / crate::fmath::pow(k as f64, cfg.zipf_exponent)) as u64).max(1))
+                .collect(),
         };
         Clients { rng: SimRng::new(seed, Stream::Workload), clients: Vec::new(), issued: 0, key_weights, cfg }
     }
