@@ -11,6 +11,24 @@
 const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
 const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
 
+/// 1/3, 1/5, ..., 1/25: the atanh series' coefficients, divided once at compile time
+/// (the same correctly rounded quotients a run-time division gives). Twelve terms put
+/// the series' truncation below 1e-18 of the result.
+const INV_ODD: [f64; 12] = [
+    1.0 / 3.0,
+    1.0 / 5.0,
+    1.0 / 7.0,
+    1.0 / 9.0,
+    1.0 / 11.0,
+    1.0 / 13.0,
+    1.0 / 15.0,
+    1.0 / 17.0,
+    1.0 / 19.0,
+    1.0 / 21.0,
+    1.0 / 23.0,
+    1.0 / 25.0,
+];
+
 /// The natural logarithm of a finite `x > 0`; NaN for anything else.
 pub fn ln(x: f64) -> f64 {
     if x.is_nan() || x <= 0.0 || x.is_infinite() {
@@ -32,8 +50,8 @@ pub fn ln(x: f64) -> f64 {
     let f = (m - 1.0) / (m + 1.0);
     let f2 = f * f;
     let mut series = 0.0;
-    for k in (1..=12).rev() {
-        series = series * f2 + 1.0 / (2 * k + 1) as f64;
+    for c in INV_ODD.iter().rev() {
+        series = series * f2 + c;
     }
     let ln_m = 2.0 * f + 2.0 * f * f2 * series;
     let e = e as f64;
