@@ -429,3 +429,46 @@ fn run_json_is_the_summary_with_where_the_run_went() {
     let text = faultline(&["run", "zoo/pb-stale-reads", "--seed", "1", "--out", &out]);
     assert_eq!(text.status.code(), o.status.code());
 }
+
+/// The book's JSON chapter names every field the commands print, and no field that
+/// they do not: a run, a sweep's seed and summary lines, and each `check` verdict.
+#[test]
+fn the_json_chapter_names_every_field() {
+    let chapter = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/book/src/json.md")).expect("json.md");
+    let named = |key: &str| chapter.contains(&format!("`{key}`"));
+    let mut keys: Vec<String> = Vec::new();
+    let mut collect = |v: &serde_json::Value| {
+        if let Some(m) = v.as_object() {
+            keys.extend(m.keys().cloned());
+        }
+    };
+    let out = temp("json-chapter");
+    let run = faultline(&["run", "zoo/pb-stale-reads", "--out", &out, "--json", "--report"]);
+    let run: serde_json::Value = serde_json::from_str(&stdout(&run)).expect("run --json");
+    collect(&run);
+    for sub in ["stats", "ops", "latency"] {
+        collect(&run[sub]);
+    }
+    let sweep = faultline(&["sweep", "zoo/pb-stale-reads", "--seeds", "1..3", "--json"]);
+    for line in stdout(&sweep).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        collect(v.get("summary").unwrap_or(&v));
+    }
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/validation/porcupine");
+    for (file, budget) in [("kv/c01-bad.txt", None), ("jepsen/etcd_002.log", Some("steps=100"))] {
+        let path = format!("{data}/{file}");
+        let mut args = vec!["check", path.as_str(), "--json"];
+        if let Some(b) = budget {
+            args.extend(["--budget", b]);
+        }
+        let v: serde_json::Value = serde_json::from_str(&stdout(&faultline(&args))).expect("check --json");
+        collect(&v);
+        collect(&v["cause"]);
+        v["undecided"].as_array().into_iter().flatten().for_each(&mut collect);
+    }
+    keys.sort();
+    keys.dedup();
+    let missing: Vec<&String> = keys.iter().filter(|k| !named(k)).collect();
+    assert!(missing.is_empty(), "book/src/json.md does not name {missing:?}");
+    assert!(keys.len() > 50, "{keys:?}");
+}
