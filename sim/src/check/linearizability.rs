@@ -19,7 +19,7 @@
 //! in parallel (rayon); the verdict does not depend on the cores.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
@@ -629,13 +629,16 @@ fn search_with<M: Model>(
             };
             return (out, steps);
         }
+        // An operation that never returned waits for its earlier twin: placing either
+        // one first leads to the same states.
+        let waits = |i: usize, set: &[u64]| twin[i].is_some_and(|t| set[t / 64] & (1 << (t % 64)) == 0);
         if fresh {
             fresh = false;
             forced = false;
             let mut c = next[0];
             while c != usize::MAX && !is_ret[c] {
                 let i = entry_op[c];
-                if read_only[i] && model.step(&state, &ops[i].input, &ops[i].output).is_some() {
+                if read_only[i] && !waits(i, &set) && model.step(&state, &ops[i].input, &ops[i].output).is_some() {
                     (entry, forced) = (c, true);
                     break;
                 }
@@ -644,10 +647,9 @@ fn search_with<M: Model>(
         }
         if !back && !is_ret[entry] {
             let i = entry_op[entry];
-            // An operation that never returned waits for its earlier twin: placing
-            // either one first leads to the same states.
-            let waits = twin[i].is_some_and(|t| set[t / 64] & (1 << (t % 64)) == 0);
-            if !waits && let Some(new_state) = model.step(&state, &ops[i].input, &ops[i].output) {
+            if !waits(i, &set)
+                && let Some(new_state) = model.step(&state, &ops[i].input, &ops[i].output)
+            {
                 set[i / 64] |= 1 << (i % 64);
                 set_hash ^= zobrist[i];
                 if let Some(a) = ahead.as_mut() {
@@ -714,7 +716,9 @@ fn earlier_twins<I: Eq + Hash, O: Eq + Hash>(ops: &[LinOp<I, O>]) -> Vec<Option<
     let mut twin = vec![None; ops.len()];
     let mut open: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].ret == u64::MAX).collect();
     open.sort_by_key(|&i| (ops[i].call, i));
-    let mut last: HashMap<(&I, &O), usize> = HashMap::with_capacity(open.len());
+    // Looked up only, never iterated; hashed with the pinned hasher all the same.
+    let mut last: HashMap<(&I, &O), usize, BuildHasherDefault<MemoHasher>> =
+        HashMap::with_capacity_and_hasher(open.len(), BuildHasherDefault::default());
     for i in open {
         twin[i] = last.insert((&ops[i].input, &ops[i].output), i);
     }
@@ -919,12 +923,11 @@ pub fn check_kv(ops: Vec<LinOp<Op, KvOutput>>, budget: &Budget) -> LinResult {
         }
     }
     let quick = Budget { steps: (budget.steps / 10).max(1), memory: (budget.memory / 10).max(1), time_ms: None };
-    let fast_ok: Vec<String> = fast
+    let fast_ok = fast
         .par_iter()
         .filter(|(_, ops)| search(&KvModel, ops, &quick) == Search::Ok)
         .map(|(k, _)| k.clone())
-        .collect();
-    let fast_ok: std::collections::BTreeSet<String> = fast_ok.into_iter().collect();
+        .collect::<std::collections::BTreeSet<String>>();
     parts.retain(|(k, _)| !fast_ok.contains(k));
     check_partitions(&KvModel, &parts, budget)
 }
