@@ -5,12 +5,11 @@
 
 use std::path::Path;
 
-use faultline_sim::Check;
 use faultline_sim::check::linearizability::Budget;
 use serde_json::Value;
 
 use super::input::read_text;
-use super::sweep::{SEEDS_PER_SWEEP_MAX, SeedOutcome, report};
+use super::sweep::{SEEDS_PER_SWEEP_MAX, SeedLine, SeedOutcome, report};
 use super::{EXIT_BAD_INPUT, load_scenario};
 
 /// The most bytes one shard's JSON may hold: a million seeds at about 200 bytes each.
@@ -22,51 +21,6 @@ pub const MERGED_SEEDS_MAX: usize = 10_000_000;
 struct Header {
     scenario: String,
     budget: String,
-}
-
-fn seed_from(v: &Value, at: &str) -> Result<(SeedOutcome, bool), String> {
-    let field = |k: &str| v.get(k).ok_or_else(|| format!("{at}: the seed has no \"{k}\""));
-    let seed = field("seed")?.as_u64().ok_or_else(|| format!("{at}: \"seed\" is not a whole number"))?;
-    let verdict = field("verdict")?.as_str().ok_or_else(|| format!("{at}: \"verdict\" is not text"))?;
-    if !["pass", "fail", "unknown", "panic"].contains(&verdict) {
-        return Err(format!("{at}: unknown verdict \"{verdict}\"; a sweep writes pass, fail, unknown or panic"));
-    }
-    let checks = field("checks")?
-        .as_array()
-        .ok_or_else(|| format!("{at}: \"checks\" is not a list"))?
-        .iter()
-        .map(|c| {
-            c.as_str()
-                .ok_or_else(|| format!("{at}: a check is not text"))?
-                .parse::<Check>()
-                .map_err(|e| format!("{at}: {e}"))
-        })
-        .collect::<Result<Vec<Check>, String>>()?;
-    let (trace_hash, hashed) = match field("trace_hash")? {
-        Value::Null => (0, false),
-        Value::String(h) => {
-            (u64::from_str_radix(h, 16).map_err(|_| format!("{at}: \"trace_hash\" is not 16 hex digits"))?, true)
-        }
-        _ => return Err(format!("{at}: \"trace_hash\" is neither hex text nor null")),
-    };
-    let failures: Vec<String> =
-        v.get("first_failure").and_then(Value::as_str).map(str::to_string).into_iter().collect();
-    if verdict != "pass" && failures.is_empty() {
-        return Err(format!("{at}: a seed that did not pass names no \"first_failure\""));
-    }
-    let outcome = SeedOutcome {
-        seed,
-        trace_hash,
-        events: field("events")?.as_u64().ok_or_else(|| format!("{at}: \"events\" is not a whole number"))?,
-        failures: if verdict == "pass" { Vec::new() } else { failures },
-        checks,
-        as_expected: field("as_expected")?
-            .as_bool()
-            .ok_or_else(|| format!("{at}: \"as_expected\" is not true or false"))?,
-        panicked: verdict == "panic",
-        unknown: verdict == "unknown",
-    };
-    Ok((outcome, hashed))
 }
 
 /// Reads one shard: its seeds, and what its summary says about the sweep.
@@ -91,7 +45,8 @@ fn read_shard(path: &str, seeds: &mut Vec<SeedOutcome>, hashed: &mut bool) -> Re
             header = Some(Header { scenario: text_of("scenario")?, budget: text_of("budget")? });
             continue;
         }
-        let (seed, seed_hashed) = seed_from(&v, &at)?;
+        let line: SeedLine = serde_json::from_value(v).map_err(|e| format!("{at}: not a sweep's seed line: {e}"))?;
+        let (seed, seed_hashed) = line.outcome().map_err(|e| format!("{at}: {e}"))?;
         *hashed &= seed_hashed;
         if seeds.len() >= MERGED_SEEDS_MAX {
             return Err(format!("{at}: more than {MERGED_SEEDS_MAX} seeds in all; merge fewer shards at a time"));

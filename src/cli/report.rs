@@ -35,28 +35,25 @@ impl From<String> for ReportError {
     }
 }
 
+/// The message for a file of a run folder that cannot be read.
+fn cannot_read(path: &Path, e: &dyn std::fmt::Display) -> String {
+    format!(
+        "error: cannot read {}: {e}\n  = help: give a run folder, as `faultline run` writes (runs/NAME-seedN)",
+        path.display()
+    )
+}
+
 fn read(dir: &Path, name: &str) -> Result<String, String> {
     let path = dir.join(name);
-    fs::read_to_string(&path).map_err(|e| {
-        format!(
-            "error: cannot read {}: {e}\n  = help: give a run folder, as `faultline run` writes (runs/NAME-seedN)",
-            path.display()
-        )
-    })
+    fs::read_to_string(&path).map_err(|e| cannot_read(&path, &e))
 }
 
 /// The trace, streamed: what `window` draws of it, or why it cannot be drawn.
 fn read_trace(dir: &Path, window: &Window) -> Result<Trace, ReportError> {
     let path = dir.join("trace.jsonl");
-    let cannot = |e: &dyn std::fmt::Display| {
-        format!(
-            "error: cannot read {}: {e}\n  = help: give a run folder, as `faultline run` writes (runs/NAME-seedN)",
-            path.display()
-        )
-    };
-    let file = fs::File::open(&path).map_err(|e| cannot(&e))?;
+    let file = fs::File::open(&path).map_err(|e| cannot_read(&path, &e))?;
     if file.metadata().is_ok_and(|m| m.is_dir()) {
-        return Err(ReportError::Bad(cannot(&"it is a folder")));
+        return Err(ReportError::Bad(cannot_read(&path, &"it is a folder")));
     }
     Trace::read(std::io::BufReader::with_capacity(1 << 16, file), window).map_err(|e| match e {
         TraceError::Malformed(m) => ReportError::Bad(format!(

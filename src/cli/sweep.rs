@@ -12,6 +12,7 @@ use std::panic::{self, AssertUnwindSafe};
 use faultline_sim::{Check, RunResult, Scenario, Trace};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use super::run::{panic_message, replay_command};
 use super::{EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, EXIT_UNKNOWN, load_scenario};
@@ -192,26 +193,86 @@ pub fn caught_enough(scenario: &Scenario, caught: usize, seeds: usize) -> bool {
     scenario.catch_at_least.is_none_or(|min| caught as u128 * 1_000_000 >= min.0 as u128 * seeds as u128)
 }
 
-/// One seed as `--json` prints it.
-fn seed_json(o: &SeedOutcome, hashed: bool) -> serde_json::Value {
-    let verdict = if o.panicked {
-        "panic"
-    } else if o.unknown {
-        "unknown"
-    } else if o.failures.is_empty() {
-        "pass"
-    } else {
-        "fail"
-    };
-    serde_json::json!({
-        "seed": o.seed,
-        "verdict": verdict,
-        "as_expected": o.as_expected,
-        "checks": o.checks.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "first_failure": o.failures.first(),
-        "trace_hash": hashed.then(|| format!("{:016x}", o.trace_hash)),
-        "events": o.events,
-    })
+/// What one seed came to, as `--json` says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SeedVerdict {
+    Pass,
+    Fail,
+    Unknown,
+    Panic,
+}
+
+/// One seed's line of `--json`, written by `sweep` and read back by `merge`. The
+/// fields are in alphabetical order, the order the output has always had.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedLine {
+    pub as_expected: bool,
+    pub checks: Vec<String>,
+    pub events: u64,
+    pub first_failure: Option<String>,
+    pub seed: u64,
+    /// 16 hex digits; None when the sweep hashed no traces.
+    pub trace_hash: Option<String>,
+    pub verdict: SeedVerdict,
+}
+
+impl SeedOutcome {
+    pub fn verdict(&self) -> SeedVerdict {
+        if self.panicked {
+            SeedVerdict::Panic
+        } else if self.unknown {
+            SeedVerdict::Unknown
+        } else if self.failures.is_empty() {
+            SeedVerdict::Pass
+        } else {
+            SeedVerdict::Fail
+        }
+    }
+
+    /// The seed as `--json` prints it.
+    pub fn line(&self, hashed: bool) -> SeedLine {
+        SeedLine {
+            as_expected: self.as_expected,
+            checks: self.checks.iter().map(ToString::to_string).collect(),
+            events: self.events,
+            first_failure: self.failures.first().cloned(),
+            seed: self.seed,
+            trace_hash: hashed.then(|| format!("{:016x}", self.trace_hash)),
+            verdict: self.verdict(),
+        }
+    }
+}
+
+impl SeedLine {
+    /// The seed again, as far as its line tells it: failures beyond the first are not
+    /// in the line, and a seed that did not pass must name its first.
+    pub fn outcome(self) -> Result<(SeedOutcome, bool), String> {
+        let checks = self.checks.iter().map(|c| c.parse::<Check>()).collect::<Result<Vec<_>, _>>()?;
+        let (trace_hash, hashed) = match &self.trace_hash {
+            None => (0, false),
+            Some(h) => {
+                (u64::from_str_radix(h, 16).map_err(|_| "\"trace_hash\" is not 16 hex digits".to_string())?, true)
+            }
+        };
+        let failures: Vec<String> = match (self.verdict, self.first_failure) {
+            (SeedVerdict::Pass, _) => Vec::new(),
+            (_, Some(f)) => vec![f],
+            (_, None) => return Err("a seed that did not pass names no \"first_failure\"".into()),
+        };
+        let outcome = SeedOutcome {
+            seed: self.seed,
+            trace_hash,
+            events: self.events,
+            failures,
+            checks,
+            as_expected: self.as_expected,
+            panicked: self.verdict == SeedVerdict::Panic,
+            unknown: self.verdict == SeedVerdict::Unknown,
+        };
+        Ok((outcome, hashed))
+    }
 }
 
 pub fn sweep(arg: &str, options: Options) -> u8 {
@@ -409,7 +470,8 @@ fn sweep_json(scenario: &Scenario, outcomes: &[SeedOutcome], failing: usize, no_
     let mut out = std::io::stdout().lock();
     for o in outcomes {
         // A closed pipe (`| head`) ends the listing; it is not an error of the sweep.
-        if writeln!(out, "{}", seed_json(o, !no_digest)).is_err() {
+        let line = serde_json::to_string(&o.line(!no_digest)).expect("a seed line serialises");
+        if writeln!(out, "{line}").is_err() {
             return EXIT_OK;
         }
     }
