@@ -43,6 +43,7 @@ const CASES: &[&str] = &[
     "retries-too-many",
     "latency-as-string",
     "empty-fault-list",
+    "unknown-drop-kind",
 ];
 
 #[test]

@@ -11,7 +11,7 @@ pub mod raft;
 pub mod threepc;
 pub mod twopc;
 
-use faultline_sim::scenario::{Catalog, Known};
+use faultline_sim::scenario::{Catalog, Known, WorkloadKind};
 use faultline_sim::{RunResult, Scenario, Sim, Trace};
 
 /// A protocol as the CLI and scenario files know it.
@@ -22,8 +22,10 @@ pub struct Entry {
     pub variants: &'static [(&'static str, &'static str)],
     /// `(probe, what it measures)` for `[[check.assert]]`.
     pub probes: &'static [(&'static str, &'static str)],
-    /// The workload its clients speak: "kv" (get/put/append/cas) or "bank".
-    pub workload: &'static str,
+    /// Its message kinds, which `drop` faults name.
+    pub messages: &'static [&'static str],
+    /// The workload its clients speak: key-value (get/put/append/cas) or bank.
+    pub workload: WorkloadKind,
     /// It has a leader to aim faults at ([`faultline_sim::Protocol::HAS_LEADER`]).
     pub leader: bool,
     /// Runs a parsed scenario with one seed.
@@ -69,13 +71,19 @@ fn run_pingpong(s: &Scenario, seed: u64, trace: Trace) -> RunResult {
     Sim::<pingpong::PingPong>::new(s, (), seed, trace).run()
 }
 
+/// A protocol's message kinds, in a constant.
+const fn kinds<P: faultline_sim::Protocol>() -> &'static [&'static str] {
+    <P::Msg as faultline_sim::protocol::Message>::KINDS
+}
+
 pub const REGISTRY: &[Entry] = &[
     Entry {
         name: "pb",
         summary: "primary-backup key-value register with a fixed primary (n1)",
         variants: pb::VARIANTS,
         probes: <pb::Pb as faultline_sim::Protocol>::PROBES,
-        workload: "kv",
+        messages: kinds::<pb::Pb>(),
+        workload: WorkloadKind::Kv,
         leader: <pb::Pb as faultline_sim::Protocol>::HAS_LEADER,
         run: run_pb,
     },
@@ -84,7 +92,8 @@ pub const REGISTRY: &[Entry] = &[
         summary: "Raft replicated key-value store: elections, log replication, snapshots, ReadIndex reads",
         variants: raft::VARIANTS,
         probes: <raft::Raft as faultline_sim::Protocol>::PROBES,
-        workload: "kv",
+        messages: kinds::<raft::Raft>(),
+        workload: WorkloadKind::Kv,
         leader: <raft::Raft as faultline_sim::Protocol>::HAS_LEADER,
         run: run_raft,
     },
@@ -93,7 +102,8 @@ pub const REGISTRY: &[Entry] = &[
         summary: "Multi-Paxos replicated key-value store: a stable leader, phase 1 only on leader change",
         variants: paxos::VARIANTS,
         probes: paxos::PROBES,
-        workload: "kv",
+        messages: kinds::<paxos::Paxos>(),
+        workload: WorkloadKind::Kv,
         leader: <paxos::Paxos as faultline_sim::Protocol>::HAS_LEADER,
         run: run_paxos,
     },
@@ -102,7 +112,8 @@ pub const REGISTRY: &[Entry] = &[
         summary: "single-decree Paxos: every node proposes its own value and all agree on one",
         variants: paxos::synod::VARIANTS,
         probes: paxos::synod::PROBES,
-        workload: "kv",
+        messages: kinds::<paxos::synod::Synod>(),
+        workload: WorkloadKind::Kv,
         leader: <paxos::synod::Synod as faultline_sim::Protocol>::HAS_LEADER,
         run: run_synod,
     },
@@ -111,7 +122,8 @@ pub const REGISTRY: &[Entry] = &[
         summary: "two-phase commit of bank transfers: n1 coordinates, n2.. hold the accounts",
         variants: twopc::VARIANTS,
         probes: commit::PROBES,
-        workload: "bank",
+        messages: kinds::<twopc::TwoPc>(),
+        workload: WorkloadKind::Bank,
         leader: <twopc::TwoPc as faultline_sim::Protocol>::HAS_LEADER,
         run: run_twopc,
     },
@@ -120,7 +132,8 @@ pub const REGISTRY: &[Entry] = &[
         summary: "three-phase commit with Skeen's termination protocol: non-blocking under crashes, not partitions",
         variants: threepc::VARIANTS,
         probes: commit::PROBES,
-        workload: "bank",
+        messages: kinds::<threepc::ThreePc>(),
+        workload: WorkloadKind::Bank,
         leader: <threepc::ThreePc as faultline_sim::Protocol>::HAS_LEADER,
         run: run_threepc,
     },
@@ -129,7 +142,8 @@ pub const REGISTRY: &[Entry] = &[
         summary: "sharded key-value store: keys placed by consistent hashing, migrated on join and leave",
         variants: chash::store::VARIANTS,
         probes: chash::store::PROBES,
-        workload: "kv",
+        messages: kinds::<chash::store::Shard>(),
+        workload: WorkloadKind::Kv,
         leader: <chash::store::Shard as faultline_sim::Protocol>::HAS_LEADER,
         run: run_chash,
     },
@@ -138,7 +152,8 @@ pub const REGISTRY: &[Entry] = &[
         summary: "every node pings every other; the engine benchmark's workload",
         variants: pingpong::VARIANTS,
         probes: &[],
-        workload: "kv",
+        messages: kinds::<pingpong::PingPong>(),
+        workload: WorkloadKind::Kv,
         leader: <pingpong::PingPong as faultline_sim::Protocol>::HAS_LEADER,
         run: run_pingpong,
     },
@@ -157,6 +172,7 @@ pub fn catalog() -> Catalog<'static> {
                 name: e.name,
                 variants: e.variants.iter().map(|v| v.0).collect(),
                 probes: e.probes.iter().map(|p| p.0).collect(),
+                messages: e.messages.to_vec(),
                 workload: e.workload,
                 leader: e.leader,
             })

@@ -86,6 +86,8 @@ pub enum Msg {
     Ack { len: u64 },
 }
 
+faultline_sim::message_kinds!(Msg { Replicate, Ack });
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum Timer {
     Resend,

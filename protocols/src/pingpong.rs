@@ -12,6 +12,8 @@ pub enum Msg {
     Pong(u64),
 }
 
+faultline_sim::message_kinds!(Msg { Ping, Pong });
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PingPong {
     pub pongs: u64,

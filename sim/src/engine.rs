@@ -13,7 +13,7 @@ use crate::disk::Disk;
 use crate::history::History;
 use crate::nemesis::{Nemesis, NemesisStep};
 use crate::network::{Cuts, sample};
-use crate::protocol::{Ctx, Effect, NodeId, Protocol, Reply, Request, TimerId, Violation};
+use crate::protocol::{Ctx, Effect, Message, NodeId, Protocol, Reply, Request, TimerId, Violation};
 use crate::queue::{Entry, EventQueue};
 use crate::rng::{SimRng, Stream};
 use crate::scenario::{CutMode, Expect, FaultAction, Scenario, Target};
@@ -834,17 +834,13 @@ impl<P: Protocol> Sim<P> {
         self.schedule(at, delivery(from, to, id, payload));
     }
 
-    /// A `drop` fault covers this message: its kind (the name the trace gives it)
-    /// and its receiver match a rule whose time has not run out.
+    /// A `drop` fault covers this message: its kind ([`Message::kind`]) and its
+    /// receiver match a rule whose time has not run out.
     fn drop_by_kind(&mut self, to: Addr, payload: &Payload<P::Msg>) -> bool {
         let now = self.now;
         self.drops.retain(|(_, _, until)| now < *until);
         let (Addr::Node(to), Payload::Peer(msg)) = (to, payload) else { return false };
-        if !self.drops.iter().any(|(_, nodes, _)| nodes.contains(&to)) {
-            return false;
-        }
-        let json = serde_json::to_string(msg).unwrap_or_default();
-        let kind = json.trim_start_matches(['{', '"']).split('"').next().unwrap_or("");
+        let kind = msg.kind();
         self.drops.iter().any(|(k, nodes, _)| k == kind && nodes.contains(&to))
     }
 
@@ -867,12 +863,7 @@ impl<P: Protocol> Sim<P> {
             }
             FaultAction::Split(kind) => {
                 self.cuts.split(*kind, &mut self.nemesis_rng);
-                let name = match kind {
-                    crate::scenario::SplitKind::Halves => "halves",
-                    crate::scenario::SplitKind::MajorityRing => "majority-ring",
-                    crate::scenario::SplitKind::Bridge => "bridge",
-                };
-                self.trace_partition(name);
+                self.trace_partition(crate::scenario::Named::name(*kind));
             }
             FaultAction::Isolate(target) => {
                 // "follower" and "any" pick among nodes not already cut off.

@@ -274,13 +274,61 @@ pub struct Violation {
     pub detail: String,
 }
 
+/// A message between nodes, with names for its kinds.
+///
+/// A kind is what a scenario's `drop` fault names (`drop = { kind = "Accept", ... }`)
+/// and what the viewer groups arrows by. Implement it with [`message_kinds!`]: it
+/// names each variant after itself, and a variant left out does not compile.
+pub trait Message: Clone + Eq + Hash + Debug + Serialize {
+    /// Every kind, in declaration order.
+    const KINDS: &'static [&'static str];
+    /// This message's kind, one of [`Message::KINDS`].
+    fn kind(&self) -> &'static str;
+}
+
+/// Implements [`Message`] for an enum, naming each kind after its variant.
+///
+/// ```
+/// use faultline_sim::protocol::Message;
+/// #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+/// enum Msg {
+///     Ping(u64),
+///     Pong { seq: u64 },
+///     Bye,
+/// }
+/// faultline_sim::message_kinds!(Msg { Ping, Pong, Bye });
+/// assert_eq!(Msg::Pong { seq: 3 }.kind(), "Pong");
+/// assert_eq!(Msg::KINDS, &["Ping", "Pong", "Bye"]);
+/// ```
+#[macro_export]
+macro_rules! message_kinds {
+    ($ty:ident { $($variant:ident),+ $(,)? }) => {
+        impl $crate::protocol::Message for $ty {
+            const KINDS: &'static [&'static str] = &[$(stringify!($variant)),+];
+            fn kind(&self) -> &'static str {
+                match self {
+                    $($ty::$variant { .. } => stringify!($variant)),+
+                }
+            }
+        }
+    };
+}
+
+/// The message of a protocol whose nodes never talk to each other.
+impl Message for () {
+    const KINDS: &'static [&'static str] = &["()"];
+    fn kind(&self) -> &'static str {
+        "()"
+    }
+}
+
 /// A protocol: one state machine per node.
 ///
 /// States and messages are `Clone + Eq + Hash + Debug`, so the same protocol can later
 /// run under an exhaustive explorer as well as under random simulation.
 pub trait Protocol: Sized + Clone + Eq + Hash + Debug {
     /// A message between nodes.
-    type Msg: Clone + Eq + Hash + Debug + Serialize;
+    type Msg: Message;
     /// What a node arms a timer with, handed back when it fires.
     type Timer: Clone + Eq + Hash + Debug + Serialize;
     /// A value in the node's durable storage.

@@ -20,6 +20,7 @@ struct Probe {
 enum Msg {
     Ping(u64),
 }
+faultline_sim::message_kinds!(Msg { Ping });
 
 const TICK_MS: u64 = 100;
 
@@ -57,8 +58,16 @@ impl Protocol for Probe {
 
 /// A scenario for one of this file's test protocols, named `name` in a catalog of one.
 fn scenario_for(name: &'static str, leader: bool, src: &str) -> faultline_sim::Scenario {
-    let catalog =
-        Catalog { protocols: vec![Known { name, variants: vec!["correct"], probes: vec![], workload: "kv", leader }] };
+    let catalog = Catalog {
+        protocols: vec![Known {
+            name,
+            variants: vec!["correct"],
+            probes: vec![],
+            messages: vec!["Ping"],
+            workload: faultline_sim::scenario::WorkloadKind::Kv,
+            leader,
+        }],
+    };
     parse(&format!("{name}.toml"), src, &catalog).unwrap_or_else(|d| panic!("{d}"))
 }
 

@@ -78,7 +78,8 @@ fn run(limits: (u64, u64), invariants: bool) -> (faultline_sim::RunResult, Strin
             name: "counter",
             variants: vec!["correct"],
             probes: vec![],
-            workload: "kv",
+            messages: vec![],
+            workload: faultline_sim::scenario::WorkloadKind::Kv,
             leader: false,
         }],
     };

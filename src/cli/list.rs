@@ -29,7 +29,8 @@ pub fn list() -> u8 {
             let names: Vec<&str> = e.probes.iter().map(|p| p.0).collect();
             println!("    probes: {}", names.join(", "));
         }
-        if e.workload == "bank" {
+        println!("    messages: {} (the kinds a drop fault names)", e.messages.join(", "));
+        if e.workload == faultline_sim::scenario::WorkloadKind::Bank {
             println!("    workload: bank (kind = \"bank\" in [workload]: transfers and reads of every account)");
         }
     }

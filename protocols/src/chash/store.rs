@@ -167,6 +167,8 @@ pub enum Msg {
     TransferAck { key: String, hop: u64 },
 }
 
+faultline_sim::message_kinds!(Msg { Transfer, TransferAck });
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum Timer {
     Resend,

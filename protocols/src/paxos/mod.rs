@@ -156,6 +156,8 @@ pub enum Msg {
     },
 }
 
+faultline_sim::message_kinds!(Msg { Prepare, Promise, Nack, Accept, Accepted, Commit, Heartbeat, Behind });
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum Timer {
     Election,

@@ -51,6 +51,8 @@ pub enum Msg {
     Accepted { ballot: Ballot, value: String },
 }
 
+faultline_sim::message_kinds!(Msg { Prepare, Promise, Nack, Accept, Accepted });
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum Timer {
     /// Start (or restart) a round, unless the value is learned.

@@ -160,6 +160,8 @@ pub enum Msg {
     },
 }
 
+faultline_sim::message_kinds!(Msg { RequestVote, Vote, Append, Appended, InstallSnapshot, Installed });
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum Timer {
     Election,

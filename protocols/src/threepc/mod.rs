@@ -113,6 +113,8 @@ pub enum Msg {
     },
 }
 
+faultline_sim::message_kinds!(Msg { CanCommit, Vote, PreCommit, PreAck, DoCommit, Abort, Ack, StateReq, State, Ask });
+
 impl Msg {
     fn decision(txn: TxnId, commit: bool) -> Msg {
         if commit { Msg::DoCommit { txn } } else { Msg::Abort { txn } }

@@ -116,6 +116,8 @@ pub enum Msg {
     },
 }
 
+faultline_sim::message_kinds!(Msg { Prepare, Vote, Decision, Ack, Ask });
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum Timer {
     Resend { txn: TxnId, round: u32 },

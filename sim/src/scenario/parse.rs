@@ -1,0 +1,846 @@
+//! The second pass: the raw file checked, section by section, into the engine's
+//! types. Every error points at the offending text and says how to fix it.
+//!
+//! [`parse`] reads the file and hands each section to its own method of [`Checker`]:
+//! the cluster and protocol first (everything after needs the node count and
+//! whether there is a leader), then network, clocks, faults, nemesis, workload,
+//! checks and members.
+
+use std::collections::BTreeSet;
+use std::ops::Range;
+
+use serde_spanned::Spanned;
+
+use super::*;
+use crate::check::linearizability::Budget;
+use crate::diag::{Diagnostic, closest};
+use crate::protocol::NodeId;
+use crate::time::{Dur, NANOS_PER_MILLI, Ppm};
+
+/// Parses and checks a scenario file. `path` is used only in messages.
+pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, Diagnostic> {
+    let raw: RawScenario = toml::from_str(src).map_err(|e| toml_error(path, src, &e))?;
+    let mut c = Checker { path, src, nodes: 0, leaderless: None, messages: ("", &[]) };
+    let (nodes, duration) = c.cluster(&raw)?;
+    let known = c.protocol(&raw.protocol, catalog)?;
+    let c = c;
+    let variant = match &raw.variant {
+        None => "correct".to_string(),
+        Some(v) => c.choice(v, &format!("{} variant", known.name), &known.variants)?.to_string(),
+    };
+    let seeds = match &raw.seeds {
+        None => None,
+        Some(s) => Some(parse_seed_range(s.get_ref()).map_err(|m| c.err(s.span(), m))?),
+    };
+    let network = c.network(&raw.network)?;
+    let clocks = c.clocks(&raw.clocks)?;
+    let faults = c.faults(&raw.faults, &raw.duration)?;
+    let nemesis = raw.nemesis.as_ref().map(|n| c.nemesis(n, duration)).transpose()?;
+    let workload = raw.workload.as_ref().map(|w| c.workload(w)).transpose()?;
+    if let (Some(w), Some(raw_w)) = (&workload, &raw.workload) {
+        c.workload_fits(known, w.kind(), raw_w, &raw.protocol)?;
+    }
+    let checks = c.checks(&raw.check, known, workload.as_ref().map(WorkloadConfig::kind), duration)?;
+    let members = c.members(&raw)?;
+    Ok(Scenario {
+        members,
+        path: path.to_string(),
+        source: src.to_string(),
+        name: raw.name,
+        description: raw.description,
+        protocol: known.name.to_string(),
+        variant,
+        nodes,
+        duration,
+        seed: raw.seed.unwrap_or(1),
+        seeds,
+        network,
+        clocks,
+        faults,
+        nemesis,
+        linearizable: checks.linearizable,
+        invariants: checks.invariants,
+        workload,
+        expect: checks.expect,
+        catch_at_least: checks.catch_at_least,
+        budget: checks.budget,
+        liveness: checks.liveness,
+        asserts: checks.asserts,
+    })
+}
+
+/// The `[check]` section, checked.
+struct Checks {
+    linearizable: bool,
+    invariants: bool,
+    expect: Expect,
+    catch_at_least: Option<Ppm>,
+    budget: Budget,
+    liveness: Option<u64>,
+    asserts: Vec<Assertion>,
+}
+
+struct Checker<'a> {
+    path: &'a str,
+    src: &'a str,
+    nodes: usize,
+    /// The protocol's name when it has no leader to aim at.
+    leaderless: Option<&'a str>,
+    /// The protocol's name and message kinds, for `drop` faults.
+    messages: (&'a str, &'a [&'a str]),
+}
+
+impl Checker<'_> {
+    fn err(&self, span: Range<usize>, msg: impl Into<String>) -> Diagnostic {
+        Diagnostic::at(self.path, self.src, span, msg)
+    }
+
+    fn node(&self, name: &Spanned<String>) -> Result<NodeId, Diagnostic> {
+        let s = name.get_ref().trim();
+        let idx = s.strip_prefix('n').and_then(|d| d.parse::<usize>().ok());
+        match idx {
+            Some(i) if (1..=self.nodes).contains(&i) && s == format!("n{i}") => Ok(NodeId(i - 1)),
+            _ => Err(self
+                .err(name.span(), format!("node `{s}` is not in the cluster"))
+                .with_help(format!("this scenario has {} nodes, named n1 to n{}", self.nodes, self.nodes))),
+        }
+    }
+
+    /// A node name, or one of `selectors` ("leader", "crashed", ...).
+    fn target(&self, name: &Spanned<String>, selectors: &[&str]) -> Result<Target, Diagnostic> {
+        let s = name.get_ref().trim();
+        let t = match s {
+            "leader" => Target::Leader,
+            "follower" => Target::Follower,
+            "any" => Target::Any,
+            "crashed" => Target::Crashed,
+            "paused" => Target::Paused,
+            _ => {
+                return self.node(name).map(Target::Node).map_err(|mut d| {
+                    let sel = selectors.iter().map(|x| format!("\"{x}\"")).collect::<Vec<_>>().join(", ");
+                    let nodes = format!(
+                        "this scenario has {n} nodes, named n1 to n{n}; or aim at a role: {sel}",
+                        n = self.nodes
+                    );
+                    d.help = Some(match closest(s, selectors.iter().copied()) {
+                        Some(c) => format!("did you mean \"{c}\"? {nodes}"),
+                        None => nodes,
+                    });
+                    d
+                });
+            }
+        };
+        if !selectors.contains(&s) {
+            let sel = selectors.iter().map(|x| format!("\"{x}\"")).collect::<Vec<_>>().join(", ");
+            return Err(self
+                .err(name.span(), format!("\"{s}\" cannot be used here"))
+                .with_help(format!("name a node (n1, n2, ...) or one of {sel}")));
+        }
+        if t == Target::Leader
+            && let Some(proto) = self.leaderless
+        {
+            return Err(self
+                .err(name.span(), format!("protocol \"{proto}\" has no leader, so \"leader\" would hit no node"))
+                .with_help(format!("name a node (n1 to n{}), or \"any\" for a node picked at random", self.nodes)));
+        }
+        Ok(t)
+    }
+
+    fn assertion(&self, a: &RawAssert, probes: &[&str], duration: u64) -> Result<Assertion, Diagnostic> {
+        let span = a.probe.span();
+        let name = a.probe.get_ref().as_str();
+        let all: Vec<&str> = ENGINE_PROBES.iter().map(|p| p.0).chain(probes.iter().copied()).collect();
+        if !all.contains(&name) {
+            let list = all.join(", ");
+            return Err(self.err(span.clone(), format!("unknown probe \"{name}\"")).with_help(
+                match closest(name, all.iter().copied()) {
+                    Some(c) => format!("did you mean \"{c}\"? probes here: {list}"),
+                    None => format!("probes here: {list} (see `faultline list`)"),
+                },
+            ));
+        }
+        let timing_help = "give `at`, or `from` and `to` (holds throughout), or `from` and `by` (holds at some point)";
+        let when = match (a.at, a.from, a.to, a.by) {
+            (Some(at), None, None, None) if !a.growth => When::At(at.0),
+            (None, Some(f), Some(t), None) if f.0 <= t.0 => {
+                if a.growth {
+                    When::Growth { from: f.0, to: t.0 }
+                } else {
+                    When::Always { from: f.0, to: t.0 }
+                }
+            }
+            (None, Some(f), None, Some(b)) if f.0 <= b.0 && !a.growth => When::Eventually { from: f.0, by: b.0 },
+            _ if a.growth => {
+                return Err(self
+                    .err(span, "`growth = true` needs `from` and `to` (from before to), and nothing else")
+                    .with_help("e.g. from = \"1s\", to = \"2s\", growth = true, equals = 0"));
+            }
+            _ => {
+                return Err(self
+                    .err(span, "this assertion's timing is unclear (or `from` is after `to`/`by`)")
+                    .with_help(timing_help));
+            }
+        };
+        let last = match when {
+            When::At(t) => t,
+            When::Always { to, .. } | When::Growth { to, .. } => to,
+            When::Eventually { by, .. } => by,
+        };
+        if last > duration {
+            return Err(self
+                .err(span, "this assertion looks past the end of the run")
+                .with_help("make the run longer, or move the assertion's times before `duration`"));
+        }
+        let (mut at_least, mut at_most) = (a.at_least, a.at_most);
+        if let Some(e) = a.equals {
+            at_least = Some(at_least.map_or(e, |x| x.max(e)));
+            at_most = Some(at_most.map_or(e, |x| x.min(e)));
+        }
+        if at_least.is_none() && at_most.is_none() {
+            return Err(self
+                .err(span, "this assertion compares with nothing")
+                .with_help("add `equals`, `at_least` or `at_most`"));
+        }
+        let cmp = match (at_least, at_most) {
+            (Some(lo), Some(hi)) if lo == hi => format!("= {lo}"),
+            (Some(lo), Some(hi)) => format!("in {lo}..={hi}"),
+            (Some(lo), None) => format!(">= {lo}"),
+            (None, Some(hi)) => format!("<= {hi}"),
+            (None, None) => unreachable!("checked above"),
+        };
+        let t = |ns: u64| crate::time::fmt_time(ns);
+        let what = match when {
+            When::At(at) => format!("`{name}` {cmp} at {}", t(at)),
+            When::Always { from, to } => format!("`{name}` {cmp} from {} to {}", t(from), t(to)),
+            When::Eventually { from, by } => format!("`{name}` {cmp} at some point from {} by {}", t(from), t(by)),
+            When::Growth { from, to } => format!("growth of `{name}` from {} to {} {cmp}", t(from), t(to)),
+        };
+        let line = self.src[..span.start].matches('\n').count() + 1;
+        Ok(Assertion { probe: name.to_string(), when, at_least, at_most, label: format!("line {line}: {what}") })
+    }
+
+    fn nodes_list(&self, names: &[Spanned<String>]) -> Result<Vec<NodeId>, Diagnostic> {
+        names.iter().map(|n| self.node(n)).collect()
+    }
+
+    fn latency(&self, raw: &RawLatency) -> Result<Latency, Diagnostic> {
+        let dist = raw.dist.get_ref().as_str();
+        let need = |field: &str, v: Option<Dur>| {
+            v.map(|d| d.0).ok_or_else(|| {
+                self.err(raw.dist.span(), format!("latency dist \"{dist}\" needs `{field}`"))
+                    .with_help(example_latency(dist))
+            })
+        };
+        let lat = match self.named::<LatencyDist>(&raw.dist)? {
+            LatencyDist::Constant => Latency::Constant(need("value", raw.value)?),
+            LatencyDist::Uniform => Latency::Uniform { min: need("min", raw.min)?, max: need("max", raw.max)? },
+            LatencyDist::Exponential => {
+                Latency::Exponential { min: raw.min.map_or(0, |d| d.0), mean: need("mean", raw.mean)? }
+            }
+            LatencyDist::LongTail => Latency::LongTail {
+                min: need("min", raw.min)?,
+                max: need("max", raw.max)?,
+                tail: raw.tail.unwrap_or(Ppm(10_000)),
+                tail_max: need("tail_max", raw.tail_max)?,
+            },
+        };
+        if let Latency::Uniform { min, max } | Latency::LongTail { min, max, .. } = lat
+            && min > max
+        {
+            return Err(self
+                .err(raw.dist.span(), "latency `min` is larger than `max`")
+                .with_help(example_latency(dist)));
+        }
+        Ok(lat)
+    }
+
+    /// `v` if it lies in `lo..=hi`, else a located error that states the range.
+    fn in_range<T: Copy + PartialOrd + std::fmt::Display>(
+        &self,
+        v: &Spanned<T>,
+        what: &str,
+        lo: T,
+        hi: T,
+    ) -> Result<T, Diagnostic> {
+        let x = *v.get_ref();
+        // Written so that NaN fails too.
+        if x >= lo && x <= hi {
+            Ok(x)
+        } else {
+            Err(self.err(v.span(), format!("{what} must be from {lo} to {hi}, not {x}")))
+        }
+    }
+
+    /// One of `options`, or a located error that lists them and the closest.
+    fn choice<'c>(&self, v: &Spanned<String>, what: &str, options: &[&'c str]) -> Result<&'c str, Diagnostic> {
+        let s = v.get_ref().as_str();
+        options.iter().copied().find(|o| *o == s).ok_or_else(|| self.unknown(v, what, options))
+    }
+
+    /// The value of a [`Named`] enum that `v` names.
+    fn named<T: Named>(&self, v: &Spanned<String>) -> Result<T, Diagnostic> {
+        T::from_name(v.get_ref()).ok_or_else(|| self.unknown(v, T::WHAT, &T::names().collect::<Vec<_>>()))
+    }
+
+    /// "unknown {what}", with the options listed and the closest one suggested.
+    fn unknown(&self, v: &Spanned<String>, what: &str, options: &[&str]) -> Diagnostic {
+        let s = v.get_ref().as_str();
+        let list = options.iter().map(|o| format!("\"{o}\"")).collect::<Vec<_>>().join(", ");
+        let help = match closest(s, options.iter().copied()) {
+            Some(c) => format!("did you mean \"{c}\"? {what} is one of {list}"),
+            None => format!("{what} is one of {list}"),
+        };
+        self.err(v.span(), format!("unknown {what} \"{s}\"")).with_help(help)
+    }
+}
+
+impl<'a> Checker<'a> {
+    /// `nodes` and `duration`; sets the node count every later section checks names against.
+    fn cluster(&mut self, raw: &RawScenario) -> Result<(usize, u64), Diagnostic> {
+        let nodes = *raw.nodes.get_ref() as usize;
+        if nodes == 0 || nodes > NODES_MAX {
+            return Err(self.err(raw.nodes.span(), format!("a cluster has 1 to {NODES_MAX} nodes, not {nodes}")));
+        }
+        self.nodes = nodes;
+        let duration = raw.duration.get_ref().0;
+        if duration == 0 {
+            return Err(self
+                .err(raw.duration.span(), "the duration must be more than zero")
+                .with_help("e.g. duration = \"10s\""));
+        }
+        Ok((nodes, duration))
+    }
+
+    /// The protocol, against the registry; notes whether it has a leader to aim at.
+    fn protocol(&mut self, name: &Spanned<String>, catalog: &'a Catalog<'a>) -> Result<&'a Known<'a>, Diagnostic> {
+        let proto_name = name.get_ref().as_str();
+        let Some(known) = catalog.protocols.iter().find(|k| k.name == proto_name) else {
+            let names: Vec<&str> = catalog.protocols.iter().map(|k| k.name).collect();
+            let help = match closest(proto_name, names.iter().copied()) {
+                Some(n) => format!("did you mean \"{n}\"? known protocols: {}", names.join(", ")),
+                None => format!("known protocols: {} (see `faultline list`)", names.join(", ")),
+            };
+            return Err(self.err(name.span(), format!("unknown protocol \"{proto_name}\"")).with_help(help));
+        };
+        if !known.leader {
+            self.leaderless = Some(known.name);
+        }
+        self.messages = (known.name, &known.messages);
+        Ok(known)
+    }
+}
+
+impl Checker<'_> {
+    /// `[network]`: the default link, per-link overrides, and what a cut does.
+    fn network(&self, raw: &RawNetwork) -> Result<NetworkConfig, Diagnostic> {
+        let nodes = self.nodes;
+        let default_latency = match &raw.latency {
+            Some(l) => self.latency(l)?,
+            None => Latency::Uniform { min: NANOS_PER_MILLI, max: 5 * NANOS_PER_MILLI },
+        };
+        let base = LinkConfig {
+            latency: default_latency,
+            loss: raw.loss.unwrap_or_default(),
+            duplicate: raw.duplicate.unwrap_or_default(),
+            reorder: raw.reorder.unwrap_or_default(),
+        };
+        let mut links = vec![base; nodes * nodes];
+        for l in &raw.links {
+            let (from, to) = (self.node(&l.from)?, self.node(&l.to)?);
+            let link = &mut links[from.0 * nodes + to.0];
+            if let Some(lat) = &l.latency {
+                link.latency = self.latency(lat)?;
+            }
+            link.loss = l.loss.unwrap_or(link.loss);
+            link.duplicate = l.duplicate.unwrap_or(link.duplicate);
+            link.reorder = l.reorder.unwrap_or(link.reorder);
+        }
+        let on_cut = match &raw.on_cut {
+            None => CutMode::Drop,
+            Some(v) => self.named(v)?,
+        };
+        Ok(NetworkConfig { links, client_link: base, on_cut })
+    }
+
+    /// `[[clocks]]`: each node's starting (skew ns, drift ppm).
+    fn clocks(&self, raw: &[RawClock]) -> Result<Vec<(i64, i64)>, Diagnostic> {
+        let mut clocks = vec![(0i64, 0i64); self.nodes];
+        for clk in raw {
+            let n = self.node(&clk.node)?;
+            clocks[n.0] = (clk.skew.map_or(0, |s| s.0), clk.drift.map_or(0, |d| d.0));
+        }
+        Ok(clocks)
+    }
+
+    /// `[[faults]]`, sorted by time (faults at the same time keep file order).
+    fn faults(&self, raw: &[RawFault], duration: &Spanned<Dur>) -> Result<Vec<Fault>, Diagnostic> {
+        let mut faults = Vec::with_capacity(raw.len());
+        for f in raw {
+            let at = f.at.get_ref().0;
+            if at > duration.get_ref().0 {
+                return Err(self
+                    .err(
+                        f.at.span(),
+                        format!("this fault is at {}, after the run ends at {}", f.at.get_ref(), duration.get_ref()),
+                    )
+                    .with_help("schedule it before `duration`, or make the run longer"));
+            }
+            faults.push(Fault { at, action: self.fault_action(f)? });
+        }
+        faults.sort_by_key(|f| f.at);
+        Ok(faults)
+    }
+
+    /// The one action of a `[[faults]]` entry.
+    fn fault_action(&self, f: &RawFault) -> Result<FaultAction, Diagnostic> {
+        let mut actions = Vec::new();
+        if let Some(groups) = &f.partition {
+            actions.push(FaultAction::Partition(self.partition(groups)?));
+        }
+        if let Some(n) = &f.isolate {
+            actions.push(FaultAction::Isolate(self.target(n, &["leader", "follower", "any"])?));
+        }
+        if let Some(s) = &f.split {
+            actions.push(FaultAction::Split(self.named(s)?));
+        }
+        if let Some(cut) = &f.cut {
+            actions.push(FaultAction::Cut { from: self.nodes_list(&cut.from)?, to: self.nodes_list(&cut.to)? });
+        }
+        if let Some(h) = &f.heal {
+            self.choice(h, "heal target", &["all"])?;
+            actions.push(FaultAction::Heal);
+        }
+        let picks: &[&str] = &["leader", "follower", "any"];
+        for (field, make, selectors) in [
+            (&f.crash, FaultAction::Crash as fn(Target) -> FaultAction, picks),
+            (&f.restart, FaultAction::Restart, &["crashed"]),
+            (&f.pause, FaultAction::Pause, picks),
+            (&f.resume, FaultAction::Resume, &["paused"]),
+        ] {
+            if let Some(n) = field {
+                actions.push(make(self.target(n, selectors)?));
+            }
+        }
+        if let Some(clk) = &f.clock {
+            actions.push(FaultAction::Clock {
+                node: self.node(&clk.node)?,
+                skew_ns: clk.skew.map(|s| s.0),
+                drift_ppm: clk.drift.map(|d| d.0),
+            });
+        }
+        if let Some(n) = &f.join {
+            actions.push(FaultAction::Join(self.node(n)?));
+        }
+        if let Some(n) = &f.leave {
+            actions.push(FaultAction::Leave(self.node(n)?));
+        }
+        if let Some(d) = &f.drop {
+            let (protocol, kinds) = self.messages;
+            let kind = self.choice(&d.kind, &format!("{protocol} message kind"), kinds)?;
+            actions.push(FaultAction::Drop { kind: kind.to_string(), to: self.nodes_list(&d.to)?, ns: d.duration.0 });
+        }
+        let help = "give each [[faults]] entry `at` and one of: partition, isolate, split, cut, heal, crash, restart, pause, resume, clock, join, leave, drop";
+        match (actions.pop(), actions.is_empty()) {
+            (Some(action), true) => Ok(action),
+            (None, _) => Err(self.err(f.at.span(), "this fault has a time but no action").with_help(help)),
+            (Some(_), false) => Err(self
+                .err(f.at.span(), "this fault has more than one action")
+                .with_help("split it into one [[faults]] entry per action (they may share the same `at`)")),
+        }
+    }
+
+    /// A partition's groups; the nodes no group names form one more.
+    fn partition(&self, groups: &[Vec<Spanned<String>>]) -> Result<Vec<Vec<NodeId>>, Diagnostic> {
+        let mut seen = BTreeSet::new();
+        let mut resolved = Vec::new();
+        for g in groups {
+            let mut group = Vec::new();
+            for name in g {
+                let n = self.node(name)?;
+                if !seen.insert(n) {
+                    return Err(self
+                        .err(name.span(), format!("node `{}` is in two groups", name.get_ref()))
+                        .with_help("each node belongs to one side of a partition"));
+                }
+                group.push(n);
+            }
+            resolved.push(group);
+        }
+        let rest: Vec<NodeId> = (0..self.nodes).map(NodeId).filter(|n| !seen.contains(n)).collect();
+        if !rest.is_empty() {
+            resolved.push(rest);
+        }
+        Ok(resolved)
+    }
+
+    /// `[nemesis]`.
+    fn nemesis(&self, n: &RawNemesis, duration: u64) -> Result<NemesisConfig, Diagnostic> {
+        let mut kinds = Vec::new();
+        for k in &n.kinds {
+            let kind: NemesisKind = self.named(k)?;
+            if let Some(proto) = self.leaderless {
+                let instead = match kind {
+                    NemesisKind::CrashLeader => Some(NemesisKind::Crash),
+                    NemesisKind::IsolateLeader => Some(NemesisKind::Partition),
+                    _ => None,
+                };
+                if let Some(instead) = instead {
+                    return Err(self
+                        .err(
+                            k.span(),
+                            format!("protocol \"{proto}\" has no leader, so \"{kind}\" would inject nothing"),
+                        )
+                        .with_help(format!("use \"{instead}\", which picks a node at random")));
+                }
+            }
+            kinds.push(kind);
+        }
+        let stop = n.stop.as_ref().map_or(duration / 10 * 8, |s| s.get_ref().0);
+        if let Some(s) = &n.stop
+            && s.get_ref().0 > duration
+        {
+            return Err(self
+                .err(s.span(), "the nemesis stops after the run ends")
+                .with_help("set `stop` before `duration`"));
+        }
+        let interval = match (&n.interval, &n.rate) {
+            (Some(i), Some(_)) => {
+                return Err(self
+                    .err(i.span(), "the nemesis has both `interval` and `rate`")
+                    .with_help("they say the same thing: keep one (rate = 2.0 is interval = \"500ms\")"));
+            }
+            (Some(i), None) => {
+                let ns = i.get_ref().0;
+                if ns < NEMESIS_INTERVAL_NS_MIN {
+                    return Err(self.err(i.span(), "the nemesis `interval` must be at least 1ms").with_help(
+                        "faults closer than that pile up faster than anything can react; e.g. interval = \"100ms\"",
+                    ));
+                }
+                ns
+            }
+            (None, Some(r)) => {
+                let rate = *r.get_ref();
+                if !(rate > 0.0 && rate <= 1e9 / NEMESIS_INTERVAL_NS_MIN as f64) {
+                    return Err(self
+                        .err(r.span(), "the nemesis `rate` must be more than 0 and at most 1000 faults per second")
+                        .with_help("e.g. rate = 2.0"));
+                }
+                ((1e9 / rate) as u64).max(1)
+            }
+            (None, None) => NANOS_PER_MILLI * 1000,
+        };
+        Ok(NemesisConfig {
+            kinds,
+            interval,
+            fault_duration: n.fault_duration.map_or(NANOS_PER_MILLI * 500, |d| d.0.max(1)),
+            stop,
+            max_skew: n.max_skew.map_or(500 * NANOS_PER_MILLI, |d| d.0),
+            overlap: n.overlap,
+        })
+    }
+
+    /// `[workload]`: clients, keys, timing, and the mix of its kind.
+    fn workload(&self, w: &RawWorkload) -> Result<WorkloadConfig, Diagnostic> {
+        let clients = w.clients.as_ref().map_or(3, |c| *c.get_ref() as usize);
+        if let Some(cl) = &w.clients
+            && (clients == 0 || clients > CLIENTS_MAX)
+        {
+            return Err(self.err(cl.span(), format!("clients must be 1 to {CLIENTS_MAX}, not {clients}")));
+        }
+        let keys = w.keys.as_ref().map_or(5, |k| *k.get_ref() as usize);
+        if let Some(k) = &w.keys
+            && keys == 0
+        {
+            return Err(self.err(k.span(), "a workload needs at least one key"));
+        }
+        if let Some(k) = &w.keys {
+            self.in_range(k, "`keys`", 1, KEYS_MAX as u32)?;
+        }
+        let ops = match &w.ops {
+            Some(o) => self.in_range(o, "`ops`", 0, OPS_MAX)?,
+            None => 100,
+        };
+        let retries = match &w.retries {
+            Some(r) => self.in_range(r, "`retries`", 0, RETRIES_MAX as u32)?,
+            None => 2,
+        };
+        let timeout = match &w.timeout {
+            Some(t) => self
+                .in_range(&Spanned::new(t.span(), t.get_ref().0), "`timeout` (ns)", TIMEOUT_NS_MIN, u64::MAX)
+                .map_err(|d| d.with_help("a client waits at least 1us for a reply, e.g. timeout = \"200ms\""))?,
+            None => 500 * NANOS_PER_MILLI,
+        };
+        let zipf_exponent = match &w.zipf_exponent {
+            Some(z) => {
+                if z.get_ref().partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+                    return Err(self
+                        .err(z.span(), "`zipf_exponent` must be more than 0")
+                        .with_help("e.g. zipf_exponent = 1.0"));
+                }
+                self.in_range(z, "`zipf_exponent`", f64::MIN_POSITIVE, ZIPF_EXPONENT_MAX)?
+            }
+            None => 1.0,
+        };
+        let kind = match &w.kind {
+            None => WorkloadKind::Kv,
+            Some(k) => self.named(k)?,
+        };
+        let mix = self.mix(w, kind)?;
+        let bank = match kind {
+            WorkloadKind::Bank => Some(self.bank(w)?),
+            WorkloadKind::Kv => {
+                for (field, span) in [
+                    ("accounts", w.accounts.as_ref().map(|a| a.span())),
+                    ("balance", w.balance.as_ref().map(|a| a.span())),
+                    ("amount", w.amount.as_ref().map(|a| a.span())),
+                ] {
+                    if let Some(span) = span {
+                        return Err(self
+                            .err(span, format!("`{field}` belongs to a bank workload"))
+                            .with_help("add kind = \"bank\" to [workload], or remove it"));
+                    }
+                }
+                None
+            }
+        };
+        let distribution = match &w.distribution {
+            None => KeyDist::Uniform,
+            Some(d) => self.named(d)?,
+        };
+        let think = match &w.rate {
+            Some(r) if *r.get_ref() > 0.0 && r.get_ref().is_finite() => {
+                (1e9 / self.in_range(r, "workload `rate` (operations per second per client)", 1e-6, CLIENT_RATE_MAX)?)
+                    as u64
+            }
+            Some(r) => {
+                return Err(self
+                    .err(r.span(), "workload `rate` must be a positive number of operations per second")
+                    .with_help("e.g. rate = 100, or leave it out for back-to-back operations"));
+            }
+            None => 0,
+        };
+        Ok(WorkloadConfig {
+            clients,
+            ops,
+            mix,
+            bank,
+            keys,
+            distribution,
+            zipf_exponent,
+            think,
+            timeout,
+            retries,
+            start: w.start.map_or(0, |d| d.0),
+            stop: w.stop.map_or(u64::MAX, |d| d.0),
+        })
+    }
+
+    /// The mix's weights of get, put, append, cas, transfer, read: only its kind's own.
+    fn mix(&self, w: &RawWorkload, kind: WorkloadKind) -> Result<[u64; 6], Diagnostic> {
+        let default_mix = match kind {
+            WorkloadKind::Bank => RawMix { get: 0, put: 0, append: 0, cas: 0, transfer: 80, read: 20 },
+            WorkloadKind::Kv => RawMix { get: 50, put: 30, append: 20, cas: 0, transfer: 0, read: 0 },
+        };
+        let mix = w.mix.as_ref().map_or(default_mix, |m| *m.get_ref());
+        let weights = [mix.get, mix.put, mix.append, mix.cas, mix.transfer, mix.read].map(u64::from);
+        if let Some(m) = &w.mix {
+            let (theirs, ours, example, what) = match kind {
+                WorkloadKind::Bank => {
+                    (&weights[..4], "transfer and read", "mix = { transfer = 80, read = 20 }", "a bank")
+                }
+                WorkloadKind::Kv => (
+                    &weights[4..],
+                    "get, put, append and cas",
+                    "mix = { get = 50, put = 30, append = 20 }",
+                    "a key-value",
+                ),
+            };
+            if theirs.iter().any(|&x| x > 0) {
+                return Err(self
+                    .err(m.span(), format!("{what} workload's mix weighs only {ours}"))
+                    .with_help(format!("e.g. {example}; set `kind` to choose the workload")));
+            }
+            if weights.iter().sum::<u64>() == 0 {
+                return Err(self
+                    .err(m.span(), "the workload mix gives every operation weight 0")
+                    .with_help(format!("e.g. {example}")));
+            }
+        }
+        Ok(weights)
+    }
+
+    /// A bank workload's accounts, balance and largest transfer.
+    fn bank(&self, w: &RawWorkload) -> Result<Bank, Diagnostic> {
+        let accounts = w.accounts.as_ref().map_or(8, |a| *a.get_ref() as usize);
+        if let Some(a) = &w.accounts
+            && accounts < 2
+        {
+            return Err(self.err(a.span(), "a bank needs at least 2 accounts to transfer between"));
+        }
+        if let Some(a) = &w.accounts {
+            self.in_range(a, "`accounts`", 2, ACCOUNTS_MAX as u32)?;
+        }
+        if let Some(b) = &w.balance {
+            self.in_range(b, "`balance`", 0, BALANCE_MAX)?;
+        }
+        let balance = w.balance.as_ref().map_or(100, |b| *b.get_ref());
+        let amount = w.amount.as_ref().map_or(50, |a| *a.get_ref());
+        if let Some(a) = &w.amount
+            && amount == 0
+        {
+            return Err(self.err(a.span(), "a transfer `amount` must be at least 1"));
+        }
+        if let Some(a) = &w.amount {
+            self.in_range(a, "`amount`", 1, BALANCE_MAX)?;
+        }
+        Ok(Bank { accounts, balance, amount })
+    }
+
+    /// The workload speaks the protocol's language.
+    fn workload_fits(
+        &self,
+        known: &Known<'_>,
+        kind: WorkloadKind,
+        w: &RawWorkload,
+        protocol: &Spanned<String>,
+    ) -> Result<(), Diagnostic> {
+        if known.workload == kind {
+            return Ok(());
+        }
+        let name = known.name;
+        let (msg, help) = match known.workload {
+            WorkloadKind::Kv => (
+                format!("{name} stores keys (a kv workload), but this [workload] is a bank"),
+                "remove kind = \"bank\": this protocol stores keys (mix = { get, put, append, cas })",
+            ),
+            WorkloadKind::Bank => (
+                format!("{name} runs bank transactions, but this [workload] is key-value (kind = \"kv\", the default)"),
+                "add kind = \"bank\" to [workload] (accounts, balance, amount and mix = { transfer, read } set it up)",
+            ),
+        };
+        let span = w.kind.as_ref().map_or(protocol.span(), |k| k.span());
+        Err(self.err(span, msg).with_help(help))
+    }
+
+    /// `[check]`: what is judged, and what the scenario expects of it.
+    fn checks(
+        &self,
+        raw: &RawCheck,
+        known: &Known<'_>,
+        workload: Option<WorkloadKind>,
+        duration: u64,
+    ) -> Result<Checks, Diagnostic> {
+        let expect = match &raw.expect {
+            None => Expect::Pass,
+            Some(e) => self.named(e)?,
+        };
+        // Only a scenario that expects to fail is judged by its catch rate; with
+        // expect = "pass" (a zoo file flipped to watch the bug) the line is ignored.
+        let catch_at_least = match expect {
+            Expect::Fail => raw.catch_at_least.as_ref().map(|r| *r.get_ref()),
+            Expect::Pass => None,
+        };
+        let budget = match &raw.budget {
+            None => Budget::default(),
+            Some(b) => Budget::parse(b.get_ref()).map_err(|why| {
+                self.err(b.span(), format!("check `budget`: {why}")).with_help(
+                    "e.g. budget = \"steps=50e6,memory=64MiB,time=10s\" (any of the three; the rest keep their defaults)",
+                )
+            })?,
+        };
+        let is_bank = workload == Some(WorkloadKind::Bank);
+        if let Some(l) = &raw.linearizable
+            && *l.get_ref()
+            && is_bank
+        {
+            return Err(self
+                .err(l.span(), "a bank workload's history is not a key-value history to check for linearizability")
+                .with_help(
+                    "remove `linearizable`: bank runs are judged by the conserved total and the protocol's invariants",
+                ));
+        }
+        let asserts =
+            raw.asserts.iter().map(|a| self.assertion(a, &known.probes, duration)).collect::<Result<_, _>>()?;
+        Ok(Checks {
+            linearizable: raw.linearizable.as_ref().map_or(workload == Some(WorkloadKind::Kv), |l| *l.get_ref()),
+            invariants: raw.invariants.unwrap_or(true),
+            expect,
+            catch_at_least,
+            budget,
+            liveness: raw.liveness.map(|d| d.0.max(1)),
+            asserts,
+        })
+    }
+
+    /// `members`: the nodes that are members at the start (default: all).
+    fn members(&self, raw: &RawScenario) -> Result<Vec<NodeId>, Diagnostic> {
+        let Some(list) = &raw.members else { return Ok((0..self.nodes).map(NodeId).collect()) };
+        let mut m = self.nodes_list(list)?;
+        m.sort();
+        m.dedup();
+        if m.is_empty() {
+            return Err(self
+                .err(raw.nodes.span(), "`members` is empty: the cluster starts with no member")
+                .with_help("list the nodes that are members at the start, e.g. members = [\"n1\", \"n2\", \"n3\"]"));
+        }
+        Ok(m)
+    }
+}
+
+fn example_latency(dist: &str) -> String {
+    match dist {
+        "constant" => "e.g. latency = { dist = \"constant\", value = \"5ms\" }".into(),
+        "exponential" => "e.g. latency = { dist = \"exponential\", min = \"1ms\", mean = \"5ms\" }".into(),
+        "long-tail" => {
+            "e.g. latency = { dist = \"long-tail\", min = \"1ms\", max = \"5ms\", tail = \"1%\", tail_max = \"500ms\" }"
+                .into()
+        }
+        _ => "e.g. latency = { dist = \"uniform\", min = \"1ms\", max = \"10ms\" }".into(),
+    }
+}
+
+/// Turns a serde/toml error into a diagnostic with a hint.
+fn toml_error(path: &str, src: &str, e: &toml::de::Error) -> Diagnostic {
+    let msg = e.message().trim().to_string();
+    let span = e.span().unwrap_or(0..0);
+    let mut d = Diagnostic::at(path, src, span, msg.lines().next().unwrap_or("invalid TOML").to_string());
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        let (field, tail) = rest.split_once('`').unwrap_or((rest, ""));
+        let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
+        let listed = expected.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ");
+        d.message = format!("unknown field `{field}`");
+        d.help = Some(match closest(field, expected.iter().copied()) {
+            Some(c) => format!("did you mean `{c}`? valid fields here: {listed}"),
+            None => format!("valid fields here: {listed}"),
+        });
+    } else if msg.starts_with("invalid type") && msg.contains("expected struct Raw") {
+        // Say "a table" rather than the Rust type's name, and show the table form.
+        let first = msg.lines().next().unwrap_or("");
+        let (found, rest) = first.split_once(", expected struct Raw").unwrap_or((first, ""));
+        let what = rest.split_whitespace().next().unwrap_or("");
+        d.message = format!("{found}, expected a table");
+        d.help = Some(match what {
+            "Latency" => "a latency is a table: latency = { dist = \"constant\", value = \"5ms\" } (or dist = \"uniform\", min, max)".into(),
+            "Fault" => "each [[faults]] entry is a table with `at` and one action, e.g. at = \"1s\" and crash = \"n2\"".into(),
+            "Mix" => "a mix is a table of weights, e.g. mix = { get = 50, put = 30, append = 20 }".into(),
+            "Clock" => "a clock is a table, e.g. clock = { node = \"n2\", skew = \"+200ms\" }".into(),
+            _ => "write it as a table, { key = value, ... } or a [section]; see `faultline schema` or scenarios/ for examples".into(),
+        });
+    } else if msg.starts_with("invalid length") && msg.contains("expected struct Raw") {
+        // A table written as an array: serde offers the struct as a sequence.
+        d.message = "expected a table here, found a list".into();
+        d.help = Some(if msg.contains("RawFault") {
+            "each fault is a table with `at` and one action: a [[faults]] section with at = \"1s\" and, say, crash = \"n2\"".into()
+        } else {
+            "write it as a table, { key = value, ... } or a [section]; see `faultline schema` or scenarios/ for examples"
+                .into()
+        });
+    } else if msg.starts_with("invalid type") {
+        d.help = Some("check the value's type: durations and rates are strings (\"10s\", \"1%\"), counts are bare numbers (nodes = 5)".into());
+    } else if msg.contains("recursion limit") {
+        d.help = Some("the file nests arrays or tables far deeper than a scenario ever does; a scenario nests at most three levels".into());
+    } else if msg.starts_with("missing field") {
+        d.help = Some("every scenario needs at least: name, protocol, nodes, duration; see `faultline schema` or scenarios/ for examples".into());
+    }
+    d
+}
