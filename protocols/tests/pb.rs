@@ -1,7 +1,7 @@
 //! The primary-backup register on its own: client semantics (info for unanswered
 //! writes, dedup of retries), recovery, and each zoo variant caught by name.
 
-use faultline_sim::history::{Completion, EventType};
+use faultline_sim::history::{Completion, EventType, GaveUp};
 use faultline_sim::scenario::parse;
 use faultline_sim::{RunResult, Trace};
 
@@ -23,7 +23,9 @@ fn writes_to_a_dead_primary_are_info_and_reads_fail() {
     for op in ops {
         let (_, c) = op.complete.as_ref().expect("every operation settles");
         match c {
-            Completion::Info { error } => assert!(!op.op.is_read() && error == "timed out", "{op:?}"),
+            Completion::Info { gave_up, .. } => {
+                assert!(!op.op.is_read() && *gave_up == Some(GaveUp::TimedOut), "{op:?}")
+            }
             Completion::Fail { .. } => assert!(op.op.is_read(), "{op:?}"),
             Completion::Ok { .. } => panic!("nobody could have answered {op:?}"),
         }

@@ -3,11 +3,119 @@
 
 use std::io::{self, Write};
 
+use std::fmt;
+
 use faultline_sim::check::LinResult;
 use faultline_sim::history::Completion;
+use faultline_sim::scenario::Expect;
 use faultline_sim::time::fmt_time;
-use faultline_sim::{RunResult, Scenario, Stats};
-use serde::Serialize;
+use faultline_sim::{Check, RunResult, Scenario, Stats};
+use serde::{Serialize, Serializer};
+
+/// A verdict serialises as the words the text summary prints, so the JSON and the
+/// terminal say the same thing.
+fn as_text<T: fmt::Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+fn opt_as_text<T: fmt::Display, S: Serializer>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_none(),
+    }
+}
+
+/// What ended a run before its duration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoppedBy {
+    Invariant,
+    EventLimit,
+    MemoryCeiling,
+}
+
+impl fmt::Display for StoppedBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StoppedBy::Invariant => "the failed invariant",
+            StoppedBy::EventLimit => "the event limit",
+            StoppedBy::MemoryCeiling => "the memory ceiling",
+        })
+    }
+}
+
+/// The protocol's invariants over the run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Invariants {
+    /// `[check] invariants = false`.
+    Off,
+    Held,
+    /// The first one that failed, by name.
+    Violated(String),
+}
+
+impl fmt::Display for Invariants {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Invariants::Off => f.write_str("off"),
+            Invariants::Held => f.write_str("ok"),
+            Invariants::Violated(name) => write!(f, "violated: {name}"),
+        }
+    }
+}
+
+/// The client history's linearizability.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Linearizable {
+    NotChecked,
+    Yes,
+    /// Not linearizable, first seen on this key.
+    No(String),
+    /// The search budget ran out.
+    Unknown,
+}
+
+impl fmt::Display for Linearizable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Linearizable::NotChecked => f.write_str("not checked"),
+            Linearizable::Yes => f.write_str("yes"),
+            Linearizable::No(key) => write!(f, "NO (key {key})"),
+            Linearizable::Unknown => f.write_str("unknown (search budget ran out)"),
+        }
+    }
+}
+
+/// A bank workload's conserved total.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Conserved {
+    Held,
+    Violated,
+}
+
+impl fmt::Display for Conserved {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Conserved::Held => "ok",
+            Conserved::Violated => "violated",
+        })
+    }
+}
+
+/// Whether the checks came out as the scenario expects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Pass,
+    Fail,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+        })
+    }
+}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct OpCounts {
@@ -38,24 +146,28 @@ pub struct Summary {
     pub duration_ns: u64,
     pub last_event_ns: u64,
     /// What ended the run before its duration: a failed invariant or a limit.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stopped_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_as_text")]
+    pub stopped_by: Option<StoppedBy>,
     pub stats: Stats,
     pub ops: Option<OpCounts>,
     pub latency: Option<Latencies>,
     /// Node-to-node and client messages sent per client operation.
     pub messages_per_op: Option<f64>,
-    pub invariants: String,
-    pub linearizable: String,
+    #[serde(serialize_with = "as_text")]
+    pub invariants: Invariants,
+    #[serde(serialize_with = "as_text")]
+    pub linearizable: Linearizable,
     /// A bank workload's conserved total: "ok" or "violated".
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub conserved_total: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_as_text")]
+    pub conserved_total: Option<Conserved>,
     pub failures: Vec<String>,
     /// What the protocol measured, e.g. how long participants stayed blocked.
     pub measures: Vec<(String, String)>,
-    pub expect: String,
+    #[serde(serialize_with = "as_text")]
+    pub expect: Expect,
     /// "pass" when the checks came out as the scenario expects.
-    pub result: String,
+    #[serde(serialize_with = "as_text")]
+    pub result: Outcome,
     pub trace_hash: Option<String>,
 }
 
@@ -84,19 +196,16 @@ pub fn summarize(scenario: &Scenario, result: &RunResult) -> Summary {
         fail: result.history.count(faultline_sim::history::EventType::Fail),
         info: result.history.count(faultline_sim::history::EventType::Info),
     };
-    let invariants = if !scenario.invariants {
-        "off".to_string()
-    } else {
-        match &result.violation {
-            None => "ok".to_string(),
-            Some((_, v)) => format!("violated: {}", v.invariant),
-        }
+    let invariants = match &result.violation {
+        _ if !scenario.invariants => Invariants::Off,
+        None => Invariants::Held,
+        Some((_, v)) => Invariants::Violated(v.invariant.clone()),
     };
     let linearizable = match &result.linearizability {
-        None => "not checked".to_string(),
-        Some(LinResult::Linearizable) => "yes".to_string(),
-        Some(LinResult::NotLinearizable { key, .. }) => format!("NO (key {key})"),
-        Some(LinResult::Unknown { .. }) => "unknown (search budget ran out)".to_string(),
+        None => Linearizable::NotChecked,
+        Some(LinResult::Linearizable) => Linearizable::Yes,
+        Some(LinResult::NotLinearizable { key, .. }) => Linearizable::No(key.clone()),
+        Some(LinResult::Unknown { .. }) => Linearizable::Unknown,
     };
     Summary {
         scenario: scenario.name.clone(),
@@ -108,11 +217,11 @@ pub fn summarize(scenario: &Scenario, result: &RunResult) -> Summary {
         duration_ns: scenario.duration,
         last_event_ns: result.last_event,
         stopped_by: if result.violation.is_some() {
-            Some("the failed invariant".into())
+            Some(StoppedBy::Invariant)
         } else if result.event_limit_hit {
-            Some("the event limit".into())
+            Some(StoppedBy::EventLimit)
         } else if result.memory_limit_hit {
-            Some("the memory ceiling".into())
+            Some(StoppedBy::MemoryCeiling)
         } else {
             None
         },
@@ -128,16 +237,13 @@ pub fn summarize(scenario: &Scenario, result: &RunResult) -> Summary {
         invariants,
         linearizable,
         conserved_total: scenario.workload.as_ref().and_then(|w| w.bank).map(|_| {
-            let broken = result.assertion_failures.iter().any(|f| f.check == faultline_sim::Check::ConservedTotal);
-            if broken { "violated".to_string() } else { "ok".to_string() }
+            let broken = result.assertion_failures.iter().any(|f| f.check == Check::ConservedTotal);
+            if broken { Conserved::Violated } else { Conserved::Held }
         }),
         failures: result.failures(),
         measures: result.measures.clone(),
-        expect: match result.expect {
-            faultline_sim::scenario::Expect::Pass => "pass".into(),
-            faultline_sim::scenario::Expect::Fail => "fail".into(),
-        },
-        result: if result.as_expected() { "pass".into() } else { "fail".into() },
+        expect: result.expect,
+        result: if result.as_expected() { Outcome::Pass } else { Outcome::Fail },
         trace_hash: result.trace_hash.map(|h| format!("{h:016x}")),
     }
 }
@@ -228,11 +334,11 @@ impl Summary {
         if let Some(h) = &self.trace_hash {
             writeln!(w, "trace hash {h}")?;
         }
-        let verdict = match (self.result.as_str(), self.expect.as_str()) {
-            ("pass", "fail") => "PASS (a check failed, as this bug-zoo scenario expects)",
-            ("pass", _) => "PASS",
-            (_, "fail") => "FAIL (expected a check to fail, but every check passed)",
-            _ => "FAIL",
+        let verdict = match (self.result, self.expect) {
+            (Outcome::Pass, Expect::Fail) => "PASS (a check failed, as this bug-zoo scenario expects)",
+            (Outcome::Pass, Expect::Pass) => "PASS",
+            (Outcome::Fail, Expect::Fail) => "FAIL (expected a check to fail, but every check passed)",
+            (Outcome::Fail, Expect::Pass) => "FAIL",
         };
         writeln!(w, "result     {verdict}")
     }

@@ -199,7 +199,7 @@ impl<P: Protocol> Sim<P> {
                 Some((t, c)) if c.answered() => format!("completed only at {}", fmt_time(*t)),
                 Some((t, c)) => {
                     let error = match c {
-                        Completion::Fail { error } | Completion::Info { error } => error.as_str(),
+                        Completion::Fail { error, .. } | Completion::Info { error, .. } => error.as_str(),
                         Completion::Ok { .. } => "",
                     };
                     format!("ended without an answer at {} ({error})", fmt_time(*t))

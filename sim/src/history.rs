@@ -27,24 +27,72 @@ pub enum Completion {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         swapped: Option<bool>,
     },
-    /// Definitely took no effect.
-    Fail { error: String },
+    /// Definitely took no effect: a node said no, or a read that the client gave up on.
+    Fail {
+        error: String,
+        /// Set when no node answered and the client stopped waiting.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        gave_up: Option<GaveUp>,
+    },
     /// Unknown: it may take effect at any time after its invocation, or never.
-    Info { error: String },
+    Info {
+        error: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        gave_up: Option<GaveUp>,
+    },
 }
 
-/// The errors a client records when it gave up without an answer.
-pub const TIMED_OUT: &str = "timed out";
-pub const RUN_ENDED: &str = "run ended";
+/// Why a client stopped waiting for an answer that never came.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GaveUp {
+    /// Its last attempt timed out and it had no retries left.
+    TimedOut,
+    /// The run ended first.
+    RunEnded,
+}
+
+impl std::fmt::Display for GaveUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            GaveUp::TimedOut => "timed out",
+            GaveUp::RunEnded => "run ended",
+        })
+    }
+}
 
 impl Completion {
+    /// A node said no (an aborted transaction, a rejected request).
+    pub fn rejected(error: impl Into<String>) -> Completion {
+        Completion::Fail { error: error.into(), gave_up: None }
+    }
+
+    /// The client gave up on `op`: a read took no effect, so it failed; a write
+    /// may yet take effect, so its outcome is unknown.
+    pub fn gave_up(op: &Op, why: GaveUp) -> Completion {
+        let error = why.to_string();
+        if op.is_read() {
+            Completion::Fail { error, gave_up: Some(why) }
+        } else {
+            Completion::Info { error, gave_up: Some(why) }
+        }
+    }
+
     /// A node answered: ok, or a definite failure such as an aborted transaction (not
     /// a client that gave up waiting).
     pub fn answered(&self) -> bool {
         match self {
             Completion::Ok { .. } => true,
-            Completion::Fail { error } => error != TIMED_OUT && error != RUN_ENDED,
+            Completion::Fail { gave_up, .. } => gave_up.is_none(),
             Completion::Info { .. } => false,
+        }
+    }
+
+    /// The error a failed or unknown completion carries.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            Completion::Ok { .. } => None,
+            Completion::Fail { error, .. } | Completion::Info { error, .. } => Some(error),
         }
     }
 

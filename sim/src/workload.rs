@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::engine::{Ev, Payload, Sim};
-use crate::history::Completion;
+use crate::history::{Completion, GaveUp};
 use crate::protocol::{NodeId, Op, Outcome, Protocol, Reply, Request};
 use crate::rng::{SimRng, Stream};
 use crate::scenario::{Bank, KeyDist, WorkloadConfig};
@@ -182,7 +182,7 @@ impl<P: Protocol> Sim<P> {
                 // following and let this attempt's timeout retry, a natural back-off.
                 return;
             }
-            Outcome::Rejected(why) => Completion::Fail { error: why },
+            Outcome::Rejected(why) => Completion::rejected(why),
         };
         self.client_complete(client, completion);
     }
@@ -202,7 +202,7 @@ impl<P: Protocol> Sim<P> {
             c.target = (c.target + 1) % n;
             self.client_send(client);
         } else {
-            let completion = give_up(&p.request.op, crate::history::TIMED_OUT);
+            let completion = Completion::gave_up(&p.request.op, GaveUp::TimedOut);
             self.client_complete(client, completion);
         }
     }
@@ -218,8 +218,8 @@ impl<P: Protocol> Sim<P> {
                 Completion::Ok { value: Some(v), .. } => ("ok", v.clone()),
                 Completion::Ok { swapped: Some(s), .. } => ("ok", format!("swapped={s}")),
                 Completion::Ok { .. } => ("ok", String::new()),
-                Completion::Fail { error } => ("fail", error.clone()),
-                Completion::Info { error } => ("info", error.clone()),
+                Completion::Fail { error, .. } => ("fail", error.clone()),
+                Completion::Info { error, .. } => ("info", error.clone()),
             };
             self.trace.emit::<P::Msg, P::Timer>(
                 now,
@@ -236,13 +236,8 @@ impl<P: Protocol> Sim<P> {
         let Some(cl) = &mut self.clients else { return };
         for c in &mut cl.clients {
             if let Some(p) = c.pending.take() {
-                self.history.complete(p.op_id, now, give_up(&p.request.op, crate::history::RUN_ENDED));
+                self.history.complete(p.op_id, now, Completion::gave_up(&p.request.op, GaveUp::RunEnded));
             }
         }
     }
-}
-
-/// A write that got no answer may still take effect: info. A read has no effect: fail.
-fn give_up(op: &Op, why: &str) -> Completion {
-    if op.is_read() { Completion::Fail { error: why.to_string() } } else { Completion::Info { error: why.to_string() } }
 }

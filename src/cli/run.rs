@@ -143,7 +143,7 @@ pub fn run(
         Err(payload) => {
             let why = panic_message(payload.as_ref());
             if json {
-                let out = serde_json::json!({"result": "panic", "panic": why, "seed": seed,
+                let out = serde_json::json!({"result": super::sweep::Verdict::Panic, "panic": why, "seed": seed,
                     "run_folder": dir.display().to_string(), "replay": replay_command(&scenario, seed)});
                 println!("{out}");
                 return EXIT_CHECK_FAILED;

@@ -193,10 +193,10 @@ pub fn caught_enough(scenario: &Scenario, caught: usize, seeds: usize) -> bool {
     scenario.catch_at_least.is_none_or(|min| caught as u128 * 1_000_000 >= min.0 as u128 * seeds as u128)
 }
 
-/// What one seed came to, as `--json` says it.
+/// What one seed, or a whole sweep, came to, as `--json` says it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum SeedVerdict {
+pub enum Verdict {
     Pass,
     Fail,
     Unknown,
@@ -215,19 +215,19 @@ pub struct SeedLine {
     pub seed: u64,
     /// 16 hex digits; None when the sweep hashed no traces.
     pub trace_hash: Option<String>,
-    pub verdict: SeedVerdict,
+    pub verdict: Verdict,
 }
 
 impl SeedOutcome {
-    pub fn verdict(&self) -> SeedVerdict {
+    pub fn verdict(&self) -> Verdict {
         if self.panicked {
-            SeedVerdict::Panic
+            Verdict::Panic
         } else if self.unknown {
-            SeedVerdict::Unknown
+            Verdict::Unknown
         } else if self.failures.is_empty() {
-            SeedVerdict::Pass
+            Verdict::Pass
         } else {
-            SeedVerdict::Fail
+            Verdict::Fail
         }
     }
 
@@ -257,7 +257,7 @@ impl SeedLine {
             }
         };
         let failures: Vec<String> = match (self.verdict, self.first_failure) {
-            (SeedVerdict::Pass, _) => Vec::new(),
+            (Verdict::Pass, _) => Vec::new(),
             (_, Some(f)) => vec![f],
             (_, None) => return Err("a seed that did not pass names no \"first_failure\"".into()),
         };
@@ -268,8 +268,8 @@ impl SeedLine {
             failures,
             checks,
             as_expected: self.as_expected,
-            panicked: self.verdict == SeedVerdict::Panic,
-            unknown: self.verdict == SeedVerdict::Unknown,
+            panicked: self.verdict == Verdict::Panic,
+            unknown: self.verdict == Verdict::Unknown,
         };
         Ok((outcome, hashed))
     }
@@ -479,11 +479,11 @@ fn sweep_json(scenario: &Scenario, outcomes: &[SeedOutcome], failing: usize, no_
     let unknown = outcomes.iter().filter(|o| o.unknown).count();
     let caught = failing - panicked;
     let result = match scenario.expect {
-        Expect::Pass if failing > 0 => "fail",
-        Expect::Pass if unknown > 0 => "unknown",
-        Expect::Pass => "pass",
-        Expect::Fail if panicked == 0 && caught > 0 && caught_enough(scenario, caught, outcomes.len()) => "pass",
-        Expect::Fail => "fail",
+        Expect::Pass if failing > 0 => Verdict::Fail,
+        Expect::Pass if unknown > 0 => Verdict::Unknown,
+        Expect::Pass => Verdict::Pass,
+        Expect::Fail if panicked == 0 && caught > 0 && caught_enough(scenario, caught, outcomes.len()) => Verdict::Pass,
+        Expect::Fail => Verdict::Fail,
     };
     let by: serde_json::Map<String, serde_json::Value> =
         by_check(outcomes).into_iter().map(|(k, v)| (k, serde_json::Value::from(v))).collect();
@@ -496,7 +496,7 @@ fn sweep_json(scenario: &Scenario, outcomes: &[SeedOutcome], failing: usize, no_
             "unknown": unknown,
             "panicked": panicked,
             "catch_at_least_ppm": scenario.catch_at_least.map(|p| p.0),
-            "expect": match scenario.expect { Expect::Pass => "pass", Expect::Fail => "fail" },
+            "expect": scenario.expect.to_string(),
             "events": outcomes.iter().map(|o| o.events).sum::<u64>(),
             "digest": (!no_digest).then(|| format!("{:016x}", digest(outcomes))),
             "by_check": by,
@@ -505,9 +505,9 @@ fn sweep_json(scenario: &Scenario, outcomes: &[SeedOutcome], failing: usize, no_
     });
     let _ = writeln!(out, "{summary}");
     match result {
-        "pass" => EXIT_OK,
-        "unknown" => EXIT_UNKNOWN,
-        _ => EXIT_CHECK_FAILED,
+        Verdict::Pass => EXIT_OK,
+        Verdict::Unknown => EXIT_UNKNOWN,
+        Verdict::Fail | Verdict::Panic => EXIT_CHECK_FAILED,
     }
 }
 

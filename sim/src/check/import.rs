@@ -405,6 +405,9 @@ struct EventDe {
     swapped: Option<bool>,
     #[serde(default)]
     error: Option<String>,
+    /// faultline's own histories say when a client gave up rather than heard "no".
+    #[serde(default)]
+    gave_up: Option<crate::history::GaveUp>,
     #[serde(default)]
     amount: Option<u64>,
     #[serde(default)]
@@ -513,8 +516,8 @@ pub fn parse_faultline(path: &str, src: &str) -> Result<History, Diagnostic> {
             open.remove(&history.ops[id].client);
             let completion = match e.kind.as_str() {
                 "ok" => Completion::Ok { value: e.value.clone(), swapped: e.swapped },
-                "fail" => Completion::Fail { error: e.error.clone().unwrap_or_default() },
-                "info" => Completion::Info { error: e.error.clone().unwrap_or_default() },
+                "fail" => Completion::Fail { error: e.error.clone().unwrap_or_default(), gave_up: e.gave_up },
+                "info" => Completion::Info { error: e.error.clone().unwrap_or_default(), gave_up: e.gave_up },
                 other => return Err(bad(&format!("unknown type `{other}`; expected invoke, ok, fail or info"))),
             };
             history.complete(id, e.time, completion);
