@@ -44,6 +44,8 @@ const CASES: &[&str] = &[
     "latency-as-string",
     "empty-fault-list",
     "unknown-drop-kind",
+    "workload-without-clients",
+    "caught-without-seeds",
 ];
 
 #[test]

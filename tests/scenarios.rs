@@ -4,6 +4,7 @@
 
 use faultline::cli::BUNDLED;
 use faultline::cli::sweep::run_seeds;
+use faultline_sim::Check;
 use faultline_sim::scenario::Expect;
 use indicatif::ProgressBar;
 
@@ -28,13 +29,13 @@ fn every_zoo_scenario_states_a_seed_range_and_is_caught_in_it() {
         let outcomes = run_seeds(&s, range.clone(), 2, &ProgressBar::hidden());
         let caught: Vec<_> = outcomes.iter().filter(|o| !o.failures.is_empty()).collect();
         assert!(!caught.is_empty(), "{name}: not caught in {range:?}");
+        assert_eq!(Some(caught.len() as u64), s.caught, "{name}: its `[check] caught` is the count a sweep finds");
         for o in caught {
-            let f = &o.failures[0];
             // A broken rule, a wrong history, or a scenario's own assertion (such as
             // zoo/chash-mod-n's bound on keys moved); not a panic or a give-up.
             let checked =
-                f.contains("invariant `") || f.contains("not linearizable") || f.starts_with("assertion failed");
-            assert!(checked, "{name} seed {}: {f}", o.seed);
+                matches!(o.checks.first(), Some(Check::Invariant(_) | Check::Linearizability | Check::Assertion(_)));
+            assert!(checked, "{name} seed {}: {}", o.seed, o.failures[0]);
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod raft;
 pub mod threepc;
 pub mod twopc;
 
+use faultline_sim::protocol::OpKind;
 use faultline_sim::scenario::{Catalog, Known, WorkloadKind};
 use faultline_sim::{RunResult, Scenario, Sim, Trace};
 
@@ -24,6 +25,8 @@ pub struct Entry {
     pub probes: &'static [(&'static str, &'static str)],
     /// Its message kinds, which `drop` faults name.
     pub messages: &'static [&'static str],
+    /// The client operations it serves ([`faultline_sim::Protocol::OPS`]).
+    pub ops: &'static [OpKind],
     /// The workload its clients speak: key-value (get/put/append/cas) or bank.
     pub workload: WorkloadKind,
     /// It has a leader to aim faults at ([`faultline_sim::Protocol::HAS_LEADER`]).
@@ -83,6 +86,7 @@ pub const REGISTRY: &[Entry] = &[
         variants: pb::VARIANTS,
         probes: <pb::Pb as faultline_sim::Protocol>::PROBES,
         messages: kinds::<pb::Pb>(),
+        ops: <pb::Pb as faultline_sim::Protocol>::OPS,
         workload: WorkloadKind::Kv,
         leader: <pb::Pb as faultline_sim::Protocol>::HAS_LEADER,
         run: run_pb,
@@ -93,6 +97,7 @@ pub const REGISTRY: &[Entry] = &[
         variants: raft::VARIANTS,
         probes: <raft::Raft as faultline_sim::Protocol>::PROBES,
         messages: kinds::<raft::Raft>(),
+        ops: <raft::Raft as faultline_sim::Protocol>::OPS,
         workload: WorkloadKind::Kv,
         leader: <raft::Raft as faultline_sim::Protocol>::HAS_LEADER,
         run: run_raft,
@@ -103,6 +108,7 @@ pub const REGISTRY: &[Entry] = &[
         variants: paxos::VARIANTS,
         probes: paxos::PROBES,
         messages: kinds::<paxos::Paxos>(),
+        ops: <paxos::Paxos as faultline_sim::Protocol>::OPS,
         workload: WorkloadKind::Kv,
         leader: <paxos::Paxos as faultline_sim::Protocol>::HAS_LEADER,
         run: run_paxos,
@@ -113,6 +119,7 @@ pub const REGISTRY: &[Entry] = &[
         variants: paxos::synod::VARIANTS,
         probes: paxos::synod::PROBES,
         messages: kinds::<paxos::synod::Synod>(),
+        ops: <paxos::synod::Synod as faultline_sim::Protocol>::OPS,
         workload: WorkloadKind::Kv,
         leader: <paxos::synod::Synod as faultline_sim::Protocol>::HAS_LEADER,
         run: run_synod,
@@ -123,6 +130,7 @@ pub const REGISTRY: &[Entry] = &[
         variants: twopc::VARIANTS,
         probes: commit::PROBES,
         messages: kinds::<twopc::TwoPc>(),
+        ops: <twopc::TwoPc as faultline_sim::Protocol>::OPS,
         workload: WorkloadKind::Bank,
         leader: <twopc::TwoPc as faultline_sim::Protocol>::HAS_LEADER,
         run: run_twopc,
@@ -133,6 +141,7 @@ pub const REGISTRY: &[Entry] = &[
         variants: threepc::VARIANTS,
         probes: commit::PROBES,
         messages: kinds::<threepc::ThreePc>(),
+        ops: <threepc::ThreePc as faultline_sim::Protocol>::OPS,
         workload: WorkloadKind::Bank,
         leader: <threepc::ThreePc as faultline_sim::Protocol>::HAS_LEADER,
         run: run_threepc,
@@ -143,6 +152,7 @@ pub const REGISTRY: &[Entry] = &[
         variants: chash::store::VARIANTS,
         probes: chash::store::PROBES,
         messages: kinds::<chash::store::Shard>(),
+        ops: <chash::store::Shard as faultline_sim::Protocol>::OPS,
         workload: WorkloadKind::Kv,
         leader: <chash::store::Shard as faultline_sim::Protocol>::HAS_LEADER,
         run: run_chash,
@@ -153,6 +163,7 @@ pub const REGISTRY: &[Entry] = &[
         variants: pingpong::VARIANTS,
         probes: &[],
         messages: kinds::<pingpong::PingPong>(),
+        ops: <pingpong::PingPong as faultline_sim::Protocol>::OPS,
         workload: WorkloadKind::Kv,
         leader: <pingpong::PingPong as faultline_sim::Protocol>::HAS_LEADER,
         run: run_pingpong,
@@ -173,6 +184,7 @@ pub fn catalog() -> Catalog<'static> {
                 variants: e.variants.iter().map(|v| v.0).collect(),
                 probes: e.probes.iter().map(|p| p.0).collect(),
                 messages: e.messages.to_vec(),
+                ops: e.ops.to_vec(),
                 workload: e.workload,
                 leader: e.leader,
             })

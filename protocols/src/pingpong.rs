@@ -26,6 +26,7 @@ impl Protocol for PingPong {
     type Timer = ();
     type Stored = ();
     type Config = ();
+    const OPS: &'static [faultline_sim::protocol::OpKind] = &[];
 
     fn start(ctx: &mut Ctx<'_, Self>, _: &(), _: &Durable<()>) -> Self {
         for peer in ctx.peers().collect::<Vec<_>>() {

@@ -65,7 +65,7 @@ fn a_restarted_primary_recovers_acknowledged_writes() {
     let caught = (1..11).filter(|&seed| {
         let r = run(&broken, seed);
         assert!(r.stats.lost_writes > 0);
-        r.failures().iter().any(|f| f.contains("not linearizable"))
+        r.failed_checks().iter().any(|f| f.check == faultline_sim::Check::Linearizability)
     });
     assert!(caught.count() >= 8, "with invariants off, linearizability alone catches lost writes");
 }
@@ -91,7 +91,7 @@ fn the_primary_syncs_a_write_before_it_replies() {
         effects.clear();
         let mut ctx = Ctx::manual(NodeId(0), 3, 0, &mut rng, &mut effects, &mut timers);
         let put = Op::Put { key: "k1".into(), value: "v".into() };
-        pb.on_request(&mut ctx, Request { client: 0, seq: 1, op: put });
+        pb.on_request(&mut ctx, Request::new(0, 1, put));
         effects
             .iter()
             .map(|e| match e {

@@ -24,6 +24,6 @@ pub mod trace;
 mod workload;
 
 pub use engine::{Check, Failure, RunResult, Sim, Stats};
-pub use protocol::{ClientId, Ctx, NodeId, Op, Outcome, Protocol, Reply, Request, TimerId, Violation};
+pub use protocol::{ClientId, Ctx, Message, NodeId, Op, OpKind, Outcome, Protocol, Reply, Request, TimerId, Violation};
 pub use scenario::Scenario;
 pub use trace::Trace;

@@ -104,24 +104,90 @@ impl Op {
         matches!(self, Op::Transfer { .. } | Op::Read { .. })
     }
     pub fn name(&self) -> &'static str {
+        crate::scenario::Named::name(self.kind())
+    }
+
+    pub fn kind(&self) -> OpKind {
         match self {
-            Op::Get { .. } => "get",
-            Op::Put { .. } => "put",
-            Op::Append { .. } => "append",
-            Op::Cas { .. } => "cas",
-            Op::Transfer { .. } => "transfer",
-            Op::Read { .. } => "read",
+            Op::Get { .. } => OpKind::Get,
+            Op::Put { .. } => OpKind::Put,
+            Op::Append { .. } => OpKind::Append,
+            Op::Cas { .. } => OpKind::Cas,
+            Op::Transfer { .. } => OpKind::Transfer,
+            Op::Read { .. } => OpKind::Read,
         }
     }
 }
 
-/// A request as it reaches a node. `(client, seq)` names the operation: a client
-/// that retries sends the same pair again, so a protocol can deduplicate.
+/// Which operation an [`Op`] is, without its arguments: what a protocol declares it
+/// serves ([`Protocol::OPS`]) and what a workload's `mix` weighs. The scenario file's
+/// words are "get", "put", "append", "cas", "transfer" and "read".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OpKind {
+    Get,
+    Put,
+    Append,
+    Cas,
+    Transfer,
+    Read,
+}
+
+impl OpKind {
+    /// Every kind, in the order a workload's mix weighs them.
+    pub const ALL: [OpKind; 6] =
+        [OpKind::Get, OpKind::Put, OpKind::Append, OpKind::Cas, OpKind::Transfer, OpKind::Read];
+    /// What a key-value store serves.
+    pub const KV: &'static [OpKind] = &[OpKind::Get, OpKind::Put, OpKind::Append, OpKind::Cas];
+    /// What a bank of accounts serves.
+    pub const BANK: &'static [OpKind] = &[OpKind::Transfer, OpKind::Read];
+}
+
+/// A request as it reaches a node.
+///
+/// `(client, seq)` names the operation: a client has one operation outstanding at a
+/// time, numbers them 1, 2, 3, ..., and sends the same pair again when it retries, so
+/// a protocol can tell a retry from a new operation. A client sends again when its
+/// timeout passes without an answer (to the next node, round-robin) and when a node
+/// answers [`Outcome::Redirect`] (to the node named). `attempt` and `first` say which
+/// send this is: a leaderless protocol, which cannot rely on one log to deduplicate,
+/// uses them to know that an earlier attempt may already have taken effect through
+/// another node (and to ask that node).
+///
+/// ```
+/// use faultline_sim::{NodeId, Op, Request};
+/// let first = Request::new(0, 1, Op::Get { key: "k1".into() });
+/// assert_eq!((first.attempt, first.first), (0, None));
+/// let again = first.retried(NodeId(2), 1);
+/// assert_eq!((again.attempt, again.first), (1, Some(NodeId(2))));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Request {
     pub client: ClientId,
     pub seq: u64,
     pub op: Op,
+    /// How many times the client sent this operation before this send: 0 the first
+    /// time; retries after a timeout and re-sends after a redirect each add one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempt: u32,
+    /// The node the first attempt went to; `None` on the first attempt itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first: Option<NodeId>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl Request {
+    /// A first attempt.
+    pub fn new(client: ClientId, seq: u64, op: Op) -> Request {
+        Request { client, seq, op, attempt: 0, first: None }
+    }
+
+    /// The same operation sent again: attempt number `attempt`, first sent to `first`.
+    pub fn retried(&self, first: NodeId, attempt: u32) -> Request {
+        Request { attempt, first: Some(first), ..self.clone() }
+    }
 }
 
 /// What a node answers a client.
@@ -277,7 +343,7 @@ pub struct Violation {
 /// A message between nodes, with names for its kinds.
 ///
 /// A kind is what a scenario's `drop` fault names (`drop = { kind = "Accept", ... }`)
-/// and what the viewer groups arrows by. Implement it with [`message_kinds!`]: it
+/// and the name the trace gives it. Implement it with [`crate::message_kinds!`]: it
 /// names each variant after itself, and a variant left out does not compile.
 pub trait Message: Clone + Eq + Hash + Debug + Serialize {
     /// Every kind, in declaration order.
@@ -364,6 +430,12 @@ pub trait Protocol: Sized + Clone + Eq + Hash + Debug {
     /// faults aimed at "leader" and the nemesis kinds crash-leader and
     /// isolate-leader would inject nothing, so the scenario parser refuses them.
     const HAS_LEADER: bool = false;
+
+    /// The client operations this protocol serves. A scenario whose workload mix
+    /// weighs any other is refused when parsed, with the line to fix. A key-value
+    /// store serves [`OpKind::KV`] (the default), a bank [`OpKind::BANK`]; a protocol
+    /// that serves no clients says `&[]`.
+    const OPS: &'static [OpKind] = OpKind::KV;
 
     /// Named numbers about the cluster that scenario files can assert on with
     /// `[[check.assert]]`, as `(name, what it measures)`.

@@ -20,6 +20,8 @@ struct Pending {
     request: Request,
     /// Sends so far: a timeout counts only for the latest send.
     attempt: u32,
+    /// Where the first send went (the client's home node).
+    first: NodeId,
     retries: u32,
     redirects: u32,
 }
@@ -122,15 +124,17 @@ impl<P: Protocol> Sim<P> {
         cl.issued += 1;
         let op = cl.next_op(client);
         let seq = cl.clients[client].counter;
-        let request = Request { client, seq, op: op.clone() };
+        let request = Request::new(client, seq, op.clone());
         let op_id = self.history.invoke(now, client, op);
         self.trace.emit::<P::Msg, P::Timer>(
             now,
             &TraceEvent::Invoke { client: Addr::Client(client), op: op_id, request: &request },
         );
         let cl = self.clients.as_mut().expect("clients");
-        cl.clients[client].target = cl.clients[client].home;
-        cl.clients[client].pending = Some(Pending { seq, op_id, request, attempt: 0, retries: 0, redirects: 0 });
+        let home = cl.clients[client].home;
+        cl.clients[client].target = home;
+        let first = NodeId(home);
+        cl.clients[client].pending = Some(Pending { seq, op_id, request, attempt: 0, first, retries: 0, redirects: 0 });
         self.client_send(client);
     }
 
@@ -140,8 +144,11 @@ impl<P: Protocol> Sim<P> {
         let timeout = cl.cfg.timeout;
         let c = &mut cl.clients[client];
         let p = c.pending.as_mut().expect("a pending operation");
+        // The first send goes out as invoked; a later one says which attempt it is
+        // and where the first went, so the protocol can tell a retry from a new op.
+        let request = if p.attempt == 0 { p.request.clone() } else { p.request.retried(p.first, p.attempt) };
         p.attempt += 1;
-        let (seq, attempt, request, target) = (p.seq, p.attempt, p.request.clone(), c.target);
+        let (seq, attempt, target) = (p.seq, p.attempt, c.target);
         self.stats.client_requests += 1;
         self.send(Addr::Client(client), Addr::Node(NodeId(target)), Payload::Request(Box::new(request)));
         self.schedule(now + timeout, Ev::ClientTimeout { client, seq, attempt });

@@ -65,6 +65,7 @@ fn scenario_for(name: &'static str, leader: bool, src: &str) -> faultline_sim::S
             probes: vec![],
             messages: vec!["Ping"],
             workload: faultline_sim::scenario::WorkloadKind::Kv,
+            ops: faultline_sim::protocol::OpKind::KV.to_vec(),
             leader,
         }],
     };

@@ -80,6 +80,7 @@ fn run(limits: (u64, u64), invariants: bool) -> (faultline_sim::RunResult, Strin
             probes: vec![],
             messages: vec![],
             workload: faultline_sim::scenario::WorkloadKind::Kv,
+            ops: vec![],
             leader: false,
         }],
     };

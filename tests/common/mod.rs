@@ -31,19 +31,13 @@ pub fn passes_ten_seeds(name: &str) {
     }
 }
 
-/// "Caught on N of ..." in a zoo file's description ("all" is every one of `seeds`).
-pub fn stated_count(s: &Scenario, seeds: u64) -> u64 {
-    let description = s.description.clone().unwrap_or_default().replace('\n', " ");
-    let stated = description
-        .split("Caught on ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .unwrap_or_else(|| panic!("{}: the description says how often it is caught", s.path));
-    if stated == "all" { seeds } else { stated.parse().expect("a count") }
+/// On how many of its `seeds` a zoo scenario says it is caught: `[check] caught`.
+pub fn stated_count(s: &Scenario) -> u64 {
+    s.caught.unwrap_or_else(|| panic!("{}: a zoo scenario states `caught` in [check]", s.path))
 }
 
 /// A scenario that must fail is caught for one of `reasons` (the start of its first failure)
-/// on exactly as many of its seeds as its description says ("Caught on N of ..."),
+/// on exactly as many of its seeds as its `[check] caught` says,
 /// its own seed among them, so `faultline run NAME` shows the bug.
 pub fn zoo_is_caught_as_often_as_it_says(name: &str, reasons: &[&str]) {
     let s = bundled(name);
@@ -53,7 +47,7 @@ pub fn zoo_is_caught_as_often_as_it_says(name: &str, reasons: &[&str]) {
     for o in &caught {
         assert!(reasons.iter().any(|r| o.failures[0].starts_with(r)), "{name} seed {}: {}", o.seed, o.failures[0]);
     }
-    let stated = stated_count(&s, range.end - range.start);
-    assert_eq!(caught.len() as u64, stated, "{name}: the description's count is out of date");
+    let stated = stated_count(&s);
+    assert_eq!(caught.len() as u64, stated, "{name}: its `caught` count is out of date");
     assert!(caught.iter().any(|o| o.seed == s.seed), "{name}: seed {} does not catch it", s.seed);
 }

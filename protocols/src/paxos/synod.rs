@@ -144,6 +144,8 @@ impl Protocol for Synod {
     type Config = ();
 
     const PROBES: &'static [(&'static str, &'static str)] = PROBES;
+    /// Every node proposes its own value: no client asks for anything.
+    const OPS: &'static [faultline_sim::protocol::OpKind] = &[];
 
     fn start(ctx: &mut Ctx<'_, Self>, _: &(), durable: &Durable<Stored>) -> Self {
         let mut s = Synod {

@@ -336,6 +336,7 @@ impl Protocol for ThreePc {
     type Config = Layout;
 
     const PROBES: &'static [(&'static str, &'static str)] = crate::commit::PROBES;
+    const OPS: &'static [faultline_sim::protocol::OpKind] = faultline_sim::protocol::OpKind::BANK;
 
     fn start(ctx: &mut Ctx<'_, Self>, layout: &Layout, durable: &Durable<Record>) -> Self {
         let me = ctx.id();

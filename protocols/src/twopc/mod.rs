@@ -200,6 +200,7 @@ impl Protocol for TwoPc {
     type Config = (Variant, Layout);
 
     const PROBES: &'static [(&'static str, &'static str)] = crate::commit::PROBES;
+    const OPS: &'static [faultline_sim::protocol::OpKind] = faultline_sim::protocol::OpKind::BANK;
 
     fn start(ctx: &mut Ctx<'_, Self>, config: &(Variant, Layout), durable: &Durable<Record>) -> Self {
         let (variant, layout) = *config;

@@ -1,6 +1,6 @@
 //! Scenario files: TOML, parsed with serde (`deny_unknown_fields`), then checked by a
 //! second pass that keeps exact spans for semantic errors (unknown node, fault after
-//! the end, unknown protocol). Every error is a [`Diagnostic`] with file:line:column.
+//! the end, unknown protocol). Every error is a [`Diagnostic`](crate::diag::Diagnostic) with file:line:column.
 
 //!
 //! The module is in pieces: [`raw`] is the file as written (and the JSON Schema),
@@ -313,6 +313,8 @@ pub struct Scenario {
     pub expect: Expect,
     /// With `Expect::Fail`: the least share of a sweep's seeds that must catch it.
     pub catch_at_least: Option<Ppm>,
+    /// With `Expect::Fail`: on how many of `seeds` a check fails (`[check] caught`).
+    pub caught: Option<u64>,
     /// The linearizability search's budget per key (`[check] budget`).
     pub budget: crate::check::linearizability::Budget,
     pub liveness: Option<u64>,
@@ -334,6 +336,8 @@ pub struct Known<'a> {
     pub messages: Vec<&'a str>,
     /// The workload kind its clients speak.
     pub workload: WorkloadKind,
+    /// The operations it serves ([`crate::Protocol::OPS`]): a mix may weigh only these.
+    pub ops: Vec<crate::protocol::OpKind>,
     /// Whether it has a leader ([`crate::Protocol::HAS_LEADER`]): faults aimed at
     /// "leader", and the nemesis kinds crash-leader and isolate-leader, need one.
     pub leader: bool,

@@ -4,6 +4,7 @@
 //! match from the same table, so the three can never disagree.
 
 use super::{CutMode, Expect, KeyDist, LatencyDist, NemesisKind, SplitKind, WorkloadKind};
+use crate::protocol::OpKind;
 
 /// An enum that a scenario file names by a word.
 ///
@@ -67,6 +68,14 @@ named!(NemesisKind, "nemesis kind", [
 named!(KeyDist, "key distribution", ["uniform" => Uniform, "zipf" => Zipf]);
 named!(Expect, "expectation", ["pass" => Pass, "fail" => Fail]);
 named!(WorkloadKind, "workload kind", ["kv" => Kv, "bank" => Bank]);
+named!(OpKind, "operation", [
+    "get" => Get,
+    "put" => Put,
+    "append" => Append,
+    "cas" => Cas,
+    "transfer" => Transfer,
+    "read" => Read,
+]);
 named!(LatencyDist, "latency distribution", [
     "constant" => Constant,
     "uniform" => Uniform,
@@ -99,5 +108,6 @@ mod tests {
         round_trip::<Expect>();
         round_trip::<WorkloadKind>();
         round_trip::<LatencyDist>();
+        round_trip::<OpKind>();
     }
 }

@@ -14,7 +14,7 @@ use serde_spanned::Spanned;
 use super::*;
 use crate::check::linearizability::Budget;
 use crate::diag::{Diagnostic, closest};
-use crate::protocol::NodeId;
+use crate::protocol::{NodeId, OpKind};
 use crate::time::{Dur, NANOS_PER_MILLI, Ppm};
 
 /// Parses and checks a scenario file. `path` is used only in messages.
@@ -39,8 +39,9 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
     let workload = raw.workload.as_ref().map(|w| c.workload(w)).transpose()?;
     if let (Some(w), Some(raw_w)) = (&workload, &raw.workload) {
         c.workload_fits(known, w.kind(), raw_w, &raw.protocol)?;
+        c.ops_served(known, w, raw_w, &raw.protocol)?;
     }
-    let checks = c.checks(&raw.check, known, workload.as_ref().map(WorkloadConfig::kind), duration)?;
+    let checks = c.checks(&raw.check, known, workload.as_ref().map(WorkloadConfig::kind), duration, seeds.as_ref())?;
     let members = c.members(&raw)?;
     Ok(Scenario {
         members,
@@ -63,6 +64,7 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
         workload,
         expect: checks.expect,
         catch_at_least: checks.catch_at_least,
+        caught: checks.caught,
         budget: checks.budget,
         liveness: checks.liveness,
         asserts: checks.asserts,
@@ -75,6 +77,7 @@ struct Checks {
     invariants: bool,
     expect: Expect,
     catch_at_least: Option<Ppm>,
+    caught: Option<u64>,
     budget: Budget,
     liveness: Option<u64>,
     asserts: Vec<Assertion>,
@@ -722,6 +725,42 @@ impl Checker<'_> {
         Err(self.err(span, msg).with_help(help))
     }
 
+    /// The mix weighs only operations the protocol serves ([`crate::Protocol::OPS`]).
+    fn ops_served(
+        &self,
+        known: &Known<'_>,
+        w: &WorkloadConfig,
+        raw: &RawWorkload,
+        protocol: &Spanned<String>,
+    ) -> Result<(), Diagnostic> {
+        let span = raw.mix.as_ref().map(|m| m.span()).or(raw.kind.as_ref().map(|k| k.span()));
+        let span = span.unwrap_or(protocol.span());
+        let name = known.name;
+        if known.ops.is_empty() {
+            return Err(self
+                .err(span, format!("{name} serves no client operations, so this [workload] would only be refused"))
+                .with_help("remove [workload]; check this protocol with its invariants and [[check.assert]]"));
+        }
+        let unserved: Vec<OpKind> = OpKind::ALL
+            .into_iter()
+            .zip(w.mix)
+            .filter(|(k, weight)| *weight > 0 && !known.ops.contains(k))
+            .map(|(k, _)| k)
+            .collect();
+        if let Some(first) = unserved.first() {
+            let served: Vec<&str> = known.ops.iter().map(|k| k.name()).collect();
+            let example: Vec<String> = known.ops.iter().map(|k| format!("{k} = 1")).collect();
+            return Err(self
+                .err(span, format!("{name} does not serve `{first}`, which this workload's mix weighs"))
+                .with_help(format!(
+                    "{name} serves {}; weigh only those, e.g. mix = {{ {} }}",
+                    served.join(", "),
+                    example.join(", ")
+                )));
+        }
+        Ok(())
+    }
+
     /// `[check]`: what is judged, and what the scenario expects of it.
     fn checks(
         &self,
@@ -729,6 +768,7 @@ impl Checker<'_> {
         known: &Known<'_>,
         workload: Option<WorkloadKind>,
         duration: u64,
+        seeds: Option<&Range<u64>>,
     ) -> Result<Checks, Diagnostic> {
         let expect = match &raw.expect {
             None => Expect::Pass,
@@ -739,6 +779,17 @@ impl Checker<'_> {
         let catch_at_least = match expect {
             Expect::Fail => raw.catch_at_least.as_ref().map(|r| *r.get_ref()),
             Expect::Pass => None,
+        };
+        let caught = match (expect, &raw.caught) {
+            (Expect::Pass, _) | (_, None) => None,
+            (Expect::Fail, Some(n)) => {
+                let Some(seeds) = seeds else {
+                    return Err(self
+                        .err(n.span(), "`caught` counts seeds of the scenario's `seeds`, and it has none")
+                        .with_help("add seeds = \"1..101\" (say) at the top, the range the count was measured on"));
+                };
+                Some(self.in_range(n, "`caught` (seeds of `seeds`)", 0, seeds.end - seeds.start)?)
+            }
         };
         let budget = match &raw.budget {
             None => Budget::default(),
@@ -766,6 +817,7 @@ impl Checker<'_> {
             invariants: raw.invariants.unwrap_or(true),
             expect,
             catch_at_least,
+            caught,
             budget,
             liveness: raw.liveness.map(|d| d.0.max(1)),
             asserts,
@@ -843,4 +895,52 @@ fn toml_error(path: &str, src: &str, e: &toml::de::Error) -> Diagnostic {
         d.help = Some("every scenario needs at least: name, protocol, nodes, duration; see `faultline schema` or scenarios/ for examples".into());
     }
     d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A register that serves get and put only, as a student's ABD might.
+    fn catalog() -> Catalog<'static> {
+        Catalog {
+            protocols: vec![Known {
+                name: "abd",
+                variants: vec!["correct"],
+                probes: vec![],
+                messages: vec!["Query", "Store"],
+                workload: WorkloadKind::Kv,
+                ops: vec![OpKind::Get, OpKind::Put],
+                leader: false,
+            }],
+        }
+    }
+
+    const HEAD: &str = "name = \"t\"\nprotocol = \"abd\"\nnodes = 3\nduration = \"1s\"\n[workload]\n";
+
+    #[test]
+    fn a_mix_weighs_only_the_operations_the_protocol_serves() {
+        let ok = format!("{HEAD}mix = {{ get = 1, put = 1 }}\n");
+        assert!(parse("t.toml", &ok, &catalog()).is_ok());
+        let bad = format!("{HEAD}mix = {{ get = 1, put = 1, cas = 2 }}\n");
+        let err = parse("t.toml", &bad, &catalog()).expect_err("cas is not served");
+        assert_eq!(err.message, "abd does not serve `cas`, which this workload's mix weighs");
+        assert_eq!(
+            (err.line, err.help.as_deref()),
+            (6, Some("abd serves get, put; weigh only those, e.g. mix = { get = 1, put = 1 }"))
+        );
+        // The default mix weighs append: a located error, not a stream of refusals.
+        let default = parse("t.toml", &format!("{HEAD}clients = 2\n"), &catalog()).expect_err("append");
+        assert!(default.message.contains("`append`"), "{}", default.message);
+    }
+
+    #[test]
+    fn a_drop_fault_names_a_message_kind_of_the_protocol() {
+        let src = "name = \"t\"\nprotocol = \"abd\"\nnodes = 3\nduration = \"1s\"\n[[faults]]\nat = \"1ms\"\ndrop = { kind = \"Stor\", to = [\"n1\"], for = \"1ms\" }\n";
+        let err = parse("t.toml", src, &catalog()).expect_err("no such kind");
+        assert_eq!(err.message, "unknown abd message kind \"Stor\"");
+        let fixed = src.replace("Stor\"", "Store\"");
+        let s = parse("t.toml", &fixed, &catalog()).expect("Store is a kind");
+        assert!(matches!(&s.faults[0].action, FaultAction::Drop { kind, .. } if kind == "Store"));
+    }
 }

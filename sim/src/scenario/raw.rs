@@ -434,6 +434,11 @@ pub struct RawCheck {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub catch_at_least: Option<Spanned<Ppm>>,
+    /// With expect = "fail": on how many of `seeds` a check fails, as last measured
+    /// (the bundled zoo's tests hold each file to its count). Ignored with expect = "pass".
+    #[serde(default)]
+    #[schemars(with = "Option<u64>")]
+    pub caught: Option<Spanned<u64>>,
     /// The linearizability search's budget: steps and memo memory per key, wall-clock
     /// time for the whole check, e.g. "steps=50e6,memory=64MiB" (the default) or
     /// "time=10s". Reaching it
