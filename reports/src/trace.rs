@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, Read};
 
 use faultline_sim::time::fmt_time;
+use faultline_sim::trace::{Addr, Event, ReadEvent};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::timeline::Window;
@@ -72,8 +74,13 @@ pub struct Trace {
     pub(crate) violation: Option<(u64, String)>,
 }
 
-fn node_index(name: &str) -> Option<usize> {
-    name.strip_prefix('n')?.parse::<usize>().ok()?.checked_sub(1)
+/// One line of a trace: the time, then the event, read through the same typed
+/// [`Event`] the engine wrote it from.
+#[derive(Deserialize)]
+struct Line {
+    t: u64,
+    #[serde(flatten)]
+    ev: ReadEvent,
 }
 
 /// The kind of a traced message: its variant name, or "request"/"reply".
@@ -154,15 +161,12 @@ impl Reader<'_> {
         }
     }
 
-    fn event(&mut self, mut ev: Value, t: u64, line_len: usize) -> Result<(), TraceError> {
+    fn event(&mut self, ev: ReadEvent, t: u64, line_len: usize) -> Result<(), TraceError> {
         self.trace.end = self.trace.end.max(t);
-        let node = |ev: &Value, k: &str| ev[k].as_str().and_then(node_index);
-        match ev["ev"].as_str().unwrap_or("") {
-            "send" => {
-                let (Some(from), Some(to), Some(id)) = (node(&ev, "from"), node(&ev, "to"), ev["id"].as_u64()) else {
-                    return Ok(());
-                };
-                let kind = kind(&ev["msg"]);
+        match ev {
+            Event::Send { from: Addr::Node(from), to: Addr::Node(to), id, msg } => {
+                let (from, to) = (from.0, to.0);
+                let kind = kind(&msg);
                 if self.after_window(t) || !self.window.shows(&kind, from, to) {
                     return Ok(());
                 }
@@ -170,8 +174,7 @@ impl Reader<'_> {
                 self.keep(cost, t)?;
                 let seq = self.sends;
                 self.sends += 1;
-                let message =
-                    Message { from, to, sent: t, kind, body: ev["msg"].take(), delivered: Vec::new(), dropped: None };
+                let message = Message { from, to, sent: t, kind, body: msg, delivered: Vec::new(), dropped: None };
                 if let Some(old) = self.by_id.insert(id, seq).and_then(|old| self.messages.remove(&old)) {
                     // An id sent twice: the later send stands.
                     self.kept -= old.cost;
@@ -180,61 +183,34 @@ impl Reader<'_> {
                 self.messages.insert(seq, Open { message, copies: 1, ended: 0, cost });
                 self.unsettled += 1;
             }
-            what @ ("deliver" | "drop" | "duplicate") => {
-                let Some((id, &seq)) = ev["id"].as_u64().and_then(|id| Some(id).zip(self.by_id.get(&id))) else {
-                    return Ok(());
-                };
-                let Some(open) = self.messages.get_mut(&seq) else { return Ok(()) };
-                let was_settled = open.settled();
-                match what {
-                    "deliver" => {
-                        open.message.delivered.push(t);
-                        open.ended += 1;
-                    }
-                    "drop" => {
-                        let reason = ev["reason"].as_str().unwrap_or("dropped").to_string();
-                        open.message.dropped = Some((t, reason));
-                        open.ended += 1;
-                    }
-                    _ => open.copies = open.copies.saturating_add(1),
-                }
-                self.settle(seq, id, was_settled);
-            }
-            "partition" => {
+            Event::Deliver { id, .. } => self.fate(id, |open| {
+                open.message.delivered.push(t);
+                open.ended += 1;
+            }),
+            Event::Drop { id, reason, .. } => self.fate(id, |open| {
+                open.message.dropped = Some((t, reason.into_owned()));
+                open.ended += 1;
+            }),
+            Event::Duplicate { id, .. } => self.fate(id, |open| open.copies = open.copies.saturating_add(1)),
+            Event::Partition { groups, .. } => {
                 self.close_partition(t);
-                let groups: Vec<String> = ev["groups"]
-                    .as_array()
-                    .map(|gs| {
-                        gs.iter()
-                            .map(|g| {
-                                let names: Vec<&str> = g
-                                    .as_array()
-                                    .map(|a| a.iter().filter_map(Value::as_str).collect())
-                                    .unwrap_or_default();
-                                names.join(" ")
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let groups: Vec<String> =
+                    groups.iter().map(|g| g.iter().map(|n| n.0.to_string()).collect::<Vec<_>>().join(" ")).collect();
                 let label = groups.join(" | ");
                 if !self.after_window(t) {
                     self.keep(label.len().saturating_add(ITEM_BYTES), t)?;
                     self.trace.partitions.push((t, None, label));
                 }
             }
-            "heal" => self.close_partition(t),
-            what @ ("crash" | "pause") => {
-                if let Some(n) = node(&ev, "node")
-                    && !self.after_window(t)
-                {
-                    self.keep(ITEM_BYTES, t)?;
-                    self.trace.outages.push((n, t, None, what == "crash"));
-                }
+            Event::Heal { .. } => self.close_partition(t),
+            Event::Crash { node, .. } | Event::Pause { node } if !self.after_window(t) => {
+                let crash = matches!(ev, Event::Crash { .. });
+                self.keep(ITEM_BYTES, t)?;
+                self.trace.outages.push((node.0.0, t, None, crash));
             }
-            "restart" | "resume" => {
-                if let Some(n) = node(&ev, "node")
-                    && let Some(i) = self.trace.outages.iter().rposition(|o| o.0 == n && o.2.is_none())
-                {
+            Event::Restart { node, .. } | Event::Resume { node, .. } => {
+                let n = node.0.0;
+                if let Some(i) = self.trace.outages.iter().rposition(|o| o.0 == n && o.2.is_none()) {
                     self.trace.outages[i].2 = Some(t);
                     if self.before_window(t) {
                         self.trace.outages.remove(i);
@@ -242,26 +218,25 @@ impl Reader<'_> {
                     }
                 }
             }
-            "violation" => {
-                let text = format!(
-                    "invariant `{}` violated: {}",
-                    ev["invariant"].as_str().unwrap_or("?"),
-                    ev["detail"].as_str().unwrap_or("")
-                );
-                self.trace.violation = Some((t, text));
+            Event::Violation { invariant, detail } => {
+                self.trace.violation = Some((t, format!("invariant `{invariant}` violated: {detail}")));
             }
-            "note" => {
-                if let (Some(n), Some(text)) = (node(&ev, "node"), ev["text"].as_str())
-                    && !self.before_window(t)
-                    && !self.after_window(t)
-                {
-                    self.keep(text.len().saturating_add(ITEM_BYTES), t)?;
-                    self.trace.notes.push((n, t, text.to_string()));
-                }
+            Event::Note { node, text } if !self.before_window(t) && !self.after_window(t) => {
+                self.keep(text.len().saturating_add(ITEM_BYTES), t)?;
+                self.trace.notes.push((node.0.0, t, text.into_owned()));
             }
             _ => {}
         }
         Ok(())
+    }
+
+    /// A delivery, drop or duplicate of the message traced as `id`, if it is kept.
+    fn fate(&mut self, id: u64, f: impl FnOnce(&mut Open)) {
+        let Some(&seq) = self.by_id.get(&id) else { return };
+        let Some(open) = self.messages.get_mut(&seq) else { return };
+        let was_settled = open.settled();
+        f(open);
+        self.settle(seq, id, was_settled);
     }
 
     fn close_partition(&mut self, t: u64) {
@@ -318,9 +293,8 @@ impl Trace {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let ev: Value = serde_json::from_slice(&line)
+            let Line { t, ev } = serde_json::from_slice(&line)
                 .map_err(|e| TraceError::Malformed(format!("line {number}: not a trace event: {e}")))?;
-            let t = ev["t"].as_u64().ok_or_else(|| TraceError::Malformed(format!("line {number}: no time `t`")))?;
             let len = line.len();
             r.event(ev, t, len)?;
             // Past the window with every kept message accounted for: nothing later is drawn.

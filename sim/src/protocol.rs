@@ -169,9 +169,26 @@ pub struct Request {
     /// time; retries after a timeout and re-sends after a redirect each add one.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub attempt: u32,
-    /// The node the first attempt went to; `None` on the first attempt itself.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The node the first attempt went to; `None` on the first attempt itself. The
+    /// trace names it as it names nodes, `"n2"`.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "node_name")]
     pub first: Option<NodeId>,
+}
+
+/// An optional node id as its name, `"n2"`, the way the trace names nodes.
+mod node_name {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::NodeId;
+    use crate::trace::NodeIdName;
+
+    pub fn serialize<S: Serializer>(node: &Option<NodeId>, s: S) -> Result<S::Ok, S::Error> {
+        node.map(NodeIdName).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NodeId>, D::Error> {
+        Ok(Option::<NodeIdName>::deserialize(d)?.map(|n| n.0))
+    }
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -4,7 +4,9 @@
 
 use std::io::{self, Write};
 
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::protocol::{ClientId, NodeId, Reply, Request};
 use crate::time::Time;
@@ -159,8 +161,41 @@ fn decimal(out: &mut [u8; 20], mut n: u64) -> usize {
 }
 
 /// A node id that serialises as its name, `"n1"`.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NodeIdName(pub NodeId);
+
+/// `"n3"` -> ('n', 2): a letter and a number from 1, as [`name`] writes them.
+fn parse_name(text: &str) -> Option<(char, usize)> {
+    let mut chars = text.chars();
+    let letter = chars.next()?;
+    let rest = chars.as_str();
+    if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_digit()) || rest.starts_with('0') {
+        return None;
+    }
+    Some((letter, rest.parse::<usize>().ok()?.checked_sub(1)?))
+}
+
+impl<'de> Deserialize<'de> for Addr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = Cow::<str>::deserialize(d)?;
+        match parse_name(&text) {
+            Some(('n', i)) => Ok(Addr::Node(NodeId(i))),
+            Some(('c', i)) => Ok(Addr::Client(i)),
+            _ => Err(serde::de::Error::custom(format!(
+                "`{text}` is neither a node (n1, n2, ...) nor a client (c1, ...)"
+            ))),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for NodeIdName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Addr::deserialize(d)? {
+            Addr::Node(n) => Ok(NodeIdName(n)),
+            Addr::Client(c) => Err(serde::de::Error::custom(format!("c{} is a client, not a node", c + 1))),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -174,6 +209,90 @@ mod tests {
         for n in [0u64, 7, 10, 1_234_567, u64::MAX] {
             let len = decimal(&mut d, n);
             assert_eq!(std::str::from_utf8(&d[20 - len..]).unwrap(), n.to_string());
+        }
+    }
+
+    /// Every event, written as the engine writes it, reads back through the same enum
+    /// and writes again to the same bytes: the reader and the writer cannot drift.
+    #[test]
+    fn every_event_reads_back_as_written() {
+        use crate::protocol::{Op, Outcome};
+        let n = |i| NodeIdName(NodeId(i));
+        let (a, b) = (Addr::Node(NodeId(0)), Addr::Client(2));
+        let request = Request::new(2, 7, Op::Put { key: "k1".into(), value: "x".into() }).retried(NodeId(1), 2);
+        let reply = Reply { client: 2, seq: 7, outcome: Outcome::Swapped(true) };
+        let msg = ("Ping".to_string(), 3u64);
+        let timer = "election";
+        let events: Vec<Written<'_, (String, u64), &str>> = vec![
+            Event::Send { from: a, to: Addr::Node(NodeId(1)), id: 1, msg: Body::Peer(&msg) },
+            Event::Send { from: b, to: a, id: 2, msg: Body::Request { request: &request } },
+            Event::Send { from: a, to: b, id: 3, msg: Body::Reply { reply: &reply } },
+            Event::Deliver { from: a, to: b, id: 3 },
+            Event::Drop { from: a, to: b, id: 3, reason: "partition".into() },
+            Event::Duplicate { from: a, to: b, id: 3 },
+            Event::Reorder { from: a, to: b, id: 3 },
+            Event::Hold { from: a, to: b, id: 3 },
+            Event::Timer { node: n(2), id: 9, timer: &timer },
+            Event::Crash { node: n(1), lost_writes: 2 },
+            Event::Restart { node: n(1), durable_keys: 4 },
+            Event::Pause { node: n(0) },
+            Event::Resume { node: n(0), backlog: 3 },
+            Event::Partition {
+                kind: "groups".into(),
+                groups: vec![vec![n(0)], vec![n(1), n(2)]],
+                cut: vec![(n(0), n(1))],
+            },
+            Event::Heal { released: 5 },
+            Event::Clock { node: n(2), skew_ns: -5, drift_ppm: 100 },
+            Event::Sync { node: n(2), writes: 1 },
+            Event::Invoke { client: b, op: 4, request: Cow::Borrowed(&request) },
+            Event::Complete { client: b, op: 4, outcome: "ok".into(), detail: "swapped=true".into() },
+            Event::Note { node: n(0), text: "became leader of term 3".into() },
+            Event::Violation { invariant: "agreement".into(), detail: "two values".into() },
+            Event::Membership { epoch: 2, members: vec![n(0), n(2)] },
+            Event::End { events: 99 },
+        ];
+        // A new variant must be added above: this match names every one.
+        let mut seen = std::collections::BTreeSet::new();
+        for e in &events {
+            seen.insert(match e {
+                Event::Send { .. } => "send",
+                Event::Deliver { .. } => "deliver",
+                Event::Drop { .. } => "drop",
+                Event::Duplicate { .. } => "duplicate",
+                Event::Reorder { .. } => "reorder",
+                Event::Hold { .. } => "hold",
+                Event::Timer { .. } => "timer",
+                Event::Crash { .. } => "crash",
+                Event::Restart { .. } => "restart",
+                Event::Pause { .. } => "pause",
+                Event::Resume { .. } => "resume",
+                Event::Partition { .. } => "partition",
+                Event::Heal { .. } => "heal",
+                Event::Clock { .. } => "clock",
+                Event::Sync { .. } => "sync",
+                Event::Invoke { .. } => "invoke",
+                Event::Complete { .. } => "complete",
+                Event::Note { .. } => "note",
+                Event::Violation { .. } => "violation",
+                Event::Membership { .. } => "membership",
+                Event::End { .. } => "end",
+            });
+        }
+        assert_eq!(seen.len(), 21, "every variant is sampled");
+        for e in &events {
+            let written = serde_json::to_string(e).expect("writes");
+            let read: ReadEvent = serde_json::from_str(&written).unwrap_or_else(|err| panic!("{written}: {err}"));
+            let again = serde_json::to_value(&read).expect("writes again");
+            assert_eq!(again, serde_json::from_str::<serde_json::Value>(&written).expect("JSON"), "{written}");
+        }
+        for bad in [
+            r#"{"ev":"crash","node":"c1","lost_writes":0}"#,
+            r#"{"ev":"deliver","from":"n0","to":"n1","id":1}"#,
+            r#"{"ev":"deliver","from":"x1","to":"n1","id":1}"#,
+            r#"{"ev":"explode","node":"n1"}"#,
+        ] {
+            assert!(serde_json::from_str::<ReadEvent>(bad).is_err(), "{bad} reads as an event");
         }
     }
 
@@ -203,15 +322,17 @@ pub enum Body<'a, M> {
     Reply { reply: &'a Reply },
 }
 
-/// One trace event. `t` (virtual time, ns) is written before it.
-#[derive(Serialize)]
+/// One trace event, as the engine writes it ([`Written`]) and as a reader reads it
+/// back ([`ReadEvent`]): one enum, so the two cannot drift apart. `t` (virtual time, ns)
+/// is written before it. `B` is a message body, `T` a timer.
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "ev", rename_all = "snake_case")]
-pub enum Event<'a, M, T> {
+pub enum Event<'a, B, T> {
     Send {
         from: Addr,
         to: Addr,
         id: u64,
-        msg: Body<'a, M>,
+        msg: B,
     },
     Deliver {
         from: Addr,
@@ -222,7 +343,7 @@ pub enum Event<'a, M, T> {
         from: Addr,
         to: Addr,
         id: u64,
-        reason: &'static str,
+        reason: Cow<'a, str>,
     },
     Duplicate {
         from: Addr,
@@ -242,7 +363,7 @@ pub enum Event<'a, M, T> {
     Timer {
         node: NodeIdName,
         id: u64,
-        timer: &'a T,
+        timer: T,
     },
     Crash {
         node: NodeIdName,
@@ -260,7 +381,7 @@ pub enum Event<'a, M, T> {
         backlog: usize,
     },
     Partition {
-        kind: &'a str,
+        kind: Cow<'a, str>,
         groups: Vec<Vec<NodeIdName>>,
         cut: Vec<(NodeIdName, NodeIdName)>,
     },
@@ -279,21 +400,21 @@ pub enum Event<'a, M, T> {
     Invoke {
         client: Addr,
         op: usize,
-        request: &'a Request,
+        request: Cow<'a, Request>,
     },
     Complete {
         client: Addr,
         op: usize,
-        outcome: &'a str,
-        detail: &'a str,
+        outcome: Cow<'a, str>,
+        detail: Cow<'a, str>,
     },
     Note {
         node: NodeIdName,
-        text: &'a str,
+        text: Cow<'a, str>,
     },
     Violation {
-        invariant: &'a str,
-        detail: &'a str,
+        invariant: Cow<'a, str>,
+        detail: Cow<'a, str>,
     },
     /// The membership changed: the new view, numbered from 0.
     Membership {
@@ -304,6 +425,14 @@ pub enum Event<'a, M, T> {
         events: u64,
     },
 }
+
+/// An event as the engine writes it: borrowed, with the protocol's own message and
+/// timer types.
+pub type Written<'a, M, T> = Event<'a, Body<'a, M>, &'a T>;
+
+/// An event as read back from a trace line: owned, with message bodies and timers
+/// as JSON (a reader does not know the protocol's types).
+pub type ReadEvent = Event<'static, serde_json::Value, serde_json::Value>;
 
 /// Where the trace goes. `Off` skips serialisation altogether (benchmarks).
 pub struct Trace {
@@ -368,14 +497,14 @@ impl Trace {
     /// Records one event. Cheap when the trace is off: the check is inlined at every
     /// call site and the serialisation is not.
     #[inline]
-    pub fn emit<M: Serialize, T: Serialize>(&mut self, t: Time, ev: &Event<'_, M, T>) {
+    pub fn emit<M: Serialize, T: Serialize>(&mut self, t: Time, ev: &Written<'_, M, T>) {
         if self.on {
             self.write_event(t, ev);
         }
     }
 
     #[inline(never)]
-    fn write_event<M: Serialize, T: Serialize>(&mut self, t: Time, ev: &Event<'_, M, T>) {
+    fn write_event<M: Serialize, T: Serialize>(&mut self, t: Time, ev: &Written<'_, M, T>) {
         self.body.clear();
         serde_json::to_writer(&mut self.body, ev).expect("trace events serialise");
         self.line.clear();
