@@ -343,6 +343,47 @@ pub struct Known<'a> {
     pub leader: bool,
 }
 
+impl<'a> Known<'a> {
+    /// What a scenario may say about protocol `P`, registered as `name` with
+    /// `variants` ("correct" first): its probes, message kinds, operations and
+    /// leader come from the trait.
+    ///
+    /// ```
+    /// use faultline_sim::scenario::{Catalog, Known};
+    /// # use faultline_sim::{Ctx, NodeId, Protocol, Request, TimerId, disk::Durable};
+    /// # #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+    /// # struct Quiet;
+    /// # impl Protocol for Quiet {
+    /// #     type Msg = ();
+    /// #     type Timer = ();
+    /// #     type Stored = ();
+    /// #     type Config = ();
+    /// #     const OPS: &'static [faultline_sim::OpKind] = &[];
+    /// #     fn start(_: &mut Ctx<'_, Self>, _: &(), _: &Durable<()>) -> Self { Quiet }
+    /// #     fn on_message(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: ()) {}
+    /// #     fn on_timer(&mut self, _: &mut Ctx<'_, Self>, _: TimerId, _: ()) {}
+    /// #     fn on_request(&mut self, _: &mut Ctx<'_, Self>, _: Request) {}
+    /// # }
+    /// let catalog = Catalog { protocols: vec![Known::of::<Quiet>("quiet", vec!["correct"])] };
+    /// let src = "name = \"q\"\nprotocol = \"quiet\"\nnodes = 3\nduration = \"1s\"\n";
+    /// let scenario = faultline_sim::scenario::parse("q.toml", src, &catalog).expect("parses");
+    /// let result = faultline_sim::Sim::<Quiet>::new(&scenario, (), 1, faultline_sim::Trace::off()).run();
+    /// assert!(result.as_expected());
+    /// ```
+    pub fn of<P: crate::Protocol>(name: &'a str, variants: Vec<&'a str>) -> Known<'a> {
+        let bank = !P::OPS.is_empty() && P::OPS.iter().all(|k| crate::protocol::OpKind::BANK.contains(k));
+        Known {
+            name,
+            variants,
+            probes: P::PROBES.iter().map(|p| p.0).collect(),
+            messages: <P::Msg as crate::protocol::Message>::KINDS.to_vec(),
+            workload: if bank { WorkloadKind::Bank } else { WorkloadKind::Kv },
+            ops: P::OPS.to_vec(),
+            leader: P::HAS_LEADER,
+        }
+    }
+}
+
 /// Parses "A..B" (B exclusive) or "A..=B".
 pub fn parse_seed_range(text: &str) -> Result<Range<u64>, String> {
     let hint = || format!("invalid seed range \"{text}\": write it as A..B (B excluded) or A..=B, e.g. \"1..100\"");
