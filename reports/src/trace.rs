@@ -188,7 +188,7 @@ impl Reader<'_> {
                 open.ended += 1;
             }),
             Event::Drop { id, reason, .. } => self.fate(id, |open| {
-                open.message.dropped = Some((t, reason.into_owned()));
+                open.message.dropped = Some((t, reason));
                 open.ended += 1;
             }),
             Event::Duplicate { id, .. } => self.fate(id, |open| open.copies = open.copies.saturating_add(1)),
@@ -223,7 +223,7 @@ impl Reader<'_> {
             }
             Event::Note { node, text } if !self.before_window(t) && !self.after_window(t) => {
                 self.keep(text.len().saturating_add(ITEM_BYTES), t)?;
-                self.trace.notes.push((node.0.0, t, text.into_owned()));
+                self.trace.notes.push((node.0.0, t, text));
             }
             _ => {}
         }

@@ -656,7 +656,7 @@ impl<P: Protocol> Sim<P> {
     }
 
     fn trace_drop(&mut self, from: Addr, to: Addr, id: u64, reason: &'static str) {
-        self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Drop { from, to, id, reason: reason.into() });
+        self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Drop { from, to, id, reason });
     }
 
     /// Calls into a live node's protocol, then carries out its effects.
@@ -714,7 +714,7 @@ impl<P: Protocol> Sim<P> {
         if let Err(v) = local.and_then(|()| P::check_cluster(&self.states, node, &mut self.facts)) {
             self.trace.emit::<P::Msg, P::Timer>(
                 self.now,
-                &TraceEvent::Violation { invariant: (&v.invariant).into(), detail: (&v.detail).into() },
+                &TraceEvent::Violation { invariant: &v.invariant, detail: &v.detail },
             );
             self.violation = Some((self.now, v));
         }
@@ -755,7 +755,7 @@ impl<P: Protocol> Sim<P> {
                 Effect::Note(text) => {
                     self.trace.emit::<P::Msg, P::Timer>(
                         self.now,
-                        &TraceEvent::Note { node: NodeIdName(NodeId(node)), text: (&text).into() },
+                        &TraceEvent::Note { node: NodeIdName(NodeId(node)), text: &text },
                     );
                 }
             }
@@ -1033,7 +1033,7 @@ impl<P: Protocol> Sim<P> {
         }
         let groups = self.cuts.groups().into_iter().map(|g| g.into_iter().map(NodeIdName).collect()).collect();
         let cut = self.cuts.cut_links().into_iter().map(|(a, b)| (NodeIdName(a), NodeIdName(b))).collect();
-        self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Partition { kind: kind.into(), groups, cut });
+        self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Partition { kind, groups, cut });
     }
 
     pub(crate) fn heal(&mut self) {

@@ -228,7 +228,7 @@ mod tests {
             Event::Send { from: b, to: a, id: 2, msg: Body::Request { request: &request } },
             Event::Send { from: a, to: b, id: 3, msg: Body::Reply { reply: &reply } },
             Event::Deliver { from: a, to: b, id: 3 },
-            Event::Drop { from: a, to: b, id: 3, reason: "partition".into() },
+            Event::Drop { from: a, to: b, id: 3, reason: "partition" },
             Event::Duplicate { from: a, to: b, id: 3 },
             Event::Reorder { from: a, to: b, id: 3 },
             Event::Hold { from: a, to: b, id: 3 },
@@ -238,17 +238,17 @@ mod tests {
             Event::Pause { node: n(0) },
             Event::Resume { node: n(0), backlog: 3 },
             Event::Partition {
-                kind: "groups".into(),
+                kind: "groups",
                 groups: vec![vec![n(0)], vec![n(1), n(2)]],
                 cut: vec![(n(0), n(1))],
             },
             Event::Heal { released: 5 },
             Event::Clock { node: n(2), skew_ns: -5, drift_ppm: 100 },
             Event::Sync { node: n(2), writes: 1 },
-            Event::Invoke { client: b, op: 4, request: Cow::Borrowed(&request) },
-            Event::Complete { client: b, op: 4, outcome: "ok".into(), detail: "swapped=true".into() },
-            Event::Note { node: n(0), text: "became leader of term 3".into() },
-            Event::Violation { invariant: "agreement".into(), detail: "two values".into() },
+            Event::Invoke { client: b, op: 4, request: &request },
+            Event::Complete { client: b, op: 4, outcome: "ok", detail: "swapped=true" },
+            Event::Note { node: n(0), text: "became leader of term 3" },
+            Event::Violation { invariant: "agreement", detail: "two values" },
             Event::Membership { epoch: 2, members: vec![n(0), n(2)] },
             Event::End { events: 99 },
         ];
@@ -324,10 +324,12 @@ pub enum Body<'a, M> {
 
 /// One trace event, as the engine writes it ([`Written`]) and as a reader reads it
 /// back ([`ReadEvent`]): one enum, so the two cannot drift apart. `t` (virtual time, ns)
-/// is written before it. `B` is a message body, `T` a timer.
+/// is written before it. `B` is a message body, `T` a timer, `S` a string and `R` a
+/// client request: references when written (so an event costs nothing to build and
+/// drop when the trace is off), owned when read.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "ev", rename_all = "snake_case")]
-pub enum Event<'a, B, T> {
+pub enum Event<B, T, S, R> {
     Send {
         from: Addr,
         to: Addr,
@@ -343,7 +345,7 @@ pub enum Event<'a, B, T> {
         from: Addr,
         to: Addr,
         id: u64,
-        reason: Cow<'a, str>,
+        reason: S,
     },
     Duplicate {
         from: Addr,
@@ -381,7 +383,7 @@ pub enum Event<'a, B, T> {
         backlog: usize,
     },
     Partition {
-        kind: Cow<'a, str>,
+        kind: S,
         groups: Vec<Vec<NodeIdName>>,
         cut: Vec<(NodeIdName, NodeIdName)>,
     },
@@ -400,21 +402,21 @@ pub enum Event<'a, B, T> {
     Invoke {
         client: Addr,
         op: usize,
-        request: Cow<'a, Request>,
+        request: R,
     },
     Complete {
         client: Addr,
         op: usize,
-        outcome: Cow<'a, str>,
-        detail: Cow<'a, str>,
+        outcome: S,
+        detail: S,
     },
     Note {
         node: NodeIdName,
-        text: Cow<'a, str>,
+        text: S,
     },
     Violation {
-        invariant: Cow<'a, str>,
-        detail: Cow<'a, str>,
+        invariant: S,
+        detail: S,
     },
     /// The membership changed: the new view, numbered from 0.
     Membership {
@@ -428,11 +430,11 @@ pub enum Event<'a, B, T> {
 
 /// An event as the engine writes it: borrowed, with the protocol's own message and
 /// timer types.
-pub type Written<'a, M, T> = Event<'a, Body<'a, M>, &'a T>;
+pub type Written<'a, M, T> = Event<Body<'a, M>, &'a T, &'a str, &'a Request>;
 
 /// An event as read back from a trace line: owned, with message bodies and timers
 /// as JSON (a reader does not know the protocol's types).
-pub type ReadEvent = Event<'static, serde_json::Value, serde_json::Value>;
+pub type ReadEvent = Event<serde_json::Value, serde_json::Value, String, Request>;
 
 /// Where the trace goes. `Off` skips serialisation altogether (benchmarks).
 pub struct Trace {

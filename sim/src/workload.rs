@@ -128,11 +128,7 @@ impl<P: Protocol> Sim<P> {
         let op_id = self.history.invoke(now, client, op);
         self.trace.emit::<P::Msg, P::Timer>(
             now,
-            &TraceEvent::Invoke {
-                client: Addr::Client(client),
-                op: op_id,
-                request: std::borrow::Cow::Borrowed(&request),
-            },
+            &TraceEvent::Invoke { client: Addr::Client(client), op: op_id, request: &request },
         );
         let cl = self.clients.as_mut().expect("clients");
         let home = cl.clients[client].home;
@@ -234,12 +230,7 @@ impl<P: Protocol> Sim<P> {
             };
             self.trace.emit::<P::Msg, P::Timer>(
                 now,
-                &TraceEvent::Complete {
-                    client: Addr::Client(client),
-                    op: p.op_id,
-                    outcome: outcome.into(),
-                    detail: (&detail).into(),
-                },
+                &TraceEvent::Complete { client: Addr::Client(client), op: p.op_id, outcome, detail: &detail },
             );
         }
         self.history.complete(p.op_id, now, completion);
