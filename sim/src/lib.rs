@@ -6,20 +6,18 @@
 //! [`Trace`], and the checkers judge the result.
 
 pub mod check;
+pub use faultline_checker::{diag, history, time};
 mod checks;
 pub mod clock;
-pub mod diag;
 pub mod disk;
 pub mod engine;
 pub mod fmath;
-pub mod history;
 mod nemesis;
 pub mod network;
 pub mod protocol;
 pub mod queue;
 pub mod rng;
 pub mod scenario;
-pub mod time;
 pub mod trace;
 mod workload;
 

@@ -237,11 +237,7 @@ mod tests {
             Event::Restart { node: n(1), durable_keys: 4 },
             Event::Pause { node: n(0) },
             Event::Resume { node: n(0), backlog: 3 },
-            Event::Partition {
-                kind: "groups",
-                groups: vec![vec![n(0)], vec![n(1), n(2)]],
-                cut: vec![(n(0), n(1))],
-            },
+            Event::Partition { kind: "groups", groups: vec![vec![n(0)], vec![n(1), n(2)]], cut: vec![(n(0), n(1))] },
             Event::Heal { released: 5 },
             Event::Clock { node: n(2), skew_ns: -5, drift_ppm: 100 },
             Event::Sync { node: n(2), writes: 1 },

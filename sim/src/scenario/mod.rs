@@ -195,26 +195,7 @@ pub enum KeyDist {
     Zipf,
 }
 
-/// The bank workload: accounts a1..aN, each starting with `balance`; the total of
-/// all accounts never changes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Bank {
-    pub accounts: usize,
-    pub balance: u64,
-    /// The largest amount one transfer moves.
-    pub amount: u64,
-}
-
-impl Bank {
-    /// Account `i` (from 0) is named `a{i+1}`.
-    pub fn account(i: usize) -> String {
-        format!("a{}", i + 1)
-    }
-    /// What every account together holds, always.
-    pub fn total(&self) -> u64 {
-        self.accounts as u64 * self.balance
-    }
-}
+pub use faultline_checker::bank::Bank;
 
 /// What a protocol's clients speak, and what a `[workload]` issues.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

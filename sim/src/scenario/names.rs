@@ -38,6 +38,15 @@ pub trait Named: Copy + Eq + Sized + 'static {
 /// a variant missing from the table does not compile.
 macro_rules! named {
     ($ty:ident, $what:literal, [$($word:literal => $variant:ident),+ $(,)?]) => {
+        named!(@table $ty, $what, [$($word => $variant),+]);
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+    // A type of another crate, which writes its own Display.
+    (@table $ty:ident, $what:literal, [$($word:literal => $variant:ident),+ $(,)?]) => {
         impl Named for $ty {
             const WHAT: &'static str = $what;
             const NAMES: &'static [(&'static str, Self)] = &[$(($word, $ty::$variant)),+];
@@ -45,11 +54,6 @@ macro_rules! named {
                 match self {
                     $($ty::$variant => $word),+
                 }
-            }
-        }
-        impl std::fmt::Display for $ty {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.name())
             }
         }
     };
@@ -68,7 +72,7 @@ named!(NemesisKind, "nemesis kind", [
 named!(KeyDist, "key distribution", ["uniform" => Uniform, "zipf" => Zipf]);
 named!(Expect, "expectation", ["pass" => Pass, "fail" => Fail]);
 named!(WorkloadKind, "workload kind", ["kv" => Kv, "bank" => Bank]);
-named!(OpKind, "operation", [
+named!(@table OpKind, "operation", [
     "get" => Get,
     "put" => Put,
     "append" => Append,

@@ -10,20 +10,6 @@ use crate::time::{Dur, Ppm};
 // ---------------------------------------------------------------------------------
 // Value types that parse from strings with a helpful message.
 
-impl<'de> Deserialize<'de> for Dur {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Dur::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
-
-impl<'de> Deserialize<'de> for Ppm {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Ppm::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
-
 /// A signed duration such as `"-50ms"` or `"+2s"`, in nanoseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SignedDur(pub i64);

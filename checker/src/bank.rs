@@ -4,8 +4,28 @@
 //! as money made or lost.
 
 use crate::history::{Completion, History};
-use crate::scenario::Bank;
 use crate::time::fmt_time;
+
+/// The bank workload: accounts a1..aN, each starting with `balance`; the total of
+/// all accounts never changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Bank {
+    pub accounts: usize,
+    pub balance: u64,
+    /// The largest amount one transfer moves.
+    pub amount: u64,
+}
+
+impl Bank {
+    /// Account `i` (from 0) is named `a{i+1}`.
+    pub fn account(i: usize) -> String {
+        format!("a{}", i + 1)
+    }
+    /// What every account together holds, always.
+    pub fn total(&self) -> u64 {
+        self.accounts as u64 * self.balance
+    }
+}
 
 /// Parses a read's answer, `"a1=100 a2=95"`, into `(account, balance)` pairs.
 pub fn parse_balances(text: &str) -> Result<Vec<(&str, i64)>, String> {
@@ -27,7 +47,7 @@ pub fn show_balances<'a>(balances: impl IntoIterator<Item = (&'a str, i64)>) -> 
 /// all. The first read that did not is the failure, named with its client and time.
 pub fn conserved_total(history: &History, bank: &Bank) -> Result<(), String> {
     for op in &history.ops {
-        let (crate::Op::Read { keys }, Some((t, Completion::Ok { value: Some(v), .. }))) = (&op.op, &op.complete)
+        let (crate::op::Op::Read { keys }, Some((t, Completion::Ok { value: Some(v), .. }))) = (&op.op, &op.complete)
         else {
             continue;
         };
@@ -52,7 +72,7 @@ pub fn conserved_total(history: &History, bank: &Bank) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Op;
+    use crate::op::Op;
 
     fn read(h: &mut History, answer: &str) {
         let id = h.invoke(1, 0, Op::Read { keys: vec!["a1".into(), "a2".into()] });

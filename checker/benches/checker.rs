@@ -3,7 +3,7 @@
 //! that folder's `bench.sh` in this same run: Go's `testing.B`, parsing excluded too)
 //! and with the todc-utils WGL checker (the etcd set; it has no key-value model).
 //!
-//!     cargo bench -p faultline-sim --bench checker
+//!     cargo bench -p faultline-checker --bench checker
 //!
 //! Needs Go (`apt-get install golang-go`); the Porcupine half takes about three
 //! minutes. `PORCUPINE_MS=FILE` reads bench.sh's output from FILE instead of running it.
@@ -14,8 +14,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use faultline_sim::check::import::{Format, import};
-use faultline_sim::check::linearizability::{Budget, LinResult};
+use faultline_checker::import::{Format, import};
+use faultline_checker::linearizability::{Budget, LinResult};
 use todc_utils::linearizability::WGLChecker;
 use todc_utils::specifications::etcd::{EtcdSpecification, history_from_log};
 

@@ -28,7 +28,7 @@ use serde::Serialize;
 
 pub use super::models::{KvModel, KvOutput, KvState, Lookahead, Model, RegisterModel, RegisterOp, RegisterOutput};
 use crate::history::{Completion, History};
-use crate::protocol::Op;
+use crate::op::Op;
 
 /// One operation as the search sees it.
 #[derive(Clone, Debug)]

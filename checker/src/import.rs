@@ -15,7 +15,7 @@ use super::linearizability::{
 };
 use crate::diag::Diagnostic;
 use crate::history::{Completion, History};
-use crate::protocol::Op;
+use crate::op::Op;
 
 /// The history formats `faultline check` reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use serde::Serialize;
 
 use super::linearizability::{Cause, LinOp};
-use crate::protocol::Op;
+use crate::op::Op;
 
 /// A sequential specification.
 pub trait Model {
