@@ -19,7 +19,7 @@ use crate::rng::{SimRng, Stream};
 use crate::scenario::{CutMode, Expect, FaultAction, Scenario, Target};
 use crate::time::Time;
 use crate::trace::{Addr, Body, Event as TraceEvent, NodeIdName, Trace};
-use crate::workload::Clients;
+use crate::workload::{ClientStep, Clients};
 
 /// What travels on a link.
 #[derive(Clone, Debug)]
@@ -473,7 +473,12 @@ impl<P: Protocol> Sim<P> {
         }
         self.boot_nemesis();
         self.boot_liveness();
-        self.boot_clients();
+        if let Some(cl) = &mut self.clients {
+            let n = self.slots.len();
+            for step in cl.boot(n) {
+                self.client_step(Some(step));
+            }
+        }
         let mut last_event = 0;
         let mut memory_limit_hit = false;
         while let Some(q) = self.queue.pop() {
@@ -510,7 +515,9 @@ impl<P: Protocol> Sim<P> {
             // Nothing left to happen: the run still lasts its whole duration.
             self.now = self.end;
         }
-        self.finish_clients();
+        if let Some(cl) = &mut self.clients {
+            cl.finish(self.now, &mut self.history);
+        }
         let events = self.stats.events;
         self.trace.emit::<(), ()>(self.now, &TraceEvent::End { events });
         let (trace_hash, trace_lines, trace_error) = match self.trace.finish() {
@@ -578,8 +585,22 @@ impl<P: Protocol> Sim<P> {
                 }
                 self.call(node, |p, ctx| p.on_timer(ctx, id, timer));
             }
-            Ev::ClientNext { client } => self.client_next(client),
-            Ev::ClientTimeout { client, seq, attempt } => self.client_timeout(client, seq, attempt),
+            Ev::ClientNext { client } => {
+                let end = self.end();
+                let step = self
+                    .clients
+                    .as_mut()
+                    .and_then(|cl| cl.next(client, self.now, end, &mut self.history, &mut self.trace));
+                self.client_step(step);
+            }
+            Ev::ClientTimeout { client, seq, attempt } => {
+                let n = self.slots.len();
+                let step = self
+                    .clients
+                    .as_mut()
+                    .and_then(|cl| cl.timeout(client, seq, attempt, self.now, n, &mut self.history, &mut self.trace));
+                self.client_step(step);
+            }
             Ev::Fault(i) => {
                 let action = self.scenario.faults[i].action.clone();
                 self.apply_fault(&action);
@@ -649,7 +670,12 @@ impl<P: Protocol> Sim<P> {
                 self.stats.delivered += 1;
                 self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Deliver { from, to, id });
                 if let Payload::Reply(reply) = payload {
-                    self.client_reply(c, *reply);
+                    let n = self.slots.len();
+                    let step = self
+                        .clients
+                        .as_mut()
+                        .and_then(|cl| cl.reply(c, *reply, self.now, n, &mut self.history, &mut self.trace));
+                    self.client_step(step);
                 }
             }
         }
@@ -773,6 +799,19 @@ impl<P: Protocol> Sim<P> {
 
     /// Puts a message on the wire: loss, latency, FIFO or reordering, duplication.
     #[inline(always)]
+    /// Carries out what a client asked for.
+    fn client_step(&mut self, step: Option<ClientStep>) {
+        match step {
+            None => {}
+            Some(ClientStep::Wake { client, at }) => self.schedule(at, Ev::ClientNext { client }),
+            Some(ClientStep::Send { client, to, request, seq, attempt, timeout_at }) => {
+                self.stats.client_requests += 1;
+                self.send(Addr::Client(client), Addr::Node(to), Payload::Request(Box::new(request)));
+                self.schedule(timeout_at, Ev::ClientTimeout { client, seq, attempt });
+            }
+        }
+    }
+
     pub(crate) fn send(&mut self, from: Addr, to: Addr, payload: Payload<P::Msg>) {
         self.stats.sent += 1;
         self.next_msg += 1;

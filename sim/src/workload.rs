@@ -5,14 +5,35 @@
 //! redirects in one attempt), and gives up after its
 //! retries: a write that gave up is `info` (it may still take effect), a read `fail`.
 
+//!
+//! The clients are a sans-IO component: the engine hands them the time, the history
+//! and the trace, and they answer with at most one [`ClientStep`] (send a request,
+//! or wake a client later) for the engine to carry out. They never see the engine.
+
 use std::collections::BTreeMap;
 
-use crate::engine::{Ev, Payload, Sim};
-use crate::history::{Completion, GaveUp};
-use crate::protocol::{NodeId, Op, Outcome, Protocol, Reply, Request};
+use crate::history::{Completion, GaveUp, History};
+use crate::protocol::{ClientId, NodeId, Op, Outcome, Reply, Request};
 use crate::rng::{SimRng, Stream};
 use crate::scenario::{Bank, KeyDist, WorkloadConfig};
-use crate::trace::{Addr, Event as TraceEvent};
+use crate::time::Time;
+use crate::trace::{Addr, Event as TraceEvent, Trace};
+
+/// What a client asks the engine to do.
+#[derive(Debug)]
+pub(crate) enum ClientStep {
+    /// Send `request` to `to`, and call [`Clients::timeout`] with `seq` and `attempt`
+    /// at `timeout_at` unless a reply settles it first.
+    Send { client: ClientId, to: NodeId, request: Request, seq: u64, attempt: u32, timeout_at: Time },
+    /// Call [`Clients::next`] for `client` at `at`.
+    Wake { client: ClientId, at: Time },
+}
+
+/// The trace's events about clients carry no message or timer: any types serialise
+/// them to the same bytes.
+fn emit(trace: &mut Trace, now: Time, ev: &crate::trace::Written<'_, (), ()>) {
+    trace.emit::<(), ()>(now, ev);
+}
 
 struct Pending {
     seq: u64,
@@ -95,72 +116,80 @@ impl Clients {
     }
 }
 
-impl<P: Protocol> Sim<P> {
-    pub(crate) fn boot_clients(&mut self) {
-        let n = self.node_count();
-        let Some(cl) = &mut self.clients else { return };
-        let start = cl.cfg.start;
-        for i in 0..cl.cfg.clients {
-            cl.clients.push(ClientState {
-                home: i % n,
-                target: i % n,
+impl Clients {
+    /// How many clients, and when they start: the engine wakes each at the start.
+    pub(crate) fn boot(&mut self, nodes: usize) -> impl Iterator<Item = ClientStep> + use<> {
+        for i in 0..self.cfg.clients {
+            self.clients.push(ClientState {
+                home: i % nodes,
+                target: i % nodes,
                 counter: 0,
                 pending: None,
                 seen: BTreeMap::new(),
             });
         }
-        for i in 0..cl.cfg.clients {
-            self.schedule(start, Ev::ClientNext { client: i });
-        }
+        let at = self.cfg.start;
+        (0..self.cfg.clients).map(move |client| ClientStep::Wake { client, at })
     }
 
-    pub(crate) fn client_next(&mut self, client: usize) {
-        let now = self.now;
-        let end = self.end();
-        let Some(cl) = &mut self.clients else { return };
-        if cl.issued >= cl.cfg.ops || now >= end || now >= cl.cfg.stop {
-            return;
+    /// A client is free: it invokes its next operation, if the workload has one left.
+    pub(crate) fn next(
+        &mut self,
+        client: ClientId,
+        now: Time,
+        end: Time,
+        history: &mut History,
+        trace: &mut Trace,
+    ) -> Option<ClientStep> {
+        if self.issued >= self.cfg.ops || now >= end || now >= self.cfg.stop {
+            return None;
         }
-        cl.issued += 1;
-        let op = cl.next_op(client);
-        let seq = cl.clients[client].counter;
+        self.issued += 1;
+        let op = self.next_op(client);
+        let seq = self.clients[client].counter;
         let request = Request::new(client, seq, op.clone());
-        let op_id = self.history.invoke(now, client, op);
-        self.trace.emit::<P::Msg, P::Timer>(
-            now,
-            &TraceEvent::Invoke { client: Addr::Client(client), op: op_id, request: &request },
-        );
-        let cl = self.clients.as_mut().expect("clients");
-        let home = cl.clients[client].home;
-        cl.clients[client].target = home;
+        let op_id = history.invoke(now, client, op);
+        emit(trace, now, &TraceEvent::Invoke { client: Addr::Client(client), op: op_id, request: &request });
+        let home = self.clients[client].home;
+        self.clients[client].target = home;
         let first = NodeId(home);
-        cl.clients[client].pending = Some(Pending { seq, op_id, request, attempt: 0, first, retries: 0, redirects: 0 });
-        self.client_send(client);
+        self.clients[client].pending =
+            Some(Pending { seq, op_id, request, attempt: 0, first, retries: 0, redirects: 0 });
+        Some(self.send(client, now))
     }
 
-    fn client_send(&mut self, client: usize) {
-        let now = self.now;
-        let cl = self.clients.as_mut().expect("clients");
-        let timeout = cl.cfg.timeout;
-        let c = &mut cl.clients[client];
+    fn send(&mut self, client: ClientId, now: Time) -> ClientStep {
+        let timeout = self.cfg.timeout;
+        let c = &mut self.clients[client];
         let p = c.pending.as_mut().expect("a pending operation");
         // The first send goes out as invoked; a later one says which attempt it is
         // and where the first went, so the protocol can tell a retry from a new op.
         let request = if p.attempt == 0 { p.request.clone() } else { p.request.retried(p.first, p.attempt) };
         p.attempt += 1;
-        let (seq, attempt, target) = (p.seq, p.attempt, c.target);
-        self.stats.client_requests += 1;
-        self.send(Addr::Client(client), Addr::Node(NodeId(target)), Payload::Request(Box::new(request)));
-        self.schedule(now + timeout, Ev::ClientTimeout { client, seq, attempt });
+        ClientStep::Send {
+            client,
+            to: NodeId(c.target),
+            request,
+            seq: p.seq,
+            attempt: p.attempt,
+            timeout_at: now + timeout,
+        }
     }
 
-    pub(crate) fn client_reply(&mut self, client: usize, reply: Reply) {
-        let n = self.node_count();
-        let cl = self.clients.as_mut().expect("clients");
-        let c = &mut cl.clients[client];
-        let Some(p) = &mut c.pending else { return };
+    /// A node answered `client`.
+    pub(crate) fn reply(
+        &mut self,
+        client: ClientId,
+        reply: Reply,
+        now: Time,
+        nodes: usize,
+        history: &mut History,
+        trace: &mut Trace,
+    ) -> Option<ClientStep> {
+        let c = &mut self.clients[client];
+        let p = c.pending.as_mut()?;
         if p.seq != reply.seq {
-            return; // a late reply to an operation already settled
+            return None; // a late reply to an operation already settled
         }
         let completion = match reply.outcome {
             Outcome::Value(v) => {
@@ -180,47 +209,61 @@ impl<P: Protocol> Sim<P> {
                 Completion::Ok { value: None, swapped: Some(ok) }
             }
             Outcome::Redirect(hint) => {
-                if p.redirects < 2 * n as u32 {
+                if p.redirects < 2 * nodes as u32 {
                     p.redirects += 1;
-                    c.target = hint.map_or((c.target + 1) % n, |h| h.0 % n);
-                    self.client_send(client);
+                    c.target = hint.map_or((c.target + 1) % nodes, |h| h.0 % nodes);
+                    return Some(self.send(client, now));
                 }
                 // Redirected around a loop (nodes with stale ideas of who leads): stop
                 // following and let this attempt's timeout retry, a natural back-off.
-                return;
+                return None;
             }
             Outcome::Rejected(why) => Completion::rejected(why),
         };
-        self.client_complete(client, completion);
+        Some(self.complete(client, completion, now, history, trace))
     }
 
-    pub(crate) fn client_timeout(&mut self, client: usize, seq: u64, attempt: u32) {
-        let n = self.node_count();
-        let cl = self.clients.as_mut().expect("clients");
-        let retries_max = cl.cfg.retries;
-        let c = &mut cl.clients[client];
-        let Some(p) = &mut c.pending else { return };
+    /// `client`'s attempt `attempt` of operation `seq` timed out: retry, or give up.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn timeout(
+        &mut self,
+        client: ClientId,
+        seq: u64,
+        attempt: u32,
+        now: Time,
+        nodes: usize,
+        history: &mut History,
+        trace: &mut Trace,
+    ) -> Option<ClientStep> {
+        let retries_max = self.cfg.retries;
+        let c = &mut self.clients[client];
+        let p = c.pending.as_mut()?;
         if p.seq != seq || p.attempt != attempt {
-            return;
+            return None;
         }
         if p.retries < retries_max {
             p.retries += 1;
             p.redirects = 0;
-            c.target = (c.target + 1) % n;
-            self.client_send(client);
+            c.target = (c.target + 1) % nodes;
+            Some(self.send(client, now))
         } else {
             let completion = Completion::gave_up(&p.request.op, GaveUp::TimedOut);
-            self.client_complete(client, completion);
+            Some(self.complete(client, completion, now, history, trace))
         }
     }
 
-    fn client_complete(&mut self, client: usize, completion: Completion) {
-        let now = self.now;
-        let cl = self.clients.as_mut().expect("clients");
-        let p = cl.clients[client].pending.take().expect("a pending operation");
-        let think = cl.cfg.think;
-        let gap = if think == 0 { 0 } else { cl.rng.exponential(think) };
-        if self.trace.is_on() {
+    fn complete(
+        &mut self,
+        client: ClientId,
+        completion: Completion,
+        now: Time,
+        history: &mut History,
+        trace: &mut Trace,
+    ) -> ClientStep {
+        let p = self.clients[client].pending.take().expect("a pending operation");
+        let think = self.cfg.think;
+        let gap = if think == 0 { 0 } else { self.rng.exponential(think) };
+        if trace.is_on() {
             let (outcome, detail) = match &completion {
                 Completion::Ok { value: Some(v), .. } => ("ok", v.clone()),
                 Completion::Ok { swapped: Some(s), .. } => ("ok", format!("swapped={s}")),
@@ -228,22 +271,21 @@ impl<P: Protocol> Sim<P> {
                 Completion::Fail { error, .. } => ("fail", error.clone()),
                 Completion::Info { error, .. } => ("info", error.clone()),
             };
-            self.trace.emit::<P::Msg, P::Timer>(
+            emit(
+                trace,
                 now,
                 &TraceEvent::Complete { client: Addr::Client(client), op: p.op_id, outcome, detail: &detail },
             );
         }
-        self.history.complete(p.op_id, now, completion);
-        self.schedule(now + gap, Ev::ClientNext { client });
+        history.complete(p.op_id, now, completion);
+        ClientStep::Wake { client, at: now + gap }
     }
 
     /// At the end of the run, operations still outstanding are indeterminate.
-    pub(crate) fn finish_clients(&mut self) {
-        let now = self.now;
-        let Some(cl) = &mut self.clients else { return };
-        for c in &mut cl.clients {
+    pub(crate) fn finish(&mut self, now: Time, history: &mut History) {
+        for c in &mut self.clients {
             if let Some(p) = c.pending.take() {
-                self.history.complete(p.op_id, now, Completion::gave_up(&p.request.op, GaveUp::RunEnded));
+                history.complete(p.op_id, now, Completion::gave_up(&p.request.op, GaveUp::RunEnded));
             }
         }
     }
