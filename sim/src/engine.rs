@@ -797,8 +797,6 @@ impl<P: Protocol> Sim<P> {
         idx(from) * (n + 1) + idx(to)
     }
 
-    /// Puts a message on the wire: loss, latency, FIFO or reordering, duplication.
-    #[inline(always)]
     /// Carries out what a client asked for.
     fn client_step(&mut self, step: Option<ClientStep>) {
         match step {
@@ -812,6 +810,8 @@ impl<P: Protocol> Sim<P> {
         }
     }
 
+    /// Puts a message on the wire: loss, latency, FIFO or reordering, duplication.
+    #[inline(always)]
     pub(crate) fn send(&mut self, from: Addr, to: Addr, payload: Payload<P::Msg>) {
         self.stats.sent += 1;
         self.next_msg += 1;
