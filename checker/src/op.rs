@@ -107,7 +107,7 @@ impl OpKind {
     pub const BANK: &'static [OpKind] = &[OpKind::Transfer, OpKind::Read];
 
     /// Its word in a scenario file and a history: "get", "put", ...
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             OpKind::Get => "get",
             OpKind::Put => "put",

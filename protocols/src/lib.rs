@@ -12,7 +12,7 @@ pub mod threepc;
 pub mod twopc;
 
 use faultline_sim::protocol::OpKind;
-use faultline_sim::scenario::{Catalog, Known, WorkloadKind};
+use faultline_sim::scenario::{Catalog, Known};
 use faultline_sim::{RunResult, Scenario, Sim, Trace};
 
 /// A protocol as the CLI and scenario files know it.
@@ -27,8 +27,6 @@ pub struct Entry {
     pub messages: &'static [&'static str],
     /// The client operations it serves ([`faultline_sim::Protocol::OPS`]).
     pub ops: &'static [OpKind],
-    /// The workload its clients speak: key-value (get/put/append/cas) or bank.
-    pub workload: WorkloadKind,
     /// It has a leader to aim faults at ([`faultline_sim::Protocol::HAS_LEADER`]).
     pub leader: bool,
     /// Runs a parsed scenario with one seed.
@@ -87,7 +85,6 @@ pub const REGISTRY: &[Entry] = &[
         probes: <pb::Pb as faultline_sim::Protocol>::PROBES,
         messages: kinds::<pb::Pb>(),
         ops: <pb::Pb as faultline_sim::Protocol>::OPS,
-        workload: WorkloadKind::Kv,
         leader: <pb::Pb as faultline_sim::Protocol>::HAS_LEADER,
         run: run_pb,
     },
@@ -98,7 +95,6 @@ pub const REGISTRY: &[Entry] = &[
         probes: <raft::Raft as faultline_sim::Protocol>::PROBES,
         messages: kinds::<raft::Raft>(),
         ops: <raft::Raft as faultline_sim::Protocol>::OPS,
-        workload: WorkloadKind::Kv,
         leader: <raft::Raft as faultline_sim::Protocol>::HAS_LEADER,
         run: run_raft,
     },
@@ -109,7 +105,6 @@ pub const REGISTRY: &[Entry] = &[
         probes: paxos::PROBES,
         messages: kinds::<paxos::Paxos>(),
         ops: <paxos::Paxos as faultline_sim::Protocol>::OPS,
-        workload: WorkloadKind::Kv,
         leader: <paxos::Paxos as faultline_sim::Protocol>::HAS_LEADER,
         run: run_paxos,
     },
@@ -120,7 +115,6 @@ pub const REGISTRY: &[Entry] = &[
         probes: paxos::synod::PROBES,
         messages: kinds::<paxos::synod::Synod>(),
         ops: <paxos::synod::Synod as faultline_sim::Protocol>::OPS,
-        workload: WorkloadKind::Kv,
         leader: <paxos::synod::Synod as faultline_sim::Protocol>::HAS_LEADER,
         run: run_synod,
     },
@@ -131,7 +125,6 @@ pub const REGISTRY: &[Entry] = &[
         probes: commit::PROBES,
         messages: kinds::<twopc::TwoPc>(),
         ops: <twopc::TwoPc as faultline_sim::Protocol>::OPS,
-        workload: WorkloadKind::Bank,
         leader: <twopc::TwoPc as faultline_sim::Protocol>::HAS_LEADER,
         run: run_twopc,
     },
@@ -142,7 +135,6 @@ pub const REGISTRY: &[Entry] = &[
         probes: commit::PROBES,
         messages: kinds::<threepc::ThreePc>(),
         ops: <threepc::ThreePc as faultline_sim::Protocol>::OPS,
-        workload: WorkloadKind::Bank,
         leader: <threepc::ThreePc as faultline_sim::Protocol>::HAS_LEADER,
         run: run_threepc,
     },
@@ -153,7 +145,6 @@ pub const REGISTRY: &[Entry] = &[
         probes: chash::store::PROBES,
         messages: kinds::<chash::store::Shard>(),
         ops: <chash::store::Shard as faultline_sim::Protocol>::OPS,
-        workload: WorkloadKind::Kv,
         leader: <chash::store::Shard as faultline_sim::Protocol>::HAS_LEADER,
         run: run_chash,
     },
@@ -164,7 +155,6 @@ pub const REGISTRY: &[Entry] = &[
         probes: &[],
         messages: kinds::<pingpong::PingPong>(),
         ops: <pingpong::PingPong as faultline_sim::Protocol>::OPS,
-        workload: WorkloadKind::Kv,
         leader: <pingpong::PingPong as faultline_sim::Protocol>::HAS_LEADER,
         run: run_pingpong,
     },
@@ -185,7 +175,6 @@ pub fn catalog() -> Catalog<'static> {
                 probes: e.probes.iter().map(|p| p.0).collect(),
                 messages: e.messages.to_vec(),
                 ops: e.ops.to_vec(),
-                workload: e.workload,
                 leader: e.leader,
             })
             .collect(),

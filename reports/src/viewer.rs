@@ -15,11 +15,9 @@ const TEMPLATE: &str = include_str!("viewer.html");
 
 /// The timelines' label, with the error of an operation that got no answer.
 fn op_label(op: &faultline_sim::Op, completion: Option<&Completion>) -> String {
-    match completion {
-        Some(Completion::Fail { error, .. } | Completion::Info { error, .. }) => {
-            format!("{} ({error})", op_text(op, completion))
-        }
-        _ => op_text(op, completion),
+    match completion.and_then(Completion::error) {
+        Some(error) => format!("{} ({error})", op_text(op, completion)),
+        None => op_text(op, completion),
     }
 }
 

@@ -2,7 +2,6 @@
 //! assertions on probes, and the liveness bound.
 
 use crate::engine::{Check, Ev, Failure, Sim};
-use crate::history::Completion;
 use crate::protocol::{NodeId, Protocol};
 use crate::scenario::When;
 use crate::time::fmt_time;
@@ -198,11 +197,7 @@ impl<P: Protocol> Sim<P> {
                 None => "never completed".into(),
                 Some((t, c)) if c.answered() => format!("completed only at {}", fmt_time(*t)),
                 Some((t, c)) => {
-                    let error = match c {
-                        Completion::Fail { error, .. } | Completion::Info { error, .. } => error.as_str(),
-                        Completion::Ok { .. } => "",
-                    };
-                    format!("ended without an answer at {} ({error})", fmt_time(*t))
+                    format!("ended without an answer at {} ({})", fmt_time(*t), c.error().unwrap_or(""))
                 }
             };
             self.assertion_failures.push(Failure {

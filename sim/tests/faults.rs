@@ -64,7 +64,6 @@ fn scenario_for(name: &'static str, leader: bool, src: &str) -> faultline_sim::S
             variants: vec!["correct"],
             probes: vec![],
             messages: vec!["Ping"],
-            workload: faultline_sim::scenario::WorkloadKind::Kv,
             ops: faultline_sim::protocol::OpKind::KV.to_vec(),
             leader,
         }],

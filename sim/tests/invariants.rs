@@ -79,7 +79,6 @@ fn run(limits: (u64, u64), invariants: bool) -> (faultline_sim::RunResult, Strin
             variants: vec!["correct"],
             probes: vec![],
             messages: vec![],
-            workload: faultline_sim::scenario::WorkloadKind::Kv,
             ops: vec![],
             leader: false,
         }],

@@ -32,7 +32,7 @@ pub fn list() -> u8 {
         println!("    messages: {} (the kinds a drop fault names)", e.messages.join(", "));
         if e.ops.is_empty() {
             println!("    workload: none (it serves no client operations)");
-        } else if e.workload == faultline_sim::scenario::WorkloadKind::Bank {
+        } else if faultline_sim::scenario::WorkloadKind::serving(e.ops) == faultline_sim::scenario::WorkloadKind::Bank {
             println!("    workload: bank (kind = \"bank\" in [workload]: transfers and reads of every account)");
         }
     }

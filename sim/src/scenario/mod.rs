@@ -225,6 +225,18 @@ pub struct WorkloadConfig {
     pub stop: u64,
 }
 
+impl WorkloadKind {
+    /// What the clients of a protocol that serves `ops` speak: a bank if it serves
+    /// only bank transactions, key-value otherwise.
+    pub fn serving(ops: &[crate::protocol::OpKind]) -> WorkloadKind {
+        if !ops.is_empty() && ops.iter().all(|k| crate::protocol::OpKind::BANK.contains(k)) {
+            WorkloadKind::Bank
+        } else {
+            WorkloadKind::Kv
+        }
+    }
+}
+
 impl WorkloadConfig {
     pub fn kind(&self) -> WorkloadKind {
         if self.bank.is_some() { WorkloadKind::Bank } else { WorkloadKind::Kv }
@@ -315,8 +327,6 @@ pub struct Known<'a> {
     pub probes: Vec<&'a str>,
     /// Its message kinds ([`crate::protocol::Message::KINDS`]), which `drop` faults name.
     pub messages: Vec<&'a str>,
-    /// The workload kind its clients speak.
-    pub workload: WorkloadKind,
     /// The operations it serves ([`crate::Protocol::OPS`]): a mix may weigh only these.
     pub ops: Vec<crate::protocol::OpKind>,
     /// Whether it has a leader ([`crate::Protocol::HAS_LEADER`]): faults aimed at
@@ -325,6 +335,11 @@ pub struct Known<'a> {
 }
 
 impl<'a> Known<'a> {
+    /// The workload kind its clients speak, from the operations it serves.
+    pub fn workload(&self) -> WorkloadKind {
+        WorkloadKind::serving(&self.ops)
+    }
+
     /// What a scenario may say about protocol `P`, registered as `name` with
     /// `variants` ("correct" first): its probes, message kinds, operations and
     /// leader come from the trait.
@@ -352,13 +367,11 @@ impl<'a> Known<'a> {
     /// assert!(result.as_expected());
     /// ```
     pub fn of<P: crate::Protocol>(name: &'a str, variants: Vec<&'a str>) -> Known<'a> {
-        let bank = !P::OPS.is_empty() && P::OPS.iter().all(|k| crate::protocol::OpKind::BANK.contains(k));
         Known {
             name,
             variants,
             probes: P::PROBES.iter().map(|p| p.0).collect(),
             messages: <P::Msg as crate::protocol::Message>::KINDS.to_vec(),
-            workload: if bank { WorkloadKind::Bank } else { WorkloadKind::Kv },
             ops: P::OPS.to_vec(),
             leader: P::HAS_LEADER,
         }

@@ -707,11 +707,11 @@ impl Checker<'_> {
         w: &RawWorkload,
         protocol: &Spanned<String>,
     ) -> Result<(), Diagnostic> {
-        if known.workload == kind {
+        if known.workload() == kind {
             return Ok(());
         }
         let name = known.name;
-        let (msg, help) = match known.workload {
+        let (msg, help) = match known.workload() {
             WorkloadKind::Kv => (
                 format!("{name} stores keys (a kv workload), but this [workload] is a bank"),
                 "remove kind = \"bank\": this protocol stores keys (mix = { get, put, append, cas })",
@@ -909,7 +909,6 @@ mod tests {
                 variants: vec!["correct"],
                 probes: vec![],
                 messages: vec!["Query", "Store"],
-                workload: WorkloadKind::Kv,
                 ops: vec![OpKind::Get, OpKind::Put],
                 leader: false,
             }],
