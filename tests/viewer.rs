@@ -28,10 +28,13 @@ fn viewer_of(scenario: &str, dir: &Path) -> PathBuf {
     dir.join("viewer.html")
 }
 
-/// Hosts Chromium itself calls in the background (component updates, sign-in), which
-/// no flag turns off in Debian's build. Anything else through the proxy came from the
-/// page.
-const BROWSER_OWN_HOSTS: &[&str] = &["update.googleapis.com", "accounts.google.com", "clients2.google.com"];
+/// Hosts Chromium itself calls in the background (component updates, sign-in, and
+/// since Debian's Chromium 148 a search preconnect and an "AI mode" prefetch to
+/// www.google.com), which no flag turns off in Debian's build: a blank page makes the
+/// same calls. Anything else through the proxy came from the page; and the page's own
+/// resource timing must count no fetch at all (`data-resources="0"`).
+const BROWSER_OWN_HOSTS: &[&str] =
+    &["update.googleapis.com", "accounts.google.com", "clients2.google.com", "www.google.com"];
 
 /// The host a proxied request is for: "CONNECT host:443" or "GET http://host/...".
 fn requested_host(first_line: &str) -> String {
@@ -122,6 +125,12 @@ fn a_commit_run_shows_its_transactions_and_the_broken_atomicity() {
     assert_eq!(count(&dom, "id=\"invariant-marker\""), 1, "the broken invariant is marked on the timeline");
     assert!(dom.contains("invariant `atomicity` violated"), "the failure is in the header");
     assert!(dom.contains("transfer "), "the operations are the bank's transfers");
+    assert!(connections.is_empty(), "{connections:?}");
+    assert_eq!(count(&dom, "class=\"obs\""), 0, "observations are off until asked for");
+    assert!(dom.contains("voted yes on t"), "the participants' observations are in the page");
+    let (dom, connections) = chromium_at(&page, "#observations&from=0s&to=60s", &["--dump-dom"]);
+    let marks = count(&dom, "class=\"obs\"");
+    assert!(marks > 5, "votes and decisions are marked on the lifelines: {marks}");
     assert!(connections.is_empty(), "{connections:?}");
 }
 

@@ -6,7 +6,8 @@
 //! history is linearizable (per key, with a search budget: "unknown" is a verdict of
 //! its own, never a guess), [`bank::conserved_total`] whether a bank's reads
 //! always add up, and [`import`] reads Jepsen etcd logs, Porcupine key-value files
-//! and faultline's own `history.json`.
+//! and faultline's own `history.json`. [`observe::Judge`] holds what nodes report
+//! ([`observe::Observation`]s) to the invariants of their protocol family.
 //!
 //! ```
 //! use faultline_checker::history::{Completion, History};
@@ -25,10 +26,12 @@
 
 pub mod bank;
 pub mod diag;
+pub mod families;
 pub mod history;
 pub mod import;
 pub mod linearizability;
 pub mod models;
+pub mod observe;
 pub mod op;
 pub mod time;
 

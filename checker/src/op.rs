@@ -3,6 +3,16 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A node's index in the cluster: `n1` is `NodeId(0)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct NodeId(pub usize);
+
+impl std::fmt::Display for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "n{}", self.0 + 1)
+    }
+}
+
 /// A client's index (the history's `process`; the trace calls client 0 `c1`).
 pub type ClientId = usize;
 

@@ -70,6 +70,8 @@ pub struct Trace {
     /// (node, from, to, is a crash) for crashes and pauses.
     pub(crate) outages: Vec<(usize, u64, Option<u64>, bool)>,
     pub(crate) notes: Vec<(usize, u64, String)>,
+    /// (node, time, what) of each observation a node reported.
+    pub(crate) observations: Vec<(usize, u64, String)>,
     /// The invariant violation that ended the run, if one did.
     pub(crate) violation: Option<(u64, String)>,
 }
@@ -224,6 +226,11 @@ impl Reader<'_> {
             Event::Note { node, text } if !self.before_window(t) && !self.after_window(t) => {
                 self.keep(text.len().saturating_add(ITEM_BYTES), t)?;
                 self.trace.notes.push((node.0.0, t, text));
+            }
+            Event::Observe { node, obs } if !self.before_window(t) && !self.after_window(t) => {
+                let text = obs.to_string();
+                self.keep(text.len().saturating_add(ITEM_BYTES), t)?;
+                self.trace.observations.push((node.0.0, t, text));
             }
             _ => {}
         }

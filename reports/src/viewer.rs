@@ -64,7 +64,10 @@ pub fn viewer_html(
         p.partitions.iter().map(|(a, b, g)| json!({"from": a, "to": open(*b), "groups": g})).collect();
     let outages: Vec<Value> =
         p.outages.iter().map(|(n, a, b, c)| json!({"node": n, "from": a, "to": open(*b), "crash": c})).collect();
-    let notes: Vec<Value> = p.notes.iter().map(|(n, t, text)| json!({"node": n, "t": t, "text": text})).collect();
+    let marks = |list: &[(usize, u64, String)]| -> Vec<Value> {
+        list.iter().map(|(n, t, text)| json!({"node": n, "t": t, "text": text})).collect()
+    };
+    let (notes, observations) = (marks(&p.notes), marks(&p.observations));
     // One lane per client that appears, in client order (not one per client number).
     let lanes: Vec<usize> =
         history.ops.iter().map(|o| o.client).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
@@ -104,6 +107,7 @@ pub fn viewer_html(
         "partitions": partitions,
         "outages": outages,
         "notes": notes,
+        "observations": observations,
         "ops": ops,
         "violation": p.violation.as_ref().map(|(t, text)| json!({"t": t, "text": text})),
         "stuck": stuck,

@@ -1,8 +1,10 @@
 //! Checkers that judge a whole run: linearizability of a key-value history, the
 //! conserved total of a bank history. They live in their own crate,
 //! `faultline-checker`, usable without the engine; they are re-exported here.
-//! Cluster-wide protocol invariants are checked by the engine after every event
-//! through [`crate::protocol::Protocol::check_cluster`].
+//! A protocol's invariants are checked by the engine after every event: the
+//! families' invariants on what nodes report through [`crate::Ctx::observe`], by the
+//! [`Judge`](crate::observe::Judge), and a protocol's own through
+//! [`crate::protocol::Protocol::check_cluster`].
 
 pub mod facts;
 

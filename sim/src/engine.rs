@@ -13,7 +13,8 @@ use crate::disk::Disk;
 use crate::history::History;
 use crate::nemesis::{Nemesis, NemesisStep};
 use crate::network::{Cuts, sample};
-use crate::protocol::{Ctx, Effect, Message, NodeId, Protocol, Reply, Request, TimerId, Violation};
+use crate::observe::Judge;
+use crate::protocol::{Ctx, Effect, Message, NodeId, Observation, Protocol, Reply, Request, TimerId, Violation};
 use crate::queue::{Entry, EventQueue};
 use crate::rng::{SimRng, Stream};
 use crate::scenario::{CutMode, Expect, FaultAction, Scenario, Target};
@@ -360,6 +361,10 @@ pub struct Sim<P: Protocol> {
     next_msg: u64,
     violation: Option<(Time, Violation)>,
     facts: crate::check::facts::Facts,
+    /// Holds what nodes report ([`Effect::Observe`]) to their family's invariants.
+    judge: Judge,
+    /// The observations of the step in progress, judged once its effects are out.
+    observed: Vec<Observation>,
     pub(crate) peer_sent: u64,
     /// Groups of the current partition, until the cuts change.
     pub(crate) groups: Option<Vec<Vec<NodeId>>>,
@@ -421,6 +426,8 @@ impl<P: Protocol> Sim<P> {
             next_msg: 0,
             violation: None,
             facts: Default::default(),
+            judge: Judge::new(n),
+            observed: Vec::new(),
             peer_sent: 0,
             groups: None,
             watch: vec![(false, false, 0); scenario.asserts.len()],
@@ -537,7 +544,13 @@ impl<P: Protocol> Sim<P> {
             self.assertion_failures.push(Failure { check: Check::ConservedTotal, message: why });
         }
         self.facts.now = self.now;
-        let measures = if self.scenario.invariants { P::measures(&self.states, &mut self.facts) } else { Vec::new() };
+        let measures = if self.scenario.invariants {
+            let mut m = self.judge.measures(self.now);
+            m.extend(P::measures(&self.states, &mut self.facts));
+            m
+        } else {
+            Vec::new()
+        };
         RunResult {
             seed: self.seed,
             end_time: self.now,
@@ -730,14 +743,27 @@ impl<P: Protocol> Sim<P> {
         self.check_invariants(node);
     }
 
-    /// The node's own invariants after its step, then the cluster's.
+    /// The node's own invariants after its step, then the cluster's, then what it
+    /// reported, judged by its family's invariants.
     fn check_invariants(&mut self, node: usize) {
         if !self.scenario.invariants || self.violation.is_some() {
+            self.observed.clear();
             return;
         }
         let local = self.states[node].as_ref().map_or(Ok(()), |s| s.check_invariants());
         self.facts.now = self.now;
-        if let Err(v) = local.and_then(|()| P::check_cluster(&self.states, node, &mut self.facts)) {
+        let mut verdict = local.and_then(|()| P::check_cluster(&self.states, node, &mut self.facts));
+        if !self.observed.is_empty() {
+            let boot = self.slots[node].incarnation;
+            for obs in self.observed.drain(..) {
+                if verdict.is_err() {
+                    break;
+                }
+                verdict = self.judge.observe(NodeId(node), u64::from(boot), self.now, &obs);
+            }
+            self.observed.clear();
+        }
+        if let Err(v) = verdict {
             self.trace.emit::<P::Msg, P::Timer>(
                 self.now,
                 &TraceEvent::Violation { invariant: &v.invariant, detail: &v.detail },
@@ -783,6 +809,13 @@ impl<P: Protocol> Sim<P> {
                         self.now,
                         &TraceEvent::Note { node: NodeIdName(NodeId(node)), text: &text },
                     );
+                }
+                Effect::Observe(obs) => {
+                    self.trace.emit::<P::Msg, P::Timer>(
+                        self.now,
+                        &TraceEvent::Observe { node: NodeIdName(NodeId(node)), obs: &obs },
+                    );
+                    self.observed.push(obs);
                 }
             }
         }

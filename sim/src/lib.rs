@@ -6,7 +6,7 @@
 //! [`Trace`], and the checkers judge the result.
 
 pub mod check;
-pub use faultline_checker::{diag, history, time};
+pub use faultline_checker::{diag, families, history, observe, time};
 mod checks;
 pub mod clock;
 pub mod disk;
@@ -22,6 +22,8 @@ pub mod trace;
 mod workload;
 
 pub use engine::{Check, Failure, RunResult, Sim, Stats};
-pub use protocol::{ClientId, Ctx, Message, NodeId, Op, OpKind, Outcome, Protocol, Reply, Request, TimerId, Violation};
+pub use protocol::{
+    ClientId, Ctx, Message, NodeId, Observation, Op, OpKind, Outcome, Protocol, Reply, Request, TimerId, Violation,
+};
 pub use scenario::Scenario;
 pub use trace::Trace;

@@ -10,21 +10,12 @@ use serde::{Deserialize, Serialize};
 use crate::rng::SimRng;
 use crate::time::{Dur, Time};
 
-/// A node's index in the cluster: `n1` is `NodeId(0)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct NodeId(pub usize);
-
-impl std::fmt::Display for NodeId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "n{}", self.0 + 1)
-    }
-}
-
 /// Names a live timer of one node; handed out by [`Ctx::set_timer`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct TimerId(pub u64);
 
-pub use faultline_checker::op::{ClientId, Op, OpKind};
+pub use faultline_checker::observe::{Observation, Violation};
+pub use faultline_checker::op::{ClientId, NodeId, Op, OpKind};
 
 /// A request as it reaches a node.
 ///
@@ -139,6 +130,8 @@ pub enum Effect<P: Protocol> {
     Sync,
     /// A free-form line for the trace, e.g. "became primary".
     Note(String),
+    /// What the node did, for the tester (see [`Ctx::observe`]).
+    Observe(Observation),
 }
 
 /// What the engine hands a protocol on each call: who it is, the cluster, its local
@@ -232,13 +225,13 @@ impl<'a, P: Protocol> Ctx<'a, P> {
     pub fn note(&mut self, text: impl Into<String>) {
         self.effects.push(Effect::Note(text.into()));
     }
-}
-
-/// A cluster-wide property that failed, named so a student can look it up.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Violation {
-    pub invariant: String,
-    pub detail: String,
+    /// Tells the tester what this node just did ("I promised ballot 4.2", "I decided
+    /// t3.1: commit"). The run's [`Judge`](crate::observe::Judge) holds every
+    /// observation to the invariants of its protocol family, and the trace records it.
+    /// Report the moment it happens, after the step's writes are on their way to disk.
+    pub fn observe(&mut self, what: Observation) {
+        self.effects.push(Effect::Observe(what));
+    }
 }
 
 /// A message between nodes, with names for its kinds.

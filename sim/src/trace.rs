@@ -8,7 +8,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::protocol::{ClientId, NodeId, Reply, Request};
+use crate::protocol::{ClientId, NodeId, Observation, Reply, Request};
 use crate::time::Time;
 
 /// FNV-1a, 64 bit: a pinned hash, the same on every machine and Rust release. Byte at
@@ -223,6 +223,13 @@ mod tests {
         let reply = Reply { client: 2, seq: 7, outcome: Outcome::Swapped(true) };
         let msg = ("Ping".to_string(), 3u64);
         let timer = "election";
+        let observed = Observation::Decided {
+            txn: 1 << 32 | 3,
+            commit: true,
+            participants: vec![NodeId(1), NodeId(2)],
+            reads: vec![("a1".into(), 0)],
+            writes: vec![],
+        };
         let events: Vec<Written<'_, (String, u64), &str>> = vec![
             Event::Send { from: a, to: Addr::Node(NodeId(1)), id: 1, msg: Body::Peer(&msg) },
             Event::Send { from: b, to: a, id: 2, msg: Body::Request { request: &request } },
@@ -244,6 +251,7 @@ mod tests {
             Event::Invoke { client: b, op: 4, request: &request },
             Event::Complete { client: b, op: 4, outcome: "ok", detail: "swapped=true" },
             Event::Note { node: n(0), text: "became leader of term 3" },
+            Event::Observe { node: n(1), obs: &observed },
             Event::Violation { invariant: "agreement", detail: "two values" },
             Event::Membership { epoch: 2, members: vec![n(0), n(2)] },
             Event::End { events: 99 },
@@ -270,12 +278,13 @@ mod tests {
                 Event::Invoke { .. } => "invoke",
                 Event::Complete { .. } => "complete",
                 Event::Note { .. } => "note",
+                Event::Observe { .. } => "observe",
                 Event::Violation { .. } => "violation",
                 Event::Membership { .. } => "membership",
                 Event::End { .. } => "end",
             });
         }
-        assert_eq!(seen.len(), 21, "every variant is sampled");
+        assert_eq!(seen.len(), 22, "every variant is sampled");
         for e in &events {
             let written = serde_json::to_string(e).expect("writes");
             let read: ReadEvent = serde_json::from_str(&written).unwrap_or_else(|err| panic!("{written}: {err}"));
@@ -320,12 +329,12 @@ pub enum Body<'a, M> {
 
 /// One trace event, as the engine writes it ([`Written`]) and as a reader reads it
 /// back ([`ReadEvent`]): one enum, so the two cannot drift apart. `t` (virtual time, ns)
-/// is written before it. `B` is a message body, `T` a timer, `S` a string and `R` a
-/// client request: references when written (so an event costs nothing to build and
-/// drop when the trace is off), owned when read.
+/// is written before it. `B` is a message body, `T` a timer, `S` a string, `R` a
+/// client request and `O` an observation: references when written (so an event
+/// costs nothing to build and drop when the trace is off), owned when read.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "ev", rename_all = "snake_case")]
-pub enum Event<B, T, S, R> {
+pub enum Event<B, T, S, R, O> {
     Send {
         from: Addr,
         to: Addr,
@@ -410,6 +419,11 @@ pub enum Event<B, T, S, R> {
         node: NodeIdName,
         text: S,
     },
+    /// A node reported what it did ([`crate::Ctx::observe`]).
+    Observe {
+        node: NodeIdName,
+        obs: O,
+    },
     Violation {
         invariant: S,
         detail: S,
@@ -426,11 +440,11 @@ pub enum Event<B, T, S, R> {
 
 /// An event as the engine writes it: borrowed, with the protocol's own message and
 /// timer types.
-pub type Written<'a, M, T> = Event<Body<'a, M>, &'a T, &'a str, &'a Request>;
+pub type Written<'a, M, T> = Event<Body<'a, M>, &'a T, &'a str, &'a Request, &'a Observation>;
 
 /// An event as read back from a trace line: owned, with message bodies and timers
 /// as JSON (a reader does not know the protocol's types).
-pub type ReadEvent = Event<serde_json::Value, serde_json::Value, String, Request>;
+pub type ReadEvent = Event<serde_json::Value, serde_json::Value, String, Request, Observation>;
 
 /// Where the trace goes. `Off` skips serialisation altogether (benchmarks).
 pub struct Trace {

@@ -1,7 +1,9 @@
 //! What two-phase and three-phase commit share: the bank's layout over the
 //! participants, the participant's ledger (balances, locks, its part in each
-//! transaction, all durable), and the checks of atomic commitment
-//! ([`check`]).
+//! transaction, all durable), and what both report: the atomic-commitment
+//! observations ([`Observation::Voted`], [`Observation::Decided`]) that the
+//! family's checker judges ([`faultline_sim::families::commit`]), and the bank's
+//! measures.
 //!
 //! ## The layout
 //! `n1` coordinates every transaction; `n2..nN` are the participants. Account `a{i}`
@@ -17,17 +19,15 @@
 //! which any participant may do before it has voted yes. On the decision it applies
 //! (or drops) the piece, syncs, releases its locks and acknowledges.
 
-pub mod check;
-
 use std::collections::BTreeMap;
 
 use faultline_sim::disk::Durable;
 use faultline_sim::scenario::{Bank, Scenario};
-use faultline_sim::{ClientId, Ctx, NodeId, Op, Protocol};
+use faultline_sim::{ClientId, Ctx, NodeId, Observation, Op, Protocol};
 use serde::Serialize;
 
 /// A transaction, named by the client request that started it.
-pub type TxnId = u64;
+pub use faultline_sim::observe::{TxnId, show_txn};
 
 /// The coordinator.
 pub const COORDINATOR: NodeId = NodeId(0);
@@ -35,11 +35,6 @@ pub const COORDINATOR: NodeId = NodeId(0);
 /// `(client, seq)` as one number; `t3.12` is client c3's 12th operation.
 pub fn txn_id(client: ClientId, seq: u64) -> TxnId {
     ((client as u64 + 1) << 32) | (seq & 0xffff_ffff)
-}
-
-/// `t3.12`, or `initial` for the balances every account starts with.
-pub fn show_txn(txn: TxnId) -> String {
-    if txn == 0 { "initial".into() } else { format!("t{}.{}", txn >> 32, txn & 0xffff_ffff) }
 }
 
 /// Where the accounts live, and what they start with.
@@ -130,25 +125,6 @@ pub enum Record {
     Coord { participants: Vec<NodeId>, decision: Option<bool>, answer: Option<String> },
 }
 
-/// What a node did that the checks need to know, in the order it did it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Event {
-    Voted {
-        txn: TxnId,
-        yes: bool,
-    },
-    /// Decided (a participant: applied or dropped its piece). `participants` as this
-    /// node knows them; `reads` the versions read, `writes` `(account, version
-    /// overwritten)`.
-    Decided {
-        txn: TxnId,
-        commit: bool,
-        participants: Vec<NodeId>,
-        reads: Vec<(String, TxnId)>,
-        writes: Vec<(String, TxnId)>,
-    },
-}
-
 /// A participant's part in one transaction.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Part {
@@ -169,10 +145,6 @@ pub struct Ledger {
     pub accounts: BTreeMap<String, (i64, TxnId)>,
     pub locks: BTreeMap<String, TxnId>,
     pub parts: BTreeMap<TxnId, Part>,
-    /// What this incarnation did, for the checks (see [`check`]).
-    pub events: Vec<Event>,
-    /// Tells this incarnation from the node's next one (random at start).
-    pub boot: u64,
 }
 
 /// The answer to a vote request.
@@ -190,8 +162,8 @@ fn part_key(txn: TxnId) -> String {
 
 impl Ledger {
     /// A participant's ledger from its disk, or with the opening balances.
-    pub fn start(layout: &Layout, me: NodeId, durable: &Durable<Record>, boot: u64) -> Ledger {
-        let mut l = Ledger { boot, ..Ledger::default() };
+    pub fn start(layout: &Layout, me: NodeId, durable: &Durable<Record>) -> Ledger {
+        let mut l = Ledger::default();
         for a in layout.accounts_of(me) {
             l.accounts.insert(a, (layout.bank.balance as i64, 0));
         }
@@ -275,9 +247,9 @@ impl Ledger {
         // vote yes when the prepare is re-sent.
         ctx.write(part_key(txn), Record::Part { status, piece: piece.clone(), participants: participants.to_vec() });
         ctx.sync();
-        self.events.push(Event::Voted { txn, yes });
+        ctx.observe(Observation::Voted { txn, yes });
         if !yes {
-            self.events.push(Event::Decided {
+            ctx.observe(Observation::Decided {
                 txn,
                 commit: false,
                 participants: participants.to_vec(),
@@ -311,7 +283,7 @@ impl Ledger {
         );
         ctx.sync();
         self.parts.insert(txn, part);
-        self.events.push(Event::Decided {
+        ctx.observe(Observation::Decided {
             txn,
             commit: false,
             participants: Vec::new(),
@@ -350,7 +322,7 @@ impl Ledger {
                 self.parts.insert(txn, part);
                 ctx.write(part_key(txn), Record::Part { status, piece: Piece::default(), participants: Vec::new() });
                 ctx.sync();
-                self.events.push(Event::Decided {
+                ctx.observe(Observation::Decided {
                     txn,
                     commit,
                     participants: Vec::new(),
@@ -388,7 +360,7 @@ impl Ledger {
         let record = Record::Part { status, piece: p.piece.clone(), participants: p.participants.clone() };
         ctx.write(part_key(txn), record);
         ctx.sync();
-        self.events.push(Event::Decided { txn, commit, participants: p.participants.clone(), reads, writes });
+        ctx.observe(Observation::Decided { txn, commit, participants: p.participants.clone(), reads, writes });
         true
     }
 
@@ -560,12 +532,10 @@ pub fn answer_ask<P: Protocol<Stored = Record>>(
 /// (`given`, or the one [`Txn::answer`] words) in `txns` and in its log, syncs
 /// unless `lazy` (the caller then syncs later), sends `decision(id, commit)` to every
 /// participant, answers the client (unless the coordinator restarted since it
-/// began), and tells the checks. Returns false if `id` was already decided.
-#[allow(clippy::too_many_arguments)]
+/// began), and reports the decision. Returns false if `id` was already decided.
 pub fn decide<P: Protocol<Stored = Record>>(
     ctx: &mut Ctx<'_, P>,
     txns: &mut BTreeMap<TxnId, Txn>,
-    ledger: &mut Ledger,
     id: TxnId,
     commit: bool,
     given: Option<String>,
@@ -595,7 +565,7 @@ pub fn decide<P: Protocol<Stored = Record>>(
         let outcome = outcome(&answer, commit);
         ctx.reply(faultline_sim::Reply { client: txn.client, seq: txn.seq, outcome });
     }
-    ledger.events.push(Event::Decided { txn: id, commit, participants, reads: Vec::new(), writes: Vec::new() });
+    ctx.observe(Observation::Decided { txn: id, commit, participants, reads: Vec::new(), writes: Vec::new() });
     true
 }
 
@@ -640,4 +610,26 @@ pub fn probe<'a>(nodes: impl Iterator<Item = (&'a Ledger, &'a BTreeMap<TxnId, Tx
             _ => 0,
         })
         .sum()
+}
+
+/// What each participant holds at the end of a run (`ledgers`: participants, `None`
+/// if down), as a summary measure, with the total the bank started with.
+pub fn money<'a>(ledgers: impl Iterator<Item = (NodeId, Option<&'a Ledger>)>, total: Option<u64>) -> (String, String) {
+    let mut held = Vec::new();
+    let (mut sum, mut undecided) = (0, 0);
+    for (node, ledger) in ledgers {
+        match ledger {
+            Some(l) => {
+                let money: i64 = l.accounts.values().map(|(v, _)| v).sum();
+                sum += money;
+                undecided += l.undecided().count();
+                held.push(format!("{node} {money}"));
+            }
+            None => held.push(format!("{node} down")),
+        }
+    }
+    let of = total.map_or(String::new(), |t| format!(", of {t}"));
+    let moving =
+        if undecided > 0 { format!(" ({undecided} undecided piece(s) may still move some)") } else { String::new() };
+    ("money at the end".into(), format!("{}: {sum} in all{of}{moving}", held.join(", ")))
 }

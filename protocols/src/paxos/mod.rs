@@ -45,7 +45,6 @@
 //! - `shared-ballots`: ballots are round numbers alone, so two proposers can use
 //!   the same ballot with different values.
 
-pub mod check;
 pub mod synod;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -53,7 +52,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use faultline_sim::check::facts::Facts;
 use faultline_sim::disk::Durable;
 use faultline_sim::time::Dur;
-use faultline_sim::{ClientId, Ctx, NodeId, Op, Outcome, Protocol, Reply, Request, TimerId, Violation};
+use faultline_sim::trace::Fnv64;
+use faultline_sim::{ClientId, Ctx, NodeId, Observation, Op, Outcome, Protocol, Reply, Request, TimerId};
 use serde::Serialize;
 
 use crate::kv::Store;
@@ -107,6 +107,18 @@ pub type Ballot = u64;
 
 fn round_of(b: Ballot) -> u64 {
     b >> 16
+}
+
+/// A ballot as the consensus checks see it: round, then the proposer's number.
+fn observed(b: Ballot) -> faultline_sim::observe::Ballot {
+    faultline_sim::observe::Ballot { round: round_of(b), proposer: b & 0xffff }
+}
+
+/// A value's fingerprint, as observations report it.
+pub fn print<T: std::hash::Hash>(value: &T) -> u64 {
+    let mut h = Fnv64::default();
+    std::hash::Hash::hash(value, &mut h);
+    std::hash::Hasher::finish(&h)
 }
 
 /// What an acceptor reports in a promise: `(slot, ballot, command)` it accepted.
@@ -178,9 +190,6 @@ pub struct Paxos {
     // Acceptor.
     pub(crate) promised: Ballot,
     pub(crate) accepted: BTreeMap<u64, (Ballot, Cmd)>,
-    /// What this incarnation promised, accepted and learned, in order, for the checks.
-    pub(crate) acts: Vec<check::Act>,
-    pub(crate) boot: u64,
     // Learner.
     pub(crate) learned: BTreeMap<u64, Cmd>,
     /// Every slot below this is learned and applied.
@@ -225,7 +234,7 @@ impl Paxos {
     /// the caller syncs before answering).
     fn promise(&mut self, ctx: &mut Ctx<'_, Self>, ballot: Ballot) {
         self.promised = ballot;
-        self.acts.push(check::Act::Promised { ballot });
+        ctx.observe(Observation::Promised { ballot: observed(ballot) });
         if self.variant != Variant::ForgetPromise {
             ctx.write("promised", Stored::Promised(ballot));
         }
@@ -241,7 +250,7 @@ impl Paxos {
         }
         ctx.write(format!("acc/{slot:012}"), Stored::Accepted(ballot, cmd.clone()));
         ctx.sync();
-        self.acts.push(check::Act::Accepted { slot, ballot, print: check::print(&cmd) });
+        ctx.observe(Observation::Accepted { slot, ballot: observed(ballot), value: print(&cmd) });
         self.accepted.insert(slot, (ballot, cmd));
         true
     }
@@ -251,7 +260,7 @@ impl Paxos {
         if slot < self.applied || self.learned.contains_key(&slot) {
             return;
         }
-        self.acts.push(check::Act::Learned { slot, print: check::print(&cmd) });
+        ctx.observe(Observation::Learned { slot, value: print(&cmd) });
         self.learned.insert(slot, cmd);
         while let Some(cmd) = self.learned.get(&self.applied).cloned() {
             if let Cmd::Op { client, seq, op } = &cmd {
@@ -335,7 +344,7 @@ impl Paxos {
     }
 
     fn propose(&mut self, ctx: &mut Ctx<'_, Self>, slot: u64, cmd: Cmd) {
-        self.acts.push(check::Act::Proposed { slot, print: check::print(&cmd) });
+        ctx.observe(Observation::Proposed { slot, value: print(&cmd) });
         let mut acks = BTreeSet::new();
         if self.accept(ctx, self.ballot, slot, cmd.clone()) {
             acks.insert(self.me);
@@ -387,14 +396,15 @@ impl Protocol for Paxos {
     const PROBES: &'static [(&'static str, &'static str)] = PROBES;
 
     fn start(ctx: &mut Ctx<'_, Self>, variant: &Variant, durable: &Durable<Stored>) -> Self {
+        // The draw that once named this incarnation for the checks: kept so that
+        // every seed's random streams, and so its run, stay as they were.
+        let _ = ctx.rng().next_u64();
         let mut p = Paxos {
             variant: *variant,
             me: ctx.id(),
             n: ctx.cluster_size(),
             promised: 0,
             accepted: BTreeMap::new(),
-            acts: Vec::new(),
-            boot: ctx.rng().next_u64(),
             learned: BTreeMap::new(),
             applied: 0,
             store: Store::default(),
@@ -573,10 +583,6 @@ impl Protocol for Paxos {
             "noops" => up.map(|n| n.learned.values().filter(|c| **c == Cmd::Noop).count() as i64).max().unwrap_or(0),
             _ => 0,
         }
-    }
-
-    fn check_cluster(nodes: &[Option<Self>], stepped: usize, facts: &mut Facts) -> Result<(), Violation> {
-        check::check(nodes, stepped, facts)
     }
 
     fn measures(nodes: &[Option<Self>], _facts: &mut Facts) -> Vec<(String, String)> {

@@ -44,12 +44,12 @@ use std::collections::BTreeMap;
 use faultline_sim::check::facts::Facts;
 use faultline_sim::disk::Durable;
 use faultline_sim::time::Dur;
-use faultline_sim::{Ctx, NodeId, Protocol, Request, TimerId, Violation};
+use faultline_sim::{Ctx, NodeId, Protocol, Request, TimerId};
 use serde::Serialize;
 
 use crate::commit::{
-    COORDINATOR, Layout, Ledger, Piece, Record, Txn, TxnId, Vote, answer_ask, begin, check, decide,
-    recover_coordinator, show_txn,
+    COORDINATOR, Layout, Ledger, Piece, Record, Txn, TxnId, Vote, answer_ask, begin, decide, recover_coordinator,
+    show_txn,
 };
 
 /// How often prepares and decisions are re-sent.
@@ -146,8 +146,7 @@ impl TwoPc {
     fn decide(&mut self, ctx: &mut Ctx<'_, Self>, id: TxnId, commit: bool) {
         let lazy = self.variant == Variant::DecisionBeforeLog;
         let decision = |txn, commit| Msg::Decision { txn, commit };
-        if decide(ctx, &mut self.txns, &mut self.ledger, id, commit, None, lazy, decision) && lazy && !self.flush_armed
-        {
+        if decide(ctx, &mut self.txns, id, commit, None, lazy, decision) && lazy && !self.flush_armed {
             self.flush_armed = true;
             ctx.set_timer(Dur::from_millis(FLUSH_MS), Timer::Flush);
         }
@@ -205,12 +204,14 @@ impl Protocol for TwoPc {
     fn start(ctx: &mut Ctx<'_, Self>, config: &(Variant, Layout), durable: &Durable<Record>) -> Self {
         let (variant, layout) = *config;
         let me = ctx.id();
-        let boot = ctx.rng().next_u64();
+        // The draw that once named this incarnation for the checks: kept so that every
+        // seed's random streams, and so its run, stay as they were.
+        let _ = ctx.rng().next_u64();
         let mut node = TwoPc {
             variant,
             layout,
             me,
-            ledger: Ledger::start(&layout, me, durable, boot),
+            ledger: Ledger::start(&layout, me, durable),
             txns: BTreeMap::new(),
             flush_armed: false,
         };
@@ -344,13 +345,9 @@ impl Protocol for TwoPc {
         crate::commit::probe(nodes.iter().flatten().map(|n| (&n.ledger, &n.txns)), name)
     }
 
-    fn check_cluster(nodes: &[Option<Self>], stepped: usize, facts: &mut Facts) -> Result<(), Violation> {
-        check::check(stepped, nodes[stepped].as_ref().map(|n| &n.ledger), facts)
-    }
-
-    fn measures(nodes: &[Option<Self>], facts: &mut Facts) -> Vec<(String, String)> {
+    fn measures(nodes: &[Option<Self>], _: &mut Facts) -> Vec<(String, String)> {
         let total = nodes.iter().flatten().next().map(|n| n.layout.bank.total());
         let participants = nodes.iter().enumerate().skip(1).map(|(i, n)| (NodeId(i), n.as_ref().map(|n| &n.ledger)));
-        check::measures(facts, participants, total)
+        vec![crate::commit::money(participants, total)]
     }
 }

@@ -1,5 +1,5 @@
-//! The checks of atomic commitment, after every event, from what each node did
-//! ([`Event`]s):
+//! Atomic commitment (two- and three-phase commit), judged from what nodes were
+//! seen to do:
 //!
 //! - `atomicity`: no transaction commits at one node and aborts at another.
 //! - `validity`: a transaction commits only if every participant voted yes.
@@ -11,17 +11,14 @@
 //!
 //! It also measures blocking: how long each participant waited, from its yes vote
 //! to learning the outcome (across its crashes), reported with the run's summary.
-//! The bank's conserved total is checked on the client history by the engine
-//! ([`faultline_sim::check::bank`]).
 
 use std::collections::{BTreeMap, VecDeque};
 
-use faultline_sim::check::facts::{Cursors, Facts};
-use faultline_sim::time::{Time, fmt_time};
-use faultline_sim::{NodeId, Violation};
 use petgraph::graphmap::DiGraphMap;
 
-use super::{Event, Ledger, TxnId, show_txn};
+use crate::observe::{Observation, TxnId, Violation, show_txn};
+use crate::op::NodeId;
+use crate::time::{Time, fmt_time};
 
 /// A dependency between two committed transactions, weakest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -45,7 +42,7 @@ impl Dep {
 }
 
 /// The dependency graph of committed transactions.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Deps {
     graph: DiGraphMap<TxnId, Dep>,
     /// `(account, version) -> the transaction that overwrote that version`.
@@ -144,11 +141,9 @@ impl Deps {
     }
 }
 
-/// What the checks keep for the whole run.
-#[derive(Default)]
-pub struct Memory {
-    /// How far each node's events have been read.
-    read: Cursors,
+/// What the atomic-commitment checks keep for the whole run.
+#[derive(Debug, Default)]
+pub struct Commitment {
     votes: BTreeMap<(TxnId, usize), bool>,
     /// The first outcome seen per transaction: `(commit, node, when, node's boot)`.
     outcome: BTreeMap<TxnId, (bool, usize, Time, u64)>,
@@ -159,27 +154,21 @@ pub struct Memory {
     deps: Deps,
 }
 
-/// Checks the events node `stepped` added since the last check. The ledger's `boot`
-/// tells one incarnation of a node from the next (a restart starts its events afresh).
-pub fn check(stepped: usize, ledger: Option<&Ledger>, facts: &mut Facts) -> Result<(), Violation> {
-    let Some(ledger) = ledger else { return Ok(()) };
-    let boot = ledger.boot;
-    let now = facts.now();
-    let m = facts.memory::<Memory>();
-    let unread = m.read.unread(stepped, boot, ledger.events.len());
-    let node = NodeId(stepped);
-    for event in &ledger.events[unread] {
-        match event {
-            Event::Voted { txn, yes } => {
-                m.votes.insert((*txn, stepped), *yes);
+impl Commitment {
+    /// Takes one observation of `node`'s, in its incarnation `boot`, at `now`.
+    pub fn observe(&mut self, node: NodeId, boot: u64, now: Time, obs: &Observation) -> Result<(), Violation> {
+        let i = node.0;
+        match obs {
+            Observation::Voted { txn, yes } => {
+                self.votes.insert((*txn, i), *yes);
                 if *yes {
-                    m.waiting.entry((*txn, stepped)).or_insert(now);
+                    self.waiting.entry((*txn, i)).or_insert(now);
                 }
             }
-            Event::Decided { txn, commit, participants, reads, writes } => {
+            Observation::Decided { txn, commit, participants, reads, writes } => {
                 if *commit {
                     for p in participants {
-                        let vote = match m.votes.get(&(*txn, p.0)) {
+                        let vote = match self.votes.get(&(*txn, p.0)) {
                             Some(true) => continue,
                             Some(false) => "voted no",
                             None => "had not voted",
@@ -191,9 +180,9 @@ pub fn check(stepped: usize, ledger: Option<&Ledger>, facts: &mut Facts) -> Resu
                     }
                 }
                 let word = |c: bool| if c { "committed" } else { "aborted" };
-                match m.outcome.get(txn) {
+                match self.outcome.get(txn) {
                     Some(&(c, n, t, b)) if c != *commit => {
-                        let again = if n == stepped && b != boot { " after a restart" } else { "" };
+                        let again = if n == i && b != boot { " after a restart" } else { "" };
                         return Err(Violation {
                             invariant: "atomicity".into(),
                             detail: format!(
@@ -207,16 +196,16 @@ pub fn check(stepped: usize, ledger: Option<&Ledger>, facts: &mut Facts) -> Resu
                         });
                     }
                     Some(_) => {}
-                    None => drop(m.outcome.insert(*txn, (*commit, stepped, now, boot))),
+                    None => drop(self.outcome.insert(*txn, (*commit, i, now, boot))),
                 }
-                if let Some(since) = m.waiting.remove(&(*txn, stepped))
-                    && m.longest.is_none_or(|l| now - since > l.0)
+                if let Some(since) = self.waiting.remove(&(*txn, i))
+                    && self.longest.is_none_or(|l| now - since > l.0)
                 {
-                    m.longest = Some((now - since, *txn, stepped, since));
+                    self.longest = Some((now - since, *txn, i, since));
                 }
                 if *commit
                     && (!reads.is_empty() || !writes.is_empty())
-                    && let Err(cycle) = m.deps.commit(*txn, reads, writes)
+                    && let Err(cycle) = self.deps.commit(*txn, reads, writes)
                 {
                     return Err(Violation {
                         invariant: "serializability".into(),
@@ -224,67 +213,47 @@ pub fn check(stepped: usize, ledger: Option<&Ledger>, facts: &mut Facts) -> Resu
                     });
                 }
             }
+            _ => {}
         }
+        Ok(())
     }
-    Ok(())
-}
 
-/// The run's numbers: outcomes, the longest wait for one, who is still waiting, and
-/// what each participant holds at the end (`ledgers`: participants, `None` if down).
-pub fn measures<'a>(
-    facts: &mut Facts,
-    ledgers: impl Iterator<Item = (NodeId, Option<&'a Ledger>)>,
-    total: Option<u64>,
-) -> Vec<(String, String)> {
-    let mut held = Vec::new();
-    let (mut sum, mut undecided) = (0, 0);
-    for (node, ledger) in ledgers {
-        match ledger {
-            Some(l) => {
-                let money: i64 = l.accounts.values().map(|(v, _)| v).sum();
-                sum += money;
-                undecided += l.undecided().count();
-                held.push(format!("{node} {money}"));
-            }
-            None => held.push(format!("{node} down")),
+    /// The run's numbers: outcomes, the longest wait for one, and who is still
+    /// waiting at `now`, the end of the run.
+    pub fn measures(&self, now: Time) -> Vec<(String, String)> {
+        let committed = self.outcome.values().filter(|o| o.0).count();
+        let mut out = vec![(
+            "transactions".to_string(),
+            format!("{committed} committed, {} aborted", self.outcome.len() - committed),
+        )];
+        if let Some((d, txn, node, from)) = self.longest {
+            out.push((
+                "longest wait for an outcome".into(),
+                format!(
+                    "{} ({} at {}, from its yes vote at {} to {})",
+                    fmt_time(d),
+                    show_txn(txn),
+                    NodeId(node),
+                    fmt_time(from),
+                    fmt_time(from + d)
+                ),
+            ));
         }
+        if let Some((&(txn, node), &since)) = self.waiting.iter().min_by_key(|(k, t)| (**t, **k)) {
+            out.push((
+                "still waiting at the end".into(),
+                format!(
+                    "{} participant(s); the longest, {} at {}, since {} ({})",
+                    self.waiting.len(),
+                    show_txn(txn),
+                    NodeId(node),
+                    fmt_time(since),
+                    fmt_time(now - since)
+                ),
+            ));
+        }
+        out
     }
-    let now = facts.now();
-    let m = facts.memory::<Memory>();
-    let committed = m.outcome.values().filter(|o| o.0).count();
-    let mut out =
-        vec![("transactions".to_string(), format!("{committed} committed, {} aborted", m.outcome.len() - committed))];
-    if let Some((d, txn, node, from)) = m.longest {
-        out.push((
-            "longest wait for an outcome".into(),
-            format!(
-                "{} ({} at {}, from its yes vote at {} to {})",
-                fmt_time(d),
-                show_txn(txn),
-                NodeId(node),
-                fmt_time(from),
-                fmt_time(from + d)
-            ),
-        ));
-    }
-    let of = total.map_or(String::new(), |t| format!(", of {t}"));
-    let moving =
-        if undecided > 0 { format!(" ({undecided} undecided piece(s) may still move some)") } else { String::new() };
-    out.push(("money at the end".into(), format!("{}: {sum} in all{of}{moving}", held.join(", "))));
-    if let Some((&(txn, node), &since)) = m.waiting.iter().min_by_key(|(k, t)| (**t, **k)) {
-        out.push((
-            "still waiting at the end".into(),
-            format!(
-                "{} participant(s); the longest, {} at {}, since {} ({})",
-                m.waiting.len(),
-                show_txn(txn),
-                NodeId(node),
-                fmt_time(since),
-                fmt_time(now - since)
-            ),
-        ));
-    }
-    out
 }
 
 #[cfg(test)]

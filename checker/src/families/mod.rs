@@ -1,0 +1,5 @@
+//! The checkers of each protocol family, fed by [`Observation`](crate::observe::Observation)s
+//! through the [`Judge`](crate::observe::Judge).
+
+pub mod commit;
+pub mod consensus;

@@ -1,0 +1,222 @@
+//! What a node lets a tester see, and the judge that holds every run to it.
+//!
+//! A protocol's private state is its own business: two implementations of Paxos
+//! keep their promises in different fields. What they share is what a tester can
+//! observe, the way MIT's Raft tester sees only `GetState()` and the apply channel.
+//! A node reports those moments as [`Observation`]s ("I promised ballot 4.2", "I
+//! voted yes on t3.1", "I decided t3.1: commit"), and the [`Judge`] checks them
+//! against the invariants of the protocol's family, by the same names for every
+//! implementation:
+//!
+//! - **consensus** (single-decree and multi-slot Paxos): `promise-kept`,
+//!   `agreement`, `validity` ([`consensus`](crate::families::consensus));
+//! - **atomic commitment** (two- and three-phase commit): `atomicity`, `validity`,
+//!   `serializability` ([`commit`](crate::families::commit)).
+//!
+//! The judge needs nothing but the observations, in the order they happened, each
+//! with its node, the node's incarnation (which restart it is in) and the time; so
+//! the same judge can follow a simulated run, a run on real sockets, or a trace read
+//! back from disk.
+//!
+//! ```
+//! use faultline_checker::observe::{Ballot, Judge, Observation};
+//! use faultline_checker::op::NodeId;
+//!
+//! let mut judge = Judge::new(3);
+//! let b = Ballot { round: 2, proposer: 1 };
+//! let said = |judge: &mut Judge, node, obs| judge.observe(NodeId(node), 0, 0, &obs);
+//! said(&mut judge, 0, Observation::Proposed { slot: 0, value: 7 }).unwrap();
+//! said(&mut judge, 1, Observation::Promised { ballot: b }).unwrap();
+//! // An acceptor that promised 2.1 may not accept the older ballot 1.3.
+//! let v = said(&mut judge, 1, Observation::Accepted { slot: 0, ballot: Ballot { round: 1, proposer: 3 }, value: 7 })
+//!     .unwrap_err();
+//! assert_eq!(v.invariant, "promise-kept");
+//! assert_eq!(v.detail, "n2 accepted ballot 1.3 in slot 0 after promising ballot 2.1");
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use crate::families::{commit::Commitment, consensus::Consensus};
+use crate::op::NodeId;
+use crate::time::Time;
+
+/// A property of a run that failed, named so a student can look it up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    /// The invariant's name, e.g. `agreement`.
+    pub invariant: String,
+    /// What happened, naming the nodes, values and times involved.
+    pub detail: String,
+}
+
+/// A Paxos ballot: proposals are ordered by round, then by proposer. Shown as
+/// `round.proposer`, e.g. `4.2`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Ballot {
+    /// The round, growing with each new attempt.
+    pub round: u64,
+    /// Tells apart proposers that use the same round (usually the node's number).
+    pub proposer: u64,
+}
+
+impl std::fmt::Display for Ballot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.round, self.proposer)
+    }
+}
+
+/// A transaction's id: its client's number (from 1) in the high 32 bits and the
+/// client's operation number in the low 32; `0` is the initial version of every
+/// account. Shown by [`show_txn`] as `t3.12`.
+pub type TxnId = u64;
+
+/// `t3.12` for client c3's 12th operation; `initial` for 0.
+pub fn show_txn(txn: TxnId) -> String {
+    if txn == 0 { "initial".into() } else { format!("t{}.{}", txn >> 32, txn & 0xffff_ffff) }
+}
+
+/// Something a node did that a tester may see. Values are given as fingerprints
+/// (any hash that two nodes compute alike for the same value), so observations stay
+/// small whatever a protocol's values are.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "what", rename_all = "kebab-case")]
+pub enum Observation {
+    /// Consensus: a proposer put `value` forward in `slot` (0 for single-decree).
+    Proposed {
+        /// The slot (log position); 0 for single-decree Paxos.
+        slot: u64,
+        /// The value's fingerprint.
+        value: u64,
+    },
+    /// Consensus: an acceptor promised to accept nothing below `ballot`.
+    Promised {
+        /// The ballot promised.
+        ballot: Ballot,
+    },
+    /// Consensus: an acceptor accepted `value` in `slot` with `ballot`.
+    Accepted {
+        /// The slot.
+        slot: u64,
+        /// The ballot of the proposal accepted.
+        ballot: Ballot,
+        /// The value's fingerprint.
+        value: u64,
+    },
+    /// Consensus: a node learned that `value` was chosen in `slot`.
+    Learned {
+        /// The slot.
+        slot: u64,
+        /// The value's fingerprint.
+        value: u64,
+    },
+    /// Atomic commitment: a participant voted on `txn`.
+    Voted {
+        /// The transaction.
+        txn: TxnId,
+        /// Yes (prepared, ready to commit) or no.
+        yes: bool,
+    },
+    /// Atomic commitment: a node learned or made the outcome of `txn` and acted on it.
+    Decided {
+        /// The transaction.
+        txn: TxnId,
+        /// Commit (true) or abort.
+        commit: bool,
+        /// The participants whose yes votes a commit needs (empty if the node does
+        /// not know them).
+        #[serde(with = "names")]
+        participants: Vec<NodeId>,
+        /// On a commit, `(account, version)` the node's piece read: the version is
+        /// the transaction that wrote what was read.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        reads: Vec<(String, TxnId)>,
+        /// On a commit, `(account, version)` the node's piece overwrote.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        writes: Vec<(String, TxnId)>,
+    },
+}
+
+impl std::fmt::Display for Observation {
+    /// A short phrase, as the viewer labels the moment: "voted yes on t3.1".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Observation::Proposed { slot, value } => write!(f, "proposed {value:016x} in slot {slot}"),
+            Observation::Promised { ballot } => write!(f, "promised ballot {ballot}"),
+            Observation::Accepted { slot, ballot, value } => {
+                write!(f, "accepted {value:016x} in slot {slot}, ballot {ballot}")
+            }
+            Observation::Learned { slot, value } => write!(f, "learned {value:016x} in slot {slot}"),
+            Observation::Voted { txn, yes } => {
+                write!(f, "voted {} on {}", if *yes { "yes" } else { "no" }, show_txn(*txn))
+            }
+            Observation::Decided { txn, commit, .. } => {
+                write!(f, "decided {} {}", if *commit { "commit" } else { "abort" }, show_txn(*txn))
+            }
+        }
+    }
+}
+
+/// Node ids as the trace names them, `["n1", "n3"]`.
+mod names {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    use crate::op::NodeId;
+
+    pub fn serialize<S: Serializer>(nodes: &[NodeId], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(nodes.iter().map(|n| n.to_string()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<NodeId>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|name| {
+                name.strip_prefix('n')
+                    .filter(|n| !n.starts_with('0'))
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .and_then(|n| n.checked_sub(1))
+                    .map(NodeId)
+                    .ok_or_else(|| D::Error::custom(format!("`{name}` is not a node (n1, n2, ...)")))
+            })
+            .collect()
+    }
+}
+
+/// Holds a run to the invariants of every family whose observations it sees.
+/// Families start watching at their first observation, so a run pays only for the
+/// families its protocol reports.
+#[derive(Debug)]
+pub struct Judge {
+    nodes: usize,
+    consensus: Option<Box<Consensus>>,
+    commit: Option<Box<Commitment>>,
+}
+
+impl Judge {
+    /// A judge for a cluster of `nodes` nodes (a majority is more than half of them).
+    pub fn new(nodes: usize) -> Judge {
+        Judge { nodes, consensus: None, commit: None }
+    }
+
+    /// Takes what `node`, in its incarnation `boot` (0 at first, one more per
+    /// restart), was seen to do at time `now`: an error is the first invariant it breaks.
+    pub fn observe(&mut self, node: NodeId, boot: u64, now: Time, obs: &Observation) -> Result<(), Violation> {
+        match obs {
+            Observation::Proposed { .. }
+            | Observation::Promised { .. }
+            | Observation::Accepted { .. }
+            | Observation::Learned { .. } => {
+                let n = self.nodes;
+                self.consensus.get_or_insert_with(|| Box::new(Consensus::new(n))).observe(node, obs)
+            }
+            Observation::Voted { .. } | Observation::Decided { .. } => {
+                self.commit.get_or_insert_with(Box::default).observe(node, boot, now, obs)
+            }
+        }
+    }
+
+    /// What the families measured over the run, as `(name, value)`, for the run's
+    /// summary; `now` is the end of the run.
+    pub fn measures(&self, now: Time) -> Vec<(String, String)> {
+        self.commit.as_ref().map_or_else(Vec::new, |c| c.measures(now))
+    }
+}
