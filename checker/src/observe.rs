@@ -11,7 +11,14 @@
 //! - **consensus** (single-decree and multi-slot Paxos): `promise-kept`,
 //!   `agreement`, `validity` ([`consensus`](crate::families::consensus));
 //! - **atomic commitment** (two- and three-phase commit): `atomicity`, `validity`,
-//!   `serializability` ([`commit`](crate::families::commit)).
+//!   `serializability` ([`commit`](crate::families::commit));
+//! - **replicated log** (Raft, and any protocol that elects leaders by term and
+//!   replicates a log): `election-safety`, `one-vote-per-term`, `log-matching`,
+//!   `current-term-commit`, `leader-completeness`, `state-machine-safety`
+//!   ([`log`](crate::families::log)).
+//!
+//! [`Observation::Term`] also tells the engine's liveness check whether a leader
+//! with a majority is in place ([`Judge::leader_among`]).
 //!
 //! The judge needs nothing but the observations, in the order they happened, each
 //! with its node, the node's incarnation (which restart it is in) and the time; so
@@ -36,8 +43,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::families::{commit::Commitment, consensus::Consensus};
-use crate::op::NodeId;
+use crate::families::{commit::Commitment, consensus::Consensus, log::ReplicatedLog};
+use crate::op::{ClientId, NodeId};
 use crate::time::Time;
 
 /// A property of a run that failed, named so a student can look it up.
@@ -73,6 +80,33 @@ pub type TxnId = u64;
 /// `t3.12` for client c3's 12th operation; `initial` for 0.
 pub fn show_txn(txn: TxnId) -> String {
     if txn == 0 { "initial".into() } else { format!("t{}.{}", txn >> 32, txn & 0xffff_ffff) }
+}
+
+/// What a log entry asks of the state machine, as observations name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Command {
+    /// An entry that changes nothing (a new leader's first, say).
+    Noop,
+    /// A client's operation: client `client`'s operation number `seq`.
+    Op {
+        /// The client.
+        client: ClientId,
+        /// The client's number for the operation (1, 2, 3, ...).
+        seq: u64,
+    },
+    /// A snapshot: everything up to the index at once.
+    Snapshot,
+}
+
+impl std::fmt::Display for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Noop => f.write_str("a no-op"),
+            Command::Op { client, seq } => write!(f, "operation #{seq} of c{}", client + 1),
+            Command::Snapshot => f.write_str("a snapshot"),
+        }
+    }
 }
 
 /// Something a node did that a tester may see. Values are given as fingerprints
@@ -134,6 +168,58 @@ pub enum Observation {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         writes: Vec<(String, TxnId)>,
     },
+    /// Leadership (MIT's `GetState()`): the node's current term (or ballot, or epoch:
+    /// any number that grows with each new leader) is `term`, and it does or does not
+    /// lead in it. Reported when either changes, and when the node starts.
+    Term {
+        /// The current term.
+        term: u64,
+        /// Whether the node leads in `term`.
+        leader: bool,
+    },
+    /// Replicated log: the node granted its vote in `term` to `candidate` (itself, if
+    /// it stands).
+    VotedFor {
+        /// The term of the election.
+        term: u64,
+        /// Who got the vote.
+        #[serde(with = "name")]
+        candidate: NodeId,
+    },
+    /// Replicated log: the node's log now ends at `index` (anything after it is gone),
+    /// with an entry of `term` there that asks for `command`; `digest` fingerprints
+    /// the whole log up to it (equal digests, equal logs). Reported for each entry a
+    /// node appends, in order; at start, for the last entry it recovered (index 0,
+    /// term 0, digest 0 for an empty log); and for a snapshot that replaces its log.
+    Holds {
+        /// The index of the last entry.
+        index: u64,
+        /// The entry's term.
+        term: u64,
+        /// The fingerprint of the log up to and including it.
+        digest: u64,
+        /// What the entry asks for.
+        command: Command,
+    },
+    /// Replicated log: a leader marked `index` committed because a majority holds it
+    /// (followers, which learn commits from the leader, do not report this).
+    Committed {
+        /// The new commit index.
+        index: u64,
+    },
+    /// Replicated log (MIT's apply channel): the node applied the entry at `index`
+    /// (of `term`, asking for `command`) to its state machine; `digest` fingerprints
+    /// the log up to it.
+    Applied {
+        /// The index applied.
+        index: u64,
+        /// The entry's term.
+        term: u64,
+        /// The fingerprint of the log up to and including it.
+        digest: u64,
+        /// What the entry asked for.
+        command: Command,
+    },
 }
 
 impl std::fmt::Display for Observation {
@@ -152,7 +238,31 @@ impl std::fmt::Display for Observation {
             Observation::Decided { txn, commit, .. } => {
                 write!(f, "decided {} {}", if *commit { "commit" } else { "abort" }, show_txn(*txn))
             }
+            Observation::Term { term, leader: true } => write!(f, "leads term {term}"),
+            Observation::Term { term, leader: false } => write!(f, "in term {term}, not leading"),
+            Observation::VotedFor { term, candidate } => write!(f, "voted for {candidate} in term {term}"),
+            Observation::Holds { index, term, command, .. } => {
+                write!(f, "log ends at {index} ({command}, term {term})")
+            }
+            Observation::Committed { index } => write!(f, "committed up to {index}"),
+            Observation::Applied { index, term, command, .. } => write!(f, "applied {index} ({command}, term {term})"),
         }
+    }
+}
+
+/// A node id as the trace names it, `"n3"`.
+mod name {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    use crate::op::NodeId;
+
+    pub fn serialize<S: Serializer>(node: &NodeId, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(node)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NodeId, D::Error> {
+        let name = String::deserialize(d)?;
+        super::names::parse(&name).ok_or_else(|| D::Error::custom(format!("`{name}` is not a node (n1, n2, ...)")))
     }
 }
 
@@ -169,15 +279,17 @@ mod names {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<NodeId>, D::Error> {
         Vec::<String>::deserialize(d)?
             .iter()
-            .map(|name| {
-                name.strip_prefix('n')
-                    .filter(|n| !n.starts_with('0'))
-                    .and_then(|n| n.parse::<usize>().ok())
-                    .and_then(|n| n.checked_sub(1))
-                    .map(NodeId)
-                    .ok_or_else(|| D::Error::custom(format!("`{name}` is not a node (n1, n2, ...)")))
-            })
+            .map(|name| parse(name).ok_or_else(|| D::Error::custom(format!("`{name}` is not a node (n1, n2, ...)"))))
             .collect()
+    }
+
+    /// `"n3"` -> `NodeId(2)`.
+    pub fn parse(name: &str) -> Option<NodeId> {
+        name.strip_prefix('n')
+            .filter(|n| !n.starts_with('0'))
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| n.checked_sub(1))
+            .map(NodeId)
     }
 }
 
@@ -189,12 +301,13 @@ pub struct Judge {
     nodes: usize,
     consensus: Option<Box<Consensus>>,
     commit: Option<Box<Commitment>>,
+    log: Option<Box<ReplicatedLog>>,
 }
 
 impl Judge {
     /// A judge for a cluster of `nodes` nodes (a majority is more than half of them).
     pub fn new(nodes: usize) -> Judge {
-        Judge { nodes, consensus: None, commit: None }
+        Judge { nodes, consensus: None, commit: None, log: None }
     }
 
     /// Takes what `node`, in its incarnation `boot` (0 at first, one more per
@@ -211,7 +324,34 @@ impl Judge {
             Observation::Voted { .. } | Observation::Decided { .. } => {
                 self.commit.get_or_insert_with(Box::default).observe(node, boot, now, obs)
             }
+            Observation::Term { .. }
+            | Observation::VotedFor { .. }
+            | Observation::Holds { .. }
+            | Observation::Committed { .. }
+            | Observation::Applied { .. } => {
+                let n = self.nodes;
+                self.log.get_or_insert_with(|| Box::new(ReplicatedLog::new(n))).observe(node, obs)
+            }
         }
+    }
+
+    /// `node` crashed: it leads nothing until it starts again and says so.
+    pub fn down(&mut self, node: NodeId) {
+        if let Some(log) = &mut self.log {
+            log.down(node);
+        }
+    }
+
+    /// Whether nodes report leadership at all ([`Observation::Term`]).
+    pub fn sees_leaders(&self) -> bool {
+        self.log.is_some()
+    }
+
+    /// Whether a leader with a majority is in place among the nodes `group` marks
+    /// (the nodes that are up and can reach a majority): one of them leads, in a
+    /// term no node of the group has gone past.
+    pub fn leader_among(&self, group: &[bool]) -> bool {
+        self.log.as_ref().is_some_and(|log| log.leader_among(group))
     }
 
     /// What the families measured over the run, as `(name, value)`, for the run's

@@ -23,8 +23,9 @@ impl<P: Protocol> Sim<P> {
     /// Schedules the liveness watch: after the faults and the nemesis, so that at the
     /// quiet time it starts only once the last fault has happened.
     pub(crate) fn boot_liveness(&mut self) {
+        // Nodes have started, so a protocol that reports leadership has said so.
         if let Some(bound) = self.scenario.liveness
-            && P::PROBES.iter().any(|p| p.0 == "leader")
+            && self.judge.sees_leaders()
         {
             let quiet = self.quiet_from();
             self.schedule(quiet, Ev::Liveness { deadline: false });
@@ -41,9 +42,9 @@ impl<P: Protocol> Sim<P> {
         last.max(stop)
     }
 
-    /// The nodes that are up and in a group holding more than half of the cluster.
-    /// The partition's groups must be current ([`Self::refresh_groups`]).
-    fn majority_view(&self) -> Vec<Option<&P>> {
+    /// Marks the nodes that are up and in a group holding more than half of the
+    /// cluster. The partition's groups must be current ([`Self::refresh_groups`]).
+    fn majority_group(&self) -> Vec<bool> {
         let n = self.node_count();
         let mut mask = vec![false; n];
         for g in self.groups.iter().flatten() {
@@ -54,7 +55,12 @@ impl<P: Protocol> Sim<P> {
                 }
             }
         }
-        self.states.iter().zip(mask).map(|(s, m)| if m { s.as_ref() } else { None }).collect()
+        mask
+    }
+
+    /// The states of the nodes of [`Self::majority_group`]; `None` for the others.
+    fn majority_view(&self) -> Vec<Option<&P>> {
+        self.states.iter().zip(self.majority_group()).map(|(s, m)| if m { s.as_ref() } else { None }).collect()
     }
 
     /// Recomputes the partition's groups if the cuts changed since they were last needed.
@@ -149,7 +155,9 @@ impl<P: Protocol> Sim<P> {
         }
         if self.live_watch {
             self.refresh_groups();
-            if self.probe("leader") == 1 {
+            // A leader is what the nodes report of themselves (Observation::Term),
+            // among those that can reach a majority.
+            if self.judge.leader_among(&self.majority_group()) {
                 self.live_watch = false;
                 self.live_leader = true;
             }

@@ -362,7 +362,7 @@ pub struct Sim<P: Protocol> {
     violation: Option<(Time, Violation)>,
     facts: crate::check::facts::Facts,
     /// Holds what nodes report ([`Effect::Observe`]) to their family's invariants.
-    judge: Judge,
+    pub(crate) judge: Judge,
     /// The observations of the step in progress, judged once its effects are out.
     observed: Vec<Observation>,
     pub(crate) peer_sent: u64,
@@ -747,21 +747,26 @@ impl<P: Protocol> Sim<P> {
     /// reported, judged by its family's invariants.
     fn check_invariants(&mut self, node: usize) {
         if !self.scenario.invariants || self.violation.is_some() {
-            self.observed.clear();
+            // Unjudged; but leadership still tells the liveness check who leads.
+            let boot = u64::from(self.slots[node].incarnation);
+            for obs in self.observed.drain(..) {
+                if matches!(obs, Observation::Term { .. }) {
+                    let _ = self.judge.observe(NodeId(node), boot, self.now, &obs);
+                }
+            }
             return;
         }
         let local = self.states[node].as_ref().map_or(Ok(()), |s| s.check_invariants());
         self.facts.now = self.now;
         let mut verdict = local.and_then(|()| P::check_cluster(&self.states, node, &mut self.facts));
         if !self.observed.is_empty() {
-            let boot = self.slots[node].incarnation;
+            let boot = u64::from(self.slots[node].incarnation);
             for obs in self.observed.drain(..) {
                 if verdict.is_err() {
                     break;
                 }
-                verdict = self.judge.observe(NodeId(node), u64::from(boot), self.now, &obs);
+                verdict = self.judge.observe(NodeId(node), boot, self.now, &obs);
             }
-            self.observed.clear();
         }
         if let Err(v) = verdict {
             self.trace.emit::<P::Msg, P::Timer>(
@@ -1136,6 +1141,7 @@ impl<P: Protocol> Sim<P> {
         let lost = slot.disk.crash();
         let backlog = std::mem::take(&mut slot.backlog);
         self.states[node] = None;
+        self.judge.down(NodeId(node));
         self.stats.crashes += 1;
         self.stats.lost_writes += lost as u64;
         self.trace.emit::<P::Msg, P::Timer>(

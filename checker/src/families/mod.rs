@@ -3,3 +3,4 @@
 
 pub mod commit;
 pub mod consensus;
+pub mod log;

@@ -387,53 +387,23 @@ impl Paxos {
     }
 }
 
-impl Protocol for Paxos {
-    type Msg = Msg;
-    type Timer = Timer;
-    type Stored = Stored;
-    type Config = Variant;
-
-    const PROBES: &'static [(&'static str, &'static str)] = PROBES;
-
-    fn start(ctx: &mut Ctx<'_, Self>, variant: &Variant, durable: &Durable<Stored>) -> Self {
-        // The draw that once named this incarnation for the checks: kept so that
-        // every seed's random streams, and so its run, stay as they were.
-        let _ = ctx.rng().next_u64();
-        let mut p = Paxos {
-            variant: *variant,
-            me: ctx.id(),
-            n: ctx.cluster_size(),
-            promised: 0,
-            accepted: BTreeMap::new(),
-            learned: BTreeMap::new(),
-            applied: 0,
-            store: Store::default(),
-            ballot: 0,
-            leading: false,
-            promises: None,
-            prepare_from: 0,
-            next_slot: 0,
-            proposals: BTreeMap::new(),
-            beat: 0,
-            in_flight: BTreeSet::new(),
-            leader_hint: None,
-            heard: false,
-        };
-        for (key, v) in durable {
-            match v {
-                Stored::Promised(b) => p.promised = *b,
-                Stored::Accepted(b, c) => {
-                    let slot: u64 = key["acc/".len()..].parse().expect("acc/ and a slot");
-                    p.accepted.insert(slot, (*b, c.clone()));
-                }
-            }
-        }
-        p.ballot = p.promised & !0xffff;
-        p.arm_election(ctx);
-        p
+/// The handlers proper; the trait's wrap them to report leadership when it changes.
+impl Paxos {
+    /// What the tester sees of this node's leadership: the ballot it leads with, or
+    /// else the highest it promised (a leader is in place when it leads a ballot no
+    /// node it needs has promised past).
+    fn state(&self) -> (u64, bool) {
+        if self.leading { (self.ballot, true) } else { (self.promised, false) }
     }
 
-    fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, req: Request) {
+    fn tell_state(&self, ctx: &mut Ctx<'_, Self>, was: (u64, bool)) {
+        let (term, leader) = self.state();
+        if (term, leader) != was {
+            ctx.observe(Observation::Term { term, leader });
+        }
+    }
+
+    fn request(&mut self, ctx: &mut Ctx<'_, Self>, req: Request) {
         if !self.leading {
             let hint = self.leader_hint.filter(|&h| h != self.me);
             return ctx.reply(Reply { client: req.client, seq: req.seq, outcome: Outcome::Redirect(hint) });
@@ -450,7 +420,7 @@ impl Protocol for Paxos {
         self.propose(ctx, slot, Cmd::Op { client: req.client, seq: req.seq, op: req.op });
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
+    fn message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
         match msg {
             Msg::Prepare { ballot, from: start } => {
                 // An equal ballot is the same proposer asking again (a duplicate or a
@@ -535,7 +505,7 @@ impl Protocol for Paxos {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _id: TimerId, timer: Timer) {
+    fn timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
         match timer {
             Timer::Election => {
                 if !self.leading && !std::mem::take(&mut self.heard) {
@@ -562,6 +532,73 @@ impl Protocol for Paxos {
                 ctx.set_timer(Dur::from_millis(HEARTBEAT_MS), Timer::Heartbeat);
             }
         }
+    }
+}
+
+impl Protocol for Paxos {
+    type Msg = Msg;
+    type Timer = Timer;
+    type Stored = Stored;
+    type Config = Variant;
+
+    const PROBES: &'static [(&'static str, &'static str)] = PROBES;
+
+    fn start(ctx: &mut Ctx<'_, Self>, variant: &Variant, durable: &Durable<Stored>) -> Self {
+        // The draw that once named this incarnation for the checks: kept so that
+        // every seed's random streams, and so its run, stay as they were.
+        let _ = ctx.rng().next_u64();
+        let mut p = Paxos {
+            variant: *variant,
+            me: ctx.id(),
+            n: ctx.cluster_size(),
+            promised: 0,
+            accepted: BTreeMap::new(),
+            learned: BTreeMap::new(),
+            applied: 0,
+            store: Store::default(),
+            ballot: 0,
+            leading: false,
+            promises: None,
+            prepare_from: 0,
+            next_slot: 0,
+            proposals: BTreeMap::new(),
+            beat: 0,
+            in_flight: BTreeSet::new(),
+            leader_hint: None,
+            heard: false,
+        };
+        for (key, v) in durable {
+            match v {
+                Stored::Promised(b) => p.promised = *b,
+                Stored::Accepted(b, c) => {
+                    let slot: u64 = key["acc/".len()..].parse().expect("acc/ and a slot");
+                    p.accepted.insert(slot, (*b, c.clone()));
+                }
+            }
+        }
+        p.ballot = p.promised & !0xffff;
+        let (term, leader) = p.state();
+        ctx.observe(Observation::Term { term, leader });
+        p.arm_election(ctx);
+        p
+    }
+
+    fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, req: Request) {
+        let was = self.state();
+        self.request(ctx, req);
+        self.tell_state(ctx, was);
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
+        let was = self.state();
+        self.message(ctx, from, msg);
+        self.tell_state(ctx, was);
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _id: TimerId, timer: Timer) {
+        let was = self.state();
+        self.timer(ctx, timer);
+        self.tell_state(ctx, was);
     }
 
     fn leads(&self) -> Option<u64> {

@@ -44,8 +44,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use faultline_sim::disk::Durable;
+use faultline_sim::observe::Command;
 use faultline_sim::time::Dur;
-use faultline_sim::{ClientId, Ctx, NodeId, Op, Outcome, Protocol, Reply, Request, TimerId};
+use faultline_sim::{ClientId, Ctx, NodeId, Observation, Op, Outcome, Protocol, Reply, Request, TimerId};
 use serde::Serialize;
 
 use crate::kv::Store;
@@ -254,6 +255,14 @@ fn store_summary<S: serde::Serializer>(store: &Store, s: S) -> Result<S::Ok, S::
 /// "l" and the index in 11 base-64 digits (from an alphabet in ASCII order): fixed
 /// width, so the disk's key order is log order; short, because one is made and
 /// compared for every entry every node writes.
+/// What an entry asks for, as observations name it.
+fn command(cmd: &Cmd) -> Command {
+    match cmd {
+        Cmd::Noop => Command::Noop,
+        Cmd::Client(r) => Command::Op { client: r.client, seq: r.seq },
+    }
+}
+
 fn log_key(index: u64) -> String {
     let mut key = String::with_capacity(12);
     key.push('l');
@@ -275,6 +284,30 @@ impl Raft {
     fn peers(&self) -> impl Iterator<Item = NodeId> + use<> {
         let me = self.me;
         (0..self.n).map(NodeId).filter(move |&p| p != me)
+    }
+
+    /// What the tester sees of this node's leadership: its term, and whether it leads.
+    fn state(&self) -> (u64, bool) {
+        (self.term, self.role == Role::Leader)
+    }
+
+    /// Reports the node's term and leadership if they changed since `was`.
+    fn tell_state(&self, ctx: &mut Ctx<'_, Self>, was: (u64, bool)) {
+        let (term, leader) = self.state();
+        if (term, leader) != was {
+            ctx.observe(Observation::Term { term, leader });
+        }
+    }
+
+    /// Reports that the log now ends at `index` (an entry, or a snapshot that replaced it).
+    fn tell_holds(&self, ctx: &mut Ctx<'_, Self>, index: u64) {
+        let (term, digest) = (self.log.term_at(index).unwrap_or(0), self.log.chain_at(index).unwrap_or(0));
+        let command = match self.log.get(index) {
+            Some(e) => command(&e.cmd),
+            None if index == 0 => Command::Noop,
+            None => Command::Snapshot,
+        };
+        ctx.observe(Observation::Holds { index, term, digest, command });
     }
 
     fn majority(&self) -> usize {
@@ -308,6 +341,7 @@ impl Raft {
 
     /// Moves to `term` (if higher) as a follower. The caller syncs.
     fn step_down(&mut self, ctx: &mut Ctx<'_, Self>, term: u64) {
+        let was = self.state();
         if term > self.term {
             self.term = term;
             self.voted_for = None;
@@ -326,6 +360,7 @@ impl Raft {
         }
         self.role = Role::Follower;
         self.prevoting = false;
+        self.tell_state(ctx, was);
         self.arm_election(ctx);
     }
 
@@ -362,10 +397,13 @@ impl Raft {
     }
 
     fn start_election(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let was = self.state();
         self.term += 1;
         self.role = Role::Candidate;
         self.prevoting = false;
         self.voted_for = Some(self.me);
+        self.tell_state(ctx, was);
+        ctx.observe(Observation::VotedFor { term: self.term, candidate: self.me });
         self.leader = None;
         self.votes = vec![false; self.n];
         self.votes[self.me.0] = true;
@@ -383,7 +421,9 @@ impl Raft {
     }
 
     fn become_leader(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let was = self.state();
         self.role = Role::Leader;
+        self.tell_state(ctx, was);
         self.leader = Some(self.me);
         ctx.note(format!("leader, term {}", self.term));
         let last = self.log.last_index();
@@ -409,6 +449,7 @@ impl Raft {
         let index = self.log.push(entry);
         ctx.write(log_key(index), Stored::Entry(self.log.get(index).expect("just pushed").clone()));
         ctx.sync();
+        self.tell_holds(ctx, index);
         self.matched[self.me.0] = index;
         self.advance_commit(ctx);
     }
@@ -462,6 +503,7 @@ impl Raft {
             let ours = self.log.term_at(n) == Some(self.term) || self.variant == Variant::CommitOldTerm;
             if count >= self.majority() && ours {
                 self.commit = n;
+                ctx.observe(Observation::Committed { index: n });
                 break;
             }
             n -= 1;
@@ -472,9 +514,11 @@ impl Raft {
     fn apply(&mut self, ctx: &mut Ctx<'_, Self>) {
         while self.applied < self.commit {
             let Some(entry) = self.log.get(self.applied + 1) else { break };
-            let (chain, cmd) = (entry.chain, entry.cmd.clone());
+            let (chain, cmd, term) = (entry.chain, entry.cmd.clone(), entry.term);
             self.applied += 1;
             self.applied_chain = chain;
+            let (index, command) = (self.applied, command(&cmd));
+            ctx.observe(Observation::Applied { index, term, digest: chain, command });
             if let Cmd::Client(req) = cmd {
                 let outcome = self.store.apply(req.client, req.seq, &req.op, self.dedup());
                 if self.waiting.remove(&(req.client, req.seq)).is_some()
@@ -605,6 +649,7 @@ impl Raft {
             }
             self.log.push(e);
             ctx.write(log_key(index), Stored::Entry(self.log.get(index).expect("pushed").clone()));
+            self.tell_holds(ctx, index);
             dirty = true;
         }
         if dirty {
@@ -683,12 +728,14 @@ impl Raft {
                 for i in index + 1..=old_last {
                     ctx.delete(log_key(i));
                 }
+                self.tell_holds(ctx, index);
             }
             self.snap_store = *store;
             self.store = self.snap_store.clone();
             self.commit = self.commit.max(index);
             self.applied = index;
             self.applied_chain = chain;
+            ctx.observe(Observation::Applied { index, term: last_term, digest: chain, command: Command::Snapshot });
             self.installs += 1;
             ctx.note(format!("installed a snapshot up to index {index}"));
             self.write_snapshot(ctx, old);
@@ -802,6 +849,14 @@ impl Protocol for Raft {
                 Stored::Snapshot { .. } => {}
             }
         }
+        // What the tester sees of a node that (re)starts: its term, where its log
+        // ends, and a snapshot it applied.
+        ctx.observe(Observation::Term { term: r.term, leader: false });
+        r.tell_holds(ctx, r.log.last_index());
+        if r.applied > 0 {
+            let (index, term, digest) = (r.applied, r.log.snap_term, r.applied_chain);
+            ctx.observe(Observation::Applied { index, term, digest, command: Command::Snapshot });
+        }
         if r.term > 0 {
             ctx.note(format!(
                 "recovered term {}, vote {}, log to {} (snapshot {})",
@@ -847,6 +902,7 @@ impl Protocol for Raft {
                 if granted {
                     self.voted_for = Some(from);
                     self.heard = ctx.monotonic();
+                    ctx.observe(Observation::VotedFor { term, candidate: from });
                 }
                 if (self.term, self.voted_for) != was {
                     self.save_meta(ctx);
@@ -944,14 +1000,6 @@ impl Protocol for Raft {
 
     fn check_invariants(&self) -> Result<(), faultline_sim::Violation> {
         check::local(self)
-    }
-
-    fn check_cluster(
-        nodes: &[Option<Self>],
-        stepped: usize,
-        facts: &mut faultline_sim::check::facts::Facts,
-    ) -> Result<(), faultline_sim::Violation> {
-        check::cluster(nodes, stepped, facts)
     }
 }
 
