@@ -131,7 +131,7 @@ pub enum Effect<P: Protocol> {
     /// A free-form line for the trace, e.g. "became primary".
     Note(String),
     /// What the node did, for the tester (see [`Ctx::observe`]).
-    Observe(Observation),
+    Observe(Box<Observation>),
 }
 
 /// What the engine hands a protocol on each call: who it is, the cluster, its local
@@ -230,7 +230,7 @@ impl<'a, P: Protocol> Ctx<'a, P> {
     /// observation to the invariants of its protocol family, and the trace records it.
     /// Report the moment it happens, after the step's writes are on their way to disk.
     pub fn observe(&mut self, what: Observation) {
-        self.effects.push(Effect::Observe(what));
+        self.effects.push(Effect::Observe(Box::new(what)));
     }
 }
 
@@ -342,11 +342,15 @@ pub trait Protocol: Sized + Clone + Eq + Hash + Debug {
         0
     }
 
-    /// Cluster-wide safety properties, checked after every event. `None` marks a
-    /// node that is down; `stepped` is the node whose step just ran (the only state
-    /// that changed, so a check may look at it alone where that is enough). `facts` lasts the whole run, for properties that span time:
-    /// claim "the leader of term 3 is n2" there, and a second leader of term 3 later
-    /// is caught even if the first has crashed by then.
+    /// A protocol's own cluster-wide safety properties, checked after every event,
+    /// for what no protocol family's observations cover (the families' invariants
+    /// are judged from [`Ctx::observe`], and need nothing here). `None` marks a node
+    /// that is down; `stepped` is the node whose step just ran (the only state that
+    /// changed, so a check may look at it alone where that is enough). `facts` lasts
+    /// the whole run, for properties that span time: claim "key k1 at version 3 is
+    /// x" there, and a different claim later is caught even if the first claimant
+    /// has crashed by then. Reading other nodes' fields ties the check to this one
+    /// implementation; prefer observations.
     fn check_cluster(
         _nodes: &[Option<Self>],
         _stepped: usize,
@@ -355,8 +359,9 @@ pub trait Protocol: Sized + Clone + Eq + Hash + Debug {
         Ok(())
     }
 
-    /// Numbers the run summary reports at the end, as `(name, value)`: e.g. how long
-    /// participants stayed blocked. `facts` holds what `check_cluster` kept; its
+    /// Numbers the run summary reports at the end, as `(name, value)`: e.g. the
+    /// money each participant holds. The judge's families add their own (how long
+    /// participants stayed blocked). `facts` holds what `check_cluster` kept; its
     /// `now()` is the end of the run.
     fn measures(_nodes: &[Option<Self>], _facts: &mut crate::check::facts::Facts) -> Vec<(String, String)> {
         Vec::new()

@@ -69,6 +69,45 @@ fn applied_what(command: Command, term: u64) -> String {
     }
 }
 
+/// Values by log index. Indexes grow one at a time, so most live in a vector; one
+/// far beyond those seen so far (a protocol's bug, or a huge snapshot jump) goes to
+/// a map, so a wild index costs a map entry, not memory up to it.
+#[derive(Debug)]
+struct ByIndex<T> {
+    dense: Vec<Option<T>>,
+    sparse: BTreeMap<u64, T>,
+}
+
+/// How far past the vector's end an index may land and still extend it.
+const DENSE_REACH: u64 = 1 << 16;
+
+impl<T> Default for ByIndex<T> {
+    fn default() -> Self {
+        ByIndex { dense: Vec::new(), sparse: BTreeMap::new() }
+    }
+}
+
+impl<T> ByIndex<T> {
+    fn get(&self, index: u64) -> Option<&T> {
+        match usize::try_from(index).ok().and_then(|i| self.dense.get(i)) {
+            Some(slot) => slot.as_ref(),
+            None => self.sparse.get(&index),
+        }
+    }
+
+    fn insert(&mut self, index: u64, value: T) {
+        let len = self.dense.len() as u64;
+        if index < len {
+            self.dense[index as usize] = Some(value);
+        } else if index - len <= DENSE_REACH && self.sparse.is_empty() {
+            self.dense.resize_with(index as usize, || None);
+            self.dense.push(Some(value));
+        } else {
+            self.sparse.insert(index, value);
+        }
+    }
+}
+
 /// What the replicated-log checks keep for the whole run.
 #[derive(Debug)]
 pub struct ReplicatedLog {
@@ -77,10 +116,14 @@ pub struct ReplicatedLog {
     leaders: BTreeMap<u64, NodeId>,
     /// (term, voter) -> the candidate it voted for.
     votes: BTreeMap<(u64, NodeId), NodeId>,
-    /// (index, term) -> the digest up to that entry, and who reported it first.
-    entries: BTreeMap<(u64, u64), (u64, NodeId)>,
+    /// index -> the first term reported there: the digest up to that entry, and
+    /// who reported it first.
+    entries: ByIndex<(u64, u64, NodeId)>,
+    /// (index, term) -> the same, for the other terms reported at an index (entries
+    /// that a new leader overwrote).
+    overwritten: BTreeMap<(u64, u64), (u64, NodeId)>,
     /// index -> the digest applied there, and who applied it first (its term, command).
-    applied: BTreeMap<u64, (u64, NodeId, u64, Command)>,
+    applied: ByIndex<(u64, NodeId, u64, Command)>,
     /// The highest index applied anywhere: the index, the term of the node that
     /// applied it first, and the digest.
     top: Option<(u64, u64, u64)>,
@@ -93,8 +136,9 @@ impl ReplicatedLog {
             nodes: vec![Seen::default(); nodes],
             leaders: BTreeMap::new(),
             votes: BTreeMap::new(),
-            entries: BTreeMap::new(),
-            applied: BTreeMap::new(),
+            entries: ByIndex::default(),
+            overwritten: BTreeMap::new(),
+            applied: ByIndex::default(),
             top: None,
         }
     }
@@ -153,8 +197,13 @@ impl ReplicatedLog {
                 }
             },
             Observation::Holds { index, term, digest, command } => {
-                match self.entries.get(&(index, term)) {
-                    Some(&(d, first)) if d != digest => {
+                let first_said = match self.entries.get(index) {
+                    Some(&(t, d, first)) if t == term => Some((d, first)),
+                    Some(_) => self.overwritten.get(&(index, term)).copied(),
+                    None => None,
+                };
+                match first_said {
+                    Some((d, first)) if d != digest => {
                         return Err(Violation {
                             invariant: "log-matching".into(),
                             detail: format!(
@@ -164,7 +213,8 @@ impl ReplicatedLog {
                         });
                     }
                     Some(_) => {}
-                    None => drop(self.entries.insert((index, term), (digest, node))),
+                    None if self.entries.get(index).is_none() => self.entries.insert(index, (term, digest, node)),
+                    None => drop(self.overwritten.insert((index, term), (digest, node))),
                 }
                 self.nodes[i].hold(index, (term, digest, command));
                 self.complete(i)
@@ -186,7 +236,7 @@ impl ReplicatedLog {
                 Ok(())
             }
             Observation::Applied { index, term, digest, command } => {
-                match self.applied.get(&index) {
+                match self.applied.get(index) {
                     Some(&(d, first, t, c)) if d != digest => {
                         return Err(Violation {
                             invariant: "state-machine-safety".into(),
@@ -198,7 +248,7 @@ impl ReplicatedLog {
                         });
                     }
                     Some(_) => {}
-                    None => drop(self.applied.insert(index, (digest, node, term, command))),
+                    None => self.applied.insert(index, (digest, node, term, command)),
                 }
                 if self.top.is_none_or(|(top, _, _)| index > top) {
                     self.top = Some((index, self.nodes[i].term, digest));
@@ -333,6 +383,20 @@ mod tests {
         let v = log.observe(NodeId(2), &vote(1)).unwrap_err();
         assert_eq!(v.invariant, "one-vote-per-term");
         assert_eq!(v.detail, "in term 3 n3 voted for n1; but now in term 3 n3 voted for n2");
+    }
+
+    #[test]
+    fn an_overwritten_entry_and_a_wild_index_are_still_matched() {
+        let mut log = ReplicatedLog::new(3);
+        log.observe(NodeId(0), &holds(2, 1, 21)).unwrap();
+        log.observe(NodeId(1), &holds(2, 2, 22)).unwrap();
+        log.observe(NodeId(2), &holds(2, 2, 22)).unwrap();
+        let v = log.observe(NodeId(2), &holds(2, 2, 23)).unwrap_err();
+        assert!(v.detail.starts_with("n2 and n3 both hold an entry of term 2 at index 2"), "{}", v.detail);
+        let far = u64::MAX - 1;
+        log.observe(NodeId(0), &holds(far, 9, 1)).unwrap();
+        assert!(log.observe(NodeId(1), &holds(far, 9, 2)).is_err(), "a far index is kept too");
+        assert!(log.entries.dense.len() < 10, "and costs no memory up to it");
     }
 
     #[test]

@@ -409,8 +409,8 @@ pub struct RawCheck {
     #[schemars(with = "Option<String>")]
     pub expect: Option<Spanned<String>>,
     /// Liveness bound, e.g. "2s": after the last fault, every client operation still
-    /// pending or invoked later completes ok within this long, and (for protocols with
-    /// a "leader" probe) a leader with a majority is in place within this long.
+    /// pending or invoked later completes ok within this long, and (for protocols whose
+    /// nodes report their leadership) a leader with a majority is in place within this long.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub liveness: Option<Dur>,
