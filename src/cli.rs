@@ -186,8 +186,13 @@ pub enum Command {
         #[arg(long)]
         probes: bool,
     },
-    /// Print the JSON Schema of scenario files, for editor completion
-    Schema,
+    /// Print the JSON Schema of scenario files, for editor completion; with
+    /// --results, that of what run, sweep, merge and check print with --json
+    Schema {
+        /// The schema of --json results instead (docs/results.schema.json)
+        #[arg(long)]
+        results: bool,
+    },
     /// Compare consistent-hashing algorithms: keys moved by a membership change
     /// against the optimum, keys moved between members that stayed, load balance,
     /// lookup cost and memory
@@ -246,8 +251,12 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Check { file, format, model, budget, json } => check::run(&file, format, model, budget, json),
         Command::List { probes: false } => list::list(),
         Command::List { probes: true } => list::probes(),
-        Command::Schema => {
+        Command::Schema { results: false } => {
             println!("{}", faultline_sim::scenario::json_schema());
+            EXIT_OK
+        }
+        Command::Schema { results: true } => {
+            print!("{}", include_str!("../docs/results.schema.json"));
             EXIT_OK
         }
         Command::Hash { algos, nodes, keys, change, chart } => {
