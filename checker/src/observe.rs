@@ -15,7 +15,9 @@
 //! - **replicated log** (Raft, and any protocol that elects leaders by term and
 //!   replicates a log): `election-safety`, `one-vote-per-term`, `log-matching`,
 //!   `current-term-commit`, `leader-completeness`, `state-machine-safety`
-//!   ([`log`](crate::families::log)).
+//!   ([`log`](crate::families::log));
+//! - **sharded store** (keys that move between nodes): `one-value-per-version`
+//!   ([`store`](crate::families::store)).
 //!
 //! [`Observation::Term`] also tells the engine's liveness check whether a leader
 //! with a majority is in place ([`Judge::leader_among`]).
@@ -43,7 +45,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::families::{commit::Commitment, consensus::Consensus, log::ReplicatedLog};
+use crate::families::{commit::Commitment, consensus::Consensus, log::ReplicatedLog, store::ShardedStore};
 use crate::op::{ClientId, NodeId};
 use crate::time::Time;
 
@@ -220,6 +222,17 @@ pub enum Observation {
         /// What the entry asked for.
         command: Command,
     },
+    /// Store: the node holds `key` at `version` (one more per write), with a value
+    /// whose fingerprint is `value`. Reported when a copy of a key comes to be on the
+    /// node (created, or taken over from another node) and after each write to it.
+    Stores {
+        /// The key.
+        key: String,
+        /// The key's version: 0 when created, one more per write.
+        version: u64,
+        /// The value's fingerprint.
+        value: u64,
+    },
 }
 
 impl std::fmt::Display for Observation {
@@ -246,6 +259,7 @@ impl std::fmt::Display for Observation {
             }
             Observation::Committed { index } => write!(f, "committed up to {index}"),
             Observation::Applied { index, term, command, .. } => write!(f, "applied {index} ({command}, term {term})"),
+            Observation::Stores { key, version, .. } => write!(f, "holds {key} at version {version}"),
         }
     }
 }
@@ -302,12 +316,13 @@ pub struct Judge {
     consensus: Option<Box<Consensus>>,
     commit: Option<Box<Commitment>>,
     log: Option<Box<ReplicatedLog>>,
+    store: Option<Box<ShardedStore>>,
 }
 
 impl Judge {
     /// A judge for a cluster of `nodes` nodes (a majority is more than half of them).
     pub fn new(nodes: usize) -> Judge {
-        Judge { nodes, consensus: None, commit: None, log: None }
+        Judge { nodes, consensus: None, commit: None, log: None, store: None }
     }
 
     /// Takes what `node`, in its incarnation `boot` (0 at first, one more per
@@ -332,6 +347,7 @@ impl Judge {
                 let n = self.nodes;
                 self.log.get_or_insert_with(|| Box::new(ReplicatedLog::new(n))).observe(node, obs)
             }
+            Observation::Stores { .. } => self.store.get_or_insert_with(Box::default).observe(node, obs),
         }
     }
 

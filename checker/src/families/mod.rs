@@ -4,3 +4,4 @@
 pub mod commit;
 pub mod consensus;
 pub mod log;
+pub mod store;

@@ -35,7 +35,9 @@
 //! ## What is checked
 //! Linearizability of the client history, key by key (a lost acknowledged write, or
 //! two owners serving one key, shows up there); `one-value-per-version`: every
-//! version of a key that any node ever held has one value; and `migration-cost`:
+//! version of a key that any node ever held has one value (the sharded store
+//! family's, judged from what each node reports it holds:
+//! [`faultline_sim::families::store`]); and `migration-cost`:
 //! each view change moves at most twice the keys the optimum moves, plus two (the
 //! optimum: the joiners' share, or the leavers' keys), as [`MOVED_OVER_OPTIMUM_MAX`]
 //! says.
@@ -52,7 +54,7 @@ use std::collections::BTreeMap;
 use faultline_sim::check::facts::Facts;
 use faultline_sim::disk::Durable;
 use faultline_sim::time::Dur;
-use faultline_sim::{ClientId, Ctx, NodeId, Outcome, Protocol, Reply, Request, TimerId, Violation};
+use faultline_sim::{ClientId, Ctx, NodeId, Observation, Outcome, Protocol, Reply, Request, TimerId, Violation};
 use serde::Serialize;
 
 use super::{Algo, MAGLEV_TABLE, name_hash};
@@ -296,6 +298,7 @@ impl Shard {
         if fresh && key_index(&key, self.keys).is_some() {
             // Taken: synced before the ack (below), handed on at once if the view
             // has moved on while it travelled.
+            tell(ctx, &key, &data);
             let holding = Holding::Live(data);
             ctx.write(format!("key/{key}"), Stored::Key(holding.clone()));
             ctx.sync();
@@ -345,7 +348,9 @@ impl Shard {
         if self.variant == "no-wait" && self.live(&key).is_none() {
             // The bug: a key that is ours is served at once, from nothing.
             let hop = self.held.get(&key).map_or(0, Holding::hop);
-            self.held.insert(key.clone(), Holding::Live(KeyData::empty(hop)));
+            let data = KeyData::empty(hop);
+            tell(ctx, &key, &data);
+            self.held.insert(key.clone(), Holding::Live(data));
         }
         let Some(Holding::Live(data)) = self.held.get_mut(&key) else {
             self.waiting.push(req); // ours, but its data is still on the way
@@ -368,6 +373,7 @@ impl Shard {
             data.sessions.insert(req.client, (req.seq, outcome.clone()));
             ctx.write(format!("key/{key}"), Stored::Key(Holding::Live(data.clone())));
             ctx.sync();
+            tell(ctx, &key, data);
         }
         reply(ctx, outcome);
     }
@@ -404,7 +410,9 @@ impl Protocol for Shard {
             // First start: the keys this node owns in the first view begin here, empty.
             let first = owners(algo, ctx.members(), config.keys);
             for i in (0..config.keys).filter(|&i| first.get(i) == Some(&s.me)) {
-                let holding = Holding::Live(KeyData::empty(0));
+                let data = KeyData::empty(0);
+                tell(ctx, &key_name(i), &data);
+                let holding = Holding::Live(data);
                 ctx.write(format!("key/{}", key_name(i)), Stored::Key(holding.clone()));
                 s.held.insert(key_name(i), holding);
             }
@@ -479,19 +487,14 @@ impl Protocol for Shard {
                 migration_cost(n.variant, n.keys, n.view, before, &n.members)?;
             }
         }
-        for (key, data) in n.held.iter().filter_map(|(k, h)| Some((k, h.data()?))) {
-            let Some(i) = key_index(key, n.keys) else { continue };
-            let print = name_hash(&data.value);
-            facts.claim_print(
-                "one-value-per-version",
-                "key-version",
-                (i as u64) << 40 | data.version,
-                print,
-                || format!("{key} version {} is {:?} at {}", data.version, data.value, n.me),
-            )?;
-        }
         Ok(())
     }
+}
+
+/// Tells the tester that this node holds `key` at `data`'s version (the sharded
+/// store family's `one-value-per-version` is judged from these).
+fn tell(ctx: &mut Ctx<'_, Shard>, key: &str, data: &KeyData) {
+    ctx.observe(Observation::Stores { key: key.to_string(), version: data.version, value: name_hash(&data.value) });
 }
 
 /// `migration-cost`: the change from `before` to `members` moves at most
