@@ -10,7 +10,9 @@ use crate::time::fmt_time;
 /// all accounts never changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Bank {
+    /// How many accounts (`a1..aN`).
     pub accounts: usize,
+    /// What each account holds at the start.
     pub balance: u64,
     /// The largest amount one transfer moves.
     pub amount: u64,

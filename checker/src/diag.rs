@@ -5,14 +5,20 @@ use std::fmt;
 use std::ops::Range;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+/// An error in an input file, located: the file, line and column, what is wrong,
+/// and how to fix it.
 pub struct Diagnostic {
+    /// The file.
     pub path: String,
     /// 1-based line and column of the start of the offending text.
     pub line: usize,
+    /// The column, from 1.
     pub column: usize,
+    /// What is wrong.
     pub message: String,
     /// The source line, and the 0-based character range to underline in it.
     pub snippet: Option<(String, Range<usize>)>,
+    /// How to fix it, if there is a suggestion.
     pub help: Option<String>,
 }
 
@@ -42,6 +48,7 @@ impl Diagnostic {
         Diagnostic { path: path.to_string(), line: 1, column: 1, message: message.into(), snippet: None, help: None }
     }
 
+    /// The same diagnostic with `help` saying how to fix it.
     pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
         self.help = Some(help.into());
         self

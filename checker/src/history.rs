@@ -9,10 +9,15 @@ use crate::time::Time;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+/// What a history event records: an invocation, or how an operation ended.
 pub enum EventType {
+    /// A client invoked an operation.
     Invoke,
+    /// It took effect, with this result.
     Ok,
+    /// It definitely took no effect.
     Fail,
+    /// Unknown: it may or may not have taken effect (Jepsen's `info`).
     Info,
 }
 
@@ -23,12 +28,15 @@ pub enum Completion {
     /// Took effect. `value` is what a get read; `swapped` what a cas did.
     Ok {
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        /// A read's value (`None` for a write).
         value: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        /// A `cas`'s result: swapped or not.
         swapped: Option<bool>,
     },
     /// Definitely took no effect: a node said no, or a read that the client gave up on.
     Fail {
+        /// Why: the system's answer, or why the client stopped waiting.
         error: String,
         /// Set when no node answered and the client stopped waiting.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -36,8 +44,10 @@ pub enum Completion {
     },
     /// Unknown: it may take effect at any time after its invocation, or never.
     Info {
+        /// Why the client does not know.
         error: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        /// Whether the client gave up waiting, and how (`None`: the system said so).
         gave_up: Option<GaveUp>,
     },
 }
@@ -96,6 +106,7 @@ impl Completion {
         }
     }
 
+    /// The kind of completion: ok, fail or info.
     pub fn event_type(&self) -> EventType {
         match self {
             Completion::Ok { .. } => EventType::Ok,
@@ -108,37 +119,53 @@ impl Completion {
 /// One operation: its invocation and, once known, its completion.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Operation {
+    /// The operation's id: its index in [`History::ops`].
     pub id: usize,
+    /// The client that invoked it.
     pub client: ClientId,
+    /// What it asked for.
     pub op: Op,
+    /// When it was invoked.
     pub invoke: Time,
+    /// When and how it ended; `None` if it never did.
     pub complete: Option<(Time, Completion)>,
 }
 
 /// A history event as exported: one line of `history.json`'s `events`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEvent {
+    /// When it happened.
     pub time: Time,
+    /// The client (Jepsen's `process`).
     pub process: ClientId,
+    /// The operation's id.
     pub op: usize,
     #[serde(flatten)]
+    /// An invocation or a completion.
     pub what: HistoryWhat,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
+/// What one history event says.
 pub enum HistoryWhat {
+    /// An invocation.
     Invoke {
         #[serde(rename = "type")]
+        /// Always [`EventType::Invoke`].
         kind: EventType,
         #[serde(flatten)]
+        /// What was asked for.
         op: Op,
     },
+    /// How the operation ended.
     Complete(Completion),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Every client operation of a run, in invocation order.
 pub struct History {
+    /// The operations; an operation's id is its index here.
     pub ops: Vec<Operation>,
     /// Operation ids in the order their events happened: `(op, is_completion)`.
     order: Vec<(usize, bool)>,
@@ -155,6 +182,7 @@ impl History {
         format!("operation {id} ({} by c{}, {}{end})", o.op, o.client + 1, crate::time::fmt_time(o.invoke))
     }
 
+    /// Records that `client` invoked `op` at `time`; returns the operation's id.
     pub fn invoke(&mut self, time: Time, client: ClientId, op: Op) -> usize {
         let id = self.ops.len();
         self.ops.push(Operation { id, client, op, invoke: time, complete: None });
@@ -162,6 +190,7 @@ impl History {
         id
     }
 
+    /// Records how operation `id` ended, at `time`.
     pub fn complete(&mut self, id: usize, time: Time, completion: Completion) {
         let op = &mut self.ops[id];
         assert!(op.complete.is_none(), "operation {id} completed twice");
@@ -190,6 +219,7 @@ impl History {
             .collect()
     }
 
+    /// How many operations ended as `kind` (ok, fail or info; never `Invoke`).
     pub fn count(&self, kind: EventType) -> usize {
         self.ops.iter().filter(|o| o.complete.as_ref().map(|(_, c)| c.event_type()) == Some(kind)).count()
     }

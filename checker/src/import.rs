@@ -20,14 +20,19 @@ use crate::op::Op;
 /// The history formats `faultline check` reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
+    /// faultline's own `history.json`.
     Faultline,
+    /// A Jepsen etcd log (a single register).
     JepsenEtcd,
+    /// A Porcupine key-value history (MIT 6.824 style).
     PorcupineKv,
 }
 
 impl Format {
+    /// Every format's name, as `--format` takes it.
     pub const NAMES: &'static [&'static str] = &["faultline", "jepsen-etcd", "porcupine-kv"];
 
+    /// The format named `name`, if there is one.
     pub fn from_name(name: &str) -> Option<Format> {
         match name {
             "faultline" => Some(Format::Faultline),
@@ -37,6 +42,7 @@ impl Format {
         }
     }
 
+    /// The format's name, as `--format` takes it.
     pub fn name(self) -> &'static str {
         match self {
             Format::Faultline => "faultline",
@@ -62,17 +68,21 @@ impl Format {
 
 /// A history read from a file, in the shape its model checks.
 pub enum Imported {
+    /// Key-value operations.
     Kv(Vec<LinOp<Op, KvOutput>>),
+    /// Single-register operations.
     Register(Vec<LinOp<RegisterOp, RegisterOutput>>),
 }
 
 impl Imported {
+    /// How many operations were imported.
     pub fn len(&self) -> usize {
         match self {
             Imported::Kv(o) => o.len(),
             Imported::Register(o) => o.len(),
         }
     }
+    /// Whether no operation was imported.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -95,6 +105,8 @@ impl Imported {
     }
 }
 
+/// Reads `src` (the contents of `path`) as `format`; a [`Diagnostic`] names the line
+/// and column of the first thing it cannot read.
 pub fn import(path: &str, src: &str, format: Format) -> Result<Imported, Diagnostic> {
     match format {
         Format::Faultline => {

@@ -24,6 +24,8 @@
 //! assert!(matches!(verdict, LinResult::NotLinearizable { .. }));
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod bank;
 pub mod diag;
 pub mod families;

@@ -35,10 +35,13 @@ use crate::op::Op;
 pub struct LinOp<I, O> {
     /// The operation's id in its history.
     pub id: usize,
+    /// When it was called (on any clock: only the order of calls and returns matters).
     pub call: u64,
     /// `u64::MAX` for an operation that never returned (info).
     pub ret: u64,
+    /// What was asked.
     pub input: I,
+    /// What came back.
     pub output: O,
 }
 
@@ -120,7 +123,9 @@ pub const SEARCH_STEPS_MAX: u64 = 50_000_000;
 pub const SEARCH_MEMORY_MAX: u64 = 64 << 20;
 /// What `--budget` accepts.
 pub const BUDGET_STEPS_RANGE: std::ops::RangeInclusive<u64> = 1..=1_000_000_000_000;
+/// The range a memory budget may take, in bytes.
 pub const BUDGET_MEMORY_RANGE: std::ops::RangeInclusive<u64> = (64 << 10)..=(64 << 30);
+/// The range a time budget may take, in milliseconds.
 pub const BUDGET_TIME_MS_RANGE: std::ops::RangeInclusive<u64> = 1..=86_400_000;
 
 impl Default for Budget {
@@ -238,8 +243,11 @@ fn parse_ms(text: &str) -> Result<u64, String> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Spent {
+    /// The step budget.
     Steps,
+    /// The memory budget.
     Memory,
+    /// The wall-clock budget.
     Time,
 }
 
@@ -256,16 +264,22 @@ impl std::fmt::Display for Spent {
 /// How far an unfinished search got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Explored {
+    /// Which budget ran out.
     pub spent: Spent,
+    /// Steps taken.
     pub steps: u64,
     /// Distinct (linearized set, state) pairs memoised.
     pub states: u64,
+    /// Bytes of memoised states held.
     pub memory_bytes: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// How one key's search ended.
 pub enum Search {
+    /// The key's history is linearizable.
     Ok,
+    /// It is not, and why.
     Illegal(Explanation),
     /// A budget ran out first.
     Unknown(Explored),
@@ -764,16 +778,20 @@ fn explain<M: Model>(model: &M, ops: &[LinOp<M::Input, M::Output>], best: &[usiz
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum LinResult {
+    /// Every key's history is linearizable.
     Linearizable,
     /// `key` names the partition (the key of a key-value history; "" for one register).
     NotLinearizable {
+        /// The key whose history is not linearizable.
         key: String,
         #[serde(flatten)]
+        /// Why: the longest linearizable prefix and the operation that cannot follow it.
         why: Explanation,
     },
     /// A budget ran out on these partitions, and no partition was found not
     /// linearizable.
     Unknown {
+        /// The keys whose search spent its budget.
         undecided: Vec<Undecided>,
     },
 }
@@ -781,8 +799,10 @@ pub enum LinResult {
 /// A partition whose search ran out of budget, and how far it got.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Undecided {
+    /// The key.
     pub key: String,
     #[serde(flatten)]
+    /// How far its search got.
     pub explored: Explored,
 }
 

@@ -14,11 +14,14 @@ use crate::op::Op;
 
 /// A sequential specification.
 pub trait Model {
+    /// The state an operation is applied to.
     type State: Clone + Eq + Hash + Debug;
     /// Equal inputs with equal outputs have the same effect: the search places
     /// identical operations that never returned in the order they were invoked.
     type Input: Clone + Debug + Eq + Hash;
+    /// What an operation returns.
     type Output: Clone + Debug + Eq + Hash;
+    /// The state before any operation.
     fn init(&self) -> Self::State;
     /// The state after applying `input` with result `output`, or None if that result
     /// is impossible in `state`.
@@ -66,16 +69,22 @@ pub trait Model {
 /// when the search backs out of it); `doomed` may only say `true` when no order of the
 /// unplaced operations can be linearized from `state`. Saying `false` is always safe.
 pub trait Lookahead<S> {
+    /// The search placed operation `op` (it is linearized next).
     fn place(&mut self, op: usize);
+    /// The search took operation `op` back out.
     fn unplace(&mut self, op: usize);
+    /// Whether no order of the remaining operations can work from `state`.
     fn doomed(&self, state: &S) -> bool;
 }
 
 /// What a key-value operation returned.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum KvOutput {
+    /// A read's value.
     Value(String),
+    /// A `cas`: swapped or not.
     Swapped(bool),
+    /// A write took effect.
     Done,
     /// Indeterminate: the operation never returned.
     Unknown,
@@ -120,6 +129,7 @@ impl std::fmt::Display for RegisterOutput {
 /// Equality still compares the bytes (after the hash and the length).
 #[derive(Clone, Debug)]
 pub struct KvState {
+    /// The value, shared between states that hold the same text.
     pub text: Rc<str>,
     hash: u64,
 }
@@ -133,6 +143,7 @@ fn extend_hash(mut h: u64, bytes: &[u8]) -> u64 {
 }
 
 impl KvState {
+    /// A state holding `text`.
     pub fn new(text: &str) -> KvState {
         KvState { text: Rc::from(text), hash: extend_hash(0, text.as_bytes()) }
     }
@@ -398,12 +409,16 @@ impl Lookahead<KvState> for PinnedReads {
 /// A register operation, as the Jepsen etcd test and Porcupine's etcd model use them.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum RegisterOp {
+    /// Read the register.
     Read,
+    /// Write a value.
     Write(i64),
+    /// Compare-and-set: from the first value to the second.
     Cas(i64, i64),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+/// What a register operation returned.
 pub enum RegisterOutput {
     /// A read's value; None is "absent" (nil).
     Read(Option<i64>),
@@ -418,6 +433,7 @@ pub enum RegisterOutput {
 /// A register that starts absent (nil), with read / write / compare-and-swap: the etcd
 /// model. With `cas = false` it is a plain read/write register and rejects cas.
 pub struct RegisterModel {
+    /// Whether a `cas` is swapped (true) or found another value (false).
     pub cas: bool,
 }
 

@@ -20,32 +20,48 @@ pub type ClientId = usize;
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "f", rename_all = "lowercase")]
 pub enum Op {
+    /// Read a key.
     Get {
+        /// The key.
         key: String,
     },
+    /// Set a key.
     Put {
+        /// The key.
         key: String,
+        /// The new value.
         value: String,
     },
+    /// Append to a key's value.
     Append {
+        /// The key.
         key: String,
+        /// What to append.
         value: String,
     },
+    /// Compare-and-set: set `key` to `to` if it holds `from`.
     Cas {
+        /// The key.
         key: String,
+        /// The value it must hold.
         from: String,
+        /// The value to set.
         to: String,
     },
     /// A bank transaction: move `amount` from account `from` to account `to`, or
     /// change nothing if `from` holds less.
     Transfer {
+        /// The account paid from.
         from: String,
+        /// The account paid to.
         to: String,
+        /// How much.
         amount: u64,
     },
     /// A bank transaction that reads every account in `keys` at one moment; the
     /// answer is `"a1=100 a2=95 ..."`.
     Read {
+        /// The accounts to read.
         keys: Vec<String>,
     },
 }
@@ -63,6 +79,7 @@ impl Op {
         std::mem::size_of::<Op>() + text
     }
 
+    /// The key it is about (a transfer's paying account, a read's first).
     pub fn key(&self) -> &str {
         match self {
             Op::Get { key } | Op::Put { key, .. } | Op::Append { key, .. } | Op::Cas { key, .. } => key,
@@ -78,10 +95,12 @@ impl Op {
     pub fn is_txn(&self) -> bool {
         matches!(self, Op::Transfer { .. } | Op::Read { .. })
     }
+    /// Its name: get, put, append, cas, transfer or read.
     pub fn name(&self) -> &'static str {
         self.kind().name()
     }
 
+    /// Its kind.
     pub fn kind(&self) -> OpKind {
         match self {
             Op::Get { .. } => OpKind::Get,
@@ -99,11 +118,17 @@ impl Op {
 /// words are "get", "put", "append", "cas", "transfer" and "read".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum OpKind {
+    /// A read.
     Get,
+    /// A put.
     Put,
+    /// An append.
     Append,
+    /// A compare-and-set.
     Cas,
+    /// A bank transfer.
     Transfer,
+    /// A bank read of many accounts.
     Read,
 }
 

@@ -6,8 +6,11 @@ use std::fmt;
 /// A point in virtual time, in nanoseconds since the start of the run.
 pub type Time = u64;
 
+/// Nanoseconds in a microsecond.
 pub const NANOS_PER_MICRO: u64 = 1_000;
+/// Nanoseconds in a millisecond.
 pub const NANOS_PER_MILLI: u64 = 1_000_000;
+/// Nanoseconds in a second.
 pub const NANOS_PER_SEC: u64 = 1_000_000_000;
 
 /// A span of virtual time in nanoseconds, parsed from strings such as `"250ms"`.
@@ -15,13 +18,17 @@ pub const NANOS_PER_SEC: u64 = 1_000_000_000;
 pub struct Dur(pub u64);
 
 impl Dur {
+    /// No time at all.
     pub const ZERO: Dur = Dur(0);
+    /// `ms` milliseconds.
     pub const fn from_millis(ms: u64) -> Dur {
         Dur(ms * NANOS_PER_MILLI)
     }
+    /// `s` seconds.
     pub const fn from_secs(s: u64) -> Dur {
         Dur(s * NANOS_PER_SEC)
     }
+    /// The duration in nanoseconds.
     pub const fn nanos(self) -> u64 {
         self.0
     }
@@ -124,9 +131,11 @@ pub fn fmt_time(ns: u64) -> String {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Ppm(pub u32);
 
+/// One in parts per million: 1,000,000.
 pub const PPM_ONE: u32 = 1_000_000;
 
 impl Ppm {
+    /// Reads a rate such as `"0.5%"` or `"200ppm"`; the error says what is wrong and how to write it.
     pub fn parse(text: &str) -> Result<Ppm, String> {
         let s = text.trim();
         let hint = |why: &str| {
