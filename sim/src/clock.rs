@@ -15,6 +15,8 @@ const PPM: i128 = 1_000_000;
 const RATE_PPM_MIN: i128 = 1_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One node's clock: a wall clock that is skewed, drifts and can be stepped, and a
+/// monotonic clock that drifts with it but never steps.
 pub struct Clock {
     base_real: Time,
     base_local: i64,
@@ -24,6 +26,8 @@ pub struct Clock {
 }
 
 impl Clock {
+    /// A clock that starts `skew_ns` ahead of real time (behind, if negative) and runs
+    /// `drift_ppm` parts per million fast (slow, if negative).
     pub fn new(skew_ns: i64, drift_ppm: i64) -> Clock {
         Clock { base_real: 0, base_local: skew_ns, base_mono: 0, drift_ppm }
     }
@@ -64,6 +68,7 @@ impl Clock {
         self.local_signed(real) - real as i64
     }
 
+    /// How fast the clock runs against real time, in parts per million.
     pub fn drift_ppm(&self) -> i64 {
         self.drift_ppm
     }
@@ -80,6 +85,7 @@ impl Clock {
         self.base_local += by;
     }
 
+    /// From real time `real` on, runs `ppm` parts per million fast (slow, if negative).
     pub fn set_drift(&mut self, real: Time, ppm: i64) {
         self.rebase(real);
         self.drift_ppm = ppm;

@@ -15,6 +15,8 @@ pub type Durable<S> = BTreeMap<String, S>;
 const JOURNAL_MAX: usize = 4096;
 
 #[derive(Clone, Debug)]
+/// One node's disk: a durable image, and the writes since the last sync, which a
+/// crash loses.
 pub struct Disk<S> {
     image: Durable<S>,
     journal: Vec<(String, Option<S>)>,
@@ -28,6 +30,7 @@ impl<S: Clone> Default for Disk<S> {
 }
 
 impl<S: Clone> Disk<S> {
+    /// Writes `value` under `key` (`None` deletes it); lost on a crash until synced.
     pub fn write(&mut self, key: String, value: Option<S>) {
         self.pending.push((key, value));
     }

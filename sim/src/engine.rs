@@ -122,23 +122,38 @@ pub const PENDING_CLIENT_BYTES_MAX: usize = 256 << 20;
 /// Counters a run summary reports.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Stats {
+    /// Events the engine took from its queue.
     pub events: u64,
+    /// Messages put on the wire: between nodes, and clients' requests and replies.
     pub sent: u64,
+    /// Messages delivered (client traffic too).
     pub delivered: u64,
+    /// Messages lost to the network's loss rate or a `drop` fault.
     pub dropped_loss: u64,
+    /// Messages lost to a partition.
     pub dropped_partition: u64,
+    /// Messages lost because their receiver was down.
     pub dropped_node_down: u64,
+    /// Messages delivered twice.
     pub duplicated: u64,
+    /// Messages delivered out of order.
     pub reordered: u64,
+    /// Messages held on a cut link (delivered when it heals).
     pub held: u64,
+    /// Timers that fired.
     pub timers: u64,
+    /// Node crashes.
     pub crashes: u64,
+    /// Node restarts.
     pub restarts: u64,
+    /// Writes lost in crashes, not yet synced.
     pub lost_writes: u64,
+    /// Requests clients sent (first attempts and retries).
     pub client_requests: u64,
 }
 
 impl Stats {
+    /// Messages lost, for every reason.
     pub fn dropped(&self) -> u64 {
         self.dropped_loss + self.dropped_partition + self.dropped_node_down
     }
@@ -155,6 +170,7 @@ pub enum Check {
     MemoryLimit,
     /// A protocol invariant, by its name.
     Invariant(String),
+    /// The client history is not linearizable.
     Linearizability,
     /// The linearizability search ran out of budget: neither pass nor fail.
     LinearizabilityUnknown,
@@ -205,29 +221,38 @@ impl std::fmt::Display for Check {
 /// One failed check and what a student reads about it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Failure {
+    /// Which check.
     pub check: Check,
+    /// What failed, in a sentence.
     pub message: String,
 }
 
 /// Everything a run produced.
 #[derive(Debug)]
 pub struct RunResult {
+    /// The seed the run used.
     pub seed: u64,
     /// Virtual time when the run ended: the scenario's duration, or earlier when a
     /// check stopped it.
     pub end_time: Time,
     /// When the last event happened (a quiet end of a run has none for a while).
     pub last_event: Time,
+    /// What the run counted.
     pub stats: Stats,
+    /// What the clients did and saw.
     pub history: History,
+    /// The trace's pinned hash (`None` when the trace was off).
     pub trace_hash: Option<u64>,
+    /// Lines the trace got.
     pub trace_lines: u64,
     /// Writing the trace failed (disk full, say): the run's checks still stand, but
     /// the trace on disk is incomplete.
     pub trace_error: Option<String>,
     /// The first invariant that failed, and when.
     pub violation: Option<(Time, Violation)>,
+    /// The linearizability checker's verdict, if the history was checked.
     pub linearizability: Option<LinResult>,
+    /// What the scenario expects of the run.
     pub expect: Expect,
     /// The run stopped at [`EVENTS_PER_RUN_MAX`] before its duration was up.
     pub event_limit_hit: bool,
@@ -385,6 +410,9 @@ pub struct Sim<P: Protocol> {
 }
 
 impl<P: Protocol> Sim<P> {
+    /// A run of `scenario` with every node's protocol configured by `config`, drawing
+    /// every random choice from `seed`, writing its events to `trace`. [`Sim::run`]
+    /// runs it.
     pub fn new(scenario: &Scenario, config: P::Config, seed: u64, trace: Trace) -> Sim<P> {
         let n = scenario.nodes;
         let slots = (0..n)

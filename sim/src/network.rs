@@ -34,19 +34,24 @@ pub struct Cuts {
 }
 
 impl Cuts {
+    /// No link cut, among `n` nodes.
     pub fn new(n: usize) -> Cuts {
         Cuts { n, cut: vec![false; n * n] }
     }
     #[inline]
+    /// Whether messages from `from` to `to` are cut off.
     pub fn is_cut(&self, from: NodeId, to: NodeId) -> bool {
         self.cut[from.0 * self.n + to.0]
     }
+    /// Whether any link is cut.
     pub fn any(&self) -> bool {
         self.cut.iter().any(|&c| c)
     }
+    /// Cuts no link.
     pub fn heal(&mut self) {
         self.cut.fill(false);
     }
+    /// Cuts the link from `from` to `to` (a node's link to itself is never cut).
     pub fn set(&mut self, from: NodeId, to: NodeId) {
         if from != to {
             self.cut[from.0 * self.n + to.0] = true;

@@ -37,8 +37,11 @@ pub use faultline_checker::op::{ClientId, NodeId, Op, OpKind};
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Request {
+    /// Which client asks (c1 is 0).
     pub client: ClientId,
+    /// The client's number for the operation: 1, 2, 3, ..., one at a time.
     pub seq: u64,
+    /// What it asks for.
     pub op: Op,
     /// How many times the client sent this operation before this send: 0 the first
     /// time; retries after a timeout and re-sends after a redirect each add one.
@@ -99,31 +102,47 @@ pub enum Outcome {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// A node's answer to a client's request.
 pub struct Reply {
+    /// The client it answers.
     pub client: ClientId,
+    /// The operation it answers (the request's `seq`).
     pub seq: u64,
+    /// The answer.
     pub outcome: Outcome,
 }
 
 /// An effect a protocol asks the engine to carry out.
 #[derive(Clone, Debug)]
 pub enum Effect<P: Protocol> {
+    /// Send `msg` to node `to`.
     Send {
+        /// The receiver.
         to: NodeId,
+        /// The message.
         msg: P::Msg,
     },
+    /// Fire `on_timer` with `timer` after `after` on the node's own clock.
     SetTimer {
+        /// The timer's id, as [`Ctx::set_timer`] handed it out.
         id: TimerId,
+        /// How long from now, on the node's clock.
         after: Dur,
+        /// What the timer carries.
         timer: P::Timer,
     },
+    /// Cancel a timer that has not fired.
     CancelTimer {
+        /// The timer's id.
         id: TimerId,
     },
+    /// Answer a client.
     Reply(Reply),
     /// Write `value` under `key` (None deletes); lost on crash unless synced.
     Write {
+        /// The key.
         key: String,
+        /// The value; `None` deletes the key.
         value: Option<P::Stored>,
     },
     /// Make every write so far durable.
@@ -160,6 +179,7 @@ impl<'a, P: Protocol> Ctx<'a, P> {
     ) -> Self {
         Ctx { id, nodes, local_now, mono_now: local_now, rng, effects, next_timer, members: &[], view: 0 }
     }
+    /// Who this node is.
     pub fn id(&self) -> NodeId {
         self.id
     }
@@ -177,6 +197,7 @@ impl<'a, P: Protocol> Ctx<'a, P> {
     pub fn view(&self) -> u64 {
         self.view
     }
+    /// Every other node of the cluster.
     pub fn peers(&self) -> impl Iterator<Item = NodeId> + use<P> {
         let me = self.id;
         (0..self.nodes).map(NodeId).filter(move |&n| n != me)
@@ -194,9 +215,11 @@ impl<'a, P: Protocol> Ctx<'a, P> {
     pub fn monotonic(&self) -> Time {
         self.mono_now
     }
+    /// This node's own random stream (seeded, so a run replays exactly).
     pub fn rng(&mut self) -> &mut SimRng {
         self.rng
     }
+    /// Sends `msg` to node `to` (itself too: see the book's "Messages").
     pub fn send(&mut self, to: NodeId, msg: P::Msg) {
         self.effects.push(Effect::Send { to, msg });
     }
@@ -207,21 +230,27 @@ impl<'a, P: Protocol> Ctx<'a, P> {
         self.effects.push(Effect::SetTimer { id, after, timer });
         id
     }
+    /// Cancels timer `id`; a timer that already fired is not affected.
     pub fn cancel_timer(&mut self, id: TimerId) {
         self.effects.push(Effect::CancelTimer { id });
     }
+    /// Answers a client's request.
     pub fn reply(&mut self, reply: Reply) {
         self.effects.push(Effect::Reply(reply));
     }
+    /// Writes `value` under `key` on this node's disk; a crash loses it unless synced.
     pub fn write(&mut self, key: impl Into<String>, value: P::Stored) {
         self.effects.push(Effect::Write { key: key.into(), value: Some(value) });
     }
+    /// Deletes `key` from this node's disk; a crash undoes it unless synced.
     pub fn delete(&mut self, key: impl Into<String>) {
         self.effects.push(Effect::Write { key: key.into(), value: None });
     }
+    /// Makes every write so far durable (an fsync).
     pub fn sync(&mut self) {
         self.effects.push(Effect::Sync);
     }
+    /// A line in the trace, e.g. "became leader of term 3".
     pub fn note(&mut self, text: impl Into<String>) {
         self.effects.push(Effect::Note(text.into()));
     }
@@ -298,8 +327,11 @@ pub trait Protocol: Sized + Clone + Eq + Hash + Debug {
 
     /// Start a node: fresh (`durable` empty) or after a restart with what was synced.
     fn start(ctx: &mut Ctx<'_, Self>, config: &Self::Config, durable: &crate::disk::Durable<Self::Stored>) -> Self;
+    /// A message `msg` from node `from` arrived.
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Self::Msg);
+    /// Timer `id`, armed with `timer`, fired.
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, id: TimerId, timer: Self::Timer);
+    /// A client's request arrived.
     fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, request: Request);
 
     /// The membership changed (`ctx.members()`, `ctx.view()`): called at once on

@@ -15,40 +15,50 @@ pub struct Entry(u128);
 
 impl Entry {
     #[inline]
+    /// An event at `time`, the `seq`-th scheduled (ties in time go in schedule
+    /// order), held in slab slot `slot`.
     pub fn new(time: u64, seq: u64, slot: u32) -> Entry {
         assert!(seq <= EVENTS_SCHEDULED_MAX, "a run may schedule at most {EVENTS_SCHEDULED_MAX} events");
         Entry(((time as u128) << 64) | ((seq as u128) << 32) | slot as u128)
     }
     #[inline]
+    /// When the event happens.
     pub fn time(self) -> u64 {
         (self.0 >> 64) as u64
     }
     #[inline]
+    /// The slab slot that holds the event.
     pub fn slot(self) -> u32 {
         self.0 as u32
     }
 }
 
 #[derive(Clone, Debug, Default)]
+/// Events in (time, schedule order) order.
 pub struct EventQueue {
     heap: std::collections::BinaryHeap<std::cmp::Reverse<Entry>>,
 }
 
 impl EventQueue {
+    /// An empty queue.
     pub fn new() -> EventQueue {
         EventQueue::default()
     }
+    /// How many events wait.
     pub fn len(&self) -> usize {
         self.heap.len()
     }
+    /// Whether none waits.
     pub fn is_empty(&self) -> bool {
         self.heap.is_empty()
     }
     #[inline]
+    /// Queues an event.
     pub fn push(&mut self, entry: Entry) {
         self.heap.push(std::cmp::Reverse(entry));
     }
     #[inline]
+    /// The next event, if any.
     pub fn pop(&mut self) -> Option<Entry> {
         self.heap.pop().map(|r| r.0)
     }

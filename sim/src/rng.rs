@@ -10,9 +10,13 @@ use crate::time::{PPM_ONE, Ppm};
 /// The purposes that own a random stream, in their fixed order.
 #[derive(Clone, Copy, Debug)]
 pub enum Stream {
+    /// Message latency, loss, duplication and reordering.
     Network,
+    /// The nemesis' faults, and scheduled faults aimed at a random node.
     Nemesis,
+    /// Clients: which operation next, on which key, with what value.
     Workload,
+    /// A node's own stream ([`crate::Ctx::rng`]).
     Node(usize),
 }
 
@@ -32,6 +36,7 @@ impl Stream {
 pub struct SimRng(ChaCha8Rng);
 
 impl SimRng {
+    /// The stream `stream` of `seed`: every stream of a seed is independent.
     pub fn new(seed: u64, stream: Stream) -> SimRng {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(stream.number());
@@ -39,6 +44,7 @@ impl SimRng {
     }
 
     #[inline]
+    /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0.next_u64()
     }
@@ -97,6 +103,7 @@ impl SimRng {
         unreachable!("pick below total")
     }
 
+    /// Shuffles `items` in place (Fisher-Yates).
     pub fn shuffle<T>(&mut self, items: &mut [T]) {
         for i in (1..items.len()).rev() {
             let j = self.below(i as u64 + 1) as usize;

@@ -24,6 +24,7 @@ struct Kind {
 }
 
 #[derive(Default)]
+/// What a run's checks have claimed so far, by kind and key (see the module).
 pub struct Facts {
     kinds: Vec<Kind>,
     /// The engine's virtual time at the check.
