@@ -11,7 +11,7 @@ use crate::check::linearizability::{LinResult, check_history};
 use crate::clock::Clock;
 use crate::disk::Disk;
 use crate::history::History;
-use crate::nemesis::{Nemesis, NemesisStep};
+use crate::nemesis::{Act, Nemesis, NemesisStep, View};
 use crate::network::{Cuts, sample};
 use crate::observe::Judge;
 use crate::protocol::{Ctx, Effect, Message, NodeId, Observation, Protocol, Reply, Request, TimerId, Violation};
@@ -965,6 +965,60 @@ impl<P: Protocol> Sim<P> {
         self.drops.iter().any(|(k, nodes, _)| k == kind && nodes.contains(&to))
     }
 
+    /// The nemesis' first steps: when it starts its first fault, and when it stops.
+    fn boot_nemesis(&mut self) {
+        let Some(nem) = &self.nemesis else { return };
+        let acts = nem.boot(&mut self.nemesis_rng);
+        self.nemesis_acts(acts);
+    }
+
+    /// What the nemesis sees of the cluster.
+    fn nemesis_view(&self) -> View {
+        View {
+            up: self.slots.iter().map(|s| s.up).collect(),
+            paused: self.slots.iter().map(|s| s.paused).collect(),
+            leader: self.leader(),
+        }
+    }
+
+    /// Runs one step of the nemesis: it plans, the engine carries out its acts.
+    fn nemesis_step(&mut self, step: NemesisStep) {
+        let Some(mut nem) = self.nemesis.take() else { return };
+        let acts = match step {
+            _ if nem.stopped() => Vec::new(),
+            NemesisStep::Start => {
+                let view = self.nemesis_view();
+                if let Some(fault) = nem.start(&mut self.nemesis_rng, &view) {
+                    self.apply_fault(&fault);
+                }
+                let view = self.nemesis_view();
+                nem.started(self.now, &mut self.nemesis_rng, &view)
+            }
+            NemesisStep::Heal(id) => nem.heal(id, self.now, &mut self.nemesis_rng),
+            NemesisStep::Stop => nem.stop(),
+        };
+        self.nemesis = Some(nem);
+        self.nemesis_acts(acts);
+    }
+
+    /// Carries out what the nemesis asked for, in order.
+    fn nemesis_acts(&mut self, acts: Vec<Act>) {
+        for act in acts {
+            match act {
+                Act::Fault(fault) => self.apply_fault(&fault),
+                Act::Resync(node) => {
+                    // Back to the scenario's own skew and drift for this node: a step
+                    // back, as an NTP correction would make, shown in the trace.
+                    let (skew, drift) = self.scenario.clocks[node.0];
+                    let now = self.now;
+                    self.slots[node.0].clock.resync(now, skew, drift);
+                    self.trace_clock(node.0);
+                }
+                Act::Schedule(at, step) => self.schedule(at, Ev::Nemesis(step)),
+            }
+        }
+    }
+
     /// Carries out one fault, from the schedule or the nemesis.
     pub(crate) fn apply_fault(&mut self, action: &FaultAction) {
         if !matches!(
@@ -1201,10 +1255,6 @@ impl<P: Protocol> Sim<P> {
             self.stats.dropped_node_down += 1;
             self.trace_drop(from, to, id, "node down");
         }
-    }
-
-    pub(crate) fn is_up(&self, node: usize) -> bool {
-        self.slots[node].up
     }
 
     pub(crate) fn end(&self) -> Time {

@@ -1,18 +1,45 @@
 //! The random nemesis: every `interval` on average it starts one fault of a kind the
 //! scenario allows, lets it last `fault_duration` on average, then heals it. At `stop`
 //! it heals whatever it started, so the end of a run is quiet for liveness checks.
-//! It draws only from the nemesis stream.
+//! It draws only from the fault stream.
+//!
+//! A sans-IO planner, like the clients: it sees the cluster through a [`View`] and
+//! answers with [`Act`]s (a fault to inject, a clock to resync, a step to schedule)
+//! that the engine carries out in order. It imports nothing from the engine.
 
-use crate::engine::{Ev, Sim};
-use crate::protocol::{NodeId, Protocol};
+use crate::protocol::NodeId;
+use crate::rng::SimRng;
 use crate::scenario::{FaultAction, NemesisConfig, NemesisKind, SplitKind, Target};
+use crate::time::Time;
 
+/// A step of the nemesis, scheduled as an event.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum NemesisStep {
     Start,
     /// Heal the fault with this id.
     Heal(u32),
     Stop,
+}
+
+/// What the nemesis asks of the engine, carried out in order.
+#[derive(Clone, Debug)]
+pub(crate) enum Act {
+    /// Inject (or heal) a fault.
+    Fault(FaultAction),
+    /// Put a node's clock back to the scenario's own skew and drift.
+    Resync(NodeId),
+    /// Run this step at this time.
+    Schedule(Time, NemesisStep),
+}
+
+/// What the nemesis sees of the cluster when it picks a fault.
+pub(crate) struct View {
+    /// Per node: up (not crashed).
+    pub up: Vec<bool>,
+    /// Per node: paused.
+    pub paused: Vec<bool>,
+    /// The node that leads with the highest term, if one does.
+    pub leader: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -27,156 +54,145 @@ pub(crate) struct Nemesis {
     cfg: NemesisConfig,
     /// Faults started and not yet healed, by id: at most one unless `overlap`.
     active: Vec<(u32, Active)>,
+    /// The fault [`Nemesis::start`] picked, until [`Nemesis::started`] records it.
+    starting: Option<Active>,
     next_id: u32,
     stopped: bool,
 }
 
 impl Nemesis {
     pub(crate) fn new(cfg: NemesisConfig) -> Nemesis {
-        Nemesis { cfg, active: Vec::new(), next_id: 0, stopped: false }
+        Nemesis { cfg, active: Vec::new(), starting: None, next_id: 0, stopped: false }
+    }
+
+    /// At the start of the run: when to start the first fault, and when to stop.
+    pub(crate) fn boot(&self, rng: &mut SimRng) -> Vec<Act> {
+        if self.cfg.kinds.is_empty() {
+            return Vec::new();
+        }
+        let mut acts = Vec::new();
+        let first = rng.exponential(self.cfg.interval);
+        if first < self.cfg.stop {
+            acts.push(Act::Schedule(first, NemesisStep::Start));
+        }
+        acts.push(Act::Schedule(self.cfg.stop, NemesisStep::Stop));
+        acts
+    }
+
+    /// Whether it has stopped (every later step does nothing).
+    pub(crate) fn stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// The first half of a start: picks a fault and returns it to inject now (none
+    /// if the node it drew cannot take it). The engine injects it, then calls
+    /// [`Nemesis::started`] with the cluster as the fault left it.
+    pub(crate) fn start(&mut self, rng: &mut SimRng, view: &View) -> Option<FaultAction> {
+        let n = view.up.len();
+        let kinds = &self.cfg.kinds;
+        let kind = kinds[rng.below(kinds.len() as u64) as usize];
+        let (active, action) = match kind {
+            NemesisKind::Partition => {
+                let action = match rng.below(4) {
+                    0 => FaultAction::Split(SplitKind::Halves),
+                    1 => FaultAction::Split(SplitKind::MajorityRing),
+                    2 => FaultAction::Split(SplitKind::Bridge),
+                    _ => FaultAction::Isolate(Target::Node(NodeId(rng.below(n as u64) as usize))),
+                };
+                (Some(Active::Partition), Some(action))
+            }
+            NemesisKind::Crash => {
+                let node = NodeId(rng.below(n as u64) as usize);
+                match view.up[node.0] {
+                    true => (Some(Active::Crash(node)), Some(FaultAction::Crash(Target::Node(node)))),
+                    false => (None, None),
+                }
+            }
+            NemesisKind::Pause => {
+                let node = NodeId(rng.below(n as u64) as usize);
+                match view.up[node.0] && !view.paused[node.0] {
+                    true => (Some(Active::Pause(node)), Some(FaultAction::Pause(Target::Node(node)))),
+                    false => (None, None),
+                }
+            }
+            NemesisKind::CrashLeader => match view.leader {
+                Some(l) => (Some(Active::Crash(NodeId(l))), Some(FaultAction::Crash(Target::Node(NodeId(l))))),
+                None => (None, None),
+            },
+            NemesisKind::IsolateLeader => match view.leader {
+                Some(l) => (Some(Active::Partition), Some(FaultAction::Isolate(Target::Node(NodeId(l))))),
+                None => (None, None),
+            },
+            NemesisKind::Clock => {
+                let node = NodeId(rng.below(n as u64) as usize);
+                let max = self.cfg.max_skew as i64;
+                let by = rng.between(0, 2 * max as u64) as i64 - max;
+                (Some(Active::Clock(node)), Some(FaultAction::Clock { node, skew_ns: Some(by), drift_ppm: None }))
+            }
+        };
+        self.starting = active;
+        action
+    }
+
+    /// The second half of a start, at `now`: records the fault, schedules its heal
+    /// and, with overlapping faults, restarts crashed nodes until a majority is up
+    /// (as the MIT lab's Figure 8 test does) and schedules the next start.
+    pub(crate) fn started(&mut self, now: Time, rng: &mut SimRng, view: &View) -> Vec<Act> {
+        let id = self.next_id;
+        self.next_id += 1;
+        if let Some(a) = self.starting.take() {
+            self.active.push((id, a));
+        }
+        let mut acts = Vec::new();
+        let heal_at = (now + rng.exponential(self.cfg.fault_duration).max(1)).min(self.cfg.stop);
+        acts.push(Act::Schedule(heal_at, NemesisStep::Heal(id)));
+        if self.cfg.overlap {
+            let mut up = view.up.clone();
+            let n = up.len();
+            loop {
+                let down: Vec<usize> = (0..n).filter(|&i| !up[i]).collect();
+                if n - down.len() > n / 2 || down.is_empty() {
+                    break;
+                }
+                let node = down[rng.below(down.len() as u64) as usize];
+                self.active.retain(|(_, a)| !matches!(a, Active::Crash(c) if c.0 == node));
+                acts.push(Act::Fault(FaultAction::Restart(Target::Node(NodeId(node)))));
+                up[node] = true;
+            }
+            acts.extend(self.next_start(now, rng));
+        }
+        acts
+    }
+
+    /// Heals fault `id` at `now`; without overlap, schedules the next start.
+    pub(crate) fn heal(&mut self, id: u32, now: Time, rng: &mut SimRng) -> Vec<Act> {
+        let mut acts: Vec<Act> = match self.active.iter().position(|a| a.0 == id) {
+            Some(i) => heal_one(self.active.remove(i).1),
+            None => Vec::new(),
+        };
+        if !self.cfg.overlap {
+            acts.extend(self.next_start(now, rng));
+        }
+        acts
+    }
+
+    /// Heals everything it started, and stops.
+    pub(crate) fn stop(&mut self) -> Vec<Act> {
+        self.stopped = true;
+        self.active.drain(..).flat_map(|(_, a)| heal_one(a)).collect()
+    }
+
+    fn next_start(&self, now: Time, rng: &mut SimRng) -> Option<Act> {
+        let next = now + rng.exponential(self.cfg.interval).max(1);
+        (next < self.cfg.stop).then_some(Act::Schedule(next, NemesisStep::Start))
     }
 }
 
-impl<P: Protocol> Sim<P> {
-    pub(crate) fn boot_nemesis(&mut self) {
-        let Some(nem) = &self.nemesis else { return };
-        if nem.cfg.kinds.is_empty() {
-            return;
-        }
-        let (interval, stop) = (nem.cfg.interval, nem.cfg.stop);
-        let first = self.nemesis_rng.exponential(interval);
-        if first < stop {
-            self.schedule(first, Ev::Nemesis(NemesisStep::Start));
-        }
-        self.schedule(stop, Ev::Nemesis(NemesisStep::Stop));
-    }
-
-    pub(crate) fn nemesis_step(&mut self, step: NemesisStep) {
-        let Some(nem) = &self.nemesis else { return };
-        if nem.stopped {
-            return;
-        }
-        let cfg = nem.cfg.clone();
-        match step {
-            NemesisStep::Start => {
-                let n = self.node_count();
-                let kind = cfg.kinds[self.nemesis_rng.below(cfg.kinds.len() as u64) as usize];
-                let active = match kind {
-                    NemesisKind::Partition => {
-                        let pick = self.nemesis_rng.below(4);
-                        let action = match pick {
-                            0 => FaultAction::Split(SplitKind::Halves),
-                            1 => FaultAction::Split(SplitKind::MajorityRing),
-                            2 => FaultAction::Split(SplitKind::Bridge),
-                            _ => FaultAction::Isolate(Target::Node(NodeId(self.nemesis_rng.below(n as u64) as usize))),
-                        };
-                        self.apply_fault(&action);
-                        Some(Active::Partition)
-                    }
-                    NemesisKind::Crash => {
-                        let node = NodeId(self.nemesis_rng.below(n as u64) as usize);
-                        self.is_up(node.0).then(|| {
-                            self.apply_fault(&FaultAction::Crash(Target::Node(node)));
-                            Active::Crash(node)
-                        })
-                    }
-                    NemesisKind::Pause => {
-                        let node = NodeId(self.nemesis_rng.below(n as u64) as usize);
-                        (self.is_up(node.0) && !self.slots[node.0].paused).then(|| {
-                            self.apply_fault(&FaultAction::Pause(Target::Node(node)));
-                            Active::Pause(node)
-                        })
-                    }
-                    NemesisKind::CrashLeader => self.leader().map(|l| {
-                        self.apply_fault(&FaultAction::Crash(Target::Node(NodeId(l))));
-                        Active::Crash(NodeId(l))
-                    }),
-                    NemesisKind::IsolateLeader => self.leader().map(|l| {
-                        self.apply_fault(&FaultAction::Isolate(Target::Node(NodeId(l))));
-                        Active::Partition
-                    }),
-                    NemesisKind::Clock => {
-                        let node = NodeId(self.nemesis_rng.below(n as u64) as usize);
-                        let max = cfg.max_skew as i64;
-                        let by = self.nemesis_rng.between(0, 2 * max as u64) as i64 - max;
-                        self.apply_fault(&FaultAction::Clock { node, skew_ns: Some(by), drift_ppm: None });
-                        Some(Active::Clock(node))
-                    }
-                };
-                let nem = self.nemesis.as_mut().expect("nemesis");
-                let id = nem.next_id;
-                nem.next_id += 1;
-                if let Some(a) = active {
-                    nem.active.push((id, a));
-                }
-                let heal_at = (self.now + self.nemesis_rng.exponential(cfg.fault_duration).max(1)).min(cfg.stop);
-                self.schedule(heal_at, Ev::Nemesis(NemesisStep::Heal(id)));
-                if cfg.overlap {
-                    self.keep_majority_up();
-                    self.schedule_next_fault(&cfg);
-                }
-            }
-            NemesisStep::Heal(id) => {
-                self.nemesis_heal(Some(id));
-                if !cfg.overlap {
-                    self.schedule_next_fault(&cfg);
-                }
-            }
-            NemesisStep::Stop => {
-                self.nemesis_heal(None);
-                self.nemesis.as_mut().expect("nemesis").stopped = true;
-            }
-        }
-    }
-
-    /// With overlapping crashes: while fewer than a majority are up, restart a random
-    /// crashed node (the MIT lab's Figure 8 test does the same).
-    fn keep_majority_up(&mut self) {
-        let n = self.node_count();
-        loop {
-            let down: Vec<usize> = (0..n).filter(|&i| !self.is_up(i)).collect();
-            if n - down.len() > n / 2 || down.is_empty() {
-                return;
-            }
-            let node = down[self.nemesis_rng.below(down.len() as u64) as usize];
-            let nem = self.nemesis.as_mut().expect("nemesis");
-            nem.active.retain(|(_, a)| !matches!(a, Active::Crash(c) if c.0 == node));
-            self.apply_fault(&FaultAction::Restart(Target::Node(NodeId(node))));
-        }
-    }
-
-    fn schedule_next_fault(&mut self, cfg: &NemesisConfig) {
-        let next = self.now + self.nemesis_rng.exponential(cfg.interval).max(1);
-        if next < cfg.stop {
-            self.schedule(next, Ev::Nemesis(NemesisStep::Start));
-        }
-    }
-
-    /// Heals fault `id`, or every active fault.
-    fn nemesis_heal(&mut self, id: Option<u32>) {
-        let Some(nem) = self.nemesis.as_mut() else { return };
-        let healed: Vec<Active> = match id {
-            Some(id) => nem.active.iter().position(|a| a.0 == id).map(|i| nem.active.remove(i).1).into_iter().collect(),
-            None => nem.active.drain(..).map(|a| a.1).collect(),
-        };
-        for active in healed {
-            self.heal_one(active);
-        }
-    }
-
-    fn heal_one(&mut self, active: Active) {
-        match active {
-            Active::Partition => self.apply_fault(&FaultAction::Heal),
-            Active::Crash(node) => self.apply_fault(&FaultAction::Restart(Target::Node(node))),
-            Active::Pause(node) => self.apply_fault(&FaultAction::Resume(Target::Node(node))),
-            Active::Clock(node) => {
-                // Back to the scenario's own skew and drift for this node: a step
-                // back, as an NTP correction would make, shown in the trace.
-                let (skew, drift) = self.scenario.clocks[node.0];
-                let now = self.now;
-                self.slots[node.0].clock.resync(now, skew, drift);
-                self.trace_clock(node.0);
-            }
-        }
-    }
+fn heal_one(active: Active) -> Vec<Act> {
+    vec![match active {
+        Active::Partition => Act::Fault(FaultAction::Heal),
+        Active::Crash(node) => Act::Fault(FaultAction::Restart(Target::Node(node))),
+        Active::Pause(node) => Act::Fault(FaultAction::Resume(Target::Node(node))),
+        Active::Clock(node) => Act::Resync(node),
+    }]
 }
