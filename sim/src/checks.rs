@@ -1,112 +1,176 @@
 //! Scenario-level checks beyond invariants and linearizability: `[[check.assert]]`
 //! assertions on probes, and the liveness bound.
+//!
+//! A sans-IO component, like the clients and the nemesis: [`Watch`] keeps what the
+//! checks follow over a run and judges what the engine measures for it (a probe's
+//! value, whether a leader with a majority is in place, the client history). It
+//! imports nothing from the engine.
 
-use crate::engine::{Check, Ev, Failure, Sim};
-use crate::protocol::{NodeId, Protocol};
-use crate::scenario::When;
-use crate::time::fmt_time;
+use serde::Serialize;
 
-impl<P: Protocol> Sim<P> {
-    /// Schedules each assertion's instants.
-    pub(crate) fn boot_checks(&mut self) {
-        for idx in 0..self.scenario.asserts.len() {
-            match self.scenario.asserts[idx].when {
-                When::At(at) => self.schedule(at, Ev::Assert { idx, end: true }),
+use crate::history::History;
+use crate::scenario::{Assertion, Scenario, When};
+use crate::time::{Time, fmt_time};
+
+/// The check a failure comes from: what a sweep counts failures by. Text is made
+/// from it only for people ([`std::fmt::Display`]).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(tag = "kind", content = "name", rename_all = "kebab-case")]
+pub enum Check {
+    /// The run stopped at [`EVENTS_PER_RUN_MAX`](crate::engine::EVENTS_PER_RUN_MAX).
+    EventLimit,
+    /// The run stopped at [`PENDING_EVENTS_MAX`](crate::engine::PENDING_EVENTS_MAX), its memory ceiling.
+    MemoryLimit,
+    /// A protocol invariant, by its name.
+    Invariant(String),
+    /// The client history is not linearizable.
+    Linearizability,
+    /// The linearizability search ran out of budget: neither pass nor fail.
+    LinearizabilityUnknown,
+    /// The bank workload's conserved total.
+    ConservedTotal,
+    /// `[check] liveness`.
+    Liveness,
+    /// A `[[check.assert]]`, by its label.
+    Assertion(String),
+}
+
+/// A check read back from how it displays (`faultline merge` reads sweeps' JSON).
+impl std::str::FromStr for Check {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Check, String> {
+        let inner = |prefix: &str, suffix: &str| text.strip_prefix(prefix)?.strip_suffix(suffix).map(str::to_string);
+        Ok(match text {
+            "event limit" => Check::EventLimit,
+            "memory limit" => Check::MemoryLimit,
+            "linearizability" => Check::Linearizability,
+            "linearizability (unknown)" => Check::LinearizabilityUnknown,
+            "conserved total" => Check::ConservedTotal,
+            "liveness" => Check::Liveness,
+            _ => match (inner("invariant `", "`"), inner("assertion (", ")")) {
+                (Some(name), _) => Check::Invariant(name),
+                (_, Some(label)) => Check::Assertion(label),
+                _ => return Err(format!("unknown check \"{text}\"")),
+            },
+        })
+    }
+}
+
+impl std::fmt::Display for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Check::EventLimit => f.write_str("event limit"),
+            Check::MemoryLimit => f.write_str("memory limit"),
+            Check::Invariant(name) => write!(f, "invariant `{name}`"),
+            Check::Linearizability => f.write_str("linearizability"),
+            Check::LinearizabilityUnknown => f.write_str("linearizability (unknown)"),
+            Check::ConservedTotal => f.write_str("conserved total"),
+            Check::Liveness => f.write_str("liveness"),
+            Check::Assertion(label) => write!(f, "assertion ({label})"),
+        }
+    }
+}
+
+/// One failed check and what a student reads about it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// Which check.
+    pub check: Check,
+    /// What failed, in a sentence.
+    pub message: String,
+}
+
+/// When a check wants to look.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Look {
+    /// Assertion `idx`: a window opens (`end: false`) or its instant or end comes.
+    Assert { idx: usize, end: bool },
+    /// Liveness: start watching for a leader (`deadline: false`), or give up.
+    Liveness { deadline: bool },
+}
+
+/// What the checks follow over a run, and the failures they found.
+#[derive(Debug, Default)]
+pub(crate) struct Watch {
+    /// Per assertion: watching now, settled, the value at `from` (for growth).
+    asserts: Vec<(bool, bool, i64)>,
+    watching: usize,
+    /// Liveness: the leader watch is on; a leader was seen.
+    live_watch: bool,
+    live_leader: bool,
+    /// Assertions, liveness and conserved-total checks that failed.
+    pub(crate) failures: Vec<Failure>,
+}
+
+/// When the last fault happens: the last scheduled one, or the nemesis' stop.
+pub(crate) fn quiet_from(scenario: &Scenario) -> Time {
+    let last = scenario.faults.iter().map(|f| f.at).max().unwrap_or(0);
+    let stop = scenario.nemesis.as_ref().filter(|n| !n.kinds.is_empty()).map_or(0, |n| n.stop);
+    last.max(stop)
+}
+
+impl Watch {
+    /// The checks of `scenario`, and when each assertion wants to look.
+    pub(crate) fn new(scenario: &Scenario) -> (Watch, Vec<(Time, Look)>) {
+        let mut looks = Vec::new();
+        for (idx, a) in scenario.asserts.iter().enumerate() {
+            match a.when {
+                When::At(at) => looks.push((at, Look::Assert { idx, end: true })),
                 When::Always { from, to } | When::Growth { from, to } | When::Eventually { from, by: to } => {
-                    self.schedule(from, Ev::Assert { idx, end: false });
-                    self.schedule(to, Ev::Assert { idx, end: true });
+                    looks.push((from, Look::Assert { idx, end: false }));
+                    looks.push((to, Look::Assert { idx, end: true }));
                 }
             }
         }
+        let watch = Watch { asserts: vec![(false, false, 0); scenario.asserts.len()], ..Watch::default() };
+        (watch, looks)
     }
 
-    /// Schedules the liveness watch: after the faults and the nemesis, so that at the
-    /// quiet time it starts only once the last fault has happened.
-    pub(crate) fn boot_liveness(&mut self) {
-        // Nodes have started, so a protocol that reports leadership has said so.
-        if let Some(bound) = self.scenario.liveness
-            && self.judge.sees_leaders()
+    /// When the liveness watch looks. It needs a protocol that reports leadership
+    /// (`leaders`); it starts at the quiet time (to be scheduled after the faults and
+    /// the nemesis, so that it starts only once the last fault has happened) and
+    /// gives up `liveness` later, unless that is past `end`.
+    pub(crate) fn liveness_looks(scenario: &Scenario, leaders: bool, end: Time) -> Vec<(Time, Look)> {
+        let mut looks = Vec::new();
+        if let Some(bound) = scenario.liveness
+            && leaders
         {
-            let quiet = self.quiet_from();
-            self.schedule(quiet, Ev::Liveness { deadline: false });
-            if quiet + bound <= self.end() {
-                self.schedule(quiet + bound, Ev::Liveness { deadline: true });
+            let quiet = quiet_from(scenario);
+            looks.push((quiet, Look::Liveness { deadline: false }));
+            if quiet + bound <= end {
+                looks.push((quiet + bound, Look::Liveness { deadline: true }));
             }
         }
+        looks
     }
 
-    /// When the last fault happens: the last scheduled one, or the nemesis' stop.
-    pub(crate) fn quiet_from(&self) -> u64 {
-        let last = self.scenario.faults.iter().map(|f| f.at).max().unwrap_or(0);
-        let stop = self.scenario.nemesis.as_ref().filter(|n| !n.kinds.is_empty()).map_or(0, |n| n.stop);
-        last.max(stop)
+    /// Whether it must look after every event (a window or the liveness watch is open).
+    #[inline]
+    pub(crate) fn active(&self) -> bool {
+        self.watching > 0 || self.live_watch
     }
 
-    /// Marks the nodes that are up and in a group holding more than half of the
-    /// cluster. The partition's groups must be current ([`Self::refresh_groups`]).
-    fn majority_group(&self) -> Vec<bool> {
-        let n = self.node_count();
-        let mut mask = vec![false; n];
-        for g in self.groups.iter().flatten() {
-            let up: Vec<NodeId> = g.iter().copied().filter(|m| self.slots[m.0].up).collect();
-            if up.len() * 2 > n {
-                for m in up {
-                    mask[m.0] = true;
-                }
-            }
-        }
-        mask
-    }
-
-    /// The states of the nodes of [`Self::majority_group`]; `None` for the others.
-    fn majority_view(&self) -> Vec<Option<&P>> {
-        self.states.iter().zip(self.majority_group()).map(|(s, m)| if m { s.as_ref() } else { None }).collect()
-    }
-
-    /// Recomputes the partition's groups if the cuts changed since they were last needed.
-    fn refresh_groups(&mut self) {
-        if self.groups.is_none() {
-            self.groups = Some(self.cuts.groups());
-        }
-    }
-
-    /// Measures a probe now (after [`Self::refresh_groups`]).
-    fn probe(&self, name: &str) -> i64 {
-        match name {
-            "messages" => self.peer_sent as i64,
-            "ops-ok" => self.history.count(crate::history::EventType::Ok) as i64,
-            "ops-pending" => self.history.ops.iter().filter(|o| o.complete.is_none()).count() as i64,
-            _ => {
-                let view = self.majority_view();
-                P::probe(&view, name)
-            }
-        }
-    }
-
-    pub(crate) fn assert_step(&mut self, idx: usize, end: bool) {
-        let (watching, settled, start) = self.watch[idx];
+    /// Assertion `idx` (`a`) at `now`, its probe measuring `v`: at its instant, as
+    /// a window opens, while it is open, or at its end (`end`).
+    pub(crate) fn assert(&mut self, idx: usize, a: &Assertion, end: bool, now: Time, v: i64) {
+        let (watching, settled, start) = self.asserts[idx];
         if settled {
             return;
         }
-        // This runs after every event while a window is open: borrow the assertion,
-        // do not copy it.
-        self.refresh_groups();
-        let a = &self.scenario.asserts[idx];
-        let v = self.probe(&a.probe);
-        let (when, holds, holds_growth) = (a.when, a.holds(v), a.holds(v - start));
+        let (holds, holds_growth) = (a.holds(v), a.holds(v - start));
         let mut fail = None;
-        match when {
+        match a.when {
             When::At(_) => fail = (!holds).then(|| format!("it was {v}")),
-            When::Growth { .. } if !end => self.watch[idx].2 = v,
+            When::Growth { .. } if !end => self.asserts[idx].2 = v,
             When::Growth { .. } => {
                 let grew = v - start;
                 fail = (!holds_growth).then(|| format!("it went from {start} to {v} ({grew:+})"));
             }
             When::Always { .. } => {
                 if !holds {
-                    fail = Some(format!("it was {v} at {}", fmt_time(self.now)));
+                    fail = Some(format!("it was {v} at {}", fmt_time(now)));
                 } else if !end && !watching {
-                    self.watch[idx].0 = true;
+                    self.asserts[idx].0 = true;
                     self.watching += 1;
                     return;
                 }
@@ -118,7 +182,7 @@ impl<P: Protocol> Sim<P> {
                 }
                 if !end {
                     if !watching {
-                        self.watch[idx].0 = true;
+                        self.asserts[idx].0 = true;
                         self.watching += 1;
                     }
                     return;
@@ -130,66 +194,78 @@ impl<P: Protocol> Sim<P> {
             self.settle(idx);
         }
         if let Some(why) = fail {
-            let label = &self.scenario.asserts[idx].label;
+            let label = &a.label;
             let failure = Failure {
                 check: Check::Assertion(label.clone()),
                 message: format!("assertion failed ({label}): {why}"),
             };
-            self.assertion_failures.push(failure);
+            self.failures.push(failure);
         }
     }
 
     fn settle(&mut self, idx: usize) {
-        if self.watch[idx].0 {
+        if self.asserts[idx].0 {
             self.watching -= 1;
         }
-        self.watch[idx] = (false, true, self.watch[idx].2);
+        self.asserts[idx] = (false, true, self.asserts[idx].2);
     }
 
-    /// After every event while a window or the liveness watch is open.
-    pub(crate) fn watch_step(&mut self) {
-        for idx in 0..self.watch.len() {
-            if self.watch[idx].0 {
-                self.assert_step(idx, false);
+    /// After every event while [`Watch::active`]: each open window looks again
+    /// (`probe` measures), and the liveness watch asks whether a leader is in place.
+    pub(crate) fn step(
+        &mut self,
+        asserts: &[Assertion],
+        now: Time,
+        mut probe: impl FnMut(&str) -> i64,
+        leader: impl FnOnce() -> bool,
+    ) {
+        for (idx, a) in asserts.iter().enumerate() {
+            if self.asserts[idx].0 {
+                let v = probe(&a.probe);
+                self.assert(idx, a, false, now, v);
             }
         }
-        if self.live_watch {
-            self.refresh_groups();
-            // A leader is what the nodes report of themselves (Observation::Term),
-            // among those that can reach a majority.
-            if self.judge.leader_among(&self.majority_group()) {
-                self.live_watch = false;
-                self.live_leader = true;
-            }
+        if self.live_watch && leader() {
+            self.live_watch = false;
+            self.live_leader = true;
         }
     }
 
-    pub(crate) fn liveness_step(&mut self, deadline: bool) {
+    /// The liveness watch starts (it looks at once, as after an event), or its
+    /// deadline comes: no leader seen is a failure.
+    pub(crate) fn liveness(
+        &mut self,
+        scenario: &Scenario,
+        deadline: bool,
+        now: Time,
+        probe: impl FnMut(&str) -> i64,
+        leader: impl FnOnce() -> bool,
+    ) {
         if !deadline {
             self.live_watch = true;
-            self.watch_step();
+            self.step(&scenario.asserts, now, probe, leader);
         } else if !self.live_leader {
             self.live_watch = false;
-            let bound = self.scenario.liveness.unwrap_or(0);
-            self.assertion_failures.push(Failure {
+            let bound = scenario.liveness.unwrap_or(0);
+            self.failures.push(Failure {
                 check: Check::Liveness,
                 message: format!(
                     "liveness: no leader with a majority within {} of the last fault at {}",
                     fmt_time(bound),
-                    fmt_time(self.quiet_from())
+                    fmt_time(quiet_from(scenario))
                 ),
             });
         }
     }
 
-    /// After the run: every operation pending at the last fault, or invoked after it,
-    /// gets an answer within the liveness bound: ok, or a definite no such as an abort.
-    pub(crate) fn finish_checks(&mut self) {
-        let Some(bound) = self.scenario.liveness else { return };
-        let quiet = self.quiet_from();
-        let end = self.now;
+    /// After the run (at `end`): every operation pending at the last fault, or
+    /// invoked after it, gets an answer within the liveness bound: ok, or a definite
+    /// no such as an abort.
+    pub(crate) fn finish(&mut self, scenario: &Scenario, history: &History, end: Time) {
+        let Some(bound) = scenario.liveness else { return };
+        let quiet = quiet_from(scenario);
         let mut late = Vec::new();
-        for o in &self.history.ops {
+        for o in &history.ops {
             let done = o.complete.as_ref().map(|(t, _)| *t);
             if done.is_some_and(|t| t <= quiet) {
                 continue;
@@ -208,7 +284,7 @@ impl<P: Protocol> Sim<P> {
                     format!("ended without an answer at {} ({})", fmt_time(*t), c.error().unwrap_or(""))
                 }
             };
-            self.assertion_failures.push(Failure {
+            self.failures.push(Failure {
                 check: Check::Liveness,
                 message: format!(
                     "liveness: {} operation(s) did not complete within {} of the last fault at {}; the first, \

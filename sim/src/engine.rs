@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::check::linearizability::{LinResult, check_history};
+pub use crate::checks::{Check, Failure};
+use crate::checks::{Look, Watch};
 use crate::clock::Clock;
 use crate::disk::Disk;
 use crate::history::History;
@@ -74,15 +76,8 @@ pub(crate) enum Ev<P: Protocol> {
     },
     Fault(usize),
     Nemesis(NemesisStep),
-    /// Judge assertion `idx`: its first instant (`end: false`) or its last.
-    Assert {
-        idx: usize,
-        end: bool,
-    },
-    /// Liveness: start watching for a leader (`deadline: false`), or give up.
-    Liveness {
-        deadline: bool,
-    },
+    /// A scenario check looks: an assertion's instant or window, or the liveness watch.
+    Look(Look),
 }
 
 pub(crate) struct NodeSlot<P: Protocol> {
@@ -157,74 +152,6 @@ impl Stats {
     pub fn dropped(&self) -> u64 {
         self.dropped_loss + self.dropped_partition + self.dropped_node_down
     }
-}
-
-/// The check a failure comes from: what a sweep counts failures by. Text is made
-/// from it only for people ([`std::fmt::Display`]).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(tag = "kind", content = "name", rename_all = "kebab-case")]
-pub enum Check {
-    /// The run stopped at [`EVENTS_PER_RUN_MAX`].
-    EventLimit,
-    /// The run stopped at [`PENDING_EVENTS_MAX`], its memory ceiling.
-    MemoryLimit,
-    /// A protocol invariant, by its name.
-    Invariant(String),
-    /// The client history is not linearizable.
-    Linearizability,
-    /// The linearizability search ran out of budget: neither pass nor fail.
-    LinearizabilityUnknown,
-    /// The bank workload's conserved total.
-    ConservedTotal,
-    /// `[check] liveness`.
-    Liveness,
-    /// A `[[check.assert]]`, by its label.
-    Assertion(String),
-}
-
-/// A check read back from how it displays (`faultline merge` reads sweeps' JSON).
-impl std::str::FromStr for Check {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Check, String> {
-        let inner = |prefix: &str, suffix: &str| text.strip_prefix(prefix)?.strip_suffix(suffix).map(str::to_string);
-        Ok(match text {
-            "event limit" => Check::EventLimit,
-            "memory limit" => Check::MemoryLimit,
-            "linearizability" => Check::Linearizability,
-            "linearizability (unknown)" => Check::LinearizabilityUnknown,
-            "conserved total" => Check::ConservedTotal,
-            "liveness" => Check::Liveness,
-            _ => match (inner("invariant `", "`"), inner("assertion (", ")")) {
-                (Some(name), _) => Check::Invariant(name),
-                (_, Some(label)) => Check::Assertion(label),
-                _ => return Err(format!("unknown check \"{text}\"")),
-            },
-        })
-    }
-}
-
-impl std::fmt::Display for Check {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Check::EventLimit => f.write_str("event limit"),
-            Check::MemoryLimit => f.write_str("memory limit"),
-            Check::Invariant(name) => write!(f, "invariant `{name}`"),
-            Check::Linearizability => f.write_str("linearizability"),
-            Check::LinearizabilityUnknown => f.write_str("linearizability (unknown)"),
-            Check::ConservedTotal => f.write_str("conserved total"),
-            Check::Liveness => f.write_str("liveness"),
-            Check::Assertion(label) => write!(f, "assertion ({label})"),
-        }
-    }
-}
-
-/// One failed check and what a student reads about it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Failure {
-    /// Which check.
-    pub check: Check,
-    /// What failed, in a sentence.
-    pub message: String,
 }
 
 /// Everything a run produced.
@@ -393,13 +320,8 @@ pub struct Sim<P: Protocol> {
     pub(crate) peer_sent: u64,
     /// Groups of the current partition, until the cuts change.
     pub(crate) groups: Option<Vec<Vec<NodeId>>>,
-    /// Per assertion: watching now, settled, the value at `from` (for growth).
-    pub(crate) watch: Vec<(bool, bool, i64)>,
-    pub(crate) watching: usize,
-    /// Liveness: the leader watch is on; a leader was seen.
-    pub(crate) live_watch: bool,
-    pub(crate) live_leader: bool,
-    pub(crate) assertion_failures: Vec<Failure>,
+    /// The scenario's assertions and liveness bound.
+    watch: Watch,
     /// The membership view and its number.
     members: Vec<NodeId>,
     view: u64,
@@ -458,11 +380,7 @@ impl<P: Protocol> Sim<P> {
             observed: Vec::new(),
             peer_sent: 0,
             groups: None,
-            watch: vec![(false, false, 0); scenario.asserts.len()],
-            watching: 0,
-            live_watch: false,
-            live_leader: false,
-            assertion_failures: Vec::new(),
+            watch: Watch::default(),
             members: scenario.members.clone(),
             view: 0,
             drops: Vec::new(),
@@ -501,13 +419,20 @@ impl<P: Protocol> Sim<P> {
         }
         // First, so an assertion at time T sees the cluster just before anything else
         // that happens at T.
-        self.boot_checks();
+        let (watch, looks) = Watch::new(&self.scenario);
+        self.watch = watch;
+        for (at, look) in looks {
+            self.schedule(at, Ev::Look(look));
+        }
         for i in 0..self.scenario.faults.len() {
             let at = self.scenario.faults[i].at;
             self.schedule(at, Ev::Fault(i));
         }
         self.boot_nemesis();
-        self.boot_liveness();
+        for (at, look) in Watch::liveness_looks(&self.scenario, self.judge.sees_leaders(), self.end()) {
+            // Nodes have started, so a protocol that reports leadership has said so.
+            self.schedule(at, Ev::Look(look));
+        }
         if let Some(cl) = &mut self.clients {
             let n = self.slots.len();
             for step in cl.boot(n) {
@@ -531,7 +456,7 @@ impl<P: Protocol> Sim<P> {
                 self.client_bytes -= client_weight(d);
             }
             self.dispatch(ev);
-            if self.watching > 0 || self.live_watch {
+            if self.watch.active() {
                 self.watch_step();
             }
             if self.violation.is_some() || self.stats.events >= EVENTS_PER_RUN_MAX {
@@ -564,12 +489,12 @@ impl<P: Protocol> Sim<P> {
             .then(|| check_history(&self.history, &self.scenario.budget));
         let event_limit_hit = self.stats.events >= EVENTS_PER_RUN_MAX;
         if self.violation.is_none() && !event_limit_hit && !memory_limit_hit {
-            self.finish_checks();
+            self.watch.finish(&self.scenario, &self.history, self.now);
         }
         if let Some(bank) = self.clients.as_ref().and_then(|c| c.bank())
             && let Err(why) = crate::check::bank::conserved_total(&self.history, &bank)
         {
-            self.assertion_failures.push(Failure { check: Check::ConservedTotal, message: why });
+            self.watch.failures.push(Failure { check: Check::ConservedTotal, message: why });
         }
         self.facts.now = self.now;
         let measures = if self.scenario.invariants {
@@ -593,7 +518,7 @@ impl<P: Protocol> Sim<P> {
             expect: self.scenario.expect,
             event_limit_hit,
             memory_limit_hit,
-            assertion_failures: self.assertion_failures,
+            assertion_failures: self.watch.failures,
             measures,
         }
     }
@@ -647,8 +572,7 @@ impl<P: Protocol> Sim<P> {
                 self.apply_fault(&action);
             }
             Ev::Nemesis(step) => self.nemesis_step(step),
-            Ev::Assert { idx, end } => self.assert_step(idx, end),
-            Ev::Liveness { deadline } => self.liveness_step(deadline),
+            Ev::Look(look) => self.look(look),
         }
     }
 
@@ -963,6 +887,84 @@ impl<P: Protocol> Sim<P> {
         let (Addr::Node(to), Payload::Peer(msg)) = (to, payload) else { return false };
         let kind = msg.kind();
         self.drops.iter().any(|(k, nodes, _)| k == kind && nodes.contains(&to))
+    }
+
+    /// A scenario check looks now: the engine measures, the watch judges.
+    fn look(&mut self, look: Look) {
+        self.refresh_groups();
+        let mut watch = std::mem::take(&mut self.watch);
+        match look {
+            Look::Assert { idx, end } => {
+                let a = &self.scenario.asserts[idx];
+                watch.assert(idx, a, end, self.now, self.probe(&a.probe));
+            }
+            Look::Liveness { deadline } => watch.liveness(
+                &self.scenario,
+                deadline,
+                self.now,
+                |name| self.probe(name),
+                || self.judge.leader_among(&self.majority_group()),
+            ),
+        }
+        self.watch = watch;
+    }
+
+    /// After every event while a window or the liveness watch is open.
+    fn watch_step(&mut self) {
+        self.refresh_groups();
+        let mut watch = std::mem::take(&mut self.watch);
+        watch.step(
+            &self.scenario.asserts,
+            self.now,
+            |name| self.probe(name),
+            || {
+                // A leader is what the nodes report of themselves (Observation::Term),
+                // among those that can reach a majority.
+                self.judge.leader_among(&self.majority_group())
+            },
+        );
+        self.watch = watch;
+    }
+
+    /// Marks the nodes that are up and in a group holding more than half of the
+    /// cluster. The partition's groups must be current ([`Self::refresh_groups`]).
+    fn majority_group(&self) -> Vec<bool> {
+        let n = self.node_count();
+        let mut mask = vec![false; n];
+        for g in self.groups.iter().flatten() {
+            let up: Vec<NodeId> = g.iter().copied().filter(|m| self.slots[m.0].up).collect();
+            if up.len() * 2 > n {
+                for m in up {
+                    mask[m.0] = true;
+                }
+            }
+        }
+        mask
+    }
+
+    /// The states of the nodes of [`Self::majority_group`]; `None` for the others.
+    fn majority_view(&self) -> Vec<Option<&P>> {
+        self.states.iter().zip(self.majority_group()).map(|(s, m)| if m { s.as_ref() } else { None }).collect()
+    }
+
+    /// Recomputes the partition's groups if the cuts changed since they were last needed.
+    fn refresh_groups(&mut self) {
+        if self.groups.is_none() {
+            self.groups = Some(self.cuts.groups());
+        }
+    }
+
+    /// Measures a probe now (after [`Self::refresh_groups`]).
+    fn probe(&self, name: &str) -> i64 {
+        match name {
+            "messages" => self.peer_sent as i64,
+            "ops-ok" => self.history.count(crate::history::EventType::Ok) as i64,
+            "ops-pending" => self.history.ops.iter().filter(|o| o.complete.is_none()).count() as i64,
+            _ => {
+                let view = self.majority_view();
+                P::probe(&view, name)
+            }
+        }
     }
 
     /// The nemesis' first steps: when it starts its first fault, and when it stops.
