@@ -6,7 +6,7 @@
 //! history is linearizable (per key, with a search budget: "unknown" is a verdict of
 //! its own, never a guess), [`bank::conserved_total`] whether a bank's reads
 //! always add up, and [`import`] reads Jepsen etcd logs, Porcupine key-value files
-//! and faultline's own `history.json`. [`observe::Judge`] holds what nodes report
+//! and faultline's own `history.json`. [`judge::Judge`] holds what nodes report
 //! ([`observe::Observation`]s) to the invariants of their protocol family.
 //!
 //! ```
@@ -31,6 +31,7 @@ pub mod diag;
 pub mod families;
 pub mod history;
 pub mod import;
+pub mod judge;
 pub mod linearizability;
 pub mod models;
 pub mod observe;

@@ -4,7 +4,7 @@
 //! keep their promises in different fields. What they share is what a tester can
 //! observe, the way MIT's Raft tester sees only `GetState()` and the apply channel.
 //! A node reports those moments as [`Observation`]s ("I promised ballot 4.2", "I
-//! voted yes on t3.1", "I decided t3.1: commit"), and the [`Judge`] checks them
+//! voted yes on t3.1", "I decided t3.1: commit"), and the [`Judge`](crate::judge::Judge) checks them
 //! against the invariants of the protocol's family, by the same names for every
 //! implementation:
 //!
@@ -20,7 +20,7 @@
 //!   ([`store`](crate::families::store)).
 //!
 //! [`Observation::Term`] also tells the engine's liveness check whether a leader
-//! with a majority is in place ([`Judge::leader_among`]).
+//! with a majority is in place ([`Judge::leader_among`](crate::judge::Judge::leader_among)).
 //!
 //! The judge needs nothing but the observations, in the order they happened, each
 //! with its node, the node's incarnation (which restart it is in) and the time; so
@@ -28,7 +28,8 @@
 //! back from disk.
 //!
 //! ```
-//! use faultline_checker::observe::{Ballot, Judge, Observation};
+//! use faultline_checker::judge::Judge;
+//! use faultline_checker::observe::{Ballot, Observation};
 //! use faultline_checker::op::NodeId;
 //!
 //! let mut judge = Judge::new(3);
@@ -45,9 +46,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::families::{commit::Commitment, consensus::Consensus, log::ReplicatedLog, store::ShardedStore};
 use crate::op::{ClientId, NodeId};
-use crate::time::Time;
 
 /// A property of a run that failed, named so a student can look it up.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -276,7 +275,7 @@ mod name {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NodeId, D::Error> {
         let name = String::deserialize(d)?;
-        super::names::parse(&name).ok_or_else(|| D::Error::custom(format!("`{name}` is not a node (n1, n2, ...)")))
+        NodeId::parse(&name).ok_or_else(|| D::Error::custom(format!("`{name}` is not a node (n1, n2, ...)")))
     }
 }
 
@@ -293,86 +292,9 @@ mod names {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<NodeId>, D::Error> {
         Vec::<String>::deserialize(d)?
             .iter()
-            .map(|name| parse(name).ok_or_else(|| D::Error::custom(format!("`{name}` is not a node (n1, n2, ...)"))))
+            .map(|name| {
+                NodeId::parse(name).ok_or_else(|| D::Error::custom(format!("`{name}` is not a node (n1, n2, ...)")))
+            })
             .collect()
-    }
-
-    /// `"n3"` -> `NodeId(2)`.
-    pub fn parse(name: &str) -> Option<NodeId> {
-        name.strip_prefix('n')
-            .filter(|n| !n.starts_with('0'))
-            .and_then(|n| n.parse::<usize>().ok())
-            .and_then(|n| n.checked_sub(1))
-            .map(NodeId)
-    }
-}
-
-/// Holds a run to the invariants of every family whose observations it sees.
-/// Families start watching at their first observation, so a run pays only for the
-/// families its protocol reports.
-#[derive(Debug)]
-pub struct Judge {
-    nodes: usize,
-    consensus: Option<Box<Consensus>>,
-    commit: Option<Box<Commitment>>,
-    log: Option<Box<ReplicatedLog>>,
-    store: Option<Box<ShardedStore>>,
-}
-
-impl Judge {
-    /// A judge for a cluster of `nodes` nodes (a majority is more than half of them).
-    pub fn new(nodes: usize) -> Judge {
-        Judge { nodes, consensus: None, commit: None, log: None, store: None }
-    }
-
-    /// Takes what `node`, in its incarnation `boot` (0 at first, one more per
-    /// restart), was seen to do at time `now`: an error is the first invariant it breaks.
-    pub fn observe(&mut self, node: NodeId, boot: u64, now: Time, obs: &Observation) -> Result<(), Violation> {
-        match obs {
-            Observation::Proposed { .. }
-            | Observation::Promised { .. }
-            | Observation::Accepted { .. }
-            | Observation::Learned { .. } => {
-                let n = self.nodes;
-                self.consensus.get_or_insert_with(|| Box::new(Consensus::new(n))).observe(node, obs)
-            }
-            Observation::Voted { .. } | Observation::Decided { .. } => {
-                self.commit.get_or_insert_with(Box::default).observe(node, boot, now, obs)
-            }
-            Observation::Term { .. }
-            | Observation::VotedFor { .. }
-            | Observation::Holds { .. }
-            | Observation::Committed { .. }
-            | Observation::Applied { .. } => {
-                let n = self.nodes;
-                self.log.get_or_insert_with(|| Box::new(ReplicatedLog::new(n))).observe(node, obs)
-            }
-            Observation::Stores { .. } => self.store.get_or_insert_with(Box::default).observe(node, obs),
-        }
-    }
-
-    /// `node` crashed: it leads nothing until it starts again and says so.
-    pub fn down(&mut self, node: NodeId) {
-        if let Some(log) = &mut self.log {
-            log.down(node);
-        }
-    }
-
-    /// Whether nodes report leadership at all ([`Observation::Term`]).
-    pub fn sees_leaders(&self) -> bool {
-        self.log.is_some()
-    }
-
-    /// Whether a leader with a majority is in place among the nodes `group` marks
-    /// (the nodes that are up and can reach a majority): one of them leads, in a
-    /// term no node of the group has gone past.
-    pub fn leader_among(&self, group: &[bool]) -> bool {
-        self.log.as_ref().is_some_and(|log| log.leader_among(group))
-    }
-
-    /// What the families measured over the run, as `(name, value)`, for the run's
-    /// summary; `now` is the end of the run.
-    pub fn measures(&self, now: Time) -> Vec<(String, String)> {
-        self.commit.as_ref().map_or_else(Vec::new, |c| c.measures(now))
     }
 }

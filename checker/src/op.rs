@@ -7,6 +7,18 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct NodeId(pub usize);
 
+impl NodeId {
+    /// The node a name such as `"n3"` names (`NodeId(2)`), as [`NodeId`]'s
+    /// `Display` writes it; `None` for anything else (`"n0"`, `"n03"`, `"c1"`).
+    pub fn parse(name: &str) -> Option<NodeId> {
+        name.strip_prefix('n')
+            .filter(|n| !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| n.checked_sub(1))
+            .map(NodeId)
+    }
+}
+
 impl std::fmt::Display for NodeId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "n{}", self.0 + 1)
@@ -170,6 +182,21 @@ impl std::fmt::Display for Op {
             Op::Cas { key, from, to } => write!(f, "cas {key} from {from:?} to {to:?}"),
             Op::Transfer { from, to, amount } => write!(f, "transfer {amount} from {from} to {to}"),
             Op::Read { keys } => write!(f, "read {}", keys.join(", ")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_names_read_back() {
+        for i in [0, 1, 9, 41] {
+            assert_eq!(NodeId::parse(&NodeId(i).to_string()), Some(NodeId(i)));
+        }
+        for bad in ["n0", "n03", "c1", "n", "n-1", "n+1", "", "1"] {
+            assert_eq!(NodeId::parse(bad), None, "{bad}");
         }
     }
 }

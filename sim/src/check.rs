@@ -3,7 +3,7 @@
 //! `faultline-checker`, usable without the engine; they are re-exported here.
 //! A protocol's invariants are checked by the engine after every event: the
 //! families' invariants on what nodes report through [`crate::Ctx::observe`], by the
-//! [`Judge`](crate::observe::Judge), and a protocol's own through
+//! [`Judge`](crate::judge::Judge), and a protocol's own through
 //! [`crate::protocol::Protocol::check_cluster`].
 
 pub mod facts;

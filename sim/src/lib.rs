@@ -6,7 +6,7 @@
 //! [`Trace`], and the checkers judge the result.
 
 pub mod check;
-pub use faultline_checker::{diag, families, history, observe, time};
+pub use faultline_checker::{diag, families, history, judge, observe, time};
 mod checks;
 pub mod clock;
 pub mod disk;

@@ -55,17 +55,21 @@ pub struct Request {
 
 /// An optional node id as its name, `"n2"`, the way the trace names nodes.
 mod node_name {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error};
 
     use super::NodeId;
-    use crate::trace::NodeIdName;
 
     pub fn serialize<S: Serializer>(node: &Option<NodeId>, s: S) -> Result<S::Ok, S::Error> {
-        node.map(NodeIdName).serialize(s)
+        node.map(|n| n.to_string()).serialize(s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NodeId>, D::Error> {
-        Ok(Option::<NodeIdName>::deserialize(d)?.map(|n| n.0))
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(name) => NodeId::parse(&name)
+                .map(Some)
+                .ok_or_else(|| D::Error::custom(format!("`{name}` is not a node (n1, n2, ...)"))),
+        }
     }
 }
 
@@ -255,7 +259,7 @@ impl<'a, P: Protocol> Ctx<'a, P> {
         self.effects.push(Effect::Note(text.into()));
     }
     /// Tells the tester what this node just did ("I promised ballot 4.2", "I decided
-    /// t3.1: commit"). The run's [`Judge`](crate::observe::Judge) holds every
+    /// t3.1: commit"). The run's [`Judge`](crate::judge::Judge) holds every
     /// observation to the invariants of its protocol family, and the trace records it.
     /// Report the moment it happens, after the step's writes are on their way to disk.
     pub fn observe(&mut self, what: Observation) {

@@ -1,5 +1,5 @@
 //! The checkers of each protocol family, fed by [`Observation`](crate::observe::Observation)s
-//! through the [`Judge`](crate::observe::Judge).
+//! through the [`Judge`](crate::judge::Judge).
 
 pub mod commit;
 pub mod consensus;

@@ -5,14 +5,14 @@
 //! stays claimed even if the node that claimed it has crashed since. A check claims
 //! a fact; a second, different claim of the same kind and key is a violation. The
 //! protocol families' invariants do not use this: they judge observations
-//! ([`crate::observe::Judge`]).
+//! ([`crate::judge::Judge`]).
 //!
 //! Checks run after every event, so lookups are cheap: facts are grouped by kind (a
 //! handful per protocol, found by pointer first), then keyed by a number.
 
 use std::collections::BTreeMap;
 
-use crate::protocol::Violation;
+use crate::observe::Violation;
 
 #[derive(Clone, Debug, Default)]
 struct Kind {
