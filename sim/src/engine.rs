@@ -15,7 +15,7 @@ use crate::disk::Disk;
 use crate::history::History;
 use crate::judge::Judge;
 use crate::nemesis::{Act, Nemesis, NemesisStep, View};
-use crate::network::{Cuts, sample};
+use crate::network::{Fate, Network};
 use crate::protocol::{Ctx, Effect, Message, NodeId, Observation, Protocol, Reply, Request, TimerId, Violation};
 use crate::queue::{Entry, EventQueue};
 use crate::rng::{SimRng, Stream};
@@ -299,10 +299,8 @@ pub struct Sim<P: Protocol> {
     pub(crate) states: Vec<Option<P>>,
     pub(crate) slots: Vec<NodeSlot<P>>,
     pub(crate) scenario: Scenario,
-    pub(crate) cuts: Cuts,
-    fifo_last: Vec<Time>,
-    held: Vec<Ev<P>>,
-    net_rng: SimRng,
+    /// The links, their cuts and FIFO order, `drop` rules, held messages.
+    net: Network<Ev<P>>,
     pub(crate) nemesis_rng: SimRng,
     pub(crate) nemesis: Option<Nemesis>,
     pub(crate) clients: Option<Clients>,
@@ -325,8 +323,6 @@ pub struct Sim<P: Protocol> {
     /// The membership view and its number.
     members: Vec<NodeId>,
     view: u64,
-    /// Messages to lose by kind: `(kind, receivers, until)`.
-    drops: Vec<(String, Vec<NodeId>, Time)>,
     /// Bytes of client traffic in the queue (see [`PENDING_CLIENT_BYTES_MAX`]).
     client_bytes: usize,
 }
@@ -362,10 +358,7 @@ impl<P: Protocol> Sim<P> {
             free: Vec::new(),
             states: (0..n).map(|_| None).collect(),
             slots,
-            cuts: Cuts::new(n),
-            fifo_last: vec![0; (n + 1) * (n + 1)],
-            held: Vec::new(),
-            net_rng: SimRng::new(seed, Stream::Network),
+            net: Network::new(n, scenario.network.clone(), SimRng::new(seed, Stream::Network)),
             nemesis_rng: SimRng::new(seed, Stream::Nemesis),
             nemesis: scenario.nemesis.clone().map(Nemesis::new),
             clients: scenario.workload.clone().map(|w| Clients::new(w, seed)),
@@ -383,7 +376,6 @@ impl<P: Protocol> Sim<P> {
             watch: Watch::default(),
             members: scenario.members.clone(),
             view: 0,
-            drops: Vec::new(),
             client_bytes: 0,
             scenario: scenario.clone(),
         }
@@ -462,7 +454,7 @@ impl<P: Protocol> Sim<P> {
             if self.violation.is_some() || self.stats.events >= EVENTS_PER_RUN_MAX {
                 break;
             }
-            if self.queue.len() + self.held.len() > PENDING_EVENTS_MAX || self.client_bytes > PENDING_CLIENT_BYTES_MAX {
+            if self.queue.len() + self.net.held() > PENDING_EVENTS_MAX || self.client_bytes > PENDING_CLIENT_BYTES_MAX {
                 memory_limit_hit = true;
                 break;
             }
@@ -581,7 +573,7 @@ impl<P: Protocol> Sim<P> {
     #[inline]
     fn deliver_peer(&mut self, from: NodeId, to: NodeId, id: u64, msg: P::Msg) {
         let slot = &self.slots[to.0];
-        if !slot.up || slot.paused || self.cuts.is_cut(from, to) {
+        if !slot.up || slot.paused || self.net.cuts.is_cut(from, to) {
             return self.deliver(Addr::Node(from), Addr::Node(to), id, Payload::Peer(msg));
         }
         self.stats.delivered += 1;
@@ -601,9 +593,9 @@ impl<P: Protocol> Sim<P> {
                     return;
                 }
                 if let Addr::Node(f) = from
-                    && self.cuts.is_cut(f, NodeId(n))
+                    && self.net.cuts.is_cut(f, NodeId(n))
                 {
-                    match self.scenario.network.on_cut {
+                    match self.net.on_cut() {
                         CutMode::Drop => {
                             self.stats.dropped_partition += 1;
                             self.trace_drop(from, to, id, "partition");
@@ -611,7 +603,7 @@ impl<P: Protocol> Sim<P> {
                         CutMode::Hold => {
                             self.stats.held += 1;
                             self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Hold { from, to, id });
-                            self.held.push(delivery(from, to, id, payload));
+                            self.net.hold(delivery(from, to, id, payload));
                         }
                     }
                     return;
@@ -794,15 +786,6 @@ impl<P: Protocol> Sim<P> {
         }
     }
 
-    fn link_index(&self, from: Addr, to: Addr) -> usize {
-        let n = self.slots.len();
-        let idx = |a: Addr| match a {
-            Addr::Node(NodeId(i)) => i,
-            Addr::Client(_) => n,
-        };
-        idx(from) * (n + 1) + idx(to)
-    }
-
     /// Carries out what a client asked for.
     fn client_step(&mut self, step: Option<ClientStep>) {
         match step {
@@ -830,63 +813,43 @@ impl<P: Protocol> Sim<P> {
             };
             self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Send { from, to, id, msg: body });
         }
-        if let (Addr::Node(a), Addr::Node(b)) = (from, to)
-            && a == b
-        {
-            // Loopback: a node's message to itself never crosses the network. It is
-            // not lost, duplicated, reordered, cut or dropped by a fault, and arrives
-            // at once, after the step that sent it, in the order sent.
-            self.peer_sent += 1;
-            self.schedule(self.now, delivery(from, to, id, payload));
-            return;
-        }
-        if !self.drops.is_empty() && self.drop_by_kind(to, &payload) {
-            self.stats.dropped_loss += 1;
-            self.trace_drop(from, to, id, "dropped by a fault");
-            return;
-        }
-        let net = &self.scenario.network;
-        let link = match (from, to) {
-            (Addr::Node(a), Addr::Node(b)) => {
-                self.peer_sent += 1;
-                &net.links[a.0 * self.slots.len() + b.0]
-            }
-            _ => &net.client_link,
+        let kind = || match &payload {
+            Payload::Peer(m) => Some(m.kind()),
+            _ => None,
         };
-        if self.net_rng.chance(link.loss) {
-            self.stats.dropped_loss += 1;
-            self.trace_drop(from, to, id, "loss");
-            return;
+        let fate = self.net.send(self.now, from, to, kind);
+        let peer = matches!((from, to), (Addr::Node(_), Addr::Node(_)));
+        match fate {
+            Fate::Loopback => {
+                // A node's message to itself never crosses the network. It is not
+                // lost, duplicated, reordered, cut or dropped by a fault, and arrives
+                // at once, after the step that sent it, in the order sent.
+                self.peer_sent += 1;
+                self.schedule(self.now, delivery(from, to, id, payload));
+            }
+            Fate::DroppedByFault => {
+                self.stats.dropped_loss += 1;
+                self.trace_drop(from, to, id, "dropped by a fault");
+            }
+            Fate::Lost => {
+                self.peer_sent += u64::from(peer);
+                self.stats.dropped_loss += 1;
+                self.trace_drop(from, to, id, "loss");
+            }
+            Fate::Arrives { at, reordered, copy_at } => {
+                self.peer_sent += u64::from(peer);
+                if reordered {
+                    self.stats.reordered += 1;
+                    self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Reorder { from, to, id });
+                }
+                if let Some(copy_at) = copy_at {
+                    self.stats.duplicated += 1;
+                    self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Duplicate { from, to, id });
+                    self.schedule(copy_at, delivery(from, to, id, payload.clone()));
+                }
+                self.schedule(at, delivery(from, to, id, payload));
+            }
         }
-
-        let mut at = self.now + sample(&link.latency, &mut self.net_rng);
-        if self.net_rng.chance(link.reorder) {
-            // Skips the link's FIFO order and arrives late.
-            self.stats.reordered += 1;
-            at += self.net_rng.between(1, 2 * link.latency.max_hint().max(1));
-            self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Reorder { from, to, id });
-        } else {
-            let li = self.link_index(from, to);
-            at = at.max(self.fifo_last[li]);
-            self.fifo_last[li] = at;
-        }
-        if self.net_rng.chance(link.duplicate) {
-            self.stats.duplicated += 1;
-            let dup_at = self.now + sample(&link.latency, &mut self.net_rng);
-            self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Duplicate { from, to, id });
-            self.schedule(dup_at, delivery(from, to, id, payload.clone()));
-        }
-        self.schedule(at, delivery(from, to, id, payload));
-    }
-
-    /// A `drop` fault covers this message: its kind ([`Message::kind`]) and its
-    /// receiver match a rule whose time has not run out.
-    fn drop_by_kind(&mut self, to: Addr, payload: &Payload<P::Msg>) -> bool {
-        let now = self.now;
-        self.drops.retain(|(_, _, until)| now < *until);
-        let (Addr::Node(to), Payload::Peer(msg)) = (to, payload) else { return false };
-        let kind = msg.kind();
-        self.drops.iter().any(|(k, nodes, _)| k == kind && nodes.contains(&to))
     }
 
     /// A scenario check looks now: the engine measures, the watch judges.
@@ -950,7 +913,7 @@ impl<P: Protocol> Sim<P> {
     /// Recomputes the partition's groups if the cuts changed since they were last needed.
     fn refresh_groups(&mut self) {
         if self.groups.is_none() {
-            self.groups = Some(self.cuts.groups());
+            self.groups = Some(self.net.cuts.groups());
         }
     }
 
@@ -1035,30 +998,30 @@ impl<P: Protocol> Sim<P> {
         }
         match action {
             FaultAction::Partition(groups) => {
-                self.cuts.partition(groups);
+                self.net.cuts.partition(groups);
                 self.trace_partition("groups");
             }
             FaultAction::Split(kind) => {
-                self.cuts.split(*kind, &mut self.nemesis_rng);
+                self.net.cuts.split(*kind, &mut self.nemesis_rng);
                 self.trace_partition(crate::scenario::Named::name(*kind));
             }
             FaultAction::Isolate(target) => {
                 // "follower" and "any" pick among nodes not already cut off.
                 let picked = match target {
                     Target::Follower | Target::Any => {
-                        self.resolve_among(*target, |sim, i| !sim.cuts.is_isolated(NodeId(i)))
+                        self.resolve_among(*target, |sim, i| !sim.net.cuts.is_isolated(NodeId(i)))
                     }
                     _ => self.resolve(*target),
                 };
                 for node in picked {
-                    self.cuts.isolate(NodeId(node));
+                    self.net.cuts.isolate(NodeId(node));
                 }
                 self.trace_partition("isolate");
             }
             FaultAction::Cut { from, to } => {
                 for &a in from {
                     for &b in to {
-                        self.cuts.set(a, b);
+                        self.net.cuts.set(a, b);
                     }
                 }
                 self.trace_partition("one-way");
@@ -1106,7 +1069,7 @@ impl<P: Protocol> Sim<P> {
                     }
                 }
             }
-            FaultAction::Drop { kind, to, ns } => self.drops.push((kind.clone(), to.clone(), self.now + ns)),
+            FaultAction::Drop { kind, to, ns } => self.net.add_drop(kind.clone(), to.clone(), self.now + ns),
             FaultAction::Join(node) | FaultAction::Leave(node) => {
                 let joins = matches!(action, FaultAction::Join(_));
                 if joins == self.members.contains(node) {
@@ -1208,21 +1171,17 @@ impl<P: Protocol> Sim<P> {
         if !self.trace.is_on() {
             return;
         }
-        let groups = self.cuts.groups().into_iter().map(|g| g.into_iter().map(NodeIdName).collect()).collect();
-        let cut = self.cuts.cut_links().into_iter().map(|(a, b)| (NodeIdName(a), NodeIdName(b))).collect();
+        let groups = self.net.cuts.groups().into_iter().map(|g| g.into_iter().map(NodeIdName).collect()).collect();
+        let cut = self.net.cuts.cut_links().into_iter().map(|(a, b)| (NodeIdName(a), NodeIdName(b))).collect();
         self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Partition { kind, groups, cut });
     }
 
     pub(crate) fn heal(&mut self) {
-        self.cuts.heal();
-        let held = std::mem::take(&mut self.held);
+        let held = self.net.heal();
         self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Heal { released: held.len() });
         for ev in held {
             let delay = match &ev {
-                Ev::Peer { from: a, to: b, .. } => {
-                    let link = self.scenario.network.links[a.0 * self.slots.len() + b.0];
-                    sample(&link.latency, &mut self.net_rng)
-                }
+                Ev::Peer { from: a, to: b, .. } => self.net.latency(*a, *b),
                 _ => 0,
             };
             self.schedule(self.now + delay, ev);

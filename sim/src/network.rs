@@ -1,13 +1,150 @@
 //! The network between nodes: latency per link, loss, duplication, reordering, and
 //! which links are cut. A cut is directional, so one-way links are a cut in one
 //! direction only; partitions are sets of cuts.
+//!
+//! [`Network`] is a component of the engine: it owns the links' state (cuts, FIFO
+//! order, `drop` rules, messages held on cut links) and its random stream, and on
+//! each send answers the message's [`Fate`]; the engine carries it out.
 
 use petgraph::algo::tarjan_scc;
 use petgraph::graphmap::DiGraphMap;
 
 use crate::protocol::NodeId;
 use crate::rng::SimRng;
-use crate::scenario::{Latency, SplitKind};
+use crate::scenario::{CutMode, Latency, NetworkConfig, SplitKind};
+use crate::time::Time;
+use crate::trace::Addr;
+
+/// What becomes of a message as it is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fate {
+    /// A node's message to itself: it never crosses the network, and arrives at once.
+    Loopback,
+    /// A `drop` fault took it.
+    DroppedByFault,
+    /// The link lost it.
+    Lost,
+    /// It arrives at `at` (out of FIFO order if `reordered`), and a copy at
+    /// `copy_at` if the link duplicated it.
+    Arrives { at: Time, reordered: bool, copy_at: Option<Time> },
+}
+
+/// The links between nodes (and clients), and their state over a run.
+pub(crate) struct Network<H> {
+    n: usize,
+    config: NetworkConfig,
+    /// Which links are cut now.
+    pub(crate) cuts: Cuts,
+    /// Per link (clients as index `n`): when its last FIFO message arrives.
+    fifo_last: Vec<Time>,
+    rng: SimRng,
+    /// Messages to lose by kind: `(kind, receivers, until)`.
+    drops: Vec<(String, Vec<NodeId>, Time)>,
+    /// Messages held on cut links, released when the cut heals.
+    held: Vec<H>,
+}
+
+impl<H> Network<H> {
+    /// The network of `n` nodes as `config` says, drawing from `rng`.
+    pub(crate) fn new(n: usize, config: NetworkConfig, rng: SimRng) -> Network<H> {
+        Network {
+            n,
+            config,
+            cuts: Cuts::new(n),
+            fifo_last: vec![0; (n + 1) * (n + 1)],
+            rng,
+            drops: Vec::new(),
+            held: Vec::new(),
+        }
+    }
+
+    fn link_index(&self, from: Addr, to: Addr) -> usize {
+        let idx = |a: Addr| match a {
+            Addr::Node(NodeId(i)) => i,
+            Addr::Client(_) => self.n,
+        };
+        idx(from) * (self.n + 1) + idx(to)
+    }
+
+    /// The fate of a message sent at `now` from `from` to `to`; `kind` names a
+    /// node's message (asked only while a `drop` rule is in force).
+    #[inline(always)]
+    pub(crate) fn send(
+        &mut self,
+        now: Time,
+        from: Addr,
+        to: Addr,
+        kind: impl FnOnce() -> Option<&'static str>,
+    ) -> Fate {
+        if let (Addr::Node(a), Addr::Node(b)) = (from, to)
+            && a == b
+        {
+            return Fate::Loopback;
+        }
+        if !self.drops.is_empty() && self.dropped(now, to, kind) {
+            return Fate::DroppedByFault;
+        }
+        let link = match (from, to) {
+            (Addr::Node(a), Addr::Node(b)) => &self.config.links[a.0 * self.n + b.0],
+            _ => &self.config.client_link,
+        };
+        if self.rng.chance(link.loss) {
+            return Fate::Lost;
+        }
+        let mut at = now + sample(&link.latency, &mut self.rng);
+        let reordered = self.rng.chance(link.reorder);
+        if reordered {
+            // Skips the link's FIFO order and arrives late.
+            at += self.rng.between(1, 2 * link.latency.max_hint().max(1));
+        } else {
+            let li = self.link_index(from, to);
+            at = at.max(self.fifo_last[li]);
+            self.fifo_last[li] = at;
+        }
+        let copy_at = self.rng.chance(link.duplicate).then(|| now + sample(&link.latency, &mut self.rng));
+        Fate::Arrives { at, reordered, copy_at }
+    }
+
+    /// A `drop` rule covers a message to `to` of kind `kind`: its kind and its
+    /// receiver match a rule whose time has not run out.
+    fn dropped(&mut self, now: Time, to: Addr, kind: impl FnOnce() -> Option<&'static str>) -> bool {
+        self.drops.retain(|(_, _, until)| now < *until);
+        let (Addr::Node(to), Some(kind)) = (to, kind()) else { return false };
+        self.drops.iter().any(|(k, nodes, _)| k == kind && nodes.contains(&to))
+    }
+
+    /// Loses every message of `kind` to `to` until `until`.
+    pub(crate) fn add_drop(&mut self, kind: String, to: Vec<NodeId>, until: Time) {
+        self.drops.push((kind, to, until));
+    }
+
+    /// What a cut link does to a message: drop it, or hold it until the cut heals.
+    pub(crate) fn on_cut(&self) -> CutMode {
+        self.config.on_cut
+    }
+
+    /// Holds a message on a cut link.
+    pub(crate) fn hold(&mut self, message: H) {
+        self.held.push(message);
+    }
+
+    /// How many messages are held.
+    pub(crate) fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Cuts no link any more; returns the messages that were held, to deliver again.
+    pub(crate) fn heal(&mut self) -> Vec<H> {
+        self.cuts.heal();
+        std::mem::take(&mut self.held)
+    }
+
+    /// A fresh latency on the link from `a` to `b` (for a message released by a heal).
+    pub(crate) fn latency(&mut self, a: NodeId, b: NodeId) -> Time {
+        let link = self.config.links[a.0 * self.n + b.0];
+        sample(&link.latency, &mut self.rng)
+    }
+}
 
 /// Draws a latency from its distribution.
 #[inline(always)]
