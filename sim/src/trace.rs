@@ -23,6 +23,7 @@ impl Default for Fnv64 {
 }
 
 impl Fnv64 {
+    /// Hashes `bytes` into the running value.
     pub fn update(&mut self, bytes: &[u8]) {
         let mut h = self.0;
         for &b in bytes {
@@ -31,6 +32,7 @@ impl Fnv64 {
         }
         self.0 = h;
     }
+    /// The hash of everything hashed so far.
     pub fn finish(self) -> u64 {
         self.0
     }
@@ -95,6 +97,7 @@ impl TraceHasher {
         let h = murmur64a(line, TRACE_SEED);
         self.0 = (self.0 ^ h).wrapping_mul(MURMUR_M).rotate_left(31);
     }
+    /// The hash over every line taken so far.
     pub fn finish(self) -> u64 {
         let mut h = self.0;
         h ^= h >> MURMUR_R;
@@ -115,7 +118,9 @@ impl TraceHasher {
 /// Who sends or receives: a node or a client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Addr {
+    /// A node.
     Node(NodeId),
+    /// A client.
     Client(ClientId),
 }
 
@@ -322,9 +327,18 @@ mod tests {
 #[derive(Serialize)]
 #[serde(untagged)]
 pub enum Body<'a, M> {
+    /// A message between nodes: the protocol's own.
     Peer(&'a M),
-    Request { request: &'a Request },
-    Reply { reply: &'a Reply },
+    /// A client's request.
+    Request {
+        /// The request.
+        request: &'a Request,
+    },
+    /// A node's reply to a client.
+    Reply {
+        /// The reply.
+        reply: &'a Reply,
+    },
 }
 
 /// One trace event, as the engine writes it ([`Written`]) and as a reader reads it
@@ -335,105 +349,180 @@ pub enum Body<'a, M> {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "ev", rename_all = "snake_case")]
 pub enum Event<B, T, S, R, O> {
+    /// A message was put on the wire.
     Send {
+        /// Who sent it.
         from: Addr,
+        /// Who it was for.
         to: Addr,
+        /// The message's id, unique in the run.
         id: u64,
+        /// What it carries.
         msg: B,
     },
+    /// A message arrived and its handler ran.
     Deliver {
+        /// Who sent it.
         from: Addr,
+        /// Who it was for.
         to: Addr,
+        /// The message's id, unique in the run.
         id: u64,
     },
+    /// A message was lost (`reason`: loss, partition, node down, dropped by a fault).
     Drop {
+        /// Who sent it.
         from: Addr,
+        /// Who it was for.
         to: Addr,
+        /// The message's id, unique in the run.
         id: u64,
+        /// Why it was lost.
         reason: S,
     },
+    /// The link delivers this message twice.
     Duplicate {
+        /// Who sent it.
         from: Addr,
+        /// Who it was for.
         to: Addr,
+        /// The message's id, unique in the run.
         id: u64,
     },
+    /// This message skips its link's FIFO order.
     Reorder {
+        /// Who sent it.
         from: Addr,
+        /// Who it was for.
         to: Addr,
+        /// The message's id, unique in the run.
         id: u64,
     },
+    /// A cut link holds this message until the cut heals.
     Hold {
+        /// Who sent it.
         from: Addr,
+        /// Who it was for.
         to: Addr,
+        /// The message's id, unique in the run.
         id: u64,
     },
+    /// A timer fired.
     Timer {
+        /// The node whose timer it is.
         node: NodeIdName,
+        /// The timer's id.
         id: u64,
+        /// What the timer carries.
         timer: T,
     },
+    /// A node crashed.
     Crash {
+        /// The node.
         node: NodeIdName,
+        /// Writes it had not synced, now lost.
         lost_writes: usize,
     },
+    /// A node restarted from its disk.
     Restart {
+        /// The node.
         node: NodeIdName,
+        /// Keys its disk held.
         durable_keys: usize,
     },
+    /// A node paused (a GC pause, SIGSTOP).
     Pause {
+        /// The node.
         node: NodeIdName,
     },
+    /// A paused node resumed.
     Resume {
+        /// The node.
         node: NodeIdName,
+        /// Messages that waited for it, delivered now.
         backlog: usize,
     },
+    /// The links were cut.
     Partition {
+        /// How: `groups`, `isolate`, `one-way`, or a split's name.
         kind: S,
+        /// The groups that can reach each other.
         groups: Vec<Vec<NodeIdName>>,
+        /// Every cut link, `(from, to)`.
         cut: Vec<(NodeIdName, NodeIdName)>,
     },
+    /// Every cut healed.
     Heal {
+        /// Held messages released to be delivered.
         released: usize,
     },
+    /// A node's clock changed (a clock fault, or its healing).
     Clock {
+        /// The node.
         node: NodeIdName,
+        /// Its wall clock minus real time, in ns.
         skew_ns: i64,
+        /// How fast it runs against real time, parts per million.
         drift_ppm: i64,
     },
+    /// A node synced its disk.
     Sync {
+        /// The node.
         node: NodeIdName,
+        /// Writes made durable.
         writes: usize,
     },
+    /// A client invoked an operation.
     Invoke {
+        /// The client.
         client: Addr,
+        /// The operation's id in the history.
         op: usize,
+        /// What it asked for.
         request: R,
     },
+    /// A client's operation ended.
     Complete {
+        /// The client.
         client: Addr,
+        /// The operation's id in the history.
         op: usize,
+        /// `ok`, `fail` or `info`.
         outcome: S,
+        /// The value read, the error, or why the client gave up.
         detail: S,
     },
+    /// A protocol's free-form line.
     Note {
+        /// The node that wrote it.
         node: NodeIdName,
+        /// The line.
         text: S,
     },
     /// A node reported what it did ([`crate::Ctx::observe`]).
     Observe {
+        /// The node that reported it.
         node: NodeIdName,
+        /// What it reported.
         obs: O,
     },
+    /// An invariant failed: the run stops here.
     Violation {
+        /// The invariant's name.
         invariant: S,
+        /// The value read, the error, or why the client gave up.
         detail: S,
     },
     /// The membership changed: the new view, numbered from 0.
     Membership {
+        /// The view's number, from 0.
         epoch: u64,
+        /// The members, in node order.
         members: Vec<NodeIdName>,
     },
+    /// The run ended.
     End {
+        /// Events the run took.
         events: u64,
     },
 }
@@ -502,6 +591,7 @@ impl Trace {
     }
 
     #[inline]
+    /// Whether events are written or hashed at all (`false`: a benchmark run).
     pub fn is_on(&self) -> bool {
         self.on
     }
