@@ -2,9 +2,9 @@
 //! which links are cut. A cut is directional, so one-way links are a cut in one
 //! direction only; partitions are sets of cuts.
 //!
-//! [`Network`] is a component of the engine: it owns the links' state (cuts, FIFO
+//! `Network` is a component of the engine: it owns the links' state (cuts, FIFO
 //! order, `drop` rules, messages held on cut links) and its random stream, and on
-//! each send answers the message's [`Fate`]; the engine carries it out.
+//! each send answers the message's `Fate`; the engine carries it out.
 
 use petgraph::algo::tarjan_scc;
 use petgraph::graphmap::DiGraphMap;
