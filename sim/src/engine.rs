@@ -956,8 +956,8 @@ impl<P: Protocol> Sim<P> {
                 if let Some(fault) = nem.start(&mut self.nemesis_rng, &view) {
                     self.apply_fault(&fault);
                 }
-                let view = self.nemesis_view();
-                nem.started(self.now, &mut self.nemesis_rng, &view)
+                let up = self.slots.iter().map(|s| s.up).collect();
+                nem.started(self.now, &mut self.nemesis_rng, up)
             }
             NemesisStep::Heal(id) => nem.heal(id, self.now, &mut self.nemesis_rng),
             NemesisStep::Stop => nem.stop(),

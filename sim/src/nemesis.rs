@@ -86,7 +86,7 @@ impl Nemesis {
 
     /// The first half of a start: picks a fault and returns it to inject now (none
     /// if the node it drew cannot take it). The engine injects it, then calls
-    /// [`Nemesis::started`] with the cluster as the fault left it.
+    /// [`Nemesis::started`] with who is up after it.
     pub(crate) fn start(&mut self, rng: &mut SimRng, view: &View) -> Option<FaultAction> {
         let n = view.up.len();
         let kinds = &self.cfg.kinds;
@@ -136,8 +136,9 @@ impl Nemesis {
 
     /// The second half of a start, at `now`: records the fault, schedules its heal
     /// and, with overlapping faults, restarts crashed nodes until a majority is up
-    /// (as the MIT lab's Figure 8 test does) and schedules the next start.
-    pub(crate) fn started(&mut self, now: Time, rng: &mut SimRng, view: &View) -> Vec<Act> {
+    /// (as the MIT lab's Figure 8 test does) and schedules the next start. `up`:
+    /// which nodes are up now, after the fault.
+    pub(crate) fn started(&mut self, now: Time, rng: &mut SimRng, mut up: Vec<bool>) -> Vec<Act> {
         let id = self.next_id;
         self.next_id += 1;
         if let Some(a) = self.starting.take() {
@@ -147,7 +148,6 @@ impl Nemesis {
         let heal_at = (now + rng.exponential(self.cfg.fault_duration).max(1)).min(self.cfg.stop);
         acts.push(Act::Schedule(heal_at, NemesisStep::Heal(id)));
         if self.cfg.overlap {
-            let mut up = view.up.clone();
             let n = up.len();
             loop {
                 let down: Vec<usize> = (0..n).filter(|&i| !up[i]).collect();

@@ -261,7 +261,7 @@ impl<'a, P: Protocol> Ctx<'a, P> {
     /// Tells the tester what this node just did ("I promised ballot 4.2", "I decided
     /// t3.1: commit"). The run's [`Judge`](crate::judge::Judge) holds every
     /// observation to the invariants of its protocol family, and the trace records it.
-    /// Report the moment it happens, after the step's writes are on their way to disk.
+    /// Report it at the moment it happens: the judge sees a step's observations in order.
     pub fn observe(&mut self, what: Observation) {
         self.effects.push(Effect::Observe(Box::new(what)));
     }

@@ -16,15 +16,20 @@ use crate::op::NodeId;
 /// What the store checks keep for the whole run.
 #[derive(Debug, Default)]
 pub struct ShardedStore {
-    /// (key, version) -> the value's fingerprint, and who held it first.
-    versions: BTreeMap<(String, u64), (u64, NodeId)>,
+    /// key -> version -> the value's fingerprint, and who held it first.
+    versions: BTreeMap<String, BTreeMap<u64, (u64, NodeId)>>,
 }
 
 impl ShardedStore {
     /// Takes one observation of `node`'s (only store observations count).
     pub fn observe(&mut self, node: NodeId, obs: &Observation) -> Result<(), Violation> {
         let Observation::Stores { key, version, value } = obs else { return Ok(()) };
-        match self.versions.get(&(key.clone(), *version)) {
+        // Looked up by `&str` first: a key is copied once, when first seen.
+        let versions = match self.versions.get_mut(key.as_str()) {
+            Some(v) => v,
+            None => self.versions.entry(key.clone()).or_default(),
+        };
+        match versions.get(version) {
             Some(&(v, first)) if v != *value => Err(Violation {
                 invariant: "one-value-per-version".into(),
                 detail: format!(
@@ -34,7 +39,7 @@ impl ShardedStore {
             }),
             Some(_) => Ok(()),
             None => {
-                self.versions.insert((key.clone(), *version), (*value, node));
+                versions.insert(*version, (*value, node));
                 Ok(())
             }
         }
