@@ -46,7 +46,9 @@ impl Judge {
                 let n = self.nodes;
                 self.log.get_or_insert_with(|| Box::new(ReplicatedLog::new(n))).observe(node, obs)
             }
-            Observation::Stores { .. } => self.store.get_or_insert_with(Box::default).observe(node, obs),
+            Observation::Stores { .. } | Observation::Owners { .. } => {
+                self.store.get_or_insert_with(Box::default).observe(node, obs)
+            }
         }
     }
 
@@ -72,6 +74,10 @@ impl Judge {
     /// What the families measured over the run, as `(name, value)`, for the run's
     /// summary; `now` is the end of the run.
     pub fn measures(&self, now: Time) -> Vec<(String, String)> {
-        self.commit.as_ref().map_or_else(Vec::new, |c| c.measures(now))
+        let mut out = self.commit.as_ref().map_or_else(Vec::new, |c| c.measures(now));
+        if let Some(store) = &self.store {
+            out.extend(store.measures());
+        }
+        out
     }
 }

@@ -16,8 +16,8 @@
 //!   replicates a log): `election-safety`, `one-vote-per-term`, `log-matching`,
 //!   `current-term-commit`, `leader-completeness`, `state-machine-safety`
 //!   ([`log`](crate::families::log));
-//! - **sharded store** (keys that move between nodes): `one-value-per-version`
-//!   ([`store`](crate::families::store)).
+//! - **sharded store** (keys that move between nodes): `one-value-per-version`,
+//!   `migration-cost` ([`store`](crate::families::store)).
 //!
 //! [`Observation::Term`] also tells the engine's liveness check whether a leader
 //! with a majority is in place ([`Judge::leader_among`](crate::judge::Judge::leader_among)).
@@ -232,6 +232,19 @@ pub enum Observation {
         /// The value's fingerprint.
         value: u64,
     },
+    /// Store: in view `view` of the membership (its `members`), the node places key
+    /// number `i` on `owners[i]`. Reported when the node acts on a new view; the
+    /// family judges what each change of view moved (`migration-cost`).
+    Owners {
+        /// The view's number (one more per membership change).
+        view: u64,
+        /// The view's members.
+        #[serde(with = "names")]
+        members: Vec<NodeId>,
+        /// Each key's owner, by key number.
+        #[serde(with = "names")]
+        owners: Vec<NodeId>,
+    },
 }
 
 impl std::fmt::Display for Observation {
@@ -259,6 +272,9 @@ impl std::fmt::Display for Observation {
             Observation::Committed { index } => write!(f, "committed up to {index}"),
             Observation::Applied { index, term, command, .. } => write!(f, "applied {index} ({command}, term {term})"),
             Observation::Stores { key, version, .. } => write!(f, "holds {key} at version {version}"),
+            Observation::Owners { view, members, owners } => {
+                write!(f, "view {view}: {} members, {} keys", members.len(), owners.len())
+            }
         }
     }
 }

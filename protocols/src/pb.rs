@@ -28,13 +28,16 @@
 //!   forgets acknowledged writes; after the restart the primary serves old values.
 //!
 //! ## Invariant
-//! `backup-log-prefix`: while the primary is up, each backup's log is a prefix of the
-//! primary's (checked on lengths and the backup's last entry).
+//! `backup-log-prefix`: each backup's log is a prefix of the primary's (checked on
+//! lengths and the backup's last entry): of its log while it is up, and of what its
+//! disk holds while it is down, which is all it will restart with. Every entry a
+//! backup holds was acknowledged to a client first, so this is also "an
+//! acknowledged write survives the primary's crash", read from the down node's disk
+//! ([`Cluster::synced`]).
 
-use faultline_sim::check::facts::Facts;
 use faultline_sim::disk::Durable;
 use faultline_sim::time::Dur;
-use faultline_sim::{ClientId, Ctx, NodeId, Op, Outcome, Protocol, Reply, Request, TimerId, Violation};
+use faultline_sim::{ClientId, Cluster, Ctx, NodeId, Op, Outcome, Protocol, Reply, Request, TimerId, Violation};
 use serde::Serialize;
 
 use crate::kv::Store;
@@ -244,24 +247,25 @@ impl Protocol for Pb {
         }
     }
 
-    fn check_cluster(nodes: &[Option<Self>], _stepped: usize, _: &mut Facts) -> Result<(), Violation> {
-        let Some(Some(primary)) = nodes.first() else {
-            return Ok(());
-        };
+    fn check_cluster(cluster: &Cluster<'_, Self>) -> Result<(), Violation> {
+        let nodes = cluster.nodes();
+        let primary = nodes.first().and_then(Option::as_ref);
         for (i, node) in nodes.iter().enumerate().skip(1) {
             let Some(b) = node else { continue };
+            let Some(last) = b.log.last() else { continue };
             let len = b.log.len();
-            let agrees = len <= primary.log.len() && (len == 0 || b.log[len - 1] == primary.log[len - 1]);
-            if !agrees {
+            let differs = match primary {
+                Some(p) => (len > p.log.len() || p.log[len - 1] != *last).then(|| {
+                    format!("the primary holds {} and they differ at entry {}", p.log.len(), len.min(p.log.len() + 1))
+                }),
+                // Down, the primary is what its disk holds: what it will restart with.
+                None => (cluster.synced(PRIMARY, &log_key(len)) != Some(last))
+                    .then(|| format!("the primary is down and its disk lacks entry {len}")),
+            };
+            if let Some(why) = differs {
                 return Err(Violation {
                     invariant: "backup-log-prefix".into(),
-                    detail: format!(
-                        "backup n{} holds {} log entries but the primary holds {} and they differ at entry {}",
-                        i + 1,
-                        len,
-                        primary.log.len(),
-                        len.min(primary.log.len() + 1)
-                    ),
+                    detail: format!("backup n{} holds {len} log entries but {why}", i + 1),
                 });
             }
         }

@@ -11,6 +11,13 @@ use std::collections::BTreeMap;
 /// What survives a crash: the synced key-value image of one node's disk.
 pub type Durable<S> = BTreeMap<String, S>;
 
+/// Every node's disk, as a protocol's own check reads it
+/// ([`crate::protocol::Cluster::synced`]).
+pub trait Disks<S> {
+    /// Node `node`'s disk (`None` past the cluster's end).
+    fn disk(&self, node: usize) -> Option<&Disk<S>>;
+}
+
 /// Merge the journal into the image once it holds this many writes.
 const JOURNAL_MAX: usize = 4096;
 
@@ -45,11 +52,23 @@ impl<S: Clone> Disk<S> {
         n
     }
 
-    /// Loses every unsynced write; returns how many were lost.
+    /// Loses every unsynced write; returns how many were lost. What is left is the
+    /// image a restart reads, merged now: a down node's disk is read by checks
+    /// ([`Disk::synced`]) until it restarts.
     pub fn crash(&mut self) -> usize {
         let n = self.pending.len();
         self.pending.clear();
+        self.merge();
         n
+    }
+
+    /// What `key` holds durably (what a crash now would keep), without changing the
+    /// disk: the latest synced write to it, if that was not a delete.
+    pub fn synced(&self, key: &str) -> Option<&S> {
+        match self.journal.iter().rev().find(|(k, _)| k == key) {
+            Some((_, value)) => value.as_ref(),
+            None => self.image.get(key),
+        }
     }
 
     fn merge(&mut self) {
@@ -83,7 +102,9 @@ mod tests {
         d.sync();
         d.write("b".into(), Some(2));
         d.write("a".into(), None);
+        assert_eq!(d.synced("a"), Some(&1), "a synced write, before the crash");
         assert_eq!(d.crash(), 2);
+        assert_eq!((d.synced("a"), d.synced("b")), (Some(&1), None));
         assert_eq!(d.durable().get("a"), Some(&1));
         assert_eq!(d.durable().get("b"), None);
     }
@@ -104,6 +125,9 @@ mod tests {
             if i % 5 == 0 {
                 model.remove(&format!("k{}", i % 3));
             }
+        }
+        for k in 0..7 {
+            assert_eq!(d.synced(&format!("k{k}")), model.get(&format!("k{k}")), "k{k}, read without a merge");
         }
         assert_eq!(d.durable(), &model);
     }

@@ -16,7 +16,9 @@ use crate::history::History;
 use crate::judge::Judge;
 use crate::nemesis::{Act, Nemesis, NemesisStep, View};
 use crate::network::{Fate, Network};
-use crate::protocol::{Ctx, Effect, Message, NodeId, Observation, Protocol, Reply, Request, TimerId, Violation};
+use crate::protocol::{
+    Cluster, Ctx, Effect, Message, NodeId, Observation, Protocol, Reply, Request, TimerId, Violation,
+};
 use crate::queue::{Entry, EventQueue};
 use crate::rng::{SimRng, Stream};
 use crate::scenario::{CutMode, Expect, FaultAction, Scenario, Target};
@@ -93,6 +95,12 @@ pub(crate) struct NodeSlot<P: Protocol> {
     /// The membership view this node last acted on: a node paused across a change
     /// hears of it when it resumes, before its backlog.
     view_seen: u64,
+}
+
+impl<P: Protocol> crate::disk::Disks<P::Stored> for Vec<NodeSlot<P>> {
+    fn disk(&self, node: usize) -> Option<&Disk<P::Stored>> {
+        self.get(node).map(|s| &s.disk)
+    }
 }
 
 fn delivery<P: Protocol>(from: Addr, to: Addr, id: u64, payload: Payload<P::Msg>) -> Ev<P> {
@@ -310,7 +318,6 @@ pub struct Sim<P: Protocol> {
     effects: Vec<Effect<P>>,
     next_msg: u64,
     violation: Option<(Time, Violation)>,
-    facts: crate::check::facts::Facts,
     /// Holds what nodes report ([`Effect::Observe`]) to their family's invariants.
     pub(crate) judge: Judge,
     /// The observations of the step in progress, judged once its effects are out.
@@ -368,7 +375,6 @@ impl<P: Protocol> Sim<P> {
             effects: Vec::new(),
             next_msg: 0,
             violation: None,
-            facts: Default::default(),
             judge: Judge::new(n),
             observed: Vec::new(),
             peer_sent: 0,
@@ -488,10 +494,9 @@ impl<P: Protocol> Sim<P> {
         {
             self.watch.failures.push(Failure { check: Check::ConservedTotal, message: why });
         }
-        self.facts.now = self.now;
         let measures = if self.scenario.invariants {
             let mut m = self.judge.measures(self.now);
-            m.extend(P::measures(&self.states, &mut self.facts));
+            m.extend(P::measures(&Cluster::new(&self.states, &self.slots, 0, self.now)));
             m
         } else {
             Vec::new()
@@ -699,8 +704,8 @@ impl<P: Protocol> Sim<P> {
             return;
         }
         let local = self.states[node].as_ref().map_or(Ok(()), |s| s.check_invariants());
-        self.facts.now = self.now;
-        let mut verdict = local.and_then(|()| P::check_cluster(&self.states, node, &mut self.facts));
+        let mut verdict =
+            local.and_then(|()| P::check_cluster(&Cluster::new(&self.states, &self.slots, node, self.now)));
         if verdict.is_ok() && !self.observed.is_empty() {
             verdict = self.judge_observed(node);
         }
@@ -1216,6 +1221,9 @@ impl<P: Protocol> Sim<P> {
             self.stats.dropped_node_down += 1;
             self.trace_drop(from, to, id, "node down");
         }
+        // What the crash left (its disk, the rest of the cluster) is checked now,
+        // not at the next step: "an acknowledged write survives" fails at the crash.
+        self.check_invariants(node);
     }
 
     pub(crate) fn end(&self) -> Time {

@@ -380,26 +380,65 @@ pub trait Protocol: Sized + Clone + Eq + Hash + Debug {
 
     /// A protocol's own cluster-wide safety properties, checked after every event,
     /// for what no protocol family's observations cover (the families' invariants
-    /// are judged from [`Ctx::observe`], and need nothing here). `None` marks a node
-    /// that is down; `stepped` is the node whose step just ran (the only state that
-    /// changed, so a check may look at it alone where that is enough). `facts` lasts
-    /// the whole run, for properties that span time: claim "key k1 at version 3 is
-    /// x" there, and a different claim later is caught even if the first claimant
-    /// has crashed by then. Reading other nodes' fields ties the check to this one
-    /// implementation; prefer observations.
-    fn check_cluster(
-        _nodes: &[Option<Self>],
-        _stepped: usize,
-        _facts: &mut crate::check::facts::Facts,
-    ) -> Result<(), Violation> {
+    /// are judged from [`Ctx::observe`], and need nothing here). The [`Cluster`]
+    /// holds every node's current state (`None` while it is down), the node whose
+    /// step just ran (the only state that changed, so a check may look at it alone
+    /// where that is enough), and every node's disk, down or up: "an acknowledged
+    /// write is on a majority of disks" is stated by reading them. Reading other
+    /// nodes' fields ties the check to this one implementation; prefer observations.
+    fn check_cluster(_cluster: &Cluster<'_, Self>) -> Result<(), Violation> {
         Ok(())
     }
 
     /// Numbers the run summary reports at the end, as `(name, value)`: e.g. the
     /// money each participant holds. The judge's families add their own (how long
-    /// participants stayed blocked). `facts` holds what `check_cluster` kept; its
-    /// `now()` is the end of the run.
-    fn measures(_nodes: &[Option<Self>], _facts: &mut crate::check::facts::Facts) -> Vec<(String, String)> {
+    /// participants stayed blocked, what each view change moved). The cluster's
+    /// [`Cluster::now`] is the end of the run.
+    fn measures(_cluster: &Cluster<'_, Self>) -> Vec<(String, String)> {
         Vec::new()
+    }
+}
+
+/// The whole cluster, as a protocol's own check sees it after a step
+/// ([`Protocol::check_cluster`]) and at the end of the run ([`Protocol::measures`]).
+pub struct Cluster<'a, P: Protocol> {
+    nodes: &'a [Option<P>],
+    disks: &'a dyn crate::disk::Disks<P::Stored>,
+    stepped: usize,
+    now: Time,
+}
+
+impl<'a, P: Protocol> Cluster<'a, P> {
+    /// The cluster after `stepped`'s step at `now`: the nodes' states (`None` while
+    /// down) and their disks.
+    pub fn new(
+        nodes: &'a [Option<P>],
+        disks: &'a dyn crate::disk::Disks<P::Stored>,
+        stepped: usize,
+        now: Time,
+    ) -> Cluster<'a, P> {
+        Cluster { nodes, disks, stepped, now }
+    }
+
+    /// Every node's state, by node index; `None` for a node that is down.
+    pub fn nodes(&self) -> &'a [Option<P>] {
+        self.nodes
+    }
+
+    /// The index of the node whose step just ran.
+    pub fn stepped(&self) -> usize {
+        self.stepped
+    }
+
+    /// The virtual time of the step (the end of the run, in [`Protocol::measures`]).
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    /// What node `node`'s disk holds durably under `key` ([`Ctx::write`] then
+    /// [`Ctx::sync`]): what a restart would read. Readable while the node is down,
+    /// which is when it matters: a crash keeps exactly this.
+    pub fn synced(&self, node: NodeId, key: &str) -> Option<&'a P::Stored> {
+        self.disks.disk(node.0).and_then(|d| d.synced(key))
     }
 }

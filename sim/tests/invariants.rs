@@ -1,12 +1,11 @@
 //! Invariants are checked after every event: a node's own after its step, then the
 //! cluster's. The first violation is named, timed, traced, and ends the run.
 
-use faultline_sim::check::facts::Facts;
 use faultline_sim::disk::Durable;
 use faultline_sim::scenario::{Catalog, Known, parse};
 use faultline_sim::time::Dur;
 use faultline_sim::trace::TraceBuffer;
-use faultline_sim::{Ctx, NodeId, Protocol, Request, Sim, TimerId, Trace, Violation};
+use faultline_sim::{Cluster, Ctx, NodeId, Protocol, Request, Sim, TimerId, Trace, Violation};
 
 /// Counts its ticks; node n2 ticks twice as fast. Locally, no node may reach
 /// `LOCAL_MAX`; across the cluster, no two nodes may differ by more than `SPREAD_MAX`.
@@ -20,11 +19,12 @@ struct Counter {
 impl Protocol for Counter {
     type Msg = ();
     type Timer = ();
-    type Stored = ();
+    /// The count, written after every tick and synced after even ones only.
+    type Stored = u64;
     /// (LOCAL_MAX, SPREAD_MAX)
     type Config = (u64, u64);
 
-    fn start(ctx: &mut Ctx<'_, Self>, limits: &(u64, u64), _: &Durable<()>) -> Self {
+    fn start(ctx: &mut Ctx<'_, Self>, limits: &(u64, u64), _: &Durable<u64>) -> Self {
         let every = if ctx.id() == NodeId(1) { 50 } else { 100 };
         ctx.set_timer(Dur::from_millis(every), ());
         Counter { me: ctx.id(), count: 0, limits: *limits }
@@ -32,6 +32,10 @@ impl Protocol for Counter {
     fn on_message(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: ()) {}
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _: TimerId, _: ()) {
         self.count += 1;
+        ctx.write("count", self.count);
+        if self.count.is_multiple_of(2) {
+            ctx.sync();
+        }
         let every = if self.me == NodeId(1) { 50 } else { 100 };
         ctx.set_timer(Dur::from_millis(every), ());
     }
@@ -47,13 +51,17 @@ impl Protocol for Counter {
         Ok(())
     }
 
-    fn check_cluster(nodes: &[Option<Self>], _stepped: usize, facts: &mut Facts) -> Result<(), Violation> {
-        // A property over time: "only one node ever reaches 3" (a stand-in for "one
-        // leader per term"). n2 gets there at 150ms; n1 and n3 at 300ms, when n2's
-        // count is 6 and no snapshot of the cluster shows two nodes at 3.
-        if nodes.iter().flatten().any(|n| n.limits.0 == CLAIM_THREE) {
-            for n in nodes.iter().flatten().filter(|n| n.count == 3) {
-                facts.claim("one-node-reaches-3", "reached-3", 0, n.me.to_string(), n.me.to_string())?;
+    fn check_cluster(cluster: &Cluster<'_, Self>) -> Result<(), Violation> {
+        let nodes = cluster.nodes();
+        // A property of a down node's disk: "what n1 counted survives its crash"
+        // (a stand-in for "an acknowledged write is on a majority of disks").
+        if nodes.iter().flatten().any(|n| n.limits.0 == DURABLE_THREE) && nodes[0].is_none() {
+            let kept = cluster.synced(NodeId(0), "count").copied();
+            if kept < Some(3) {
+                return Err(Violation {
+                    invariant: "count-survives".into(),
+                    detail: format!("n1 is down and its disk holds {kept:?}"),
+                });
             }
         }
         let counts: Vec<u64> = nodes.iter().flatten().map(|n| n.count).collect();
@@ -66,12 +74,16 @@ impl Protocol for Counter {
     }
 }
 
-/// A `LOCAL_MAX` that also turns on the claim in `check_cluster`.
-const CLAIM_THREE: u64 = 999;
+/// A `LOCAL_MAX` that also turns on the down-disk check in `check_cluster`.
+const DURABLE_THREE: u64 = 999;
 
 fn run(limits: (u64, u64), invariants: bool) -> (faultline_sim::RunResult, String) {
+    run_with(limits, invariants, "")
+}
+
+fn run_with(limits: (u64, u64), invariants: bool, faults: &str) -> (faultline_sim::RunResult, String) {
     let src = format!(
-        "name = \"c\"\nprotocol = \"counter\"\nnodes = 3\nduration = \"2s\"\n[check]\ninvariants = {invariants}\n"
+        "name = \"c\"\nprotocol = \"counter\"\nnodes = 3\nduration = \"2s\"\n{faults}[check]\ninvariants = {invariants}\n"
     );
     let catalog = Catalog {
         protocols: vec![Known {
@@ -118,10 +130,15 @@ fn invariants_off_means_not_checked() {
 }
 
 #[test]
-fn facts_catch_a_property_that_spans_time() {
-    let (r, _) = run((CLAIM_THREE, 1_000), true);
+fn a_check_reads_a_down_nodes_disk() {
+    // n1 counts 3 at 300ms, but synced only its count of 2: a crash at 350ms keeps 2.
+    let crash = |at| format!("[[faults]]\nat = \"{at}\"\ncrash = \"n1\"\n");
+    let (r, trace) = run_with((DURABLE_THREE, 1_000), true, &crash("350ms"));
     let (t, v) = r.violation.expect("a violation");
-    assert_eq!(v.invariant, "one-node-reaches-3");
-    assert_eq!(t, 300_000_000);
-    assert_eq!(v.detail, "reached-3 0 is n2 (said by n2), and now n1 (said by n1)");
+    assert_eq!((v.invariant.as_str(), v.detail.as_str()), ("count-survives", "n1 is down and its disk holds Some(2)"));
+    assert_eq!(t, 350_000_000, "checked at the crash itself");
+    assert!(trace.contains("\"ev\":\"crash\",\"node\":\"n1\",\"lost_writes\":1"), "the unsynced count is lost");
+    // At 450ms n1 has counted (and synced) 4: its disk keeps it.
+    let (r, _) = run_with((DURABLE_THREE, 1_000), true, &crash("450ms"));
+    assert!(r.violation.is_none(), "{:?}", r.violation);
 }

@@ -40,7 +40,8 @@
 //! [`faultline_sim::families::store`]); and `migration-cost`:
 //! each view change moves at most twice the keys the optimum moves, plus two (the
 //! optimum: the joiners' share, or the leavers' keys), as [`MOVED_OVER_OPTIMUM_MAX`]
-//! says.
+//! says. Both are the family's, judged from what nodes report: [`Observation::Stores`]
+//! when a node comes to hold a key, [`Observation::Owners`] when it acts on a view.
 //!
 //! ## Variants
 //! The placement: `correct` (a ring with 100 virtual nodes), `jump`, `rendezvous`,
@@ -51,20 +52,16 @@
 
 use std::collections::BTreeMap;
 
-use faultline_sim::check::facts::Facts;
 use faultline_sim::disk::Durable;
 use faultline_sim::time::Dur;
-use faultline_sim::{ClientId, Ctx, NodeId, Observation, Outcome, Protocol, Reply, Request, TimerId, Violation};
+use faultline_sim::{ClientId, Ctx, NodeId, Observation, Outcome, Protocol, Reply, Request, TimerId};
 use serde::Serialize;
 
 use super::{Algo, MAGLEV_TABLE, name_hash};
 
 /// How often unacknowledged transfers are re-sent.
 pub const RESEND_MS: u64 = 50;
-/// `migration-cost`: a view change may move at most this many times the optimum...
-pub const MOVED_OVER_OPTIMUM_MAX: f64 = 2.0;
-/// ...plus this many keys (a ring's placement of a few dozen keys is lumpy).
-pub const MOVED_SLACK_KEYS: f64 = 2.0;
+pub use faultline_sim::families::store::{MOVED_OVER_OPTIMUM_MAX, MOVED_SLACK_KEYS, Migration};
 
 pub const VARIANTS: &[(&str, &str)] = &[
     ("correct", "placement by a ring with 100 virtual nodes"),
@@ -236,6 +233,11 @@ impl Shard {
         self.view = ctx.view();
         self.members = ctx.members().to_vec();
         self.owners = owners(algo(self.variant).expect("a known variant"), ctx.members(), self.keys);
+        ctx.observe(Observation::Owners {
+            view: self.view,
+            members: self.members.clone(),
+            owners: self.owners.clone(),
+        });
         ctx.note(format!(
             "view {}: owns {} of {} keys",
             self.view,
@@ -466,97 +468,12 @@ impl Protocol for Shard {
             _ => 0,
         }
     }
-
-    fn measures(_nodes: &[Option<Self>], facts: &mut Facts) -> Vec<(String, String)> {
-        let seen = facts.memory::<Seen>();
-        let views: Vec<Vec<NodeId>> = seen.views.values().cloned().collect();
-        migrations(seen.variant, seen.keys, &views)
-            .iter()
-            .skip(1)
-            .map(|m| (format!("view {}", m.view), m.describe(seen.keys)))
-            .collect()
-    }
-
-    fn check_cluster(nodes: &[Option<Self>], stepped: usize, facts: &mut Facts) -> Result<(), Violation> {
-        let Some(n) = &nodes[stepped] else { return Ok(()) };
-        let seen = facts.memory::<Seen>();
-        if let std::collections::btree_map::Entry::Vacant(e) = seen.views.entry(n.view) {
-            e.insert(n.members.clone());
-            (seen.variant, seen.keys) = (n.variant, n.keys);
-            if let Some((_, before)) = seen.views.range(..n.view).next_back() {
-                migration_cost(n.variant, n.keys, n.view, before, &n.members)?;
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Tells the tester that this node holds `key` at `data`'s version (the sharded
 /// store family's `one-value-per-version` is judged from these).
 fn tell(ctx: &mut Ctx<'_, Shard>, key: &str, data: &KeyData) {
     ctx.observe(Observation::Stores { key: key.to_string(), version: data.version, value: name_hash(&data.value) });
-}
-
-/// `migration-cost`: the change from `before` to `members` moves at most
-/// [`MOVED_OVER_OPTIMUM_MAX`] times the optimum plus [`MOVED_SLACK_KEYS`].
-fn migration_cost(
-    variant: &str,
-    keys: usize,
-    view: u64,
-    before: &[NodeId],
-    members: &[NodeId],
-) -> Result<(), Violation> {
-    let plan = migrations(variant, keys, &[before.to_vec(), members.to_vec()]);
-    let Some(m) = plan.get(1) else { return Ok(()) };
-    let bound = MOVED_OVER_OPTIMUM_MAX * m.optimum + MOVED_SLACK_KEYS;
-    if m.moved as f64 > bound {
-        return Err(Violation {
-            invariant: "migration-cost".into(),
-            detail: format!(
-                "view {view} ({}) moves {} of {keys} keys where the optimum is {:.1}: more than {bound:.1} \
-                 ({MOVED_OVER_OPTIMUM_MAX} x the optimum + {MOVED_SLACK_KEYS})",
-                m.change, m.moved, m.optimum
-            ),
-        });
-    }
-    Ok(())
-}
-
-/// What the checks keep: the members of each view the nodes acted on.
-#[derive(Default)]
-struct Seen {
-    views: BTreeMap<u64, Vec<NodeId>>,
-    variant: &'static str,
-    keys: usize,
-}
-
-/// One view of a run and the migration into it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Migration {
-    pub view: usize,
-    pub members: Vec<NodeId>,
-    /// Keys each node owns in this view, by node index (every node of the cluster).
-    pub owned: Vec<usize>,
-    /// Keys whose owner changed from the view before: `(from, to) -> count`.
-    pub flows: BTreeMap<(NodeId, NodeId), usize>,
-    pub moved: usize,
-    /// The least any placement must move: the joiners' share, or the leavers' keys.
-    pub optimum: f64,
-    /// Who joined (+) or left (-).
-    pub change: String,
-}
-
-impl Migration {
-    pub fn describe(&self, keys: usize) -> String {
-        let flows: Vec<String> = self.flows.iter().map(|((a, b), n)| format!("{a}->{b} {n}")).collect();
-        format!(
-            "{}: {} of {keys} keys moved (optimum {:.1}): {}",
-            self.change,
-            self.moved,
-            self.optimum,
-            if flows.is_empty() { "none".into() } else { flows.join(", ") }
-        )
-    }
 }
 
 /// The placement's plan for a sequence of views (members in node order): who owns
@@ -566,35 +483,13 @@ impl Migration {
 pub fn migrations(variant: &str, keys: usize, views: &[Vec<NodeId>]) -> Vec<Migration> {
     let Some(algo) = algo(variant) else { return Vec::new() };
     let nodes = views.iter().flatten().map(|n| n.0 + 1).max().unwrap_or(0);
-    let mut out: Vec<Migration> = Vec::new();
-    let mut before: Option<(Vec<NodeId>, Vec<NodeId>)> = None;
-    for (view, members) in views.iter().enumerate() {
-        let now = owners(algo, members, keys);
-        let mut owned = vec![0; nodes];
-        for o in &now {
-            owned[o.0] += 1;
-        }
-        let (mut flows, mut moved, mut optimum, mut change) = (BTreeMap::new(), 0, 0.0, String::from("start"));
-        if let Some((was_members, was)) = &before {
-            for (a, b) in was.iter().zip(&now) {
-                if a != b {
-                    *flows.entry((*a, *b)).or_insert(0) += 1;
-                    moved += 1;
-                }
-            }
-            let joined: Vec<&NodeId> = members.iter().filter(|m| !was_members.contains(m)).collect();
-            let left: Vec<&NodeId> = was_members.iter().filter(|m| !members.contains(m)).collect();
-            optimum = if joined.is_empty() {
-                was.iter().filter(|o| left.contains(o)).count() as f64
-            } else {
-                keys as f64 * joined.len() as f64 / members.len() as f64
-            };
-            let names =
-                |v: &[&NodeId], sign: &str| v.iter().map(|n| format!("{sign}{n}")).collect::<Vec<_>>().join(" ");
-            change = format!("{}{}", names(&joined, "+"), names(&left, "-"));
-        }
-        before = Some((members.clone(), now));
-        out.push(Migration { view, members: members.clone(), owned, flows, moved, optimum, change });
+    let placed: Vec<Vec<NodeId>> = views.iter().map(|members| owners(algo, members, keys)).collect();
+    let mut out = Vec::new();
+    for (view, (members, now)) in views.iter().zip(&placed).enumerate() {
+        let before = view.checked_sub(1).map(|b| (views[b].as_slice(), placed[b].as_slice()));
+        let mut m = Migration::new(view as u64, before, members, now);
+        m.owned.resize(nodes.max(m.owned.len()), 0);
+        out.push(m);
     }
     out
 }

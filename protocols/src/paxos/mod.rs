@@ -49,11 +49,10 @@ pub mod synod;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use faultline_sim::check::facts::Facts;
 use faultline_sim::disk::Durable;
 use faultline_sim::time::Dur;
 use faultline_sim::trace::Fnv64;
-use faultline_sim::{ClientId, Ctx, NodeId, Observation, Op, Outcome, Protocol, Reply, Request, TimerId};
+use faultline_sim::{ClientId, Cluster, Ctx, NodeId, Observation, Op, Outcome, Protocol, Reply, Request, TimerId};
 use serde::Serialize;
 
 use crate::kv::Store;
@@ -622,7 +621,8 @@ impl Protocol for Paxos {
         }
     }
 
-    fn measures(nodes: &[Option<Self>], _facts: &mut Facts) -> Vec<(String, String)> {
+    fn measures(cluster: &Cluster<'_, Self>) -> Vec<(String, String)> {
+        let nodes = cluster.nodes();
         let up = nodes.iter().flatten();
         let noops = up.clone().map(|n| n.learned.values().filter(|c| **c == Cmd::Noop).count()).max().unwrap_or(0);
         let slots = up.map(|n| n.first_unlearned()).max().unwrap_or(0);

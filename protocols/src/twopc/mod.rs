@@ -41,10 +41,9 @@
 
 use std::collections::BTreeMap;
 
-use faultline_sim::check::facts::Facts;
 use faultline_sim::disk::Durable;
 use faultline_sim::time::Dur;
-use faultline_sim::{Ctx, NodeId, Protocol, Request, TimerId};
+use faultline_sim::{Cluster, Ctx, NodeId, Protocol, Request, TimerId};
 use serde::Serialize;
 
 use crate::commit::{
@@ -345,7 +344,8 @@ impl Protocol for TwoPc {
         crate::commit::probe(nodes.iter().flatten().map(|n| (&n.ledger, &n.txns)), name)
     }
 
-    fn measures(nodes: &[Option<Self>], _: &mut Facts) -> Vec<(String, String)> {
+    fn measures(cluster: &Cluster<'_, Self>) -> Vec<(String, String)> {
+        let nodes = cluster.nodes();
         let total = nodes.iter().flatten().next().map(|n| n.layout.bank.total());
         let participants = nodes.iter().enumerate().skip(1).map(|(i, n)| (NodeId(i), n.as_ref().map(|n| &n.ledger)));
         vec![crate::commit::money(participants, total)]
