@@ -5,6 +5,8 @@
 //! simulated clients record a [`History`](history::History), every event goes to the
 //! [`Trace`], and the checkers judge the result.
 
+#![warn(missing_docs)]
+
 pub mod check;
 pub use faultline_checker::{diag, families, history, judge, observe, time};
 mod checks;

@@ -22,6 +22,7 @@ pub use raw::*;
 
 /// The most nodes a scenario may have: links are a dense n×n matrix.
 pub const NODES_MAX: usize = 64;
+/// The most clients a workload may run.
 pub const CLIENTS_MAX: usize = 1_000;
 /// The most keys a key-value workload may name (each client draws among them).
 pub const KEYS_MAX: u64 = 100_000;
@@ -48,21 +49,52 @@ pub const NEMESIS_INTERVAL_NS_MIN: u64 = NANOS_PER_MILLI;
 /// A latency distribution's name (the `dist` of a latency table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LatencyDist {
+    /// `"constant"`: every message takes the same time.
     Constant,
+    /// `"uniform"`: anywhere between a least and a most.
     Uniform,
+    /// `"exponential"`: a least, plus an exponential wait with a mean.
     Exponential,
+    /// `"long-tail"`: uniform, except that a share of messages is slow.
     LongTail,
 }
 
+/// How long a message takes on a link, in nanoseconds of virtual time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Latency {
+    /// Always this long.
     Constant(u64),
-    Uniform { min: u64, max: u64 },
-    Exponential { min: u64, mean: u64 },
-    LongTail { min: u64, max: u64, tail: Ppm, tail_max: u64 },
+    /// Uniform between `min` and `max`.
+    Uniform {
+        /// The least.
+        min: u64,
+        /// The most.
+        max: u64,
+    },
+    /// `min` plus an exponential wait of mean `mean`.
+    Exponential {
+        /// The least.
+        min: u64,
+        /// The mean of the wait past `min`.
+        mean: u64,
+    },
+    /// Uniform between `min` and `max`, except that a share `tail` of messages is
+    /// slow: uniform between `max` and `tail_max`.
+    LongTail {
+        /// The least.
+        min: u64,
+        /// The most, for a message that is not slow.
+        max: u64,
+        /// The chance of a slow message.
+        tail: Ppm,
+        /// The most, for a slow one.
+        tail_max: u64,
+    },
 }
 
 impl Latency {
+    /// About the longest a message takes (an exponential's mean plus four means),
+    /// for sizing timeouts and the viewer's scale.
     pub fn max_hint(&self) -> u64 {
         match *self {
             Latency::Constant(v) => v,
@@ -73,39 +105,55 @@ impl Latency {
     }
 }
 
+/// One direction of one link: its latency and its faults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LinkConfig {
+    /// How long a message takes.
     pub latency: Latency,
+    /// The chance a message is lost.
     pub loss: Ppm,
+    /// The chance a message is delivered twice.
     pub duplicate: Ppm,
+    /// The chance a message is delayed past later ones (FIFO order broken).
     pub reorder: Ppm,
 }
 
+/// What a cut link does with a message sent over it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CutMode {
+    /// Loses it (`on_cut = "drop"`, the default).
     Drop,
+    /// Holds it until the link heals, then delivers it (`on_cut = "hold"`).
     Hold,
 }
 
+/// The network: every link's behaviour, and what a partition does.
 #[derive(Clone, Debug)]
 pub struct NetworkConfig {
     /// Dense n×n matrix, `links[from * n + to]`.
     pub links: Vec<LinkConfig>,
     /// Client <-> node links: never partitioned, but lossy and slow like the rest.
     pub client_link: LinkConfig,
+    /// What a cut link does with messages.
     pub on_cut: CutMode,
 }
 
+/// A partition's shape, for the `split` fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SplitKind {
+    /// Two halves (the first half has the extra node of an odd cluster).
     Halves,
+    /// Each node reaches only its neighbours on a ring: every node sees a
+    /// majority, but no two majorities are the same.
     MajorityRing,
+    /// Two halves joined by one node that reaches both.
     Bridge,
 }
 
 /// Which node a fault hits: a fixed one, or one chosen when the fault happens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
+    /// This node.
     Node(NodeId),
     /// The up node that leads with the highest term ([`crate::Protocol::leads`]).
     Leader,
@@ -132,46 +180,75 @@ impl std::fmt::Display for Target {
     }
 }
 
+/// What a scheduled fault (`[[faults]]`) does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FaultAction {
+    /// Cut the cluster into these groups: nodes in different groups cannot talk.
     Partition(Vec<Vec<NodeId>>),
+    /// Cut the cluster into a named shape.
     Split(SplitKind),
+    /// Cut one node off from every other.
     Isolate(Target),
+    /// Cut the links from each of `from` to each of `to`, one way only.
     Cut {
+        /// The senders.
         from: Vec<NodeId>,
+        /// The receivers.
         to: Vec<NodeId>,
     },
+    /// Restore every link.
     Heal,
+    /// Crash the node: it loses its memory and unsynced writes.
     Crash(Target),
+    /// Start a crashed node again from its disk.
     Restart(Target),
+    /// Stop the node without losing anything; what reaches it waits.
     Pause(Target),
+    /// Let a paused node go on.
     Resume(Target),
+    /// Set a node's clock: its skew (offset) and drift (rate error), in ppm.
     Clock {
+        /// The node.
         node: NodeId,
+        /// The new offset in nanoseconds, if given.
         skew_ns: Option<i64>,
+        /// The new drift in parts per million, if given.
         drift_ppm: Option<i64>,
     },
+    /// Add the node to the membership (a new view).
     Join(NodeId),
+    /// Take the node out of the membership (a new view).
     Leave(NodeId),
     /// Lose every message of kind `kind` sent to any of `to`, for `ns` nanoseconds.
     Drop {
+        /// The message kind ([`crate::protocol::Message::KINDS`]).
         kind: String,
+        /// The receivers.
         to: Vec<NodeId>,
+        /// How long, in nanoseconds.
         ns: u64,
     },
 }
 
+/// A fault at a moment of the run.
 #[derive(Clone, Debug)]
 pub struct Fault {
+    /// When, in nanoseconds of virtual time.
     pub at: u64,
+    /// What it does.
     pub action: FaultAction,
 }
 
+/// A kind of fault the random nemesis may inject.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum NemesisKind {
+    /// A random partition.
     Partition,
+    /// Crash a random node (restarted when the fault heals).
     Crash,
+    /// Pause a random node (resumed when the fault heals).
     Pause,
+    /// Skew a random node's clock by up to `max_skew`.
     Clock,
     /// Crash whoever leads (then restart it on heal).
     CrashLeader,
@@ -179,19 +256,30 @@ pub enum NemesisKind {
     IsolateLeader,
 }
 
+/// The random nemesis (`[nemesis]`): faults drawn from the run's nemesis stream.
+/// Times are in nanoseconds.
 #[derive(Clone, Debug)]
 pub struct NemesisConfig {
+    /// The kinds it draws from.
     pub kinds: Vec<NemesisKind>,
+    /// The mean time between faults.
     pub interval: u64,
+    /// The mean time a fault lasts before it heals.
     pub fault_duration: u64,
+    /// When it stops and heals everything.
     pub stop: u64,
+    /// The largest clock skew it sets.
     pub max_skew: u64,
+    /// Whether faults may overlap (otherwise one at a time).
     pub overlap: bool,
 }
 
+/// How clients pick keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyDist {
+    /// Every key alike.
     Uniform,
+    /// A few hot keys: key `k` is picked in proportion to `1 / k^exponent`.
     Zipf,
 }
 
@@ -206,22 +294,32 @@ pub enum WorkloadKind {
     Bank,
 }
 
+/// The clients (`[workload]`). Times are in nanoseconds.
 #[derive(Clone, Debug)]
 pub struct WorkloadConfig {
+    /// How many clients.
     pub clients: usize,
+    /// How many operations in all, shared among the clients.
     pub ops: u64,
     /// Weights of get, put, append, cas, transfer, read.
     pub mix: [u64; 6],
     /// Set for a bank workload (its mix weighs only transfer and read).
     pub bank: Option<Bank>,
+    /// How many keys (or, for a bank, accounts).
     pub keys: usize,
+    /// How clients pick keys.
     pub distribution: KeyDist,
+    /// The zipf exponent, with [`KeyDist::Zipf`].
     pub zipf_exponent: f64,
     /// Mean gap between one client's operations (0: back to back).
     pub think: u64,
+    /// How long a client waits for an answer before it re-sends.
     pub timeout: u64,
+    /// How many times a client re-sends one operation before it gives up.
     pub retries: u32,
+    /// When the clients start.
     pub start: u64,
+    /// When they stop issuing new operations.
     pub stop: u64,
 }
 
@@ -238,6 +336,7 @@ impl WorkloadKind {
 }
 
 impl WorkloadConfig {
+    /// What these clients speak: a bank if `bank` is set, key-value otherwise.
     pub fn kind(&self) -> WorkloadKind {
         if self.bank.is_some() { WorkloadKind::Bank } else { WorkloadKind::Kv }
     }
@@ -246,23 +345,48 @@ impl WorkloadConfig {
 /// When an assertion is judged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum When {
+    /// At one moment.
     At(u64),
-    Always { from: u64, to: u64 },
-    Eventually { from: u64, by: u64 },
-    Growth { from: u64, to: u64 },
+    /// At every moment from `from` to `to`.
+    Always {
+        /// The window's start.
+        from: u64,
+        /// Its end.
+        to: u64,
+    },
+    /// At some moment from `from` until `by`.
+    Eventually {
+        /// The window's start.
+        from: u64,
+        /// The deadline.
+        by: u64,
+    },
+    /// On how much the probe grew from `from` to `to`.
+    Growth {
+        /// The window's start.
+        from: u64,
+        /// Its end.
+        to: u64,
+    },
 }
 
+/// One `[[check.assert]]`: a probe's value must lie within bounds, when `when` says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Assertion {
+    /// The probe's name ([`crate::Protocol::PROBES`] or [`ENGINE_PROBES`]).
     pub probe: String,
+    /// When it is judged.
     pub when: When,
+    /// The least the value may be.
     pub at_least: Option<i64>,
+    /// The most the value may be.
     pub at_most: Option<i64>,
     /// How the failure message names it, e.g. "line 40: `leader` = 1 at 2s".
     pub label: String,
 }
 
 impl Assertion {
+    /// Whether value `v` is within the bounds.
     pub fn holds(&self, v: i64) -> bool {
         self.at_least.is_none_or(|lo| v >= lo) && self.at_most.is_none_or(|hi| v <= hi)
     }
@@ -275,34 +399,56 @@ pub const ENGINE_PROBES: &[(&str, &str)] = &[
     ("ops-pending", "client operations outstanding now"),
 ];
 
+/// What a scenario expects of its checks (`[check] expect`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Expect {
+    /// Every check passes.
     Pass,
+    /// Some check fails: a bug-zoo scenario, which must catch its bug.
     Fail,
 }
 
+/// A parsed scenario file, as the engine runs it: every time in nanoseconds of
+/// virtual time, every name resolved, every number in its range.
 #[derive(Clone, Debug)]
 pub struct Scenario {
+    /// The file it came from, as given.
     pub path: String,
+    /// The file's text, for diagnostics.
     pub source: String,
+    /// Its `name`.
     pub name: String,
+    /// Its `description`.
     pub description: Option<String>,
+    /// The protocol it runs.
     pub protocol: String,
+    /// The protocol's variant (`"correct"`, or a bug-zoo variant).
     pub variant: String,
+    /// How many nodes (n1 to nN).
     pub nodes: usize,
+    /// How long the run lasts.
     pub duration: u64,
+    /// The seed a plain `run` uses.
     pub seed: u64,
+    /// The seeds a `sweep` uses by default.
     pub seeds: Option<Range<u64>>,
+    /// The links.
     pub network: NetworkConfig,
     /// Initial (skew ns, drift ppm) per node.
     pub clocks: Vec<(i64, i64)>,
     /// The members at the start, in node order.
     pub members: Vec<NodeId>,
+    /// The scheduled faults, in time order.
     pub faults: Vec<Fault>,
+    /// The random nemesis, if any.
     pub nemesis: Option<NemesisConfig>,
+    /// The clients, if any.
     pub workload: Option<WorkloadConfig>,
+    /// Whether the client history is checked for linearizability.
     pub linearizable: bool,
+    /// Whether invariants are checked after every event.
     pub invariants: bool,
+    /// What the scenario expects of its checks.
     pub expect: Expect,
     /// With `Expect::Fail`: the least share of a sweep's seeds that must catch it.
     pub catch_at_least: Option<Ppm>,
@@ -310,20 +456,27 @@ pub struct Scenario {
     pub caught: Option<u64>,
     /// The linearizability search's budget per key (`[check] budget`).
     pub budget: crate::check::linearizability::Budget,
+    /// When nodes report their leadership: a leader with a majority must be in
+    /// place within this long whenever a majority can talk (`[check] liveness`).
     pub liveness: Option<u64>,
+    /// The `[[check.assert]]`s.
     pub asserts: Vec<Assertion>,
 }
 
 /// The protocols a scenario may name, with their variants, so unknown names are
 /// caught at parse time with a suggestion.
 pub struct Catalog<'a> {
+    /// Every protocol a scenario may name.
     pub protocols: Vec<Known<'a>>,
 }
 
 /// What a scenario file may say about one protocol.
 pub struct Known<'a> {
+    /// Its name, as `protocol = "..."` gives it.
     pub name: &'a str,
+    /// Its variants, `"correct"` first.
     pub variants: Vec<&'a str>,
+    /// Its probes ([`crate::Protocol::PROBES`]), which assertions name.
     pub probes: Vec<&'a str>,
     /// Its message kinds ([`crate::protocol::Message::KINDS`]), which `drop` faults name.
     pub messages: Vec<&'a str>,

@@ -82,6 +82,7 @@ pub struct RawScenario {
     #[serde(default)]
     #[schemars(with = "Option<Vec<String>>")]
     pub members: Option<Vec<Spanned<String>>>,
+    /// The network: latency, loss, duplication, reordering, per-link overrides.
     #[serde(default)]
     pub network: RawNetwork,
     /// Clocks that start skewed or drifting.
@@ -93,8 +94,10 @@ pub struct RawScenario {
     /// A seeded random fault injector.
     #[serde(default)]
     pub nemesis: Option<RawNemesis>,
+    /// Clients and the operations they issue.
     #[serde(default)]
     pub workload: Option<RawWorkload>,
+    /// What to check, and what the outcome should be.
     #[serde(default)]
     pub check: RawCheck,
 }
@@ -132,17 +135,22 @@ pub struct RawNetwork {
 #[derive(Deserialize, JsonSchema, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct RawLatency {
+    /// The distribution: "constant", "uniform", "exponential" or "long-tail".
     #[schemars(with = "String")]
     pub dist: Spanned<String>,
+    /// constant: the latency, e.g. "5ms".
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub value: Option<Dur>,
+    /// uniform, exponential, long-tail: the least latency.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub min: Option<Dur>,
+    /// uniform, long-tail: the most (for long-tail, of a message that is not slow).
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub max: Option<Dur>,
+    /// exponential: the mean wait past `min`.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub mean: Option<Dur>,
@@ -156,21 +164,28 @@ pub struct RawLatency {
     pub tail_max: Option<Dur>,
 }
 
+/// One directed link's overrides (from -> to); what it leaves out comes from `[network]`.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawLink {
+    /// The sending node, e.g. "n1".
     #[schemars(with = "String")]
     pub from: Spanned<String>,
+    /// The receiving node, e.g. "n2".
     #[schemars(with = "String")]
     pub to: Spanned<String>,
+    /// Latency on this link.
     #[serde(default)]
     pub latency: Option<RawLatency>,
+    /// Chance that a message on this link is lost, e.g. "1%".
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub loss: Option<Ppm>,
+    /// Chance that a message on this link is delivered twice.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub duplicate: Option<Ppm>,
+    /// Chance that a message on this link arrives out of FIFO order.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub reorder: Option<Ppm>,
@@ -180,11 +195,14 @@ pub struct RawLink {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawClock {
+    /// The node, e.g. "n2".
     #[schemars(with = "String")]
     pub node: Spanned<String>,
+    /// Its clock's offset, e.g. "-50ms".
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub skew: Option<SignedDur>,
+    /// Its clock's rate error, e.g. "+0.5%".
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub drift: Option<SignedPpm>,
@@ -249,12 +267,14 @@ pub struct RawFault {
     pub drop: Option<RawDrop>,
 }
 
+/// `drop`: lose every message of one kind sent to some nodes, for a while.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDrop {
     /// A message kind of the protocol, e.g. "Accept" (`faultline list` names them).
     #[schemars(with = "String")]
     pub kind: Spanned<String>,
+    /// The receivers whose incoming messages of that kind are lost, e.g. ["n2"].
     #[schemars(with = "Vec<String>")]
     pub to: Vec<Spanned<String>>,
     /// How long, e.g. "5ms".
@@ -263,11 +283,14 @@ pub struct RawDrop {
     pub duration: Dur,
 }
 
+/// `cut`: cut the links from each of `from` to each of `to`, one way only.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCut {
+    /// The senders, e.g. ["n1"].
     #[schemars(with = "Vec<String>")]
     pub from: Vec<Spanned<String>>,
+    /// The receivers, e.g. ["n2", "n3"].
     #[schemars(with = "Vec<String>")]
     pub to: Vec<Spanned<String>>,
 }
@@ -375,19 +398,26 @@ pub struct RawWorkload {
     pub stop: Option<Dur>,
 }
 
+/// The weights of each operation in a workload's mix (an operation not named weighs 0).
 #[derive(Deserialize, JsonSchema, Clone, Copy)]
 #[serde(deny_unknown_fields)]
 pub struct RawMix {
+    /// Reads of one key.
     #[serde(default)]
     pub get: u32,
+    /// Writes of one key.
     #[serde(default)]
     pub put: u32,
+    /// Appends to one key's value.
     #[serde(default)]
     pub append: u32,
+    /// Compare-and-set on one key.
     #[serde(default)]
     pub cas: u32,
+    /// Bank: a transfer between two accounts.
     #[serde(default)]
     pub transfer: u32,
+    /// Bank: a read of every account.
     #[serde(default)]
     pub read: u32,
 }
@@ -450,25 +480,32 @@ pub struct RawAssert {
     /// A probe name: "messages", "ops-ok", "ops-pending", or one of the protocol's.
     #[schemars(with = "String")]
     pub probe: Spanned<String>,
+    /// The moment, for a check at one time, e.g. "2s".
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub at: Option<Dur>,
+    /// The window's start, for `always`, `eventually` or `growth`.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub from: Option<Dur>,
+    /// The window's end, for `always` or `growth`.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub to: Option<Dur>,
+    /// The deadline, for `eventually` (from `from`).
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub by: Option<Dur>,
     /// Compare the change over [from, to] instead of the value.
     #[serde(default)]
     pub growth: bool,
+    /// The value must be exactly this.
     #[serde(default)]
     pub equals: Option<i64>,
+    /// The value must be at least this.
     #[serde(default)]
     pub at_least: Option<i64>,
+    /// The value must be at most this.
     #[serde(default)]
     pub at_most: Option<i64>,
 }
