@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use faultline_sim::check::linearizability::Budget;
 
-pub use load::{BUNDLED, load_scenario};
+pub use load::{BUNDLED, load_scenario, panic_message, replay_command};
 
 /// Exit code: every check came out as the scenario expects.
 pub const EXIT_OK: u8 = 0;

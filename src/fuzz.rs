@@ -73,7 +73,7 @@ pub fn feed(target: Target, input: &str) -> Result<bool, String> {
             }
         }
     }));
-    outcome.map_err(|p| crate::cli::run::panic_message(p.as_ref()))
+    outcome.map_err(|p| crate::cli::panic_message(p.as_ref()))
 }
 
 /// Text that readers treat specially: numbers at the edges, units, brackets, keys.

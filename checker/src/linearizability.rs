@@ -26,24 +26,11 @@ use rayon::prelude::*;
 
 use serde::Serialize;
 
-pub use super::models::{KvModel, KvOutput, KvState, Lookahead, Model, RegisterModel, RegisterOp, RegisterOutput};
+pub use super::models::{
+    Cause, KvModel, KvOutput, KvState, LinOp, Lookahead, Model, RegisterModel, RegisterOp, RegisterOutput,
+};
 use crate::history::{Completion, History};
 use crate::op::Op;
-
-/// One operation as the search sees it.
-#[derive(Clone, Debug)]
-pub struct LinOp<I, O> {
-    /// The operation's id in its history.
-    pub id: usize,
-    /// When it was called (on any clock: only the order of calls and returns matters).
-    pub call: u64,
-    /// `u64::MAX` for an operation that never returned (info).
-    pub ret: u64,
-    /// What was asked.
-    pub input: I,
-    /// What came back.
-    pub output: O,
-}
 
 /// Why a history (or one of its parts) is not linearizable.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -61,45 +48,6 @@ pub struct Explanation {
     /// from and what had replaced it before the read began (see [`Model::cause`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<Cause>,
-}
-
-impl Cause {
-    /// The cause in a sentence, each operation named by `name` (its id in, e.g.
-    /// "operation 41 (put by c2, 1.20s to 1.25s)" out).
-    pub fn describe(&self, name: impl Fn(usize) -> String) -> String {
-        let mut s = match (self.source, self.initial) {
-            (Some(w), _) => format!("{:?} was written by {}", self.value, name(w)),
-            (None, true) => format!("{:?} is the initial value", self.value),
-            (None, false) => return format!("no write in the history could have produced {:?}", self.value),
-        };
-        if !self.overwritten_by.is_empty() {
-            let list: Vec<String> = self.overwritten_by.iter().take(3).map(|&w| name(w)).collect();
-            let more = self.overwritten_by.len().saturating_sub(3);
-            s.push_str(&format!(" and overwritten, before the read began, by {}", list.join(", ")));
-            if more > 0 {
-                s.push_str(&format!(" and {more} more"));
-            }
-        }
-        s
-    }
-}
-
-/// The cause of a stale or impossible read, by operation ids, judged from the
-/// history's real time alone (no search order enters it).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Cause {
-    /// The value the read returned.
-    pub value: String,
-    /// The write whose value the read returned: the latest one invoked before the
-    /// read returned. None when no write could have produced the value (nor the
-    /// initial value).
-    pub source: Option<usize>,
-    /// Whether the value is the initial one (nothing wrote it).
-    pub initial: bool,
-    /// Writes that changed the value, began after `source` had completed and
-    /// themselves completed before the read began: by real time alone, the read
-    /// must see them (or something later).
-    pub overwritten_by: Vec<usize>,
 }
 
 /// What a search may spend before its verdict is "unknown". Steps and memory are

@@ -10,6 +10,7 @@ pub mod trace;
 pub mod viewer;
 
 pub use summary::{Summary, summarize};
-pub use timeline::{Window, message_timeline, operation_timeline};
+pub use timeline::{message_timeline, operation_timeline};
+pub use trace::Window;
 pub use trace::{Trace, TraceError};
 pub use viewer::viewer_html;

@@ -8,26 +8,7 @@ use faultline_sim::history::{Completion, History};
 use faultline_sim::time::fmt_time;
 use plotters::prelude::*;
 
-use crate::trace::{Message, Trace};
-
-/// Which part of a run to draw.
-#[derive(Clone, Debug, Default)]
-pub struct Window {
-    /// Virtual time in nanoseconds.
-    pub from: u64,
-    pub to: Option<u64>,
-    /// Node names ("n2") or message kinds ("Append"): a message is drawn if its kind
-    /// or either end is listed. Empty: everything.
-    pub only: Vec<String>,
-}
-
-impl Window {
-    /// Whether a message of `kind` from node index `from` to `to` is drawn.
-    pub fn shows(&self, kind: &str, from: usize, to: usize) -> bool {
-        self.only.is_empty()
-            || self.only.iter().any(|o| o == kind || *o == format!("n{}", from + 1) || *o == format!("n{}", to + 1))
-    }
-}
+use crate::trace::{Message, Trace, Window};
 
 const WIDTH: u32 = 1400;
 const LEFT: i32 = 70;

@@ -10,8 +10,6 @@ use faultline_sim::trace::{Addr, Event, ReadEvent};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::timeline::Window;
-
 /// The most a report keeps of a trace: the bytes of the trace lines it keeps, plus
 /// [`ITEM_BYTES`] for each message, note or interval. A bundled scenario's whole run
 /// keeps a few MiB.
@@ -56,6 +54,26 @@ pub(crate) struct Message {
     /// Each delivery (more than one if duplicated), or the drop and its reason.
     pub(crate) delivered: Vec<u64>,
     pub(crate) dropped: Option<(u64, String)>,
+}
+
+/// Which part of a run to draw.
+#[derive(Clone, Debug, Default)]
+pub struct Window {
+    /// Virtual time in nanoseconds.
+    pub from: u64,
+    /// Where drawing ends (the run's end if `None`).
+    pub to: Option<u64>,
+    /// Node names ("n2") or message kinds ("Append"): a message is drawn if its kind
+    /// or either end is listed. Empty: everything.
+    pub only: Vec<String>,
+}
+
+impl Window {
+    /// Whether a message of `kind` from node index `from` to `to` is drawn.
+    pub fn shows(&self, kind: &str, from: usize, to: usize) -> bool {
+        self.only.is_empty()
+            || self.only.iter().any(|o| o == kind || *o == format!("n{}", from + 1) || *o == format!("n{}", to + 1))
+    }
 }
 
 /// What the timelines and the viewer draw of a trace, within one [`Window`].

@@ -1,8 +1,10 @@
-//! Finds a scenario by path or bundled name and parses it against the registry.
+//! Finds a scenario by path or bundled name and parses it against the registry, and
+//! says how to replay one of its seeds.
 
 use std::path::Path;
 
 use faultline_sim::Scenario;
+use faultline_sim::check::linearizability::Budget;
 use faultline_sim::diag::{Diagnostic, closest};
 
 include!(concat!(env!("OUT_DIR"), "/bundled.rs"));
@@ -33,4 +35,26 @@ pub fn load_scenario(arg: &str) -> Result<Scenario, String> {
         }
     };
     faultline_sim::scenario::parse(&display, &text, &faultline_protocols::catalog()).map_err(|d| d.to_string())
+}
+
+/// The text of a panic, for a summary line.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_string()
+    }
+}
+
+/// The replay command for a scenario and seed; a checker budget other than the
+/// default (from the file or from `--budget`) goes with it.
+pub fn replay_command(scenario: &Scenario, seed: u64) -> String {
+    let budget = if scenario.budget == Budget::default() {
+        String::new()
+    } else {
+        format!(" --budget {}", scenario.budget.to_arg())
+    };
+    format!("faultline run {} --seed {seed}{budget}", scenario.path)
 }

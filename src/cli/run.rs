@@ -9,29 +9,8 @@ use faultline_sim::{RunResult, Scenario, Trace};
 use serde::Serialize;
 
 use super::{EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, EXIT_UNKNOWN, load_scenario};
+use super::{panic_message, replay_command};
 use faultline_sim::check::linearizability::Budget;
-
-/// The text of a panic, for a summary line.
-pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(no message)".to_string()
-    }
-}
-
-/// The replay command for a scenario and seed; a checker budget other than the
-/// default (from the file or from `--budget`) goes with it.
-pub fn replay_command(scenario: &Scenario, seed: u64) -> String {
-    let budget = if scenario.budget == Budget::default() {
-        String::new()
-    } else {
-        format!(" --budget {}", scenario.budget.to_arg())
-    };
-    format!("faultline run {} --seed {seed}{budget}", scenario.path)
-}
 
 /// `runs/STEM-seedN`; for a file in a folder of `scenarios/` the folder leads, so
 /// raft/nemesis and pb/nemesis do not share a run folder.

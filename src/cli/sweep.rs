@@ -14,8 +14,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::run::{panic_message, replay_command};
 use super::{EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, EXIT_UNKNOWN, load_scenario};
+use super::{panic_message, replay_command};
 use faultline_sim::check::linearizability::Budget;
 
 /// What one seed of a sweep came to.
