@@ -76,18 +76,16 @@ impl<H> Network<H> {
         to: Addr,
         kind: impl FnOnce() -> Option<&'static str>,
     ) -> Fate {
-        if let (Addr::Node(a), Addr::Node(b)) = (from, to)
-            && a == b
-        {
-            return Fate::Loopback;
-        }
+        // One look at the ends: the link's settings and its FIFO slot.
+        let (link, li) = match (from, to) {
+            (Addr::Node(a), Addr::Node(b)) if a == b => return Fate::Loopback,
+            (Addr::Node(a), Addr::Node(b)) => (a.0 * self.n + b.0, a.0 * (self.n + 1) + b.0),
+            _ => (usize::MAX, self.link_index(from, to)),
+        };
         if !self.drops.is_empty() && self.dropped(now, to, kind) {
             return Fate::DroppedByFault;
         }
-        let link = match (from, to) {
-            (Addr::Node(a), Addr::Node(b)) => &self.config.links[a.0 * self.n + b.0],
-            _ => &self.config.client_link,
-        };
+        let link = self.config.links.get(link).unwrap_or(&self.config.client_link);
         if self.rng.chance(link.loss) {
             return Fate::Lost;
         }
@@ -97,7 +95,6 @@ impl<H> Network<H> {
             // Skips the link's FIFO order and arrives late.
             at += self.rng.between(1, 2 * link.latency.max_hint().max(1));
         } else {
-            let li = self.link_index(from, to);
             at = at.max(self.fifo_last[li]);
             self.fifo_last[li] = at;
         }
