@@ -20,6 +20,8 @@ fn the_same_seed_writes_byte_identical_run_folders() {
         "raft/figure-8",
         "commit/twopc-nemesis",
         "commit/threepc-nemesis",
+        "paxos/nemesis",
+        "chash/migration-nemesis",
     ] {
         let scenario = faultline::cli::load_scenario(name).expect("bundled scenario");
         let (a, b) =
@@ -33,7 +35,7 @@ fn the_same_seed_writes_byte_identical_run_folders() {
             let fb = std::fs::read(b.join(file)).expect(file);
             assert!(fa == fb, "{name}: {file} differs between two runs of seed 17");
         }
-        // The hash is of exactly the bytes written.
+        // The digest, computed from the typed events, is of exactly the JSON written.
         let bytes = std::fs::read(a.join("trace.jsonl")).expect("trace");
         assert_eq!(Some(faultline_sim::trace::TraceHasher::of_file(&bytes)), ra.trace_hash);
         let other = run_to_dir(&scenario, 18, &temp_dir("other")).expect("run c");

@@ -77,6 +77,7 @@ pub mod check;
 pub use faultline_checker::{diag, families, history, judge, observe, time};
 mod checks;
 pub mod clock;
+pub mod digest;
 pub mod disk;
 pub mod engine;
 pub mod fmath;

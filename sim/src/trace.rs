@@ -1,6 +1,9 @@
 //! The trace: every event of a run as one JSON object a line, streamed to a writer,
-//! and a hash of exactly those lines ([`TraceHasher`]). Two runs of one scenario and
-//! seed give the same bytes, so the same hash.
+//! and a digest of those lines ([`TraceHasher`]). Two runs of one scenario and seed
+//! give the same bytes, so the same digest. The digest is computed from the typed
+//! events as the JSON they would be ([`crate::digest`]), so a run that only hashes
+//! its trace (a sweep) never formats a line; a trace file gives the same digest
+//! when read back ([`TraceHasher::of_file`]).
 
 use std::io::{self, Write};
 
@@ -67,9 +70,10 @@ pub fn murmur64a(bytes: &[u8], seed: u64) -> u64 {
     }
     let tail = chunks.remainder();
     if !tail.is_empty() {
-        let mut last = [0u8; 8];
-        last[..tail.len()].copy_from_slice(tail);
-        h ^= u64::from_le_bytes(last);
+        // The tail's bytes, little-endian; a byte loop, not a memcpy call: most
+        // strings hashed are a few bytes long.
+        let last = tail.iter().rev().fold(0u64, |k, &b| k << 8 | u64::from(b));
+        h ^= last;
         h = h.wrapping_mul(MURMUR_M);
     }
     h ^= h >> MURMUR_R;
@@ -78,9 +82,9 @@ pub fn murmur64a(bytes: &[u8], seed: u64) -> u64 {
     h
 }
 
-/// The trace hash: each line (with its newline) hashed by [`murmur64a`], the line
-/// hashes folded in order. Pinned: the same lines give the same hash on any machine,
-/// in any Rust release. Word at a time, it costs a fraction of FNV-1a's byte loop.
+/// The trace digest: each line's hash ([`crate::digest`]: the JSON value the line
+/// is, whatever its formatting or key order), folded in order. Pinned: the same
+/// events give the same digest on any machine, in any Rust release.
 #[derive(Clone, Copy, Debug)]
 pub struct TraceHasher(u64);
 
@@ -91,13 +95,12 @@ impl Default for TraceHasher {
 }
 
 impl TraceHasher {
-    /// Folds in one line of the trace, newline included.
+    /// Folds in one line's hash.
     #[inline]
-    pub fn update_line(&mut self, line: &[u8]) {
-        let h = murmur64a(line, TRACE_SEED);
-        self.0 = (self.0 ^ h).wrapping_mul(MURMUR_M).rotate_left(31);
+    pub fn update(&mut self, line: u64) {
+        self.0 = (self.0 ^ line).wrapping_mul(MURMUR_M).rotate_left(31);
     }
-    /// The hash over every line taken so far.
+    /// The digest over every line taken so far.
     pub fn finish(self) -> u64 {
         let mut h = self.0;
         h ^= h >> MURMUR_R;
@@ -105,11 +108,15 @@ impl TraceHasher {
         h ^ (h >> MURMUR_R)
     }
 
-    /// The hash of a whole trace file's bytes: what `faultline run` prints for it.
+    /// The digest of a whole trace file's bytes: what `faultline run` printed for
+    /// the run that wrote it. A line that is not JSON counts as its text.
     pub fn of_file(bytes: &[u8]) -> u64 {
         let mut h = TraceHasher::default();
-        for line in bytes.split_inclusive(|&b| b == b'\n') {
-            h.update_line(line);
+        for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            h.update(match serde_json::from_slice::<serde_json::Value>(line) {
+                Ok(value) => crate::digest::of_json(&value),
+                Err(_) => crate::digest::string(&String::from_utf8_lossy(line)),
+            });
         }
         h.finish()
     }
@@ -126,24 +133,39 @@ pub enum Addr {
 
 impl Serialize for Addr {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let (prefix, n) = match self {
-            Addr::Node(n) => (b'n', n.0 + 1),
-            Addr::Client(c) => (b'c', c + 1),
-        };
-        let mut buf = [0u8; 24];
-        s.serialize_str(name(&mut buf, prefix, n as u64))
+        match self {
+            Addr::Node(n) => with_name(b'n', n.0 as u64 + 1, |name| s.serialize_str(name)),
+            Addr::Client(c) => with_name(b'c', *c as u64 + 1, |name| s.serialize_str(name)),
+        }
     }
 }
 
 impl Serialize for NodeIdName {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut buf = [0u8; 24];
-        s.serialize_str(name(&mut buf, b'n', self.0.0 as u64 + 1))
+        with_name(b'n', self.0.0 as u64 + 1, |name| s.serialize_str(name))
     }
 }
 
-/// `n3`, `c12`: a letter and a number, written without the formatting machinery
-/// (this runs for every traced event).
+/// How many names of each kind are made once and kept: every node, and the
+/// clients of all but the largest workloads.
+const NAMES_KEPT: usize = 1024;
+
+/// `n7`, `c12`: names are in every trace line, so the common ones are made once.
+fn with_name<R>(prefix: u8, n: u64, f: impl FnOnce(&str) -> R) -> R {
+    static KEPT: std::sync::OnceLock<[Vec<String>; 2]> = std::sync::OnceLock::new();
+    let kept = KEPT.get_or_init(|| {
+        let make = |p: char| (0..NAMES_KEPT).map(|i| format!("{p}{i}")).collect();
+        [make('n'), make('c')]
+    });
+    match kept[usize::from(prefix == b'c')].get(n as usize) {
+        Some(name) if n > 0 => f(name),
+        _ => {
+            let mut buf = [0u8; 24];
+            f(name(&mut buf, prefix, n))
+        }
+    }
+}
+
 fn name(buf: &mut [u8; 24], prefix: u8, n: u64) -> &str {
     let mut digits = [0u8; 20];
     let len = decimal(&mut digits, n);
@@ -152,7 +174,6 @@ fn name(buf: &mut [u8; 24], prefix: u8, n: u64) -> &str {
     std::str::from_utf8(&buf[..=len]).expect("ASCII")
 }
 
-/// Writes `n` in decimal at the end of `out`; returns how many digits.
 fn decimal(out: &mut [u8; 20], mut n: u64) -> usize {
     let mut i = out.len();
     loop {
@@ -208,8 +229,9 @@ mod tests {
 
     #[test]
     fn names_and_numbers_format_like_display() {
-        let json = serde_json::to_string(&(Addr::Node(NodeId(0)), Addr::Client(11), NodeIdName(NodeId(99)))).unwrap();
-        assert_eq!(json, r#"["n1","c12","n100"]"#);
+        let addrs = (Addr::Node(NodeId(0)), Addr::Client(11), NodeIdName(NodeId(99)), Addr::Client(NAMES_KEPT + 5));
+        let json = serde_json::to_string(&addrs).unwrap();
+        assert_eq!(json, format!(r#"["n1","c12","n100","c{}"]"#, NAMES_KEPT + 6));
         let mut d = [0u8; 20];
         for n in [0u64, 7, 10, 1_234_567, u64::MAX] {
             let len = decimal(&mut d, n);
@@ -313,9 +335,15 @@ mod tests {
         assert_eq!(murmur64a(b"", 0), 0);
         assert_eq!(murmur64a(b"faultline", TRACE_SEED), 0xe75f_8f6d_4e54_a264);
         assert_eq!(murmur64a(b"0123456789abcdef", 0), 0x93a9_2d1a_91a2_4bc7);
-        let mut h = TraceHasher::default();
-        h.update_line(b"{\"t\":0,\"ev\":\"end\",\"events\":0}\n");
-        assert_eq!(h.finish(), TraceHasher::of_file(b"{\"t\":0,\"ev\":\"end\",\"events\":0}\n"));
+        let mut trace = Trace::hash_only();
+        trace.emit::<(), ()>(0, &Event::End { events: 0 });
+        let (digest, lines) = trace.finish().unwrap();
+        assert_eq!((digest, lines), (TraceHasher::of_file(b"{\"t\":0,\"ev\":\"end\",\"events\":0}\n"), 1));
+        assert_eq!(
+            digest,
+            TraceHasher::of_file(b"{\"events\": 0, \"ev\": \"end\", \"t\": 0}"),
+            "the JSON value counts"
+        );
         assert_eq!(Fnv64::default().finish(), 0xcbf2_9ce4_8422_2325);
         let a = TraceHasher::of_file(b"a\nb\n");
         assert_ne!(a, TraceHasher::of_file(b"b\na\n"), "order matters");
@@ -607,23 +635,27 @@ impl Trace {
 
     #[inline(never)]
     fn write_event<M: Serialize, T: Serialize>(&mut self, t: Time, ev: &Written<'_, M, T>) {
-        self.body.clear();
-        serde_json::to_writer(&mut self.body, ev).expect("trace events serialise");
-        self.line.clear();
-        self.line.extend_from_slice(b"{\"t\":");
-        let mut digits = [0u8; 20];
-        let len = decimal(&mut digits, t);
-        self.line.extend_from_slice(&digits[20 - len..]);
-        self.line.push(b',');
-        self.line.extend_from_slice(&self.body[1..]);
-        self.line.push(b'\n');
-        self.hash.update_line(&self.line);
+        let mut line = crate::digest::Object::default();
+        line.entry("t", crate::digest::uint(t));
+        assert!(crate::digest::fields_into(ev, &mut line), "trace events serialise");
+        self.hash.update(line.finish());
         self.lines += 1;
         if let Some(out) = &mut self.out
             && self.error.is_none()
-            && let Err(e) = out.write_all(&self.line)
         {
-            self.error = Some(e);
+            self.body.clear();
+            serde_json::to_writer(&mut self.body, ev).expect("trace events serialise");
+            self.line.clear();
+            self.line.extend_from_slice(b"{\"t\":");
+            let mut digits = [0u8; 20];
+            let len = decimal(&mut digits, t);
+            self.line.extend_from_slice(&digits[20 - len..]);
+            self.line.push(b',');
+            self.line.extend_from_slice(&self.body[1..]);
+            self.line.push(b'\n');
+            if let Err(e) = out.write_all(&self.line) {
+                self.error = Some(e);
+            }
         }
     }
 
