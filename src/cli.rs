@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use faultline_sim::check::linearizability::Budget;
 
-pub use load::{BUNDLED, load_scenario, panic_message, replay_command};
+pub use load::{BUNDLED, Named, load, load_scenario, panic_message, replay_command};
 
 /// Exit code: every check came out as the scenario expects.
 pub const EXIT_OK: u8 = 0;
@@ -92,6 +92,10 @@ pub enum Command {
         /// The seed; defaults to the scenario's `seed`, else 1
         #[arg(long)]
         seed: Option<u64>,
+        /// Run it on this protocol instead of the one the file names: your own, registered
+        /// beside the bundled ones (`faultline list` shows them all)
+        #[arg(long, value_name = "NAME")]
+        protocol: Option<String>,
         /// Where to write the run folder [default: runs/SCENARIO-seedN]
         #[arg(long)]
         out: Option<PathBuf>,
@@ -133,6 +137,10 @@ pub enum Command {
         /// Seeds as A..B (B excluded) or A..=B [default: the scenario's `seeds`, else 1..101]
         #[arg(long)]
         seeds: Option<String>,
+        /// Run it on this protocol instead of the one the file names: your own, registered
+        /// beside the bundled ones (`faultline list` shows them all)
+        #[arg(long, value_name = "NAME")]
+        protocol: Option<String>,
         /// Worker threads [default: number of cores]
         #[arg(long, short)]
         jobs: Option<usize>,
@@ -228,9 +236,59 @@ Exit codes: 0 measured; 2 bad options (the message says what to write).")]
     },
 }
 
+static PROGRAM: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The command's name, as replay lines print it: `faultline`, or the name of a
+/// student's binary that runs [`main_with`].
+pub fn program() -> &'static str {
+    PROGRAM.get().map_or("faultline", String::as_str)
+}
+
+/// The whole `faultline` command line, with `protocols` registered beside the
+/// bundled ones: what a student's `main` calls to run, sweep, report and view their
+/// own implementation.
+///
+/// ```no_run
+/// # use faultline_protocols::Entry;
+/// # #[derive(Clone, Debug, PartialEq, Eq, Hash)] struct MyRaft;
+/// # impl faultline_sim::Protocol for MyRaft {
+/// #     type Msg = (); type Timer = (); type Stored = (); type Config = bool;
+/// #     fn start(_: &mut faultline_sim::Ctx<'_, Self>, _: &bool, _: &faultline_sim::disk::Durable<()>) -> Self { MyRaft }
+/// #     fn on_message(&mut self, _: &mut faultline_sim::Ctx<'_, Self>, _: faultline_sim::NodeId, _: ()) {}
+/// #     fn on_timer(&mut self, _: &mut faultline_sim::Ctx<'_, Self>, _: faultline_sim::TimerId, _: ()) {}
+/// #     fn on_request(&mut self, _: &mut faultline_sim::Ctx<'_, Self>, _: faultline_sim::Request) {}
+/// # }
+/// fn main() -> std::process::ExitCode {
+///     const VARIANTS: &[(&str, &str)] = &[("correct", "my Raft"), ("no-persist", "forgets its vote")];
+///     faultline::cli::main_with(vec![Entry::of::<MyRaft>("myraft", "my Raft", VARIANTS, |s| s.variant == "correct")])
+/// }
+/// ```
+///
+/// Then `cargo run -- run raft/basic-agree --protocol myraft` runs a bundled scenario
+/// on it, and every other command works as it does for `faultline`.
+pub fn main_with(protocols: Vec<faultline_protocols::Entry>) -> ExitCode {
+    // `faultline list | head` should stop quietly when the reader goes away, as other
+    // Unix tools do, instead of panicking on the failed write.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let name = std::env::args_os()
+        .next()
+        .and_then(|a| std::path::Path::new(&a).file_name().map(|n| n.to_string_lossy().into_owned()));
+    if let Some(name) = name {
+        let _ = PROGRAM.set(name);
+    }
+    if let Err(e) = faultline_protocols::register(protocols) {
+        eprintln!("error: {e}");
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    main(Cli::parse())
+}
+
 pub fn main(cli: Cli) -> ExitCode {
     let code = match cli.command {
-        Command::Run { scenario, seed, out, peak_memory, budget, report, json } => {
+        Command::Run { scenario, seed, protocol, out, peak_memory, budget, report, json } => {
             // `run --report pb/basic`: the optional value took the scenario. A value
             // that is no report kind is the scenario, and the reports are all of them.
             let (scenario, report) = match (scenario, report) {
@@ -241,11 +299,13 @@ pub fn main(cli: Cli) -> ExitCode {
                     return ExitCode::from(EXIT_BAD_INPUT);
                 }
             };
-            run::run(&scenario, seed, out, peak_memory, budget, report, json)
+            let named = Named { scenario: &scenario, protocol: protocol.as_deref() };
+            run::run(named, seed, out, peak_memory, budget, report, json)
         }
         Command::Report { run_dir, from, to, only } => report::report(&run_dir, from.as_deref(), to.as_deref(), &only),
-        Command::Sweep { scenario, seeds, jobs, shard, no_digest, budget, json } => {
-            sweep::sweep(&scenario, sweep::Options { seeds, jobs, shard, no_digest, budget, json })
+        Command::Sweep { scenario, seeds, protocol, jobs, shard, no_digest, budget, json } => {
+            let named = Named { scenario: &scenario, protocol: protocol.as_deref() };
+            sweep::sweep(named, sweep::Options { seeds, jobs, shard, no_digest, budget, json })
         }
         Command::Merge { files, json } => merge::merge(&files, json),
         Command::Check { file, format, model, budget, json } => check::run(&file, format, model, budget, json),

@@ -3,3 +3,6 @@
 
 pub mod cli;
 pub mod fuzz;
+
+/// A protocol to register beside the bundled ones: see [`cli::main_with`].
+pub use faultline_protocols::Entry;

@@ -1,17 +1,18 @@
-//! faultline-sim is a library a protocol author depends on from outside this
+//! faultline is a library a protocol author depends on from outside this
 //! repository: `tests/outside/register` is such a crate (a student's register, with
-//! a correct and a broken variant). This test copies it to a fresh directory, gives
-//! it a manifest with a path dependency on `sim/`, builds it with cargo, and runs a
-//! bundled scenario (`pb/basic`, unchanged) on it: the correct variant passes every
-//! seed, and the variant without a session table is caught.
+//! a correct and a broken variant), whose `main` is the whole faultline command line
+//! with the register registered beside the bundled protocols. This test copies it
+//! to a fresh directory, gives it a manifest with path dependencies on `sim/` and
+//! the repository's own crate, builds it with cargo, and runs its command line: a
+//! bundled scenario (`pb/basic`, unchanged) run and swept on the register passes
+//! every seed, and the variant without a session table is caught, with a replay
+//! line that names the register.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const SEEDS: &str = "20";
-
-fn run(binary: &Path, scenario: &Path) -> (Option<i32>, String) {
-    let out = Command::new(binary).arg(scenario).arg(SEEDS).output().expect("the register binary runs");
+fn run(binary: &Path, dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(binary).args(args).current_dir(dir).output().expect("the register binary runs");
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code(), text)
 }
@@ -27,8 +28,10 @@ fn a_protocol_written_outside_the_workspace_runs_a_bundled_scenario() {
     std::fs::copy(repo.join("Cargo.lock"), dir.join("Cargo.lock")).expect("copy Cargo.lock");
     let manifest = format!(
         "[package]\nname = \"register\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[dependencies]\n\
-         faultline-sim = {{ path = {:?} }}\nserde = {{ version = \"1\", features = [\"derive\"] }}\n\n[workspace]\n",
-        repo.join("sim").display().to_string()
+         faultline-sim = {{ path = {:?} }}\nfaultline = {{ path = {:?} }}\n\
+         serde = {{ version = \"1\", features = [\"derive\"] }}\n\n[workspace]\n",
+        repo.join("sim").display().to_string(),
+        repo.display().to_string()
     );
     std::fs::write(dir.join("Cargo.toml"), manifest).expect("write Cargo.toml");
 
@@ -43,20 +46,33 @@ fn a_protocol_written_outside_the_workspace_runs_a_bundled_scenario() {
     assert!(build.status.success(), "the outside crate builds:\n{}", String::from_utf8_lossy(&build.stderr));
     let binary = target.join("debug/register");
 
-    let basic = repo.join("scenarios/pb/basic.toml");
-    let (code, text) = run(&binary, &basic);
-    assert_eq!((code, text.trim()), (Some(0), "caught 0 of 20"), "the correct register passes pb/basic");
+    let (code, text) = run(&binary, &dir, &["list"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("  register   a register held by n1") && text.contains("    no-dedup "), "{text}");
+    assert!(text.contains("  raft "), "the bundled protocols are still there:\n{text}");
 
+    let (code, text) = run(&binary, &dir, &["run", "pb/basic", "--protocol", "register", "--seed", "3"]);
+    assert_eq!(code, Some(0), "the correct register passes pb/basic:\n{text}");
+    assert!(text.contains("(register, correct)"), "the summary names the protocol it ran:\n{text}");
+    assert!(dir.join("runs/pb-basic-seed3/trace.jsonl").exists(), "a run folder, as faultline writes it");
+
+    let (code, text) = run(&binary, &dir, &["sweep", "pb/basic", "--protocol", "register", "--seeds", "1..21"]);
+    assert_eq!(code, Some(0), "every seed passes:\n{text}");
+
+    let basic = repo.join("scenarios/pb/basic.toml");
     let broken =
         std::fs::read_to_string(&basic).expect("pb/basic").replace("variant = \"correct\"", "variant = \"no-dedup\"");
     assert!(broken.contains("no-dedup"), "pb/basic names its variant");
-    let broken_path = dir.join("no-dedup.toml");
-    std::fs::write(&broken_path, broken).expect("write the broken scenario");
-    let (code, text) = run(&binary, &broken_path);
-    assert_eq!(code, Some(1), "a register that applies retries twice is caught: {text}");
-    let caught: u32 =
-        text.trim().strip_prefix("caught ").and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or(0);
-    assert!(caught > 0, "{text}");
+    std::fs::write(dir.join("no-dedup.toml"), broken).expect("write the broken scenario");
+    let args = ["sweep", "no-dedup.toml", "--protocol", "register", "--seeds", "1..21", "--jobs", "1"];
+    let (code, text) = run(&binary, &dir, &args);
+    assert_eq!(code, Some(1), "a register that applies retries twice is caught:\n{text}");
+    assert!(text.contains("replay: register run no-dedup.toml --seed"), "{text}");
+    assert!(text.contains("--protocol register"), "{text}");
+
+    let (code, text) = run(&binary, &dir, &["run", "pb/basic", "--protocol", "nosuch"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("unknown protocol \"nosuch\""), "{text}");
 
     std::fs::remove_dir_all(&dir).expect("remove the temporary crate");
 }

@@ -4,6 +4,8 @@
 //!
 //!     FAULTLINE_UPDATE_README=1 cargo test --test readme
 
+mod common;
+
 use std::process::Command;
 
 /// One `$ faultline ...` line of a console block and the lines after it.
@@ -68,11 +70,13 @@ fn readme_examples_print_what_the_readme_says() {
     }
     for ex in examples {
         let expected: String = lines[ex.lines.clone()].iter().map(|l| format!("{l}\n")).collect();
-        assert_eq!(
-            run(&ex.args),
-            expected,
-            "README example `faultline {}` is stale; regenerate with FAULTLINE_UPDATE_README=1 cargo test --test readme",
-            ex.args.join(" ")
+        common::assert_same_lines(
+            &run(&ex.args),
+            &expected,
+            &format!(
+                "README example `faultline {}` is stale; regenerate with FAULTLINE_UPDATE_README=1 cargo test --test readme",
+                ex.args.join(" ")
+            ),
         );
     }
 }
@@ -127,4 +131,20 @@ fn book_excerpts_are_lines_of_real_output() {
         }
     }
     assert!(checked >= 6, "the book quotes real output ({checked} lines checked)");
+}
+
+#[test]
+fn a_stale_example_fails_with_a_diff_not_two_walls_of_text() {
+    let long: String = (0..200).map(|i| format!("line {i}\n")).collect();
+    let changed = long.replace("line 100\n", "line one hundred\n");
+    let failure = std::panic::catch_unwind(|| common::assert_same_lines(&changed, &long, "stale"))
+        .expect_err("different text fails");
+    let message = failure.downcast_ref::<String>().expect("a message");
+    assert!(message.contains("- line 100\n+ line one hundred\n"), "{message}");
+    assert!(
+        message.contains("  line 99\n") && message.contains("  ...\n"),
+        "context, and the rest left out: {message}"
+    );
+    assert!(message.len() < 300, "a diff, not the whole text: {message}");
+    common::assert_same_lines(&long, &long, "the same text passes");
 }

@@ -19,18 +19,41 @@ use faultline_sim::{RunResult, Scenario, Sim, Trace};
 pub struct Entry {
     pub name: &'static str,
     pub summary: &'static str,
-    /// `(variant, what it does)`; "correct" comes first.
     pub variants: &'static [(&'static str, &'static str)],
-    /// `(probe, what it measures)` for `[[check.assert]]`.
     pub probes: &'static [(&'static str, &'static str)],
-    /// Its message kinds, which `drop` faults name.
     pub messages: &'static [&'static str],
-    /// The client operations it serves ([`faultline_sim::Protocol::OPS`]).
     pub ops: &'static [OpKind],
-    /// It has a leader to aim faults at ([`faultline_sim::Protocol::HAS_LEADER`]).
     pub leader: bool,
-    /// Runs a parsed scenario with one seed.
-    pub run: fn(&Scenario, u64, Trace) -> RunResult,
+    pub run: Runner,
+}
+
+/// Runs one seed of a scenario on a protocol.
+pub type Runner = Box<dyn Fn(&Scenario, u64, Trace) -> RunResult + Send + Sync>;
+
+impl Entry {
+    /// A protocol written outside this repository, registered under `name`:
+    /// `variants` are its variants with what each is ("correct" first), and
+    /// `config` makes its [`Protocol::Config`](faultline_sim::Protocol::Config)
+    /// for a scenario (usually from `scenario.variant`). Its probes, message kinds,
+    /// operations and leadership come from the trait. Hand it to
+    /// `faultline::cli::main_with` and the whole command line runs it.
+    pub fn of<P: faultline_sim::Protocol + 'static>(
+        name: &'static str,
+        summary: &'static str,
+        variants: &'static [(&'static str, &'static str)],
+        config: impl Fn(&Scenario) -> P::Config + Send + Sync + 'static,
+    ) -> Entry {
+        Entry {
+            name,
+            summary,
+            variants,
+            probes: P::PROBES,
+            messages: <P::Msg as faultline_sim::protocol::Message>::KINDS,
+            ops: P::OPS,
+            leader: P::HAS_LEADER,
+            run: Box::new(move |s, seed, trace| Sim::<P>::new(s, config(s), seed, trace).run()),
+        }
+    }
 }
 
 fn run_pb(s: &Scenario, seed: u64, trace: Trace) -> RunResult {
@@ -77,97 +100,137 @@ const fn kinds<P: faultline_sim::Protocol>() -> &'static [&'static str] {
     <P::Msg as faultline_sim::protocol::Message>::KINDS
 }
 
-pub const REGISTRY: &[Entry] = &[
-    Entry {
-        name: "pb",
-        summary: "primary-backup key-value register with a fixed primary (n1)",
-        variants: pb::VARIANTS,
-        probes: <pb::Pb as faultline_sim::Protocol>::PROBES,
-        messages: kinds::<pb::Pb>(),
-        ops: <pb::Pb as faultline_sim::Protocol>::OPS,
-        leader: <pb::Pb as faultline_sim::Protocol>::HAS_LEADER,
-        run: run_pb,
-    },
-    Entry {
-        name: "raft",
-        summary: "Raft replicated key-value store: elections, log replication, snapshots, ReadIndex reads",
-        variants: raft::VARIANTS,
-        probes: <raft::Raft as faultline_sim::Protocol>::PROBES,
-        messages: kinds::<raft::Raft>(),
-        ops: <raft::Raft as faultline_sim::Protocol>::OPS,
-        leader: <raft::Raft as faultline_sim::Protocol>::HAS_LEADER,
-        run: run_raft,
-    },
-    Entry {
-        name: "paxos",
-        summary: "Multi-Paxos replicated key-value store: a stable leader, phase 1 only on leader change",
-        variants: paxos::VARIANTS,
-        probes: paxos::PROBES,
-        messages: kinds::<paxos::Paxos>(),
-        ops: <paxos::Paxos as faultline_sim::Protocol>::OPS,
-        leader: <paxos::Paxos as faultline_sim::Protocol>::HAS_LEADER,
-        run: run_paxos,
-    },
-    Entry {
-        name: "synod",
-        summary: "single-decree Paxos: every node proposes its own value and all agree on one",
-        variants: paxos::synod::VARIANTS,
-        probes: paxos::synod::PROBES,
-        messages: kinds::<paxos::synod::Synod>(),
-        ops: <paxos::synod::Synod as faultline_sim::Protocol>::OPS,
-        leader: <paxos::synod::Synod as faultline_sim::Protocol>::HAS_LEADER,
-        run: run_synod,
-    },
-    Entry {
-        name: "twopc",
-        summary: "two-phase commit of bank transfers: n1 coordinates, n2.. hold the accounts",
-        variants: twopc::VARIANTS,
-        probes: commit::PROBES,
-        messages: kinds::<twopc::TwoPc>(),
-        ops: <twopc::TwoPc as faultline_sim::Protocol>::OPS,
-        leader: <twopc::TwoPc as faultline_sim::Protocol>::HAS_LEADER,
-        run: run_twopc,
-    },
-    Entry {
-        name: "threepc",
-        summary: "three-phase commit with Skeen's termination protocol: non-blocking under crashes, not partitions",
-        variants: threepc::VARIANTS,
-        probes: commit::PROBES,
-        messages: kinds::<threepc::ThreePc>(),
-        ops: <threepc::ThreePc as faultline_sim::Protocol>::OPS,
-        leader: <threepc::ThreePc as faultline_sim::Protocol>::HAS_LEADER,
-        run: run_threepc,
-    },
-    Entry {
-        name: "chash",
-        summary: "sharded key-value store: keys placed by consistent hashing, migrated on join and leave",
-        variants: chash::store::VARIANTS,
-        probes: chash::store::PROBES,
-        messages: kinds::<chash::store::Shard>(),
-        ops: <chash::store::Shard as faultline_sim::Protocol>::OPS,
-        leader: <chash::store::Shard as faultline_sim::Protocol>::HAS_LEADER,
-        run: run_chash,
-    },
-    Entry {
-        name: "pingpong",
-        summary: "every node pings every other; the engine benchmark's workload",
-        variants: pingpong::VARIANTS,
-        probes: &[],
-        messages: kinds::<pingpong::PingPong>(),
-        ops: <pingpong::PingPong as faultline_sim::Protocol>::OPS,
-        leader: <pingpong::PingPong as faultline_sim::Protocol>::HAS_LEADER,
-        run: run_pingpong,
-    },
-];
+/// The protocols this repository ships.
+fn bundled() -> Vec<Entry> {
+    vec![
+        Entry {
+            name: "pb",
+            summary: "primary-backup key-value register with a fixed primary (n1)",
+            variants: pb::VARIANTS,
+            probes: <pb::Pb as faultline_sim::Protocol>::PROBES,
+            messages: kinds::<pb::Pb>(),
+            ops: <pb::Pb as faultline_sim::Protocol>::OPS,
+            leader: <pb::Pb as faultline_sim::Protocol>::HAS_LEADER,
+            run: Box::new(run_pb),
+        },
+        Entry {
+            name: "raft",
+            summary: "Raft replicated key-value store: elections, log replication, snapshots, ReadIndex reads",
+            variants: raft::VARIANTS,
+            probes: <raft::Raft as faultline_sim::Protocol>::PROBES,
+            messages: kinds::<raft::Raft>(),
+            ops: <raft::Raft as faultline_sim::Protocol>::OPS,
+            leader: <raft::Raft as faultline_sim::Protocol>::HAS_LEADER,
+            run: Box::new(run_raft),
+        },
+        Entry {
+            name: "paxos",
+            summary: "Multi-Paxos replicated key-value store: a stable leader, phase 1 only on leader change",
+            variants: paxos::VARIANTS,
+            probes: paxos::PROBES,
+            messages: kinds::<paxos::Paxos>(),
+            ops: <paxos::Paxos as faultline_sim::Protocol>::OPS,
+            leader: <paxos::Paxos as faultline_sim::Protocol>::HAS_LEADER,
+            run: Box::new(run_paxos),
+        },
+        Entry {
+            name: "synod",
+            summary: "single-decree Paxos: every node proposes its own value and all agree on one",
+            variants: paxos::synod::VARIANTS,
+            probes: paxos::synod::PROBES,
+            messages: kinds::<paxos::synod::Synod>(),
+            ops: <paxos::synod::Synod as faultline_sim::Protocol>::OPS,
+            leader: <paxos::synod::Synod as faultline_sim::Protocol>::HAS_LEADER,
+            run: Box::new(run_synod),
+        },
+        Entry {
+            name: "twopc",
+            summary: "two-phase commit of bank transfers: n1 coordinates, n2.. hold the accounts",
+            variants: twopc::VARIANTS,
+            probes: commit::PROBES,
+            messages: kinds::<twopc::TwoPc>(),
+            ops: <twopc::TwoPc as faultline_sim::Protocol>::OPS,
+            leader: <twopc::TwoPc as faultline_sim::Protocol>::HAS_LEADER,
+            run: Box::new(run_twopc),
+        },
+        Entry {
+            name: "threepc",
+            summary: "three-phase commit with Skeen's termination protocol: non-blocking under crashes, not partitions",
+            variants: threepc::VARIANTS,
+            probes: commit::PROBES,
+            messages: kinds::<threepc::ThreePc>(),
+            ops: <threepc::ThreePc as faultline_sim::Protocol>::OPS,
+            leader: <threepc::ThreePc as faultline_sim::Protocol>::HAS_LEADER,
+            run: Box::new(run_threepc),
+        },
+        Entry {
+            name: "chash",
+            summary: "sharded key-value store: keys placed by consistent hashing, migrated on join and leave",
+            variants: chash::store::VARIANTS,
+            probes: chash::store::PROBES,
+            messages: kinds::<chash::store::Shard>(),
+            ops: <chash::store::Shard as faultline_sim::Protocol>::OPS,
+            leader: <chash::store::Shard as faultline_sim::Protocol>::HAS_LEADER,
+            run: Box::new(run_chash),
+        },
+        Entry {
+            name: "pingpong",
+            summary: "every node pings every other; the engine benchmark's workload",
+            variants: pingpong::VARIANTS,
+            probes: &[],
+            messages: kinds::<pingpong::PingPong>(),
+            ops: <pingpong::PingPong as faultline_sim::Protocol>::OPS,
+            leader: <pingpong::PingPong as faultline_sim::Protocol>::HAS_LEADER,
+            run: Box::new(run_pingpong),
+        },
+    ]
+}
+
+static REGISTRY: std::sync::OnceLock<Vec<Entry>> = std::sync::OnceLock::new();
+static EXTRA: std::sync::Mutex<Vec<Entry>> = std::sync::Mutex::new(Vec::new());
+
+/// Adds protocols written outside this repository to the registry, beside the
+/// bundled ones. Call it before anything looks a protocol up; a name already taken
+/// (by a bundled protocol or an earlier registration) is refused.
+pub fn register(entries: Vec<Entry>) -> Result<(), String> {
+    if REGISTRY.get().is_some() {
+        return Err("protocols must be registered before the registry is first used".into());
+    }
+    let mut extra = EXTRA.lock().map_err(|_| "the registry's lock is poisoned".to_string())?;
+    let bundled: Vec<&str> = bundled().iter().map(|e| e.name).collect();
+    for (i, e) in entries.iter().enumerate() {
+        let earlier = extra.iter().chain(&entries[..i]).any(|x| x.name == e.name);
+        if bundled.contains(&e.name) || earlier {
+            return Err(format!(
+                "a protocol named \"{}\" is already registered: register yours under another name",
+                e.name
+            ));
+        }
+        if e.variants.first().map(|v| v.0) != Some("correct") {
+            return Err(format!("protocol \"{}\": its first variant must be \"correct\"", e.name));
+        }
+    }
+    extra.extend(entries);
+    Ok(())
+}
+
+/// Every protocol scenario files may name: the bundled ones, then any registered.
+pub fn registry() -> &'static [Entry] {
+    REGISTRY.get_or_init(|| {
+        let mut all = bundled();
+        all.append(&mut EXTRA.lock().map(|mut e| std::mem::take(&mut *e)).unwrap_or_default());
+        all
+    })
+}
 
 pub fn lookup(name: &str) -> Option<&'static Entry> {
-    REGISTRY.iter().find(|e| e.name == name)
+    registry().iter().find(|e| e.name == name)
 }
 
 /// The names scenario files may use, for parse-time checks.
 pub fn catalog() -> Catalog<'static> {
     Catalog {
-        protocols: REGISTRY
+        protocols: registry()
             .iter()
             .map(|e| Known {
                 name: e.name,

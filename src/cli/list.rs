@@ -8,7 +8,7 @@ pub fn probes() -> u8 {
     for (name, what) in faultline_sim::scenario::ENGINE_PROBES {
         println!("  {name:<14} {what}");
     }
-    for e in faultline_protocols::REGISTRY.iter().filter(|e| !e.probes.is_empty()) {
+    for e in faultline_protocols::registry().iter().filter(|e| !e.probes.is_empty()) {
         println!();
         println!("{} probes (over the up nodes in a majority group; none if there is no majority):", e.name);
         for (name, what) in e.probes {
@@ -20,7 +20,7 @@ pub fn probes() -> u8 {
 
 pub fn list() -> u8 {
     println!("protocols (variant \"correct\" first, then the bug zoo; a variant marked \"not a bug\" is an option):");
-    for e in faultline_protocols::REGISTRY {
+    for e in faultline_protocols::registry() {
         println!("  {:<10} {}", e.name, e.summary);
         for (v, what) in e.variants {
             println!("    {v:<22} {what}");

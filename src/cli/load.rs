@@ -12,6 +12,22 @@ include!(concat!(env!("OUT_DIR"), "/bundled.rs"));
 /// Loads a scenario file, or a bundled scenario by name (`pb/basic`,
 /// `scenarios/pb/basic.toml`). Errors are rendered and ready to print.
 pub fn load_scenario(arg: &str) -> Result<Scenario, String> {
+    load(Named { scenario: arg, protocol: None })
+}
+
+/// A scenario as the command line names it: a file or a bundled name, and the
+/// protocol to run it on instead of the one it names (`--protocol`).
+#[derive(Clone, Copy, Debug)]
+pub struct Named<'a> {
+    /// The file, or the bundled scenario's name.
+    pub scenario: &'a str,
+    /// `--protocol`: a registered protocol to run it on.
+    pub protocol: Option<&'a str>,
+}
+
+/// Loads the scenario `named` names, on the protocol it asks for.
+pub fn load(named: Named<'_>) -> Result<Scenario, String> {
+    let arg = named.scenario;
     let path = Path::new(arg);
     let (display, text) = if path.exists() {
         match super::input::read_text(path, "a scenario", super::input::SCENARIO_BYTES_MAX) {
@@ -34,7 +50,8 @@ pub fn load_scenario(arg: &str) -> Result<Scenario, String> {
             }
         }
     };
-    faultline_sim::scenario::parse(&display, &text, &faultline_protocols::catalog()).map_err(|d| d.to_string())
+    faultline_sim::scenario::parse_as(&display, &text, &faultline_protocols::catalog(), named.protocol)
+        .map_err(|d| d.to_string())
 }
 
 /// The text of a panic, for a summary line.
@@ -56,5 +73,9 @@ pub fn replay_command(scenario: &Scenario, seed: u64) -> String {
     } else {
         format!(" --budget {}", scenario.budget.to_arg())
     };
-    format!("faultline run {} --seed {seed}{budget}", scenario.path)
+    let protocol = match &scenario.file_protocol {
+        Some(_) => format!(" --protocol {}", scenario.protocol),
+        None => String::new(),
+    };
+    format!("{} run {} --seed {seed}{protocol}{budget}", super::program(), scenario.path)
 }

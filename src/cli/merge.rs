@@ -8,9 +8,9 @@ use std::path::Path;
 use faultline_sim::check::linearizability::Budget;
 use serde_json::Value;
 
+use super::EXIT_BAD_INPUT;
 use super::input::read_text;
 use super::sweep::{SEEDS_PER_SWEEP_MAX, SeedLine, SeedOutcome, report};
-use super::{EXIT_BAD_INPUT, load_scenario};
 
 /// The most bytes one shard's JSON may hold: a million seeds at about 200 bytes each.
 const SHARD_BYTES_MAX: u64 = 256 << 20;
@@ -20,6 +20,8 @@ pub const MERGED_SEEDS_MAX: usize = 10_000_000;
 /// What the shards agree on.
 struct Header {
     scenario: String,
+    /// The protocol it ran on (`--protocol`); older shards do not say.
+    protocol: Option<String>,
     budget: String,
 }
 
@@ -42,7 +44,8 @@ fn read_shard(path: &str, seeds: &mut Vec<SeedOutcome>, hashed: &mut bool) -> Re
                     format!("{at}: the summary has no \"{k}\" (was it written by `faultline sweep --json`?)")
                 })
             };
-            header = Some(Header { scenario: text_of("scenario")?, budget: text_of("budget")? });
+            let protocol = summary.get("protocol").and_then(Value::as_str).map(str::to_string);
+            header = Some(Header { scenario: text_of("scenario")?, protocol, budget: text_of("budget")? });
             continue;
         }
         let line: SeedLine = serde_json::from_value(v).map_err(|e| format!("{at}: not a sweep's seed line: {e}"))?;
@@ -94,7 +97,7 @@ pub fn merge(files: &[String], json: bool) -> u8 {
             Err(msg) => return bad(msg),
         };
         if let Some((first, seen)) = &header {
-            if (&seen.scenario, &seen.budget) != (&h.scenario, &h.budget) {
+            if (&seen.scenario, &seen.protocol, &seen.budget) != (&h.scenario, &h.protocol, &h.budget) {
                 return bad(format!(
                     "{path} is a sweep of {} (budget {}), but {first} is of {} (budget {}): merge shards of one sweep",
                     h.scenario, h.budget, seen.scenario, seen.budget
@@ -109,13 +112,14 @@ pub fn merge(files: &[String], json: bool) -> u8 {
     if let Some(w) = seeds.windows(2).find(|w| w[0].seed == w[1].seed) {
         return bad(format!("seed {} is in more than one shard: merge each shard once", w[0].seed));
     }
-    let mut scenario = match load_scenario(&header.scenario) {
-        Ok(s) => s,
-        Err(msg) => {
-            eprintln!("{msg}\n  = help: merge where the shards' scenario can be read (the same checkout)");
-            return EXIT_BAD_INPUT;
-        }
-    };
+    let mut scenario =
+        match super::load(super::Named { scenario: &header.scenario, protocol: header.protocol.as_deref() }) {
+            Ok(s) => s,
+            Err(msg) => {
+                eprintln!("{msg}\n  = help: merge where the shards' scenario can be read (the same checkout)");
+                return EXIT_BAD_INPUT;
+            }
+        };
     match Budget::parse(&header.budget) {
         Ok(b) => scenario.budget = b,
         Err(e) => return bad(format!("the shards' budget \"{}\": {e}", header.budget)),

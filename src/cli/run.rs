@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use faultline_sim::{RunResult, Scenario, Trace};
 use serde::Serialize;
 
-use super::{EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, EXIT_UNKNOWN, load_scenario};
+use super::{EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, EXIT_UNKNOWN};
 use super::{panic_message, replay_command};
 use faultline_sim::check::linearizability::Budget;
 
@@ -72,7 +72,7 @@ pub fn run_to_dir(scenario: &Scenario, seed: u64, dir: &Path) -> io::Result<RunR
 }
 
 pub fn run(
-    arg: &str,
+    named: super::Named<'_>,
     seed: Option<u64>,
     out: Option<PathBuf>,
     peak_memory: bool,
@@ -88,7 +88,7 @@ pub fn run(
             return EXIT_BAD_INPUT;
         }
     };
-    let mut scenario = match load_scenario(arg) {
+    let mut scenario = match super::load(named) {
         Ok(s) => s,
         Err(msg) => {
             eprintln!("{msg}");

@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, EXIT_UNKNOWN, load_scenario};
+use super::{EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, EXIT_UNKNOWN};
 use super::{panic_message, replay_command};
 use faultline_sim::check::linearizability::Budget;
 
@@ -275,9 +275,9 @@ impl SeedLine {
     }
 }
 
-pub fn sweep(arg: &str, options: Options) -> u8 {
+pub fn sweep(named: super::Named<'_>, options: Options) -> u8 {
     let Options { seeds, jobs, shard, no_digest, budget, json } = options;
-    let mut scenario = match load_scenario(arg) {
+    let mut scenario = match super::load(named) {
         Ok(s) => s,
         Err(msg) => {
             eprintln!("{msg}");
@@ -490,6 +490,7 @@ fn sweep_json(scenario: &Scenario, outcomes: &[SeedOutcome], failing: usize, no_
     let summary = serde_json::json!({
         "summary": {
             "scenario": scenario.path,
+            "protocol": scenario.protocol,
             "budget": scenario.budget.to_arg(),
             "seeds": outcomes.len(),
             "failed": failing,

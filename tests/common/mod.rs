@@ -51,3 +51,51 @@ pub fn zoo_is_caught_as_often_as_it_says(name: &str, reasons: &[&str]) {
     assert_eq!(caught.len() as u64, stated, "{name}: its `caught` count is out of date");
     assert!(caught.iter().any(|o| o.seed == s.seed), "{name}: seed {} does not catch it", s.seed);
 }
+
+/// Fails with a line diff of `expected` against `actual` (`-` expected, `+` actual,
+/// two lines of context), not two walls of text. `what` says what differs and how
+/// to regenerate it.
+pub fn assert_same_lines(actual: &str, expected: &str, what: &str) {
+    if actual == expected {
+        return;
+    }
+    let (a, e): (Vec<&str>, Vec<&str>) = (actual.lines().collect(), expected.lines().collect());
+    // The longest common subsequence, by dynamic programming: outputs are a few
+    // hundred lines at most.
+    let mut lcs = vec![vec![0u32; a.len() + 1]; e.len() + 1];
+    for i in (0..e.len()).rev() {
+        for j in (0..a.len()).rev() {
+            lcs[i][j] = if e[i] == a[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
+        }
+    }
+    let mut ops: Vec<(char, &str)> = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < e.len() || j < a.len() {
+        if i < e.len() && j < a.len() && e[i] == a[j] {
+            ops.push((' ', e[i]));
+            (i, j) = (i + 1, j + 1);
+        } else if i < e.len() && (j == a.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
+            ops.push(('-', e[i]));
+            i += 1;
+        } else {
+            ops.push(('+', a[j]));
+            j += 1;
+        }
+    }
+    let near = |k: usize| ops[k.saturating_sub(2)..(k + 3).min(ops.len())].iter().any(|o| o.0 != ' ');
+    let mut out = String::new();
+    let mut skipped = false;
+    for (k, (op, line)) in ops.iter().enumerate() {
+        if near(k) {
+            out.push_str(&format!("{op} {line}\n"));
+            skipped = false;
+        } else if !skipped {
+            out.push_str("  ...\n");
+            skipped = true;
+        }
+    }
+    if actual.lines().eq(expected.lines()) {
+        out.push_str("(the line endings differ)\n");
+    }
+    panic!("{what}\n--- expected\n+++ actual\n{out}");
+}

@@ -17,7 +17,7 @@ mod parse;
 pub mod raw;
 
 pub use names::Named;
-pub use parse::parse;
+pub use parse::{parse, parse_as};
 pub use raw::*;
 
 /// The most nodes a scenario may have: links are a dense n×n matrix.
@@ -422,6 +422,8 @@ pub struct Scenario {
     pub description: Option<String>,
     /// The protocol it runs.
     pub protocol: String,
+    /// The protocol the file names, when it runs on another ([`parse_as`]).
+    pub file_protocol: Option<String>,
     /// The protocol's variant (`"correct"`, or a bug-zoo variant).
     pub variant: String,
     /// How many nodes (n1 to nN).

@@ -19,7 +19,20 @@ use crate::time::{Dur, NANOS_PER_MILLI, Ppm};
 
 /// Parses and checks a scenario file. `path` is used only in messages.
 pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, Diagnostic> {
-    let raw: RawScenario = toml::from_str(src).map_err(|e| toml_error(path, src, &e))?;
+    parse_as(path, src, catalog, None)
+}
+
+/// Like [`parse`], but with `protocol` (when given) in place of the protocol the
+/// file names: a bundled scenario run on a student's implementation
+/// (`--protocol`). Everything else is checked against that protocol, and an error
+/// about it points at the file's `protocol` line.
+pub fn parse_as(path: &str, src: &str, catalog: &Catalog<'_>, protocol: Option<&str>) -> Result<Scenario, Diagnostic> {
+    let mut raw: RawScenario = toml::from_str(src).map_err(|e| toml_error(path, src, &e))?;
+    let mut file_protocol = None;
+    if let Some(name) = protocol.filter(|p| p != raw.protocol.get_ref()) {
+        let span = raw.protocol.span();
+        file_protocol = Some(std::mem::replace(&mut raw.protocol, Spanned::new(span, name.to_string())).into_inner());
+    }
     let mut c = Checker { path, src, nodes: 0, leaderless: None, messages: ("", &[]) };
     let (nodes, duration) = c.cluster(&raw)?;
     let known = c.protocol(&raw.protocol, catalog)?;
@@ -50,6 +63,7 @@ pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, D
         name: raw.name,
         description: raw.description,
         protocol: known.name.to_string(),
+        file_protocol,
         variant,
         nodes,
         duration,

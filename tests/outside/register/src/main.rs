@@ -1,21 +1,22 @@
 //! A protocol written outside the faultline workspace, as a student would write one:
-//! a crate that depends on faultline-sim by path, implements the protocol trait, and
-//! runs a bundled scenario on it. `tests/outside.rs` copies this crate out of the
-//! repository, builds it, and runs it.
+//! a crate that depends on faultline-sim (the protocol trait) and faultline (the
+//! command line) by path, implements the trait, and registers the protocol beside
+//! the bundled ones. `tests/outside.rs` copies this crate out of the repository,
+//! builds it, and runs bundled scenarios on it.
 //!
 //! The protocol is a register held by n1: every other node redirects clients to n1,
 //! which applies each operation once and remembers its answer per client, so a
 //! retried request gets the first answer again. The `no-dedup` variant forgets
 //! that table, and a retried append is applied twice.
 //!
-//! Usage: register SCENARIO SEEDS; prints "caught K of N", exits 0 if every seed
-//! came out as the scenario expects.
+//! Usage: the whole `faultline` command line. `register run pb/basic --protocol
+//! register` runs a bundled scenario on this register, `register sweep ...` sweeps
+//! it, `register list` shows it beside the bundled protocols.
 
 use std::collections::BTreeMap;
 
 use faultline_sim::disk::Durable;
-use faultline_sim::scenario::{Catalog, Known, parse};
-use faultline_sim::{ClientId, Ctx, NodeId, Op, Outcome, Protocol, Reply, Request, Sim, TimerId, Trace};
+use faultline_sim::{ClientId, Ctx, NodeId, Op, Outcome, Protocol, Reply, Request, TimerId};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 enum Msg {
@@ -87,33 +88,18 @@ impl Protocol for Register {
     }
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let (Some(path), Some(seeds)) = (args.get(1), args.get(2).and_then(|s| s.parse::<u64>().ok())) else {
-        eprintln!("usage: register SCENARIO SEEDS");
-        std::process::exit(2);
-    };
-    let src = std::fs::read_to_string(path).unwrap_or_else(|e| {
-        eprintln!("error: cannot read {path}: {e}");
-        std::process::exit(2)
-    });
-    // Registered under the bundled scenario's protocol name, so that its file runs
-    // unchanged on this implementation.
-    let catalog = Catalog { protocols: vec![Known::of::<Register>("pb", vec!["correct", "no-dedup"])] };
-    let scenario = parse(path, &src, &catalog).unwrap_or_else(|d| {
-        eprintln!("{d}");
-        std::process::exit(2)
-    });
-    let dedup = scenario.variant == "correct";
-    let mut caught = 0;
-    let mut as_expected = true;
-    for seed in 1..=seeds {
-        let result = Sim::<Register>::new(&scenario, dedup, seed, Trace::off()).run();
-        if !result.failed_checks().is_empty() {
-            caught += 1;
-        }
-        as_expected &= result.as_expected();
-    }
-    println!("caught {caught} of {seeds}");
-    std::process::exit(if as_expected { 0 } else { 1 });
+/// Its variants, as `faultline list` shows them: "correct" first.
+const VARIANTS: &[(&str, &str)] = &[
+    ("correct", "answers a retried request from its session table"),
+    ("no-dedup", "forgets the session table: a retried append is applied twice"),
+];
+
+fn main() -> std::process::ExitCode {
+    let register = faultline::Entry::of::<Register>(
+        "register",
+        "a register held by n1, written outside the repository",
+        VARIANTS,
+        |scenario| scenario.variant == "correct",
+    );
+    faultline::cli::main_with(vec![register])
 }
