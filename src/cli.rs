@@ -2,6 +2,7 @@
 
 pub mod bench;
 mod check;
+pub mod grade;
 pub mod hash;
 pub mod input;
 mod list;
@@ -46,6 +47,15 @@ scenario must be readable where they are merged (the same checkout).
 
 Exit codes: as `faultline sweep` (0 as expected, 1 a check failed, 3 unknown seeds
 only); 2 bad input (the message names the file and line).";
+
+const GRADE_HELP: &str = "\
+Example: grade your Raft on the MIT Lab 3 suite, with the instructor's hidden seeds:
+  FAULTLINE_GRADE_SECRET=... cargo run -- grade raft --protocol myraft
+
+Exit codes:
+  0  full marks
+  1  below full marks (each failing part lists its seeds, replay commands and a viewer)
+  2  bad input or usage (the message names the file and line)";
 
 const CHECK_EXIT_CODES: &str = "\
 Exit codes:
@@ -96,6 +106,9 @@ pub enum Command {
         /// beside the bundled ones (`faultline list` shows them all)
         #[arg(long, value_name = "NAME")]
         protocol: Option<String>,
+        /// Run this variant of the protocol instead of the file's (a bug-zoo variant, say)
+        #[arg(long, value_name = "VARIANT")]
+        variant: Option<String>,
         /// Where to write the run folder [default: runs/SCENARIO-seedN]
         #[arg(long)]
         out: Option<PathBuf>,
@@ -111,6 +124,32 @@ pub enum Command {
         report: Option<String>,
         /// Print the result as one JSON object (the summary.json of the run, with the run
         /// folder, the replay command and the reports drawn) instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Grade a protocol on a suite of scenarios: each part's points for every seed (public,
+    /// and hidden ones from the instructor's secret) coming out as its scenario expects
+    #[command(after_help = GRADE_HELP)]
+    Grade {
+        /// A suite file, or the name of a bundled suite (raft)
+        suite: String,
+        /// The protocol to grade, in place of the one the suite's scenarios name (yours)
+        #[arg(long, value_name = "NAME")]
+        protocol: Option<String>,
+        /// Grade this variant of it (a bug-zoo variant, say) instead of "correct"
+        #[arg(long, value_name = "VARIANT")]
+        variant: Option<String>,
+        /// A file holding the secret the hidden seeds are derived from [default: the
+        /// FAULTLINE_GRADE_SECRET environment variable; without either, public seeds only]
+        #[arg(long, value_name = "FILE")]
+        secret_file: Option<PathBuf>,
+        /// Where to write the run folders (with viewers) of failing seeds [default: runs/grade]
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Worker threads [default: number of cores]
+        #[arg(long, short)]
+        jobs: Option<usize>,
+        /// Print the grade as one JSON object, for autograders
         #[arg(long)]
         json: bool,
     },
@@ -141,6 +180,9 @@ pub enum Command {
         /// beside the bundled ones (`faultline list` shows them all)
         #[arg(long, value_name = "NAME")]
         protocol: Option<String>,
+        /// Run this variant of the protocol instead of the file's (a bug-zoo variant, say)
+        #[arg(long, value_name = "VARIANT")]
+        variant: Option<String>,
         /// Worker threads [default: number of cores]
         #[arg(long, short)]
         jobs: Option<usize>,
@@ -288,7 +330,7 @@ pub fn main_with(protocols: Vec<faultline_protocols::Entry>) -> ExitCode {
 
 pub fn main(cli: Cli) -> ExitCode {
     let code = match cli.command {
-        Command::Run { scenario, seed, protocol, out, peak_memory, budget, report, json } => {
+        Command::Run { scenario, seed, protocol, variant, out, peak_memory, budget, report, json } => {
             // `run --report pb/basic`: the optional value took the scenario. A value
             // that is no report kind is the scenario, and the reports are all of them.
             let (scenario, report) = match (scenario, report) {
@@ -299,15 +341,18 @@ pub fn main(cli: Cli) -> ExitCode {
                     return ExitCode::from(EXIT_BAD_INPUT);
                 }
             };
-            let named = Named { scenario: &scenario, protocol: protocol.as_deref() };
+            let named = Named { scenario: &scenario, protocol: protocol.as_deref(), variant: variant.as_deref() };
             run::run(named, seed, out, peak_memory, budget, report, json)
         }
         Command::Report { run_dir, from, to, only } => report::report(&run_dir, from.as_deref(), to.as_deref(), &only),
-        Command::Sweep { scenario, seeds, protocol, jobs, shard, no_digest, budget, json } => {
-            let named = Named { scenario: &scenario, protocol: protocol.as_deref() };
+        Command::Sweep { scenario, seeds, protocol, variant, jobs, shard, no_digest, budget, json } => {
+            let named = Named { scenario: &scenario, protocol: protocol.as_deref(), variant: variant.as_deref() };
             sweep::sweep(named, sweep::Options { seeds, jobs, shard, no_digest, budget, json })
         }
         Command::Merge { files, json } => merge::merge(&files, json),
+        Command::Grade { suite, protocol, variant, secret_file, out, jobs, json } => {
+            grade::grade(&suite, grade::Options { protocol, variant, secret_file, out, jobs, json })
+        }
         Command::Check { file, format, model, budget, json } => check::run(&file, format, model, budget, json),
         Command::List { probes: false } => list::list(),
         Command::List { probes: true } => list::probes(),

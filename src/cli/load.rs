@@ -12,7 +12,7 @@ include!(concat!(env!("OUT_DIR"), "/bundled.rs"));
 /// Loads a scenario file, or a bundled scenario by name (`pb/basic`,
 /// `scenarios/pb/basic.toml`). Errors are rendered and ready to print.
 pub fn load_scenario(arg: &str) -> Result<Scenario, String> {
-    load(Named { scenario: arg, protocol: None })
+    load(Named { scenario: arg, protocol: None, variant: None })
 }
 
 /// A scenario as the command line names it: a file or a bundled name, and the
@@ -23,6 +23,8 @@ pub struct Named<'a> {
     pub scenario: &'a str,
     /// `--protocol`: a registered protocol to run it on.
     pub protocol: Option<&'a str>,
+    /// `--variant`: a variant of it to run instead of the file's.
+    pub variant: Option<&'a str>,
 }
 
 /// Loads the scenario `named` names, on the protocol it asks for.
@@ -50,7 +52,8 @@ pub fn load(named: Named<'_>) -> Result<Scenario, String> {
             }
         }
     };
-    faultline_sim::scenario::parse_as(&display, &text, &faultline_protocols::catalog(), named.protocol)
+    let instead = faultline_sim::scenario::Instead { protocol: named.protocol, variant: named.variant };
+    faultline_sim::scenario::parse_as(&display, &text, &faultline_protocols::catalog(), instead)
         .map_err(|d| d.to_string())
 }
 
@@ -73,9 +76,12 @@ pub fn replay_command(scenario: &Scenario, seed: u64) -> String {
     } else {
         format!(" --budget {}", scenario.budget.to_arg())
     };
-    let protocol = match &scenario.file_protocol {
+    let mut protocol = match &scenario.file_protocol {
         Some(_) => format!(" --protocol {}", scenario.protocol),
         None => String::new(),
     };
+    if scenario.file_variant.is_some() {
+        protocol.push_str(&format!(" --variant {}", scenario.variant));
+    }
     format!("{} run {} --seed {seed}{protocol}{budget}", super::program(), scenario.path)
 }

@@ -20,8 +20,9 @@ pub const MERGED_SEEDS_MAX: usize = 10_000_000;
 /// What the shards agree on.
 struct Header {
     scenario: String,
-    /// The protocol it ran on (`--protocol`); older shards do not say.
+    /// The protocol and variant it ran (`--protocol`, `--variant`); older shards do not say.
     protocol: Option<String>,
+    variant: Option<String>,
     budget: String,
 }
 
@@ -44,8 +45,9 @@ fn read_shard(path: &str, seeds: &mut Vec<SeedOutcome>, hashed: &mut bool) -> Re
                     format!("{at}: the summary has no \"{k}\" (was it written by `faultline sweep --json`?)")
                 })
             };
-            let protocol = summary.get("protocol").and_then(Value::as_str).map(str::to_string);
-            header = Some(Header { scenario: text_of("scenario")?, protocol, budget: text_of("budget")? });
+            let field = |k: &str| summary.get(k).and_then(Value::as_str).map(str::to_string);
+            let (protocol, variant) = (field("protocol"), field("variant"));
+            header = Some(Header { scenario: text_of("scenario")?, protocol, variant, budget: text_of("budget")? });
             continue;
         }
         let line: SeedLine = serde_json::from_value(v).map_err(|e| format!("{at}: not a sweep's seed line: {e}"))?;
@@ -97,7 +99,8 @@ pub fn merge(files: &[String], json: bool) -> u8 {
             Err(msg) => return bad(msg),
         };
         if let Some((first, seen)) = &header {
-            if (&seen.scenario, &seen.protocol, &seen.budget) != (&h.scenario, &h.protocol, &h.budget) {
+            let key = |h: &Header| (h.scenario.clone(), h.protocol.clone(), h.variant.clone(), h.budget.clone());
+            if key(seen) != key(&h) {
                 return bad(format!(
                     "{path} is a sweep of {} (budget {}), but {first} is of {} (budget {}): merge shards of one sweep",
                     h.scenario, h.budget, seen.scenario, seen.budget
@@ -112,14 +115,17 @@ pub fn merge(files: &[String], json: bool) -> u8 {
     if let Some(w) = seeds.windows(2).find(|w| w[0].seed == w[1].seed) {
         return bad(format!("seed {} is in more than one shard: merge each shard once", w[0].seed));
     }
-    let mut scenario =
-        match super::load(super::Named { scenario: &header.scenario, protocol: header.protocol.as_deref() }) {
-            Ok(s) => s,
-            Err(msg) => {
-                eprintln!("{msg}\n  = help: merge where the shards' scenario can be read (the same checkout)");
-                return EXIT_BAD_INPUT;
-            }
-        };
+    let mut scenario = match super::load(super::Named {
+        scenario: &header.scenario,
+        protocol: header.protocol.as_deref(),
+        variant: header.variant.as_deref(),
+    }) {
+        Ok(s) => s,
+        Err(msg) => {
+            eprintln!("{msg}\n  = help: merge where the shards' scenario can be read (the same checkout)");
+            return EXIT_BAD_INPUT;
+        }
+    };
     match Budget::parse(&header.budget) {
         Ok(b) => scenario.budget = b,
         Err(e) => return bad(format!("the shards' budget \"{}\": {e}", header.budget)),

@@ -95,36 +95,41 @@ fn run_seeds_traced(
         seeds
             .into_par_iter()
             .map(|seed| {
-                let outcome = match panic::catch_unwind(AssertUnwindSafe(|| runner(scenario, seed, trace()))) {
-                    Ok(r) => {
-                        let failed = r.failed_checks();
-                        SeedOutcome {
-                            seed,
-                            trace_hash: r.trace_hash.unwrap_or(0),
-                            events: r.stats.events,
-                            checks: failed.iter().map(|f| f.check.clone()).collect(),
-                            failures: failed.into_iter().map(|f| f.message).collect(),
-                            as_expected: r.as_expected(),
-                            panicked: false,
-                            unknown: r.is_unknown(),
-                        }
-                    }
-                    Err(payload) => SeedOutcome {
-                        seed,
-                        trace_hash: 0,
-                        events: 0,
-                        failures: vec![format!("the run panicked: {}", panic_message(payload.as_ref()))],
-                        checks: Vec::new(),
-                        as_expected: false,
-                        panicked: true,
-                        unknown: false,
-                    },
-                };
+                let outcome = run_one(runner, trace, scenario, seed);
                 progress.inc(1);
                 outcome
             })
             .collect()
     })
+}
+
+/// Runs one seed; a panic is a failed seed, with the panic's message as its failure.
+pub fn run_one(runner: Runner, trace: fn() -> Trace, scenario: &Scenario, seed: u64) -> SeedOutcome {
+    match panic::catch_unwind(AssertUnwindSafe(|| runner(scenario, seed, trace()))) {
+        Ok(r) => {
+            let failed = r.failed_checks();
+            SeedOutcome {
+                seed,
+                trace_hash: r.trace_hash.unwrap_or(0),
+                events: r.stats.events,
+                checks: failed.iter().map(|f| f.check.clone()).collect(),
+                failures: failed.into_iter().map(|f| f.message).collect(),
+                as_expected: r.as_expected(),
+                panicked: false,
+                unknown: r.is_unknown(),
+            }
+        }
+        Err(payload) => SeedOutcome {
+            seed,
+            trace_hash: 0,
+            events: 0,
+            failures: vec![format!("the run panicked: {}", panic_message(payload.as_ref()))],
+            checks: Vec::new(),
+            as_expected: false,
+            panicked: true,
+            unknown: false,
+        },
+    }
 }
 
 /// One hash over every seed's trace hash, in seed order: equal digests, equal sweeps.
@@ -491,6 +496,7 @@ fn sweep_json(scenario: &Scenario, outcomes: &[SeedOutcome], failing: usize, no_
         "summary": {
             "scenario": scenario.path,
             "protocol": scenario.protocol,
+            "variant": scenario.variant,
             "budget": scenario.budget.to_arg(),
             "seeds": outcomes.len(),
             "failed": failing,

@@ -17,7 +17,7 @@ mod parse;
 pub mod raw;
 
 pub use names::Named;
-pub use parse::{parse, parse_as};
+pub use parse::{Instead, parse, parse_as};
 pub use raw::*;
 
 /// The most nodes a scenario may have: links are a dense n×n matrix.
@@ -414,7 +414,8 @@ pub enum Expect {
 pub struct Scenario {
     /// The file it came from, as given.
     pub path: String,
-    /// The file's text, for diagnostics.
+    /// The file's text (with the protocol and variant run in place of the file's,
+    /// when they differ: [`parse_as`]), as the run folder keeps it.
     pub source: String,
     /// Its `name`.
     pub name: String,
@@ -424,6 +425,8 @@ pub struct Scenario {
     pub protocol: String,
     /// The protocol the file names, when it runs on another ([`parse_as`]).
     pub file_protocol: Option<String>,
+    /// The variant the file names, when it runs on another ([`parse_as`]).
+    pub file_variant: Option<String>,
     /// The protocol's variant (`"correct"`, or a bug-zoo variant).
     pub variant: String,
     /// How many nodes (n1 to nN).

@@ -19,19 +19,54 @@ use crate::time::{Dur, NANOS_PER_MILLI, Ppm};
 
 /// Parses and checks a scenario file. `path` is used only in messages.
 pub fn parse(path: &str, src: &str, catalog: &Catalog<'_>) -> Result<Scenario, Diagnostic> {
-    parse_as(path, src, catalog, None)
+    parse_as(path, src, catalog, Instead::default())
 }
 
-/// Like [`parse`], but with `protocol` (when given) in place of the protocol the
-/// file names: a bundled scenario run on a student's implementation
-/// (`--protocol`). Everything else is checked against that protocol, and an error
-/// about it points at the file's `protocol` line.
-pub fn parse_as(path: &str, src: &str, catalog: &Catalog<'_>, protocol: Option<&str>) -> Result<Scenario, Diagnostic> {
+/// What to run a scenario file on instead of what it names (`--protocol`,
+/// `--variant`): a bundled scenario on a student's implementation, or on a bug-zoo
+/// variant.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Instead<'a> {
+    /// A protocol in place of the file's `protocol`.
+    pub protocol: Option<&'a str>,
+    /// A variant in place of the file's `variant`.
+    pub variant: Option<&'a str>,
+}
+
+/// Like [`parse`], but with [`Instead`]'s protocol and variant in place of those
+/// the file names. Everything else is checked against them, and an error about
+/// them points at the file's `protocol` (or `variant`) line.
+pub fn parse_as(path: &str, src: &str, catalog: &Catalog<'_>, instead: Instead<'_>) -> Result<Scenario, Diagnostic> {
     let mut raw: RawScenario = toml::from_str(src).map_err(|e| toml_error(path, src, &e))?;
+    // The run's own copy of the file says what it ran: the values put in place.
+    let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::new();
     let mut file_protocol = None;
-    if let Some(name) = protocol.filter(|p| p != raw.protocol.get_ref()) {
+    if let Some(name) = instead.protocol.filter(|p| p != raw.protocol.get_ref()) {
         let span = raw.protocol.span();
+        edits.push((span.clone(), format!("{name:?}")));
         file_protocol = Some(std::mem::replace(&mut raw.protocol, Spanned::new(span, name.to_string())).into_inner());
+    }
+    let mut file_variant = None;
+    if let Some(name) = instead.variant {
+        let (span, was) = match &raw.variant {
+            Some(v) => (v.span(), v.get_ref().clone()),
+            None => (raw.protocol.span(), "correct".to_string()),
+        };
+        if was != name {
+            match &raw.variant {
+                Some(_) => edits.push((span.clone(), format!("{name:?}"))),
+                None => edits.push((span.end..span.end, format!("\nvariant = {name:?}"))),
+            }
+            raw.variant = Some(Spanned::new(span, name.to_string()));
+            file_variant = Some(was);
+        }
+    }
+    let mut source = src.to_string();
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0.start));
+    for (span, text) in edits {
+        if source.is_char_boundary(span.start) && span.end <= source.len() && source.is_char_boundary(span.end) {
+            source.replace_range(span, &text);
+        }
     }
     let mut c = Checker { path, src, nodes: 0, leaderless: None, messages: ("", &[]) };
     let (nodes, duration) = c.cluster(&raw)?;
@@ -59,11 +94,12 @@ pub fn parse_as(path: &str, src: &str, catalog: &Catalog<'_>, protocol: Option<&
     Ok(Scenario {
         members,
         path: path.to_string(),
-        source: src.to_string(),
+        source,
         name: raw.name,
         description: raw.description,
         protocol: known.name.to_string(),
         file_protocol,
+        file_variant,
         variant,
         nodes,
         duration,
@@ -927,6 +963,31 @@ mod tests {
                 leader: false,
             }],
         }
+    }
+
+    #[test]
+    fn a_file_runs_on_another_protocol_and_variant_and_its_copy_says_so() {
+        let mut two = catalog();
+        two.protocols.push(Known {
+            name: "mine",
+            variants: vec!["correct", "broken"],
+            probes: vec![],
+            messages: vec![],
+            ops: vec![OpKind::Get, OpKind::Put],
+            leader: false,
+        });
+        let src = "name = \"t\"\nprotocol = \"abd\"\nnodes = 3\nduration = \"1s\"\n";
+        let instead = Instead { protocol: Some("mine"), variant: Some("broken") };
+        let s = parse_as("t.toml", src, &two, instead).expect("parses as mine");
+        assert_eq!((s.protocol.as_str(), s.variant.as_str()), ("mine", "broken"));
+        assert_eq!((s.file_protocol.as_deref(), s.file_variant.as_deref()), (Some("abd"), Some("correct")));
+        assert!(s.source.contains("protocol = \"mine\"\nvariant = \"broken\"\n"), "{}", s.source);
+        let again = parse("copy.toml", &s.source, &two).expect("the copy parses on its own");
+        assert_eq!((again.protocol, again.variant, again.file_protocol), ("mine".into(), "broken".into(), None));
+        let err = parse_as("t.toml", src, &two, Instead { protocol: Some("mine"), variant: Some("nope") })
+            .expect_err("mine has no such variant");
+        assert_eq!(err.line, 2, "{err}");
+        assert!(parse("t.toml", src, &two).is_ok_and(|s| s.source == src), "nothing put in place, nothing changed");
     }
 
     const HEAD: &str = "name = \"t\"\nprotocol = \"abd\"\nnodes = 3\nduration = \"1s\"\n[workload]\n";
