@@ -56,133 +56,62 @@ impl Entry {
     }
 }
 
-fn run_pb(s: &Scenario, seed: u64, trace: Trace) -> RunResult {
-    let variant = pb::Variant::from_name(&s.variant).expect("variant checked at parse time");
-    Sim::<pb::Pb>::new(s, variant, seed, trace).run()
-}
-
-fn run_raft(s: &Scenario, seed: u64, trace: Trace) -> RunResult {
-    let variant = raft::Variant::from_name(&s.variant).expect("variant checked at parse time");
-    Sim::<raft::Raft>::new(s, variant, seed, trace).run()
-}
-
-fn run_twopc(s: &Scenario, seed: u64, trace: Trace) -> RunResult {
-    let variant = twopc::Variant::from_name(&s.variant).expect("variant checked at parse time");
-    Sim::<twopc::TwoPc>::new(s, (variant, commit::Layout::of(s)), seed, trace).run()
-}
-
-fn run_threepc(s: &Scenario, seed: u64, trace: Trace) -> RunResult {
-    Sim::<threepc::ThreePc>::new(s, commit::Layout::of(s), seed, trace).run()
-}
-
-fn run_chash(s: &Scenario, seed: u64, trace: Trace) -> RunResult {
-    let variant =
-        chash::store::VARIANTS.iter().map(|v| v.0).find(|v| *v == s.variant).expect("variant checked at parse time");
-    let keys = s.workload.as_ref().map_or(5, |w| w.keys);
-    Sim::<chash::store::Shard>::new(s, chash::store::Config { variant, keys }, seed, trace).run()
-}
-
-fn run_paxos(s: &Scenario, seed: u64, trace: Trace) -> RunResult {
-    let variant = paxos::Variant::from_name(&s.variant).expect("variant checked at parse time");
-    Sim::<paxos::Paxos>::new(s, variant, seed, trace).run()
-}
-
-fn run_synod(s: &Scenario, seed: u64, trace: Trace) -> RunResult {
-    Sim::<paxos::synod::Synod>::new(s, (), seed, trace).run()
-}
-
-fn run_pingpong(s: &Scenario, seed: u64, trace: Trace) -> RunResult {
-    Sim::<pingpong::PingPong>::new(s, (), seed, trace).run()
-}
-
-/// A protocol's message kinds, in a constant.
-const fn kinds<P: faultline_sim::Protocol>() -> &'static [&'static str] {
-    <P::Msg as faultline_sim::protocol::Message>::KINDS
+/// A variant that the scenario parser has already checked against the list.
+fn variant<V>(s: &Scenario, from_name: fn(&str) -> Option<V>) -> V {
+    from_name(&s.variant).expect("variant checked at parse time")
 }
 
 /// The protocols this repository ships.
 fn bundled() -> Vec<Entry> {
     vec![
-        Entry {
-            name: "pb",
-            summary: "primary-backup key-value register with a fixed primary (n1)",
-            variants: pb::VARIANTS,
-            probes: <pb::Pb as faultline_sim::Protocol>::PROBES,
-            messages: kinds::<pb::Pb>(),
-            ops: <pb::Pb as faultline_sim::Protocol>::OPS,
-            leader: <pb::Pb as faultline_sim::Protocol>::HAS_LEADER,
-            run: Box::new(run_pb),
-        },
-        Entry {
-            name: "raft",
-            summary: "Raft replicated key-value store: elections, log replication, snapshots, ReadIndex reads",
-            variants: raft::VARIANTS,
-            probes: <raft::Raft as faultline_sim::Protocol>::PROBES,
-            messages: kinds::<raft::Raft>(),
-            ops: <raft::Raft as faultline_sim::Protocol>::OPS,
-            leader: <raft::Raft as faultline_sim::Protocol>::HAS_LEADER,
-            run: Box::new(run_raft),
-        },
-        Entry {
-            name: "paxos",
-            summary: "Multi-Paxos replicated key-value store: a stable leader, phase 1 only on leader change",
-            variants: paxos::VARIANTS,
-            probes: paxos::PROBES,
-            messages: kinds::<paxos::Paxos>(),
-            ops: <paxos::Paxos as faultline_sim::Protocol>::OPS,
-            leader: <paxos::Paxos as faultline_sim::Protocol>::HAS_LEADER,
-            run: Box::new(run_paxos),
-        },
-        Entry {
-            name: "synod",
-            summary: "single-decree Paxos: every node proposes its own value and all agree on one",
-            variants: paxos::synod::VARIANTS,
-            probes: paxos::synod::PROBES,
-            messages: kinds::<paxos::synod::Synod>(),
-            ops: <paxos::synod::Synod as faultline_sim::Protocol>::OPS,
-            leader: <paxos::synod::Synod as faultline_sim::Protocol>::HAS_LEADER,
-            run: Box::new(run_synod),
-        },
-        Entry {
-            name: "twopc",
-            summary: "two-phase commit of bank transfers: n1 coordinates, n2.. hold the accounts",
-            variants: twopc::VARIANTS,
-            probes: commit::PROBES,
-            messages: kinds::<twopc::TwoPc>(),
-            ops: <twopc::TwoPc as faultline_sim::Protocol>::OPS,
-            leader: <twopc::TwoPc as faultline_sim::Protocol>::HAS_LEADER,
-            run: Box::new(run_twopc),
-        },
-        Entry {
-            name: "threepc",
-            summary: "three-phase commit with Skeen's termination protocol: non-blocking under crashes, not partitions",
-            variants: threepc::VARIANTS,
-            probes: commit::PROBES,
-            messages: kinds::<threepc::ThreePc>(),
-            ops: <threepc::ThreePc as faultline_sim::Protocol>::OPS,
-            leader: <threepc::ThreePc as faultline_sim::Protocol>::HAS_LEADER,
-            run: Box::new(run_threepc),
-        },
-        Entry {
-            name: "chash",
-            summary: "sharded key-value store: keys placed by consistent hashing, migrated on join and leave",
-            variants: chash::store::VARIANTS,
-            probes: chash::store::PROBES,
-            messages: kinds::<chash::store::Shard>(),
-            ops: <chash::store::Shard as faultline_sim::Protocol>::OPS,
-            leader: <chash::store::Shard as faultline_sim::Protocol>::HAS_LEADER,
-            run: Box::new(run_chash),
-        },
-        Entry {
-            name: "pingpong",
-            summary: "every node pings every other; the engine benchmark's workload",
-            variants: pingpong::VARIANTS,
-            probes: &[],
-            messages: kinds::<pingpong::PingPong>(),
-            ops: <pingpong::PingPong as faultline_sim::Protocol>::OPS,
-            leader: <pingpong::PingPong as faultline_sim::Protocol>::HAS_LEADER,
-            run: Box::new(run_pingpong),
-        },
+        Entry::of::<pb::Pb>("pb", "primary-backup key-value register with a fixed primary (n1)", pb::VARIANTS, |s| {
+            variant(s, pb::Variant::from_name)
+        }),
+        Entry::of::<raft::Raft>(
+            "raft",
+            "Raft replicated key-value store: elections, log replication, snapshots, ReadIndex reads",
+            raft::VARIANTS,
+            |s| variant(s, raft::Variant::from_name),
+        ),
+        Entry::of::<paxos::Paxos>(
+            "paxos",
+            "Multi-Paxos replicated key-value store: a stable leader, phase 1 only on leader change",
+            paxos::VARIANTS,
+            |s| variant(s, paxos::Variant::from_name),
+        ),
+        Entry::of::<paxos::synod::Synod>(
+            "synod",
+            "single-decree Paxos: every node proposes its own value and all agree on one",
+            paxos::synod::VARIANTS,
+            |_| (),
+        ),
+        Entry::of::<twopc::TwoPc>(
+            "twopc",
+            "two-phase commit of bank transfers: n1 coordinates, n2.. hold the accounts",
+            twopc::VARIANTS,
+            |s| (variant(s, twopc::Variant::from_name), commit::Layout::of(s)),
+        ),
+        Entry::of::<threepc::ThreePc>(
+            "threepc",
+            "three-phase commit with Skeen's termination protocol: non-blocking under crashes, not partitions",
+            threepc::VARIANTS,
+            commit::Layout::of,
+        ),
+        Entry::of::<chash::store::Shard>(
+            "chash",
+            "sharded key-value store: keys placed by consistent hashing, migrated on join and leave",
+            chash::store::VARIANTS,
+            |s| chash::store::Config {
+                variant: variant(s, |v| chash::store::VARIANTS.iter().map(|x| x.0).find(|x| *x == v)),
+                keys: s.workload.as_ref().map_or(5, |w| w.keys),
+            },
+        ),
+        Entry::of::<pingpong::PingPong>(
+            "pingpong",
+            "every node pings every other; the engine benchmark's workload",
+            pingpong::VARIANTS,
+            |_| (),
+        ),
     ]
 }
 

@@ -109,12 +109,8 @@ fn load(arg: &str, protocol: Option<&str>, variant: Option<&str>) -> Result<Suit
             }
         }
     };
-    let raw: RawSuite = toml::from_str(&text).map_err(|e| {
-        let span = e.span().unwrap_or(0..0);
-        Diagnostic::at(&path, &text, span, e.message().lines().next().unwrap_or("invalid TOML").to_string())
-            .with_help("a suite has name, protocol, seeds, hidden, and [[part]] tables with name, scenario, points")
-            .to_string()
-    })?;
+    let raw: RawSuite =
+        toml::from_str(&text).map_err(|e| faultline_sim::scenario::toml_diagnostic(&path, &text, &e).to_string())?;
     let at = |span: std::ops::Range<usize>, msg: String| Diagnostic::at(&path, &text, span, msg);
     if raw.part.is_empty() {
         return Err(Diagnostic::file(&path, "the suite has no [[part]]").to_string());
@@ -251,8 +247,7 @@ fn grade_part(part: &Part, secret: Option<&str>, out: &Path, progress: &Progress
 
 /// Writes the run folder of a failing seed with its viewer; the viewer's path.
 fn viewer(scenario: &Scenario, seed: u64, out: &Path) -> Option<String> {
-    let stem = scenario.path.trim_start_matches("scenarios/").trim_end_matches(".toml").replace('/', "-");
-    let dir = out.join(format!("{stem}-seed{seed}"));
+    let dir = out.join(super::run::run_name(scenario, seed));
     super::run::run_to_dir(scenario, seed, &dir).ok()?;
     let kinds = super::report::Kinds::parse("html").ok()?;
     let verdict = super::report::Verdict::Recheck;
@@ -276,12 +271,13 @@ pub fn grade(arg: &str, options: Options) -> u8 {
             return EXIT_BAD_INPUT;
         }
     };
-    if let Some(j) = jobs
-        && !(1..=super::sweep::JOBS_MAX).contains(&j)
-    {
-        eprintln!("error: --jobs {j}: give 1 to {}", super::sweep::JOBS_MAX);
-        return EXIT_BAD_INPUT;
-    }
+    let jobs = match super::sweep::workers(jobs) {
+        Ok(j) => j,
+        Err(msg) => {
+            eprintln!("{msg}");
+            return EXIT_BAD_INPUT;
+        }
+    };
     let out = out.unwrap_or_else(|| PathBuf::from("runs/grade"));
     let total: u64 =
         suite.parts.iter().map(|p| (p.seeds.end - p.seeds.start) + if secret.is_some() { p.hidden } else { 0 }).sum();
@@ -292,7 +288,7 @@ pub fn grade(arg: &str, options: Options) -> u8 {
     } else {
         ProgressBar::hidden()
     };
-    let pool = match rayon::ThreadPoolBuilder::new().num_threads(jobs.unwrap_or(0)).build() {
+    let pool = match rayon::ThreadPoolBuilder::new().num_threads(jobs).build() {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: cannot start worker threads: {e}");

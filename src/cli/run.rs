@@ -15,6 +15,12 @@ use faultline_sim::check::linearizability::Budget;
 /// `runs/STEM-seedN`; for a file in a folder of `scenarios/` the folder leads, so
 /// raft/nemesis and pb/nemesis do not share a run folder.
 fn default_dir(scenario: &Scenario, seed: u64) -> PathBuf {
+    PathBuf::from("runs").join(run_name(scenario, seed))
+}
+
+/// A run folder's name: `STEM-seedN`, or `FOLDER-STEM-seedN` for a scenario in a
+/// folder of `scenarios/`.
+pub fn run_name(scenario: &Scenario, seed: u64) -> String {
     let path = Path::new(&scenario.path);
     let name = |p: Option<&Path>| p.and_then(Path::file_name).map(|s| s.to_string_lossy().into_owned());
     let stem = path.file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned());
@@ -23,7 +29,7 @@ fn default_dir(scenario: &Scenario, seed: u64) -> PathBuf {
         (Some(folder), Some(top)) if top == "scenarios" => format!("{folder}-{stem}"),
         _ => stem,
     };
-    PathBuf::from("runs").join(format!("{name}-seed{seed}"))
+    format!("{name}-seed{seed}")
 }
 
 #[derive(Serialize)]

@@ -103,6 +103,15 @@ fn run_seeds_traced(
     })
 }
 
+/// `--jobs`, checked: 1 to [`JOBS_MAX`] worker threads, one per core by default.
+pub fn workers(jobs: Option<usize>) -> Result<usize, String> {
+    match jobs {
+        Some(j) if (1..=JOBS_MAX).contains(&j) => Ok(j),
+        Some(j) => Err(format!("error: --jobs {j}: choose 1 to {JOBS_MAX} worker threads (default: one per core)")),
+        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get()).min(JOBS_MAX)),
+    }
+}
+
 /// Runs one seed; a panic is a failed seed, with the panic's message as its failure.
 pub fn run_one(runner: Runner, trace: fn() -> Trace, scenario: &Scenario, seed: u64) -> SeedOutcome {
     match panic::catch_unwind(AssertUnwindSafe(|| runner(scenario, seed, trace()))) {
@@ -321,13 +330,12 @@ pub fn sweep(named: super::Named<'_>, options: Options) -> u8 {
         );
         return EXIT_BAD_INPUT;
     }
-    let jobs = match jobs {
-        Some(j) if (1..=JOBS_MAX).contains(&j) => j,
-        Some(j) => {
-            eprintln!("error: --jobs {j}: choose 1 to {JOBS_MAX} worker threads (default: one per core)");
+    let jobs = match workers(jobs) {
+        Ok(j) => j,
+        Err(msg) => {
+            eprintln!("{msg}");
             return EXIT_BAD_INPUT;
         }
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()).min(JOBS_MAX),
     };
     if !json {
         println!("sweep      {}  seeds {}..{} ({total})  jobs {jobs}", scenario.path, range.start, range.end);

@@ -17,7 +17,7 @@ mod parse;
 pub mod raw;
 
 pub use names::Named;
-pub use parse::{Instead, parse, parse_as};
+pub use parse::{Instead, parse, parse_as, toml_diagnostic};
 pub use raw::*;
 
 /// The most nodes a scenario may have: links are a dense n×n matrix.

@@ -37,7 +37,7 @@ pub struct Instead<'a> {
 /// the file names. Everything else is checked against them, and an error about
 /// them points at the file's `protocol` (or `variant`) line.
 pub fn parse_as(path: &str, src: &str, catalog: &Catalog<'_>, instead: Instead<'_>) -> Result<Scenario, Diagnostic> {
-    let mut raw: RawScenario = toml::from_str(src).map_err(|e| toml_error(path, src, &e))?;
+    let mut raw: RawScenario = toml::from_str(src).map_err(|e| toml_diagnostic(path, src, &e))?;
     // The run's own copy of the file says what it ran: the values put in place.
     let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::new();
     let mut file_protocol = None;
@@ -902,7 +902,10 @@ fn example_latency(dist: &str) -> String {
 }
 
 /// Turns a serde/toml error into a diagnostic with a hint.
-fn toml_error(path: &str, src: &str, e: &toml::de::Error) -> Diagnostic {
+/// A TOML error as a located diagnostic: the file, line and column, and for an
+/// unknown field the valid ones (with the closest named). Scenario files and
+/// grading suites both read through it.
+pub fn toml_diagnostic(path: &str, src: &str, e: &toml::de::Error) -> Diagnostic {
     let msg = e.message().trim().to_string();
     let span = e.span().unwrap_or(0..0);
     let mut d = Diagnostic::at(path, src, span, msg.lines().next().unwrap_or("invalid TOML").to_string());
