@@ -20,7 +20,12 @@ use super::sweep::{SeedOutcome, run_one};
 use super::{EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, Named, replay_command};
 
 /// The suites that ship with faultline, by name.
-pub const SUITES: &[(&str, &str)] = &[("raft", include_str!("../../suites/raft.toml"))];
+pub const SUITES: &[(&str, &str)] = &[
+    ("raft", include_str!("../../suites/raft.toml")),
+    ("paxos", include_str!("../../suites/paxos.toml")),
+    ("twopc", include_str!("../../suites/twopc.toml")),
+    ("store", include_str!("../../suites/store.toml")),
+];
 
 /// The environment variable that holds the instructor's secret.
 pub const SECRET_VAR: &str = "FAULTLINE_GRADE_SECRET";
@@ -60,6 +65,11 @@ struct RawPart {
     seeds: Option<Spanned<String>>,
     #[serde(default)]
     hidden: Option<Spanned<u64>>,
+    /// "pass" (the default) or "fail": what every seed must come out as. A part
+    /// holds the graded implementation to passing whatever the scenario file
+    /// expects of the variant it names (a bug-zoo trap expects its bug caught).
+    #[serde(default)]
+    expect: Option<Spanned<String>>,
 }
 
 /// One graded part, checked.
@@ -136,9 +146,23 @@ fn load(arg: &str, protocol: Option<&str>, variant: Option<&str>) -> Result<Suit
         if *p.points.get_ref() > POINTS_MAX {
             return Err(at(p.points.span(), format!("a part is worth at most {POINTS_MAX} points")).to_string());
         }
-        let named =
-            Named { scenario: p.scenario.get_ref(), protocol: Some(protocol.unwrap_or(&raw.protocol)), variant };
-        let scenario = super::load(named).map_err(|e| {
+        let named = Named {
+            scenario: p.scenario.get_ref(),
+            protocol: Some(protocol.unwrap_or(&raw.protocol)),
+            // A suite grades the correct variant unless told otherwise, whatever a
+            // part's scenario file names (a zoo trap names its bug).
+            variant: Some(variant.unwrap_or("correct")),
+        };
+        let expect = match p.expect.as_ref().map(|e| (e.get_ref().as_str(), e.span())) {
+            None | Some(("pass", _)) => faultline_sim::scenario::Expect::Pass,
+            Some(("fail", _)) => faultline_sim::scenario::Expect::Fail,
+            Some((other, span)) => {
+                return Err(at(span, format!("unknown expectation \"{other}\""))
+                    .with_help("a part expects \"pass\" (the default) or \"fail\"")
+                    .to_string());
+            }
+        };
+        let mut scenario = super::load(named).map_err(|e| {
             format!(
                 "{}\n  = note: in part \"{}\" of the suite",
                 at(p.scenario.span(), "this part's scenario".into()),
@@ -146,6 +170,11 @@ fn load(arg: &str, protocol: Option<&str>, variant: Option<&str>) -> Result<Suit
             ) + "\n"
                 + &e
         })?;
+        if scenario.expect != expect {
+            scenario.expect = expect;
+            scenario.caught = None;
+            scenario.catch_at_least = None;
+        }
         parts.push(Part {
             lab: p.lab.clone().unwrap_or_default(),
             name: p.name.clone(),

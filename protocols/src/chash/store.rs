@@ -69,9 +69,9 @@ pub const VARIANTS: &[(&str, &str)] = &[
         "jump",
         "placement by jump consistent hash over the members in node order (a member leaving from the middle renumbers the rest: migration-cost)",
     ),
-    ("rendezvous", "placement by highest random weight"),
-    ("maglev", "placement by Maglev's lookup table (65,537 entries)"),
-    ("bounded", "placement by a ring with bounded loads (c = 1.25)"),
+    ("rendezvous", "not a bug: placement by highest random weight"),
+    ("maglev", "not a bug: placement by Maglev's lookup table (65,537 entries)"),
+    ("bounded", "not a bug: placement by a ring with bounded loads (c = 1.25)"),
     ("mod-n", "placement by hash mod n: nearly every key moves on every membership change"),
     ("no-wait", "a ring, but a new owner serves a key before its data arrives, starting from empty"),
 ];
