@@ -5,6 +5,7 @@ mod check;
 pub mod grade;
 pub mod hash;
 pub mod input;
+pub mod lab;
 mod list;
 mod load;
 pub mod merge;
@@ -17,6 +18,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use faultline_sim::check::linearizability::Budget;
+use faultline_sim::scenario::Expect;
 
 pub use load::{BUNDLED, Named, load, load_scenario, panic_message, replay_command};
 
@@ -109,6 +111,10 @@ pub enum Command {
         /// Run this variant of the protocol instead of the file's (a bug-zoo variant, say)
         #[arg(long, value_name = "VARIANT")]
         variant: Option<String>,
+        /// Hold the checks to this instead of the file's `expect`: a zoo file run on a
+        /// correct variant must pass (`faultline grade` replays say so)
+        #[arg(long, value_enum)]
+        expect: Option<ExpectArg>,
         /// Where to write the run folder [default: runs/SCENARIO-seedN]
         #[arg(long)]
         out: Option<PathBuf>,
@@ -131,7 +137,7 @@ pub enum Command {
     /// and hidden ones from the instructor's secret) coming out as its scenario expects
     #[command(after_help = GRADE_HELP)]
     Grade {
-        /// A suite file, or the name of a bundled suite (raft)
+        /// A suite file, or the name of a bundled suite (raft, paxos, twopc, store)
         suite: String,
         /// The protocol to grade, in place of the one the suite's scenarios name (yours)
         #[arg(long, value_name = "NAME")]
@@ -152,6 +158,17 @@ pub enum Command {
         /// Print the grade as one JSON object, for autograders
         #[arg(long)]
         json: bool,
+    },
+    /// Start a lab: write a crate in which you implement a protocol (Raft, Paxos, 2PC)
+    /// that faultline runs, checks and grades; with no arguments, list the labs
+    Lab {
+        /// The lab: raft, paxos or twopc
+        lab: Option<String>,
+        /// The directory to write the crate to (new, or empty)
+        dir: Option<PathBuf>,
+        /// The faultline checkout the crate depends on [default: the one this binary was built from]
+        #[arg(long, value_name = "DIR")]
+        faultline: Option<PathBuf>,
     },
     /// Draw the timelines of a run folder again, for a time window or some nodes
     #[command(after_help = REPORT_EXIT_CODES)]
@@ -183,6 +200,10 @@ pub enum Command {
         /// Run this variant of the protocol instead of the file's (a bug-zoo variant, say)
         #[arg(long, value_name = "VARIANT")]
         variant: Option<String>,
+        /// Hold the checks to this instead of the file's `expect`: a zoo file run on a
+        /// correct variant must pass (`faultline grade` replays say so)
+        #[arg(long, value_enum)]
+        expect: Option<ExpectArg>,
         /// Worker threads [default: number of cores]
         #[arg(long, short)]
         jobs: Option<usize>,
@@ -280,6 +301,24 @@ Exit codes: 0 measured; 2 bad options (the message says what to write).")]
 
 static PROGRAM: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
+/// `--expect`'s values.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ExpectArg {
+    /// Every check passes.
+    Pass,
+    /// Some check fails.
+    Fail,
+}
+
+impl From<ExpectArg> for Expect {
+    fn from(e: ExpectArg) -> Expect {
+        match e {
+            ExpectArg::Pass => Expect::Pass,
+            ExpectArg::Fail => Expect::Fail,
+        }
+    }
+}
+
 /// The command's name, as replay lines print it: `faultline`, or the name of a
 /// student's binary that runs [`main_with`].
 pub fn program() -> &'static str {
@@ -330,7 +369,7 @@ pub fn main_with(protocols: Vec<faultline_protocols::Entry>) -> ExitCode {
 
 pub fn main(cli: Cli) -> ExitCode {
     let code = match cli.command {
-        Command::Run { scenario, seed, protocol, variant, out, peak_memory, budget, report, json } => {
+        Command::Run { scenario, seed, protocol, variant, expect, out, peak_memory, budget, report, json } => {
             // `run --report pb/basic`: the optional value took the scenario. A value
             // that is no report kind is the scenario, and the reports are all of them.
             let (scenario, report) = match (scenario, report) {
@@ -341,18 +380,29 @@ pub fn main(cli: Cli) -> ExitCode {
                     return ExitCode::from(EXIT_BAD_INPUT);
                 }
             };
-            let named = Named { scenario: &scenario, protocol: protocol.as_deref(), variant: variant.as_deref() };
+            let named = Named {
+                scenario: &scenario,
+                protocol: protocol.as_deref(),
+                variant: variant.as_deref(),
+                expect: expect.map(Expect::from),
+            };
             run::run(named, seed, out, peak_memory, budget, report, json)
         }
         Command::Report { run_dir, from, to, only } => report::report(&run_dir, from.as_deref(), to.as_deref(), &only),
-        Command::Sweep { scenario, seeds, protocol, variant, jobs, shard, no_digest, budget, json } => {
-            let named = Named { scenario: &scenario, protocol: protocol.as_deref(), variant: variant.as_deref() };
+        Command::Sweep { scenario, seeds, protocol, variant, expect, jobs, shard, no_digest, budget, json } => {
+            let named = Named {
+                scenario: &scenario,
+                protocol: protocol.as_deref(),
+                variant: variant.as_deref(),
+                expect: expect.map(Expect::from),
+            };
             sweep::sweep(named, sweep::Options { seeds, jobs, shard, no_digest, budget, json })
         }
         Command::Merge { files, json } => merge::merge(&files, json),
         Command::Grade { suite, protocol, variant, secret_file, out, jobs, json } => {
             grade::grade(&suite, grade::Options { protocol, variant, secret_file, out, jobs, json })
         }
+        Command::Lab { lab, dir, faultline } => lab::lab(lab.as_deref(), dir.as_deref(), faultline.as_deref()),
         Command::Check { file, format, model, budget, json } => check::run(&file, format, model, budget, json),
         Command::List { probes: false } => list::list(),
         Command::List { probes: true } => list::probes(),

@@ -9,6 +9,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use faultline_sim::diag::Diagnostic;
+use faultline_sim::scenario::Expect;
 use faultline_sim::trace::murmur64a;
 use faultline_sim::{Scenario, Trace};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -146,23 +147,24 @@ fn load(arg: &str, protocol: Option<&str>, variant: Option<&str>) -> Result<Suit
         if *p.points.get_ref() > POINTS_MAX {
             return Err(at(p.points.span(), format!("a part is worth at most {POINTS_MAX} points")).to_string());
         }
-        let named = Named {
-            scenario: p.scenario.get_ref(),
-            protocol: Some(protocol.unwrap_or(&raw.protocol)),
-            // A suite grades the correct variant unless told otherwise, whatever a
-            // part's scenario file names (a zoo trap names its bug).
-            variant: Some(variant.unwrap_or("correct")),
-        };
         let expect = match p.expect.as_ref().map(|e| (e.get_ref().as_str(), e.span())) {
-            None | Some(("pass", _)) => faultline_sim::scenario::Expect::Pass,
-            Some(("fail", _)) => faultline_sim::scenario::Expect::Fail,
+            None | Some(("pass", _)) => Expect::Pass,
+            Some(("fail", _)) => Expect::Fail,
             Some((other, span)) => {
                 return Err(at(span, format!("unknown expectation \"{other}\""))
                     .with_help("a part expects \"pass\" (the default) or \"fail\"")
                     .to_string());
             }
         };
-        let mut scenario = super::load(named).map_err(|e| {
+        let named = Named {
+            scenario: p.scenario.get_ref(),
+            protocol: Some(protocol.unwrap_or(&raw.protocol)),
+            // A suite grades the correct variant unless told otherwise, whatever a
+            // part's scenario file names (a zoo trap names its bug).
+            variant: Some(variant.unwrap_or("correct")),
+            expect: Some(expect),
+        };
+        let scenario = super::load(named).map_err(|e| {
             format!(
                 "{}\n  = note: in part \"{}\" of the suite",
                 at(p.scenario.span(), "this part's scenario".into()),
@@ -170,11 +172,6 @@ fn load(arg: &str, protocol: Option<&str>, variant: Option<&str>) -> Result<Suit
             ) + "\n"
                 + &e
         })?;
-        if scenario.expect != expect {
-            scenario.expect = expect;
-            scenario.caught = None;
-            scenario.catch_at_least = None;
-        }
         parts.push(Part {
             lab: p.lab.clone().unwrap_or_default(),
             name: p.name.clone(),
@@ -243,13 +240,22 @@ fn grade_part(part: &Part, secret: Option<&str>, out: &Path, progress: &Progress
             (o, hidden)
         })
         .collect();
+    // A run in which clients asked and nothing completed passes every safety check
+    // without proving anything: an implementation that does nothing earns nothing.
+    let idle =
+        |o: &SeedOutcome| part.scenario.expect == Expect::Pass && o.failures.is_empty() && o.ops.0 > 0 && o.ops.1 == 0;
     let mut failing: Vec<Failing> = outcomes
         .iter()
-        .filter(|(o, _)| !o.as_expected)
+        .filter(|(o, _)| !o.as_expected || idle(o))
         .map(|(o, hidden)| Failing {
             seed: o.seed,
             hidden: *hidden,
-            failures: if o.failures.is_empty() {
+            failures: if idle(o) {
+                vec![format!(
+                    "no client operation completed (of {} invoked): a run in which nothing happens proves nothing",
+                    o.ops.0
+                )]
+            } else if o.failures.is_empty() {
                 vec!["no check failed, but the scenario expects one to".into()]
             } else {
                 o.failures.clone()

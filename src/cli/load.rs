@@ -12,7 +12,7 @@ include!(concat!(env!("OUT_DIR"), "/bundled.rs"));
 /// Loads a scenario file, or a bundled scenario by name (`pb/basic`,
 /// `scenarios/pb/basic.toml`). Errors are rendered and ready to print.
 pub fn load_scenario(arg: &str) -> Result<Scenario, String> {
-    load(Named { scenario: arg, protocol: None, variant: None })
+    load(Named { scenario: arg, protocol: None, variant: None, expect: None })
 }
 
 /// A scenario as the command line names it: a file or a bundled name, and the
@@ -25,6 +25,8 @@ pub struct Named<'a> {
     pub protocol: Option<&'a str>,
     /// `--variant`: a variant of it to run instead of the file's.
     pub variant: Option<&'a str>,
+    /// `--expect`: what the checks must come out as, instead of the file's `expect`.
+    pub expect: Option<faultline_sim::scenario::Expect>,
 }
 
 /// Loads the scenario `named` names, on the protocol it asks for.
@@ -52,7 +54,8 @@ pub fn load(named: Named<'_>) -> Result<Scenario, String> {
             }
         }
     };
-    let instead = faultline_sim::scenario::Instead { protocol: named.protocol, variant: named.variant };
+    let instead =
+        faultline_sim::scenario::Instead { protocol: named.protocol, variant: named.variant, expect: named.expect };
     faultline_sim::scenario::parse_as(&display, &text, &faultline_protocols::catalog(), instead)
         .map_err(|d| d.to_string())
 }
@@ -82,6 +85,9 @@ pub fn replay_command(scenario: &Scenario, seed: u64) -> String {
     };
     if scenario.file_variant.is_some() {
         protocol.push_str(&format!(" --variant {}", scenario.variant));
+    }
+    if scenario.file_expect.is_some() {
+        protocol.push_str(&format!(" --expect {}", scenario.expect));
     }
     format!("{} run {} --seed {seed}{protocol}{budget}", super::program(), scenario.path)
 }

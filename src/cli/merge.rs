@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use faultline_sim::check::linearizability::Budget;
+use faultline_sim::scenario::Expect;
 use serde_json::Value;
 
 use super::EXIT_BAD_INPUT;
@@ -23,6 +24,8 @@ struct Header {
     /// The protocol and variant it ran (`--protocol`, `--variant`); older shards do not say.
     protocol: Option<String>,
     variant: Option<String>,
+    /// What its checks were held to (`--expect`, or the file's).
+    expect: Option<Expect>,
     budget: String,
 }
 
@@ -47,7 +50,13 @@ fn read_shard(path: &str, seeds: &mut Vec<SeedOutcome>, hashed: &mut bool) -> Re
             };
             let field = |k: &str| summary.get(k).and_then(Value::as_str).map(str::to_string);
             let (protocol, variant) = (field("protocol"), field("variant"));
-            header = Some(Header { scenario: text_of("scenario")?, protocol, variant, budget: text_of("budget")? });
+            let expect = match field("expect").as_deref() {
+                Some("pass") => Some(Expect::Pass),
+                Some("fail") => Some(Expect::Fail),
+                _ => None,
+            };
+            let (scenario, budget) = (text_of("scenario")?, text_of("budget")?);
+            header = Some(Header { scenario, protocol, variant, expect, budget });
             continue;
         }
         let line: SeedLine = serde_json::from_value(v).map_err(|e| format!("{at}: not a sweep's seed line: {e}"))?;
@@ -119,6 +128,7 @@ pub fn merge(files: &[String], json: bool) -> u8 {
         scenario: &header.scenario,
         protocol: header.protocol.as_deref(),
         variant: header.variant.as_deref(),
+        expect: header.expect,
     }) {
         Ok(s) => s,
         Err(msg) => {

@@ -32,6 +32,9 @@ pub struct SeedOutcome {
     pub panicked: bool,
     /// Nothing failed, but the linearizability search spent its budget.
     pub unknown: bool,
+    /// Client operations invoked, and how many of them completed ok (0 and 0 when
+    /// unknown: a panicked run, or a seed read back from a sweep's JSON).
+    pub ops: (usize, usize),
 }
 
 impl SeedOutcome {
@@ -126,6 +129,7 @@ pub fn run_one(runner: Runner, trace: fn() -> Trace, scenario: &Scenario, seed: 
                 as_expected: r.as_expected(),
                 panicked: false,
                 unknown: r.is_unknown(),
+                ops: (r.history.ops.len(), r.history.count(faultline_sim::history::EventType::Ok)),
             }
         }
         Err(payload) => SeedOutcome {
@@ -137,6 +141,7 @@ pub fn run_one(runner: Runner, trace: fn() -> Trace, scenario: &Scenario, seed: 
             as_expected: false,
             panicked: true,
             unknown: false,
+            ops: (0, 0),
         },
     }
 }
@@ -284,6 +289,7 @@ impl SeedLine {
             as_expected: self.as_expected,
             panicked: self.verdict == Verdict::Panic,
             unknown: self.verdict == Verdict::Unknown,
+            ops: (0, 0),
         };
         Ok((outcome, hashed))
     }

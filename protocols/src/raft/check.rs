@@ -20,27 +20,62 @@ pub const PROBES: &[(&str, &str)] = &[
     ("installs", "snapshots installed from a leader, summed over the majority group"),
 ];
 
-pub fn probe(nodes: &[Option<&Raft>], name: &str) -> i64 {
-    let live = || nodes.iter().flatten();
-    let max = |f: fn(&Raft) -> u64| live().map(|r| f(r)).max().unwrap_or(0) as i64;
+/// What the Raft probes read of one server. Any Raft can give it (the lab
+/// skeleton's does), so that the same scenario files assert on any implementation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct View {
+    /// The current term.
+    pub term: u64,
+    /// Whether it leads (in `term`).
+    pub leads: bool,
+    /// Its commit index.
+    pub commit: u64,
+    /// Client commands its state machine executed.
+    pub commands: u64,
+    /// The index it applied up to, and the digest of its log up to there.
+    pub applied: (u64, u64),
+    /// Entries its log holds (not compacted into a snapshot).
+    pub log: u64,
+    /// Snapshots it installed from a leader.
+    pub installs: u64,
+}
+
+/// Measures probe `name` (one of [`PROBES`]) over the servers that are up and in
+/// the majority group.
+pub fn measure(views: &[View], name: &str) -> i64 {
+    let max = |f: fn(&View) -> u64| views.iter().map(f).max().unwrap_or(0) as i64;
     match name {
         "leader" => {
-            let top = live().map(|r| r.term).max().unwrap_or(0);
-            live().any(|r| r.role == Role::Leader && r.term == top) as i64
+            let top = views.iter().map(|v| v.term).max().unwrap_or(0);
+            views.iter().any(|v| v.leads && v.term == top) as i64
         }
-        "leaders" => live().filter(|r| r.role == Role::Leader).count() as i64,
-        "term" => max(|r| r.term),
-        "terms-agree" => live().all(|r| Some(r.term) == live().next().map(|f| f.term)) as i64,
-        "commit" => max(|r| r.commit),
-        "commands" => max(|r| r.store.executed),
-        "agree" => {
-            let first = live().next().map(|f| (f.applied, f.applied_chain));
-            live().all(|r| Some((r.applied, r.applied_chain)) == first) as i64
-        }
-        "log" => max(|r| r.log.len() as u64),
-        "installs" => live().map(|r| r.installs).sum::<u64>() as i64,
+        "leaders" => views.iter().filter(|v| v.leads).count() as i64,
+        "term" => max(|v| v.term),
+        "terms-agree" => views.iter().all(|v| v.term == views[0].term) as i64,
+        "commit" => max(|v| v.commit),
+        "commands" => max(|v| v.commands),
+        "agree" => views.iter().all(|v| v.applied == views[0].applied) as i64,
+        "log" => max(|v| v.log),
+        "installs" => views.iter().map(|v| v.installs).sum::<u64>() as i64,
         _ => 0,
     }
+}
+
+pub fn probe(nodes: &[Option<&Raft>], name: &str) -> i64 {
+    let views: Vec<View> = nodes
+        .iter()
+        .flatten()
+        .map(|r| View {
+            term: r.term,
+            leads: r.role == Role::Leader,
+            commit: r.commit,
+            commands: r.store.executed,
+            applied: (r.applied, r.applied_chain),
+            log: r.log.len() as u64,
+            installs: r.installs,
+        })
+        .collect();
+    measure(&views, name)
 }
 
 pub fn local(r: &Raft) -> Result<(), Violation> {

@@ -37,7 +37,7 @@
 //! ## The bug zoo (each a `variant`)
 //! See [`VARIANTS`]; each is caught by a scenario under `scenarios/zoo/raft-*.toml`.
 
-mod check;
+pub mod check;
 pub mod log;
 
 use std::collections::BTreeMap;

@@ -425,6 +425,8 @@ pub struct Scenario {
     pub protocol: String,
     /// The protocol the file names, when it runs on another ([`parse_as`]).
     pub file_protocol: Option<String>,
+    /// The file's expectation, when [`parse_as`] holds it to another.
+    pub file_expect: Option<Expect>,
     /// The variant the file names, when it runs on another ([`parse_as`]).
     pub file_variant: Option<String>,
     /// The protocol's variant (`"correct"`, or a bug-zoo variant).

@@ -31,6 +31,9 @@ pub struct Instead<'a> {
     pub protocol: Option<&'a str>,
     /// A variant in place of the file's `variant`.
     pub variant: Option<&'a str>,
+    /// An expectation in place of the file's `[check] expect` (`--expect`): a zoo
+    /// file, written to catch one broken variant, held to passing on a correct one.
+    pub expect: Option<Expect>,
 }
 
 /// Like [`parse`], but with [`Instead`]'s protocol and variant in place of those
@@ -59,6 +62,33 @@ pub fn parse_as(path: &str, src: &str, catalog: &Catalog<'_>, instead: Instead<'
             }
             raw.variant = Some(Spanned::new(span, name.to_string()));
             file_variant = Some(was);
+        }
+    }
+    let mut file_expect = None;
+    if let Some(want) = instead.expect {
+        let word = match want {
+            Expect::Pass => "pass",
+            Expect::Fail => "fail",
+        };
+        let was = raw.check.expect.as_ref().map_or("pass", |e| e.get_ref().as_str());
+        if was != word {
+            file_expect = Some(if was == "fail" { Expect::Fail } else { Expect::Pass });
+            let span = match &raw.check.expect {
+                Some(e) => {
+                    edits.push((e.span(), format!("{word:?}")));
+                    e.span()
+                }
+                None => {
+                    // No expect line: one goes at the top of [check], or in a new one.
+                    let end = src.len();
+                    match src.find("\n[check]\n") {
+                        Some(at) => edits.push((at + 9..at + 9, format!("expect = {word:?}\n"))),
+                        None => edits.push((end..end, format!("\n[check]\nexpect = {word:?}\n"))),
+                    }
+                    raw.protocol.span()
+                }
+            };
+            raw.check.expect = Some(Spanned::new(span, word.to_string()));
         }
     }
     let mut source = src.to_string();
@@ -98,6 +128,7 @@ pub fn parse_as(path: &str, src: &str, catalog: &Catalog<'_>, instead: Instead<'
         name: raw.name,
         description: raw.description,
         protocol: known.name.to_string(),
+        file_expect,
         file_protocol,
         file_variant,
         variant,
@@ -980,17 +1011,44 @@ mod tests {
             leader: false,
         });
         let src = "name = \"t\"\nprotocol = \"abd\"\nnodes = 3\nduration = \"1s\"\n";
-        let instead = Instead { protocol: Some("mine"), variant: Some("broken") };
+        let instead = Instead { protocol: Some("mine"), variant: Some("broken"), ..Instead::default() };
         let s = parse_as("t.toml", src, &two, instead).expect("parses as mine");
         assert_eq!((s.protocol.as_str(), s.variant.as_str()), ("mine", "broken"));
         assert_eq!((s.file_protocol.as_deref(), s.file_variant.as_deref()), (Some("abd"), Some("correct")));
         assert!(s.source.contains("protocol = \"mine\"\nvariant = \"broken\"\n"), "{}", s.source);
         let again = parse("copy.toml", &s.source, &two).expect("the copy parses on its own");
         assert_eq!((again.protocol, again.variant, again.file_protocol), ("mine".into(), "broken".into(), None));
-        let err = parse_as("t.toml", src, &two, Instead { protocol: Some("mine"), variant: Some("nope") })
-            .expect_err("mine has no such variant");
+        let err = parse_as(
+            "t.toml",
+            src,
+            &two,
+            Instead { protocol: Some("mine"), variant: Some("nope"), ..Instead::default() },
+        )
+        .expect_err("mine has no such variant");
         assert_eq!(err.line, 2, "{err}");
         assert!(parse("t.toml", src, &two).is_ok_and(|s| s.source == src), "nothing put in place, nothing changed");
+    }
+
+    #[test]
+    fn a_file_is_held_to_another_expectation_and_its_copy_says_so() {
+        let base = "name = \"t\"\nprotocol = \"abd\"\nnodes = 3\nduration = \"1s\"\nseeds = \"1..11\"\n";
+        let pass = Instead { expect: Some(Expect::Pass), ..Instead::default() };
+        let fail = Instead { expect: Some(Expect::Fail), ..Instead::default() };
+        // A zoo-like file: it expects to fail, on 5 of its seeds.
+        let zoo = format!("{base}[check]\nexpect = \"fail\"\ncaught = 5\n");
+        let s = parse_as("t.toml", &zoo, &catalog(), pass).expect("held to passing");
+        assert_eq!((s.expect, s.file_expect, s.caught), (Expect::Pass, Some(Expect::Fail), None));
+        let again = parse("copy.toml", &s.source, &catalog()).expect("the copy parses on its own");
+        assert_eq!(again.expect, Expect::Pass, "{}", s.source);
+        let same = parse_as("t.toml", &zoo, &catalog(), fail).expect("what it says already");
+        assert_eq!((same.file_expect, same.source == zoo), (None, true));
+        // No expect line: one is put at the top of [check], or in a new [check].
+        for src in [format!("{base}[check]\nliveness = \"1s\"\n"), base.to_string()] {
+            let s = parse_as("t.toml", &src, &catalog(), fail).expect("held to failing");
+            assert_eq!((s.expect, s.file_expect), (Expect::Fail, Some(Expect::Pass)));
+            let again = parse("copy.toml", &s.source, &catalog()).expect("the copy parses on its own");
+            assert_eq!(again.expect, Expect::Fail, "{}", s.source);
+        }
     }
 
     const HEAD: &str = "name = \"t\"\nprotocol = \"abd\"\nnodes = 3\nduration = \"1s\"\n[workload]\n";
