@@ -64,3 +64,26 @@ fn pb_nemesis_seeds_that_once_exhausted_the_checker_now_pass() {
         assert_eq!(r.linearizability, Some(faultline_sim::check::LinResult::Linearizable), "seed {seed}");
     }
 }
+
+/// Regression: seeds on which a reference implementation once failed a suite's part,
+/// found by grading with many secrets (a hidden seed can be any 64-bit number, so a
+/// check that fails the reference once in a thousand seeds costs some student points).
+/// Raft re-sent vote requests to servers that had refused (108 messages where
+/// `raft/count` allows 100); the others held a correct run to a bound its luck missed.
+#[test]
+fn seeds_that_once_cost_the_reference_points_pass() {
+    let seeds = [
+        ("raft/count", 1231),
+        ("raft/count", 961_096_275_016),
+        ("raft/snapshot-basic", 909),
+        ("raft/unreliable-agree", 838),
+        ("commit/twopc-coordinator-crash", 1102),
+        ("commit/twopc-coordinator-crash", 7315),
+        ("commit/twopc-loss", 969),
+    ];
+    for (name, seed) in seeds {
+        let s = faultline::cli::load_scenario(name).expect("parses");
+        let r = faultline_protocols::run(&s, seed, faultline_sim::Trace::off());
+        assert!(r.failures().is_empty(), "{name} seed {seed}: {:?}", r.failures());
+    }
+}

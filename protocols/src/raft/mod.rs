@@ -223,7 +223,11 @@ pub struct Raft {
     pub store: Store,
     /// Snapshots installed from a leader since this node started.
     pub installs: u64,
-    votes: Vec<bool>,
+    /// Per server, its answer to this term's vote request (or this round's PreVote):
+    /// `None` until it answers. A refusal of a real vote is final for the term (the
+    /// voter chose another, or its log is ahead), so it is not asked again; a PreVote
+    /// refusal is not kept, since a voter that still hears a leader may stop hearing it.
+    votes: Vec<Option<bool>>,
     /// Collecting PreVotes (as a follower) before standing for election.
     prevoting: bool,
     prevote_round: u64,
@@ -377,8 +381,8 @@ impl Raft {
         // is not counted with the PreVotes toward leading that term.
         self.role = Role::Follower;
         self.prevoting = true;
-        self.votes = vec![false; self.n];
-        self.votes[self.me.0] = true;
+        self.votes = vec![None; self.n];
+        self.votes[self.me.0] = Some(true);
         self.heard = ctx.monotonic();
         self.timeout = Self::new_timeout(ctx);
         self.prevote_round += 1;
@@ -387,13 +391,18 @@ impl Raft {
         ctx.set_timer(Dur::from_millis(HEARTBEAT_MS), Timer::PreVote { round: self.prevote_round });
     }
 
-    /// Asks every server that has not said yes yet (for a PreVote or the real vote).
+    /// Asks every server that has not answered yet (for a PreVote or the real vote).
     fn request_votes(&self, ctx: &mut Ctx<'_, Self>) {
         let (last_index, last_term) = (self.log.last_index(), self.log.last_term());
         let (term, pre) = if self.prevoting { (self.term + 1, true) } else { (self.term, false) };
-        for p in self.peers().filter(|p| !self.votes[p.0]) {
+        for p in self.peers().filter(|p| self.votes[p.0].is_none()) {
             ctx.send(p, Msg::RequestVote { term, last_index, last_term, pre });
         }
+    }
+
+    /// Votes granted so far, this node's own included.
+    fn granted(&self) -> usize {
+        self.votes.iter().filter(|&&v| v == Some(true)).count()
     }
 
     fn start_election(&mut self, ctx: &mut Ctx<'_, Self>) {
@@ -405,8 +414,8 @@ impl Raft {
         self.tell_state(ctx, was);
         ctx.observe(Observation::VotedFor { term: self.term, candidate: self.me });
         self.leader = None;
-        self.votes = vec![false; self.n];
-        self.votes[self.me.0] = true;
+        self.votes = vec![None; self.n];
+        self.votes[self.me.0] = Some(true);
         self.heard = ctx.monotonic();
         self.timeout = Self::new_timeout(ctx);
         self.save_meta(ctx);
@@ -814,7 +823,7 @@ impl Protocol for Raft {
             applied_chain: 0,
             store: Store::default(),
             installs: 0,
-            votes: vec![false; n],
+            votes: vec![None; n],
             prevoting: false,
             prevote_round: 0,
             next: vec![1; n],
@@ -882,8 +891,8 @@ impl Protocol for Raft {
             }
             Msg::Vote { term, granted, pre: true } => {
                 if granted && self.prevoting && term == self.term + 1 {
-                    self.votes[from.0] = true;
-                    if self.votes.iter().filter(|&&v| v).count() >= self.majority() {
+                    self.votes[from.0] = Some(true);
+                    if self.granted() >= self.majority() {
                         self.start_election(ctx);
                     }
                 } else if !granted && term > self.term {
@@ -913,9 +922,9 @@ impl Protocol for Raft {
                 if term > self.term {
                     self.step_down(ctx, term);
                     self.save_meta(ctx);
-                } else if term == self.term && granted && self.role == Role::Candidate && !self.prevoting {
-                    self.votes[from.0] = true;
-                    if self.votes.iter().filter(|&&v| v).count() >= self.majority() {
+                } else if term == self.term && self.role == Role::Candidate && !self.prevoting {
+                    self.votes[from.0] = Some(granted);
+                    if granted && self.granted() >= self.majority() {
                         self.become_leader(ctx);
                     }
                 }
