@@ -62,6 +62,29 @@ fn the_reference_scores_full_marks_and_a_zoo_variant_does_not() {
     assert!(failing["viewer"].as_str().unwrap().ends_with("viewer.html"), "{failing}");
 }
 
+/// A secret draws fresh 64-bit seeds for every part, so a check that fails the
+/// reference on one seed in a thousand costs some instructor's students points.
+/// Three secrets here; `scripts/bench-grade.sh` and the note in BENCHMARKS.md say
+/// how far this was pushed when the suites were written.
+#[test]
+fn the_references_keep_full_marks_whatever_the_secret() {
+    for &(suite, _) in SUITES {
+        for secret in ["sesame", "hunter2", "correct horse battery staple"] {
+            let dir = std::env::temp_dir().join(format!("faultline-grade-secret-{}-{suite}", std::process::id()));
+            let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+                .args(["grade", suite, "--json", "--out"])
+                .arg(&dir)
+                .env("FAULTLINE_GRADE_SECRET", secret)
+                .output()
+                .expect("faultline runs");
+            let _ = std::fs::remove_dir_all(&dir);
+            let g: serde_json::Value = serde_json::from_slice(&out.stdout).expect("grade --json");
+            assert_eq!(g["hidden_seeds"], true, "{suite}: the secret adds hidden seeds");
+            assert_eq!(out.status.code(), Some(0), "{suite} with secret {secret:?} lost {:?}", lost(&g));
+        }
+    }
+}
+
 #[test]
 fn each_variant_loses_exactly_the_parts_its_bug_breaks() {
     let book = std::fs::read_to_string(BOOK).expect("the book's labs chapter");
