@@ -2,6 +2,7 @@
 
 pub mod bench;
 mod check;
+pub mod cluster;
 pub mod grade;
 pub mod hash;
 pub mod input;
@@ -39,6 +40,14 @@ Exit codes:
   2  bad input or usage: not a run folder, a bad window, a file that cannot be written
   3  the run is too large to draw (the window holds over 64 MiB of messages); the run itself
      is fine: draw a shorter window with --from/--to";
+
+const CLUSTER_EXIT_CODES: &str = "\
+Exit codes:
+  0  every check passed on the real run
+  1  a check failed (the run folder holds the trace and history)
+  2  bad input, or a scenario the real cluster cannot carry out yet (the message says what)
+  4  the cluster could not run: a port, a process or a file (the message names it)
+  130  interrupted (Ctrl-C): every node was stopped";
 
 const MERGE_HELP: &str = "\
 Example: four shards, on four machines or four processes, then one result:
@@ -169,6 +178,56 @@ pub enum Command {
         /// The faultline checkout the crate depends on [default: the one this binary was built from]
         #[arg(long, value_name = "DIR")]
         faultline: Option<PathBuf>,
+    },
+    /// Run a scenario's protocol for real: one OS process per node on loopback sockets,
+    /// real crashes (kill -9, restart from the node's files) and pauses (SIGSTOP), the
+    /// scenario's workload from real clients, judged by the same checkers
+    #[command(after_help = CLUSTER_EXIT_CODES)]
+    Cluster {
+        /// A scenario file, or the name of a bundled scenario
+        scenario: String,
+        /// The seed of the workload's choices and the nodes' random streams [default: the scenario's]
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Run it on this protocol instead of the one the file names
+        #[arg(long, value_name = "NAME")]
+        protocol: Option<String>,
+        /// Run this variant of the protocol instead of the file's
+        #[arg(long, value_name = "VARIANT")]
+        variant: Option<String>,
+        /// Where to write the run folder [default: runs/cluster-SCENARIO-seedN]
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the result as one JSON object
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one node of a real cluster until it is killed (`faultline cluster` starts
+    /// these; start them yourself to spread a cluster over machines)
+    Node {
+        /// The scenario whose protocol, variant and configuration the node runs
+        scenario: String,
+        /// This node: n1, n2, ...
+        #[arg(long)]
+        node: String,
+        /// Every node's address, in node order: 127.0.0.1:7001,127.0.0.1:7002,...
+        #[arg(long)]
+        peers: String,
+        /// The node's own folder: its disk (disk.json) and its trace
+        #[arg(long)]
+        dir: PathBuf,
+        /// Seeds the node's random stream
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The cluster's time zero, in nanoseconds since the Unix epoch [default: now]
+        #[arg(long)]
+        epoch_ns: Option<u64>,
+        /// Run this protocol instead of the one the file names
+        #[arg(long, value_name = "NAME")]
+        protocol: Option<String>,
+        /// Run this variant instead of the file's
+        #[arg(long, value_name = "VARIANT")]
+        variant: Option<String>,
     },
     /// Draw the timelines of a run folder again, for a time window or some nodes
     #[command(after_help = REPORT_EXIT_CODES)]
@@ -387,6 +446,14 @@ pub fn main(cli: Cli) -> ExitCode {
                 expect: expect.map(Expect::from),
             };
             run::run(named, seed, out, peak_memory, budget, report, json)
+        }
+        Command::Cluster { scenario, seed, protocol, variant, out, json } => {
+            let named =
+                Named { scenario: &scenario, protocol: protocol.as_deref(), variant: variant.as_deref(), expect: None };
+            cluster::cluster(named, seed, out, json)
+        }
+        Command::Node { scenario, node, peers, dir, seed, epoch_ns, protocol, variant } => {
+            cluster::node(cluster::NodeArgs { scenario, protocol, variant, node, peers, dir, seed, epoch_ns })
         }
         Command::Report { run_dir, from, to, only } => report::report(&run_dir, from.as_deref(), to.as_deref(), &only),
         Command::Sweep { scenario, seeds, protocol, variant, expect, jobs, shard, no_digest, budget, json } => {

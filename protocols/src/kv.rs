@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use faultline_sim::{ClientId, Op, Outcome};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Runs `op` on one key's value: what a get reads, a put, append or cas does.
 pub fn apply(value: &mut String, op: &Op) -> Outcome {
@@ -32,7 +32,7 @@ pub fn apply(value: &mut String, op: &Op) -> Outcome {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Store {
     pub data: BTreeMap<String, String>,
     /// Per client: the last seq applied and its answer.

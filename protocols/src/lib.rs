@@ -25,7 +25,14 @@ pub struct Entry {
     pub ops: &'static [OpKind],
     pub leader: bool,
     pub run: Runner,
+    /// Runs one node of a scenario as a real process (`faultline node`, under
+    /// `faultline cluster`); `None` for a protocol whose messages and disk records
+    /// cannot leave the simulator (no `Deserialize`). See [`Entry::networked`].
+    pub node: Option<NodeRunner>,
 }
+
+/// Runs one node of a scenario on real sockets until the process is killed.
+pub type NodeRunner = Box<dyn Fn(&Scenario, faultline_net::NodeSpec) -> std::io::Result<()> + Send + Sync>;
 
 /// Runs one seed of a scenario on a protocol.
 pub type Runner = Box<dyn Fn(&Scenario, u64, Trace) -> RunResult + Send + Sync>;
@@ -52,6 +59,29 @@ impl Entry {
             ops: P::OPS,
             leader: P::HAS_LEADER,
             run: Box::new(move |s, seed, trace| Sim::<P>::new(s, config(s), seed, trace).run()),
+            node: None,
+        }
+    }
+
+    /// [`Entry::of`] for a protocol that also runs on a real network: its messages
+    /// and disk records derive `Deserialize` as well as `Serialize` (a field the
+    /// trace abbreviates asks [`faultline_sim::wire::carrying`]), and `faultline
+    /// cluster` runs it as one process per node.
+    pub fn networked<P: faultline_sim::Protocol + 'static>(
+        name: &'static str,
+        summary: &'static str,
+        variants: &'static [(&'static str, &'static str)],
+        config: impl Fn(&Scenario) -> P::Config + Send + Sync + 'static,
+    ) -> Entry
+    where
+        P::Msg: serde::de::DeserializeOwned,
+        P::Stored: serde::de::DeserializeOwned,
+    {
+        let config = std::sync::Arc::new(config);
+        let for_nodes = config.clone();
+        Entry {
+            node: Some(Box::new(move |s, spec| faultline_net::run_node::<P>(for_nodes(s), spec))),
+            ..Entry::of::<P>(name, summary, variants, move |s| config(s))
         }
     }
 }
@@ -67,31 +97,31 @@ fn bundled() -> Vec<Entry> {
         Entry::of::<pb::Pb>("pb", "primary-backup key-value register with a fixed primary (n1)", pb::VARIANTS, |s| {
             variant(s, pb::Variant::from_name)
         }),
-        Entry::of::<raft::Raft>(
+        Entry::networked::<raft::Raft>(
             "raft",
             "Raft replicated key-value store: elections, log replication, snapshots, ReadIndex reads",
             raft::VARIANTS,
             |s| variant(s, raft::Variant::from_name),
         ),
-        Entry::of::<paxos::Paxos>(
+        Entry::networked::<paxos::Paxos>(
             "paxos",
             "Multi-Paxos replicated key-value store: a stable leader, phase 1 only on leader change",
             paxos::VARIANTS,
             |s| variant(s, paxos::Variant::from_name),
         ),
-        Entry::of::<paxos::synod::Synod>(
+        Entry::networked::<paxos::synod::Synod>(
             "synod",
             "single-decree Paxos: every node proposes its own value and all agree on one",
             paxos::synod::VARIANTS,
             |_| (),
         ),
-        Entry::of::<twopc::TwoPc>(
+        Entry::networked::<twopc::TwoPc>(
             "twopc",
             "two-phase commit of bank transfers: n1 coordinates, n2.. hold the accounts",
             twopc::VARIANTS,
             |s| (variant(s, twopc::Variant::from_name), commit::Layout::of(s)),
         ),
-        Entry::of::<threepc::ThreePc>(
+        Entry::networked::<threepc::ThreePc>(
             "threepc",
             "three-phase commit with Skeen's termination protocol: non-blocking under crashes, not partitions",
             threepc::VARIANTS,

@@ -199,6 +199,21 @@ pub struct RunResult {
     pub measures: Vec<(String, String)>,
 }
 
+/// Why `history` is not linearizable, in one line for a student: the key, the
+/// operation that cannot be placed, the prefix before it, and the cause.
+pub fn not_linearizable(history: &History, key: &str, why: &crate::check::linearizability::Explanation) -> String {
+    let op = history.ops.get(why.op).map_or(String::new(), |o| {
+        format!(" ({} by c{} at {})", o.op.name(), o.client + 1, crate::time::fmt_time(o.invoke))
+    });
+    format!(
+        "history is not linearizable: key {key}: operation {}{op} cannot be placed after the longest linearizable \
+         prefix ({} operations): {}",
+        why.op,
+        why.prefix.len(),
+        why.needs
+    ) + &why.cause.as_ref().map_or(String::new(), |c| format!("; {}", c.describe(|id| history.describe(id))))
+}
+
 impl RunResult {
     /// The checks that failed, each as one line for a student.
     pub fn failures(&self) -> Vec<String> {
@@ -239,22 +254,7 @@ impl RunResult {
         }
         match &self.linearizability {
             Some(LinResult::NotLinearizable { key, why }) => {
-                let op = self.history.ops.get(why.op).map_or(String::new(), |o| {
-                    format!(" ({} by c{} at {})", o.op.name(), o.client + 1, crate::time::fmt_time(o.invoke))
-                });
-                push(
-                    Check::Linearizability,
-                    format!(
-                        "history is not linearizable: key {key}: operation {}{op} cannot be placed after the longest \
-                     linearizable prefix ({} operations): {}",
-                        why.op,
-                        why.prefix.len(),
-                        why.needs
-                    ) + &why
-                        .cause
-                        .as_ref()
-                        .map_or(String::new(), |c| format!("; {}", c.describe(|id| self.history.describe(id)))),
-                )
+                push(Check::Linearizability, not_linearizable(&self.history, key, why))
             }
             Some(LinResult::Unknown { undecided }) => {
                 let keys: Vec<String> = undecided

@@ -88,7 +88,8 @@ pub mod queue;
 pub mod rng;
 pub mod scenario;
 pub mod trace;
-mod workload;
+pub mod wire;
+pub mod workload;
 
 pub use engine::{Check, Failure, RunResult, Sim, Stats};
 pub use protocol::{

@@ -19,14 +19,32 @@ use crate::scenario::{Bank, KeyDist, WorkloadConfig};
 use crate::time::Time;
 use crate::trace::{Addr, Event as TraceEvent, Trace};
 
-/// What a client asks the engine to do.
+/// What a client asks its host (the engine, or `faultline cluster`) to do.
 #[derive(Debug)]
-pub(crate) enum ClientStep {
+pub enum ClientStep {
     /// Send `request` to `to`, and call [`Clients::timeout`] with `seq` and `attempt`
     /// at `timeout_at` unless a reply settles it first.
-    Send { client: ClientId, to: NodeId, request: Request, seq: u64, attempt: u32, timeout_at: Time },
+    Send {
+        /// The client sending.
+        client: ClientId,
+        /// The node it goes to.
+        to: NodeId,
+        /// The request.
+        request: Request,
+        /// The operation's number.
+        seq: u64,
+        /// Which attempt this is.
+        attempt: u32,
+        /// When this attempt times out.
+        timeout_at: Time,
+    },
     /// Call [`Clients::next`] for `client` at `at`.
-    Wake { client: ClientId, at: Time },
+    Wake {
+        /// The client.
+        client: ClientId,
+        /// When.
+        at: Time,
+    },
 }
 
 /// The trace's events about clients carry no message or timer: any types serialise
@@ -59,7 +77,9 @@ struct ClientState {
     seen: BTreeMap<String, String>,
 }
 
-pub(crate) struct Clients {
+/// The workload's clients: which operation each invokes next, where it sends it, and
+/// what it records in the history when an answer (or none) comes back.
+pub struct Clients {
     cfg: WorkloadConfig,
     rng: SimRng,
     clients: Vec<ClientState>,
@@ -68,7 +88,8 @@ pub(crate) struct Clients {
 }
 
 impl Clients {
-    pub(crate) fn new(cfg: WorkloadConfig, seed: u64) -> Clients {
+    /// The clients of workload `cfg`, drawing from the workload stream of `seed`.
+    pub fn new(cfg: WorkloadConfig, seed: u64) -> Clients {
         let key_weights = match cfg.distribution {
             KeyDist::Uniform => vec![1; cfg.keys],
             // Zipf: weight of the k-th key is 1/k^s, as integers so draws are exact, with
@@ -80,7 +101,8 @@ impl Clients {
         Clients { rng: SimRng::new(seed, Stream::Workload), clients: Vec::new(), issued: 0, key_weights, cfg }
     }
 
-    pub(crate) fn bank(&self) -> Option<Bank> {
+    /// The bank, for a bank workload.
+    pub fn bank(&self) -> Option<Bank> {
         self.cfg.bank
     }
 
@@ -118,7 +140,7 @@ impl Clients {
 
 impl Clients {
     /// How many clients, and when they start: the engine wakes each at the start.
-    pub(crate) fn boot(&mut self, nodes: usize) -> impl Iterator<Item = ClientStep> + use<> {
+    pub fn boot(&mut self, nodes: usize) -> impl Iterator<Item = ClientStep> + use<> {
         for i in 0..self.cfg.clients {
             self.clients.push(ClientState {
                 home: i % nodes,
@@ -133,7 +155,7 @@ impl Clients {
     }
 
     /// A client is free: it invokes its next operation, if the workload has one left.
-    pub(crate) fn next(
+    pub fn next(
         &mut self,
         client: ClientId,
         now: Time,
@@ -177,7 +199,7 @@ impl Clients {
     }
 
     /// A node answered `client`.
-    pub(crate) fn reply(
+    pub fn reply(
         &mut self,
         client: ClientId,
         reply: Reply,
@@ -225,7 +247,7 @@ impl Clients {
 
     /// `client`'s attempt `attempt` of operation `seq` timed out: retry, or give up.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn timeout(
+    pub fn timeout(
         &mut self,
         client: ClientId,
         seq: u64,
@@ -282,7 +304,7 @@ impl Clients {
     }
 
     /// At the end of the run, operations still outstanding are indeterminate.
-    pub(crate) fn finish(&mut self, now: Time, history: &mut History) {
+    pub fn finish(&mut self, now: Time, history: &mut History) {
         for c in &mut self.clients {
             if let Some(p) = c.pending.take() {
                 history.complete(p.op_id, now, Completion::gave_up(&p.request.op, GaveUp::RunEnded));

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use faultline_sim::disk::Durable;
 use faultline_sim::scenario::{Bank, Scenario};
 use faultline_sim::{ClientId, Ctx, NodeId, Observation, Op, Protocol};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A transaction, named by the client request that started it.
 pub use faultline_sim::observe::{TxnId, show_txn};
@@ -90,13 +90,13 @@ impl Layout {
 }
 
 /// One participant's piece of a transaction: `(account, change)`; a change of 0 reads.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Piece {
     pub changes: Vec<(String, i64)>,
 }
 
 /// Where a participant stands on a transaction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Status {
     /// Voted yes; does not know the outcome (2PC: blocked until it learns it).
     Uncertain,
@@ -114,7 +114,7 @@ impl Status {
 }
 
 /// What a node keeps on disk.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Record {
     /// A participant's account: its balance and the transaction that wrote it last.
     Account(i64, TxnId),
@@ -148,7 +148,7 @@ pub struct Ledger {
 }
 
 /// The answer to a vote request.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Vote {
     pub yes: bool,
     /// Yes: `(account, balance)` read. No: why.

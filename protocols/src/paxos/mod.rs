@@ -53,7 +53,7 @@ use faultline_sim::disk::Durable;
 use faultline_sim::time::Dur;
 use faultline_sim::trace::Fnv64;
 use faultline_sim::{ClientId, Cluster, Ctx, NodeId, Observation, Op, Outcome, Protocol, Reply, Request, TimerId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::kv::Store;
 
@@ -124,13 +124,13 @@ pub fn print<T: std::hash::Hash>(value: &T) -> u64 {
 pub type Reported = Vec<(u64, Ballot, Cmd)>;
 
 /// A log entry's command.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Cmd {
     Noop,
     Op { client: ClientId, seq: u64, op: Op },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Msg {
     Prepare {
         ballot: Ballot,
@@ -169,13 +169,13 @@ pub enum Msg {
 
 faultline_sim::message_kinds!(Msg { Prepare, Promise, Nack, Accept, Accepted, Commit, Heartbeat, Behind });
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Timer {
     Election,
     Heartbeat,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Stored {
     Promised(Ballot),
     Accepted(Ballot, Cmd),

@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use faultline_sim::disk::Durable;
 use faultline_sim::time::Dur;
 use faultline_sim::{Ctx, NodeId, Observation, Protocol, Request, TimerId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Ballot, observed, print};
 
@@ -40,7 +40,7 @@ pub const PROBES: &[(&str, &str)] = &[
     ("ballots", "the highest round any proposer has reached (how much duelling it took)"),
 ];
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Msg {
     Prepare { ballot: Ballot },
     Promise { ballot: Ballot, accepted: Option<(Ballot, String)> },
@@ -51,13 +51,13 @@ pub enum Msg {
 
 faultline_sim::message_kinds!(Msg { Prepare, Promise, Nack, Accept, Accepted });
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Timer {
     /// Start (or restart) a round, unless the value is learned.
     Propose,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Stored {
     Promised(Ballot),
     Accepted(Ballot, String),

@@ -8,10 +8,10 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use faultline_sim::Request;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What an entry asks the state machine to do.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Cmd {
     /// A new leader's first entry: lets it commit (and serve reads) in its own term.
     Noop,
@@ -19,12 +19,12 @@ pub enum Cmd {
     Client(Arc<Request>),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Entry {
     pub term: u64,
     pub cmd: Cmd,
     /// Fingerprint of the log up to here (recomputed by each holder).
-    #[serde(skip)]
+    #[serde(default, skip_serializing_if = "faultline_sim::wire::tracing")]
     pub chain: u64,
 }
 

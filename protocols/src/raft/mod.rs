@@ -47,7 +47,7 @@ use faultline_sim::disk::Durable;
 use faultline_sim::observe::Command;
 use faultline_sim::time::Dur;
 use faultline_sim::{ClientId, Ctx, NodeId, Observation, Op, Outcome, Protocol, Reply, Request, TimerId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::kv::Store;
 pub use log::{Cmd, Entry, Log};
@@ -103,7 +103,7 @@ impl Variant {
 }
 
 /// A follower's hint after a failed consistency check.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Conflict {
     /// The term of the follower's entry at `prev_index`, if it has one there.
     pub term: Option<u64>,
@@ -111,7 +111,7 @@ pub struct Conflict {
     pub index: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Msg {
     /// With `pre`, a PreVote: "would you vote for me in `term`?", changing nothing.
     RequestVote {
@@ -147,9 +147,9 @@ pub enum Msg {
         term: u64,
         index: u64,
         last_term: u64,
-        #[serde(skip)]
+        #[serde(default, skip_serializing_if = "faultline_sim::wire::tracing")]
         chain: u64,
-        /// Traced as a size, not the whole map.
+        /// Traced as a size, not the whole map; whole on the wire.
         #[serde(serialize_with = "store_summary")]
         store: Box<Store>,
         round: u64,
@@ -163,7 +163,7 @@ pub enum Msg {
 
 faultline_sim::message_kinds!(Msg { RequestVote, Vote, Append, Appended, InstallSnapshot, Installed });
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Timer {
     Election,
     Heartbeat {
@@ -176,7 +176,7 @@ pub enum Timer {
 }
 
 /// What a node keeps on disk.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Stored {
     Term(u64),
     Vote(Option<NodeId>),
@@ -253,6 +253,9 @@ pub struct Raft {
 }
 
 fn store_summary<S: serde::Serializer>(store: &Store, s: S) -> Result<S::Ok, S::Error> {
+    if faultline_sim::wire::carrying() {
+        return store.serialize(s);
+    }
     s.serialize_str(&format!("{} keys, {} sessions", store.data.len(), store.sessions.len()))
 }
 

@@ -43,7 +43,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use faultline_sim::disk::Durable;
 use faultline_sim::time::Dur;
 use faultline_sim::{Cluster, Ctx, NodeId, Protocol, Request, TimerId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::commit::{
     COORDINATOR, Layout, Ledger, Piece, Record, Status, Txn, TxnId, Vote, answer_ask, begin, decide,
@@ -67,7 +67,7 @@ pub const ASK_EVERY_MS: u64 = 200;
 pub const VARIANTS: &[(&str, &str)] =
     &[("correct", "pre-commit round, logged decisions, termination by the survivors, recovery by asking")];
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Msg {
     CanCommit {
         txn: TxnId,
@@ -120,7 +120,7 @@ impl Msg {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Timer {
     Resend {
         txn: TxnId,

@@ -44,7 +44,7 @@ use std::collections::BTreeMap;
 use faultline_sim::disk::Durable;
 use faultline_sim::time::Dur;
 use faultline_sim::{Cluster, Ctx, NodeId, Protocol, Request, TimerId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::commit::{
     COORDINATOR, Layout, Ledger, Piece, Record, Txn, TxnId, Vote, answer_ask, begin, decide, recover_coordinator,
@@ -91,7 +91,7 @@ impl Variant {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Msg {
     Prepare {
         txn: TxnId,
@@ -117,7 +117,7 @@ pub enum Msg {
 
 faultline_sim::message_kinds!(Msg { Prepare, Vote, Decision, Ack, Ask });
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Timer {
     Resend { txn: TxnId, round: u32 },
     VoteTimeout { txn: TxnId },

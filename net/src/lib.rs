@@ -1,0 +1,358 @@
+//! The host for real networks: any faultline protocol, unchanged, as a process on
+//! real sockets with a real disk.
+//!
+//! A node is one task. The protocol is the same sans-IO state machine the simulator
+//! runs; here its effects are carried out for real: a send is a UDP datagram to the
+//! peer's address, a timer is a deadline on the runtime's clock, a write goes to the
+//! node's own file and a sync is an `fsync` (so a `kill -9` loses exactly what the
+//! simulator's crash loses), and notes and observations go to the node's own trace
+//! file, in the simulator's trace format, for the collector to merge and judge.
+//!
+//! The runtime calls go through madsim: built normally, madsim is tokio and the
+//! sockets are the kernel's; built with `--cfg madsim` (in a target directory of its
+//! own), the same host runs inside madsim's deterministic simulator. Datagrams, not
+//! madsim's TCP `Endpoint`: the protocols are written for a network that loses and
+//! reorders, and madsim 0.2.34's std-mode `Endpoint` unwraps a refused connection,
+//! which a killed peer produces on every send.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use faultline_sim::disk::Durable;
+use faultline_sim::protocol::{Ctx, Effect, NodeId, Protocol, Reply, Request, TimerId};
+use faultline_sim::rng::{SimRng, Stream};
+use faultline_sim::trace::{Event, NodeIdName, Trace};
+use faultline_sim::wire;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+#[cfg(madsim)]
+use madsim::net::UdpSocket;
+#[cfg(not(madsim))]
+use tokio::net::UdpSocket;
+
+/// The largest datagram a node sends or reads: a message that does not fit is not
+/// sent (and the node's trace says so), as a network drops what it cannot carry.
+pub const DATAGRAM_BYTES_MAX: usize = 65_000;
+
+/// What travels between processes.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Wire<M> {
+    /// A protocol message from node `from` (its index: n1 is 0).
+    Peer {
+        /// The sender's index.
+        from: usize,
+        /// The message.
+        msg: M,
+    },
+    /// A client's request to a node.
+    Request(Request),
+    /// A node's answer to a client.
+    Reply(Reply),
+}
+
+/// Who a node is and where everything is.
+#[derive(Clone, Debug)]
+pub struct NodeSpec {
+    /// This node's index (n1 is 0).
+    pub id: usize,
+    /// Every node's address, by index; this node binds its own.
+    pub peers: Vec<SocketAddr>,
+    /// The node's own folder: its disk file and its trace.
+    pub dir: PathBuf,
+    /// Seeds the node's random stream, as the simulator does.
+    pub seed: u64,
+    /// The cluster's time zero, in nanoseconds since the Unix epoch: every node's
+    /// trace and the clients' history count from it, so they merge on one axis.
+    pub epoch_ns: u64,
+}
+
+/// Nanoseconds since `epoch_ns` on the wall clock (0 before it).
+#[allow(clippy::disallowed_methods)] // a real network's time is the wall clock's
+pub fn since(epoch_ns: u64) -> u64 {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+    u64::try_from(now).unwrap_or(u64::MAX).saturating_sub(epoch_ns)
+}
+
+/// The wall clock now, in nanoseconds since the Unix epoch.
+pub fn now_ns() -> u64 {
+    since(0)
+}
+
+/// A node's durable state: a map in one file, replaced atomically on every sync.
+pub struct DiskFile<S> {
+    path: PathBuf,
+    durable: Durable<S>,
+    pending: Vec<(String, Option<S>)>,
+}
+
+impl<S: Clone + Serialize + DeserializeOwned> DiskFile<S> {
+    /// Opens `dir/disk.json`, or an empty disk when there is none yet.
+    pub fn open(dir: &Path) -> io::Result<DiskFile<S>> {
+        let path = dir.join("disk.json");
+        let durable = match std::fs::read(&path) {
+            Ok(bytes) => wire::decode(&bytes).map_err(|e| {
+                io::Error::new(io::ErrorKind::InvalidData, format!("{}: not a node's disk: {e}", path.display()))
+            })?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Durable::new(),
+            Err(e) => return Err(e),
+        };
+        Ok(DiskFile { path, durable, pending: Vec::new() })
+    }
+
+    /// What survived the last crash.
+    pub fn durable(&self) -> &Durable<S> {
+        &self.durable
+    }
+
+    /// A write that a crash loses until the next sync.
+    pub fn write(&mut self, key: String, value: Option<S>) {
+        self.pending.push((key, value));
+    }
+
+    /// Makes every write so far durable: a new file, fsynced, renamed over the old
+    /// one, and the folder fsynced, so a crash leaves the old map or the new one.
+    pub fn sync(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        for (key, value) in self.pending.drain(..) {
+            match value {
+                Some(v) => self.durable.insert(key, v),
+                None => self.durable.remove(&key),
+            };
+        }
+        let bytes = wire::encode(&self.durable).map_err(io::Error::other)?;
+        let tmp = self.path.with_extension("json.tmp");
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &self.path)?;
+        if let Some(dir) = self.path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+/// One node: the protocol and everything its effects touch.
+struct Node<P: Protocol> {
+    spec: NodeSpec,
+    config: P::Config,
+    protocol: Option<P>,
+    rng: SimRng,
+    next_timer: u64,
+    /// Live timers by deadline (node time), then id.
+    timers: BTreeMap<(u64, TimerId), P::Timer>,
+    deadlines: BTreeMap<TimerId, u64>,
+    disk: DiskFile<P::Stored>,
+    trace: Trace,
+    /// Where each client's last request came from: its answer goes there.
+    clients: BTreeMap<usize, SocketAddr>,
+    outbox: Vec<(SocketAddr, Vec<u8>)>,
+}
+
+impl<P: Protocol> Node<P>
+where
+    P::Msg: DeserializeOwned,
+    P::Stored: DeserializeOwned,
+{
+    fn open(config: P::Config, spec: NodeSpec) -> io::Result<Node<P>> {
+        std::fs::create_dir_all(&spec.dir)?;
+        let disk = DiskFile::open(&spec.dir)?;
+        // Appended to: a restarted node adds to what its earlier incarnation wrote.
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(spec.dir.join("trace.jsonl"))?;
+        let trace = Trace::to_writer(Box::new(LineWriter(file)));
+        // A restarted process draws a fresh stream: mix in when it started.
+        let rng = SimRng::new(spec.seed ^ now_ns().rotate_left(17), Stream::Node(spec.id));
+        Ok(Node {
+            spec,
+            config,
+            protocol: None,
+            rng,
+            next_timer: 0,
+            timers: BTreeMap::new(),
+            deadlines: BTreeMap::new(),
+            disk,
+            trace,
+            clients: BTreeMap::new(),
+            outbox: Vec::new(),
+        })
+    }
+
+    fn now(&self) -> u64 {
+        since(self.spec.epoch_ns)
+    }
+
+    /// Calls the protocol with a fresh context and carries out what it asked.
+    fn step(&mut self, f: impl FnOnce(&mut Ctx<'_, P>, &mut Option<P>, &P::Config)) -> io::Result<()> {
+        let now = self.now();
+        let mut effects = Vec::new();
+        {
+            let mut ctx = Ctx::manual(
+                NodeId(self.spec.id),
+                self.spec.peers.len(),
+                now,
+                &mut self.rng,
+                &mut effects,
+                &mut self.next_timer,
+            );
+            f(&mut ctx, &mut self.protocol, &self.config);
+        }
+        for effect in effects {
+            self.apply(now, effect)?;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, now: u64, effect: Effect<P>) -> io::Result<()> {
+        let me = NodeIdName(NodeId(self.spec.id));
+        match effect {
+            Effect::Send { to, msg } => {
+                if let Some(&addr) = self.spec.peers.get(to.0) {
+                    self.post(addr, &Wire::Peer { from: self.spec.id, msg }, now);
+                }
+            }
+            Effect::SetTimer { id, after, timer } => {
+                let at = now.saturating_add(after.nanos());
+                self.timers.insert((at, id), timer);
+                self.deadlines.insert(id, at);
+            }
+            Effect::CancelTimer { id } => {
+                if let Some(at) = self.deadlines.remove(&id) {
+                    self.timers.remove(&(at, id));
+                }
+            }
+            Effect::Reply(reply) => {
+                if let Some(&addr) = self.clients.get(&reply.client) {
+                    self.post(addr, &Wire::<P::Msg>::Reply(reply), now);
+                }
+            }
+            Effect::Write { key, value } => self.disk.write(key, value),
+            Effect::Sync => self.disk.sync()?,
+            Effect::Note(text) => self.trace.emit::<(), ()>(now, &Event::Note { node: me, text: text.as_str() }),
+            Effect::Observe(obs) => self.trace.emit::<(), ()>(now, &Event::Observe { node: me, obs: &*obs }),
+        }
+        Ok(())
+    }
+
+    fn post(&mut self, to: SocketAddr, wire: &Wire<P::Msg>, now: u64) {
+        match wire::encode(wire) {
+            Ok(bytes) if bytes.len() <= DATAGRAM_BYTES_MAX => self.outbox.push((to, bytes)),
+            Ok(bytes) => {
+                let text = format!("not sent: a message of {} bytes is over the datagram limit", bytes.len());
+                let node = NodeIdName(NodeId(self.spec.id));
+                self.trace.emit::<(), ()>(now, &Event::Note { node, text: text.as_str() });
+            }
+            Err(e) => {
+                let text = format!("not sent: {e}");
+                let node = NodeIdName(NodeId(self.spec.id));
+                self.trace.emit::<(), ()>(now, &Event::Note { node, text: text.as_str() });
+            }
+        }
+    }
+
+    fn start(&mut self) -> io::Result<()> {
+        let durable = self.disk.durable().clone();
+        self.step(|ctx, p, config| *p = Some(P::start(ctx, config, &durable)))
+    }
+
+    fn on_datagram(&mut self, bytes: &[u8], from: SocketAddr) -> io::Result<()> {
+        // Anything that does not decode is dropped, as a network drops garbage.
+        let Ok(wire) = wire::decode::<Wire<P::Msg>>(bytes) else { return Ok(()) };
+        match wire {
+            Wire::Peer { from: peer, msg } if peer < self.spec.peers.len() => {
+                self.step(|ctx, p, _| p.as_mut().expect("started").on_message(ctx, NodeId(peer), msg))
+            }
+            Wire::Request(request) => {
+                self.clients.insert(request.client, from);
+                self.step(|ctx, p, _| p.as_mut().expect("started").on_request(ctx, request))
+            }
+            Wire::Peer { .. } | Wire::Reply(_) => Ok(()),
+        }
+    }
+
+    /// Fires every timer that is due.
+    fn fire_due(&mut self) -> io::Result<()> {
+        loop {
+            let now = self.now();
+            let Some((&(at, id), _)) = self.timers.first_key_value() else { return Ok(()) };
+            if at > now {
+                return Ok(());
+            }
+            let timer = self.timers.remove(&(at, id)).expect("the first timer");
+            self.deadlines.remove(&id);
+            self.step(|ctx, p, _| p.as_mut().expect("started").on_timer(ctx, id, timer))?;
+        }
+    }
+
+    /// How long until the next timer (at most a second, so the loop wakes anyway).
+    fn wait(&self) -> Duration {
+        let now = self.now();
+        let next = self.timers.first_key_value().map_or(now + 1_000_000_000, |(&(at, _), _)| at);
+        Duration::from_nanos(next.saturating_sub(now).min(1_000_000_000))
+    }
+
+    async fn flush(&mut self, socket: &UdpSocket) -> io::Result<()> {
+        for (to, bytes) in self.outbox.drain(..) {
+            // A peer that is down refuses the datagram; the message is lost, as the
+            // simulator loses a message to a crashed node.
+            let _ = socket.send_to(&bytes, to).await;
+        }
+        if let Err(e) = self.trace.finish() {
+            return Err(io::Error::new(e.kind(), format!("{}: the node's trace: {e}", self.spec.dir.display())));
+        }
+        Ok(())
+    }
+}
+
+/// Flushes on every line, so a `kill -9` loses at most the line being written.
+struct LineWriter(std::fs::File);
+
+impl Write for LineWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// Runs node `spec.id` until the process is killed: binds its address, starts the
+/// protocol from its disk, and serves peers, clients and timers.
+pub async fn serve<P: Protocol>(config: P::Config, spec: NodeSpec) -> io::Result<()>
+where
+    P::Msg: DeserializeOwned,
+    P::Stored: DeserializeOwned,
+{
+    let addr = *spec.peers.get(spec.id).ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, format!("node {} is not among {} peers", spec.id, spec.peers.len()))
+    })?;
+    let socket = UdpSocket::bind(addr).await.map_err(|e| io::Error::new(e.kind(), format!("binding {addr}: {e}")))?;
+    let mut node = Node::<P>::open(config, spec)?;
+    node.start()?;
+    node.flush(&socket).await?;
+    let mut buf = vec![0u8; DATAGRAM_BYTES_MAX + 1];
+    loop {
+        match madsim::time::timeout(node.wait(), socket.recv_from(&mut buf)).await {
+            Ok(Ok((n, from))) if n <= DATAGRAM_BYTES_MAX => node.on_datagram(&buf[..n], from)?,
+            // Too long, a refused send reported back (ICMP), or no datagram in time.
+            Ok(_) | Err(_) => {}
+        }
+        node.fire_due()?;
+        node.flush(&socket).await?;
+    }
+}
+
+/// [`serve`] on a runtime of its own (std mode: tokio on this thread).
+#[cfg(not(madsim))]
+pub fn run_node<P: Protocol>(config: P::Config, spec: NodeSpec) -> io::Result<()>
+where
+    P::Msg: DeserializeOwned,
+    P::Stored: DeserializeOwned,
+{
+    tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(serve::<P>(config, spec))
+}
