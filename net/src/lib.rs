@@ -24,6 +24,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use faultline_sim::disk::Durable;
 use faultline_sim::protocol::{Ctx, Effect, NodeId, Protocol, Reply, Request, TimerId};
 use faultline_sim::rng::{SimRng, Stream};
+use faultline_sim::time::Ppm;
 use faultline_sim::trace::{Event, NodeIdName, Trace};
 use faultline_sim::wire;
 use serde::de::DeserializeOwned;
@@ -52,6 +53,25 @@ pub enum Wire<M> {
     Request(Request),
     /// A node's answer to a client.
     Reply(Reply),
+    /// From the cluster's driver: which links of this node are cut. `out[j]`: what
+    /// this node sends to node j is lost; `into[j]`: what j sends it is lost. The
+    /// driver sends it on every change and again every 100 ms (a restarted node, or
+    /// a lost datagram, hears it soon).
+    Cuts {
+        /// Links from this node that are cut.
+        out: Vec<bool>,
+        /// Links to this node that are cut.
+        into: Vec<bool>,
+    },
+    /// To the driver: node `node` leads in `term` ([`Protocol::leads`]), or not.
+    /// Sent when it changes, and after every [`Wire::Cuts`]: a fault aimed at "the
+    /// leader" needs to know who that is.
+    Leads {
+        /// The node.
+        node: usize,
+        /// The term it leads, if it does.
+        term: Option<u64>,
+    },
 }
 
 /// Who a node is and where everything is.
@@ -68,6 +88,20 @@ pub struct NodeSpec {
     /// The cluster's time zero, in nanoseconds since the Unix epoch: every node's
     /// trace and the clients' history count from it, so they merge on one axis.
     pub epoch_ns: u64,
+    /// The network's faults, injected by the sender: the chance a message to a peer
+    /// is lost, and that it is sent twice; and the chance an answer to a client is lost.
+    pub faults: LinkFaults,
+}
+
+/// Faults a node injects into what it sends, as parts per million.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkFaults {
+    /// A message to a peer is lost.
+    pub loss: Ppm,
+    /// A message to a peer is sent twice.
+    pub duplicate: Ppm,
+    /// An answer to a client is lost.
+    pub client_loss: Ppm,
 }
 
 /// Nanoseconds since `epoch_ns` on the wall clock (0 before it).
@@ -153,6 +187,12 @@ struct Node<P: Protocol> {
     /// Where each client's last request came from: its answer goes there.
     clients: BTreeMap<usize, SocketAddr>,
     outbox: Vec<(SocketAddr, Vec<u8>)>,
+    /// Cut links, as the driver last said (see [`Wire::Cuts`]).
+    cut_out: Vec<bool>,
+    cut_into: Vec<bool>,
+    /// Where the driver's messages come from, and what it was last told of leadership.
+    driver: Option<SocketAddr>,
+    told_leads: Option<Option<u64>>,
 }
 
 impl<P: Protocol> Node<P>
@@ -168,7 +208,12 @@ where
         let trace = Trace::to_writer(Box::new(LineWriter(file)));
         // A restarted process draws a fresh stream: mix in when it started.
         let rng = SimRng::new(spec.seed ^ now_ns().rotate_left(17), Stream::Node(spec.id));
+        let n = spec.peers.len();
         Ok(Node {
+            cut_out: vec![false; n],
+            cut_into: vec![false; n],
+            driver: None,
+            told_leads: None,
             spec,
             config,
             protocol: None,
@@ -212,8 +257,17 @@ where
         let me = NodeIdName(NodeId(self.spec.id));
         match effect {
             Effect::Send { to, msg } => {
-                if let Some(&addr) = self.spec.peers.get(to.0) {
+                let faults = self.spec.faults;
+                let cut = self.cut_out.get(to.0).copied().unwrap_or(true);
+                if let Some(&addr) = self.spec.peers.get(to.0)
+                    && !cut
+                    && !self.rng.chance(faults.loss)
+                {
+                    let twice = self.rng.chance(faults.duplicate);
                     self.post(addr, &Wire::Peer { from: self.spec.id, msg }, now);
+                    if twice && let Some(last) = self.outbox.last().cloned() {
+                        self.outbox.push(last);
+                    }
                 }
             }
             Effect::SetTimer { id, after, timer } => {
@@ -227,7 +281,10 @@ where
                 }
             }
             Effect::Reply(reply) => {
-                if let Some(&addr) = self.clients.get(&reply.client) {
+                let lost = self.rng.chance(self.spec.faults.client_loss);
+                if let Some(&addr) = self.clients.get(&reply.client)
+                    && !lost
+                {
                     self.post(addr, &Wire::<P::Msg>::Reply(reply), now);
                 }
             }
@@ -264,14 +321,21 @@ where
         // Anything that does not decode is dropped, as a network drops garbage.
         let Ok(wire) = wire::decode::<Wire<P::Msg>>(bytes) else { return Ok(()) };
         match wire {
-            Wire::Peer { from: peer, msg } if peer < self.spec.peers.len() => {
+            Wire::Peer { from: peer, msg } if peer < self.spec.peers.len() && !self.cut_into[peer] => {
                 self.step(|ctx, p, _| p.as_mut().expect("started").on_message(ctx, NodeId(peer), msg))
+            }
+            Wire::Cuts { out, into } if out.len() == self.cut_out.len() && into.len() == self.cut_into.len() => {
+                self.cut_out = out;
+                self.cut_into = into;
+                self.driver = Some(from);
+                self.told_leads = None; // said again: the driver may have missed it
+                Ok(())
             }
             Wire::Request(request) => {
                 self.clients.insert(request.client, from);
                 self.step(|ctx, p, _| p.as_mut().expect("started").on_request(ctx, request))
             }
-            Wire::Peer { .. } | Wire::Reply(_) => Ok(()),
+            Wire::Peer { .. } | Wire::Reply(_) | Wire::Cuts { .. } | Wire::Leads { .. } => Ok(()),
         }
     }
 
@@ -296,7 +360,20 @@ where
         Duration::from_nanos(next.saturating_sub(now).min(1_000_000_000))
     }
 
+    /// Tells the driver when this node's leadership changed.
+    fn report_leadership(&mut self) {
+        let leads = self.protocol.as_ref().and_then(P::leads);
+        if let Some(driver) = self.driver
+            && self.told_leads != Some(leads)
+            && let Ok(bytes) = wire::encode(&Wire::<()>::Leads { node: self.spec.id, term: leads })
+        {
+            self.outbox.push((driver, bytes));
+            self.told_leads = Some(leads);
+        }
+    }
+
     async fn flush(&mut self, socket: &UdpSocket) -> io::Result<()> {
+        self.report_leadership();
         for (to, bytes) in self.outbox.drain(..) {
             // A peer that is down refuses the datagram; the message is lost, as the
             // simulator loses a message to a crashed node.

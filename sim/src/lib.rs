@@ -81,7 +81,7 @@ pub mod digest;
 pub mod disk;
 pub mod engine;
 pub mod fmath;
-mod nemesis;
+pub mod nemesis;
 pub mod network;
 pub mod protocol;
 pub mod queue;

@@ -14,16 +14,18 @@ use crate::time::Time;
 
 /// A step of the nemesis, scheduled as an event.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum NemesisStep {
+pub enum NemesisStep {
+    /// Start a fault.
     Start,
     /// Heal the fault with this id.
     Heal(u32),
+    /// Heal everything and start nothing more.
     Stop,
 }
 
 /// What the nemesis asks of the engine, carried out in order.
 #[derive(Clone, Debug)]
-pub(crate) enum Act {
+pub enum Act {
     /// Inject (or heal) a fault.
     Fault(FaultAction),
     /// Put a node's clock back to the scenario's own skew and drift.
@@ -33,7 +35,7 @@ pub(crate) enum Act {
 }
 
 /// What the nemesis sees of the cluster when it picks a fault.
-pub(crate) struct View {
+pub struct View {
     /// Per node: up (not crashed).
     pub up: Vec<bool>,
     /// Per node: paused.
@@ -50,7 +52,8 @@ enum Active {
     Clock(NodeId),
 }
 
-pub(crate) struct Nemesis {
+/// The random nemesis: see the module's documentation.
+pub struct Nemesis {
     cfg: NemesisConfig,
     /// Faults started and not yet healed, by id: at most one unless `overlap`.
     active: Vec<(u32, Active)>,
@@ -61,12 +64,13 @@ pub(crate) struct Nemesis {
 }
 
 impl Nemesis {
-    pub(crate) fn new(cfg: NemesisConfig) -> Nemesis {
+    /// A nemesis for `cfg`.
+    pub fn new(cfg: NemesisConfig) -> Nemesis {
         Nemesis { cfg, active: Vec::new(), starting: None, next_id: 0, stopped: false }
     }
 
     /// At the start of the run: when to start the first fault, and when to stop.
-    pub(crate) fn boot(&self, rng: &mut SimRng) -> Vec<Act> {
+    pub fn boot(&self, rng: &mut SimRng) -> Vec<Act> {
         if self.cfg.kinds.is_empty() {
             return Vec::new();
         }
@@ -80,14 +84,15 @@ impl Nemesis {
     }
 
     /// Whether it has stopped (every later step does nothing).
-    pub(crate) fn stopped(&self) -> bool {
+    /// Whether it has stopped.
+    pub fn stopped(&self) -> bool {
         self.stopped
     }
 
     /// The first half of a start: picks a fault and returns it to inject now (none
     /// if the node it drew cannot take it). The engine injects it, then calls
     /// [`Nemesis::started`] with who is up after it.
-    pub(crate) fn start(&mut self, rng: &mut SimRng, view: &View) -> Option<FaultAction> {
+    pub fn start(&mut self, rng: &mut SimRng, view: &View) -> Option<FaultAction> {
         let n = view.up.len();
         let kinds = &self.cfg.kinds;
         let kind = kinds[rng.below(kinds.len() as u64) as usize];
@@ -138,7 +143,7 @@ impl Nemesis {
     /// and, with overlapping faults, restarts crashed nodes until a majority is up
     /// (as the MIT lab's Figure 8 test does) and schedules the next start. `up`:
     /// which nodes are up now, after the fault.
-    pub(crate) fn started(&mut self, now: Time, rng: &mut SimRng, mut up: Vec<bool>) -> Vec<Act> {
+    pub fn started(&mut self, now: Time, rng: &mut SimRng, mut up: Vec<bool>) -> Vec<Act> {
         let id = self.next_id;
         self.next_id += 1;
         if let Some(a) = self.starting.take() {
@@ -165,7 +170,7 @@ impl Nemesis {
     }
 
     /// Heals fault `id` at `now`; without overlap, schedules the next start.
-    pub(crate) fn heal(&mut self, id: u32, now: Time, rng: &mut SimRng) -> Vec<Act> {
+    pub fn heal(&mut self, id: u32, now: Time, rng: &mut SimRng) -> Vec<Act> {
         let mut acts: Vec<Act> = match self.active.iter().position(|a| a.0 == id) {
             Some(i) => heal_one(self.active.remove(i).1),
             None => Vec::new(),
@@ -177,7 +182,7 @@ impl Nemesis {
     }
 
     /// Heals everything it started, and stops.
-    pub(crate) fn stop(&mut self) -> Vec<Act> {
+    pub fn stop(&mut self) -> Vec<Act> {
         self.stopped = true;
         self.active.drain(..).flat_map(|(_, a)| heal_one(a)).collect()
     }

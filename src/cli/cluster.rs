@@ -21,7 +21,10 @@ use std::time::Duration;
 use faultline_net::{NodeSpec, Wire, since};
 use faultline_sim::history::History;
 use faultline_sim::judge::Judge;
+use faultline_sim::nemesis::{Act, Nemesis, NemesisStep, View};
+use faultline_sim::network::Cuts;
 use faultline_sim::protocol::{NodeId, Reply};
+use faultline_sim::rng::{SimRng, Stream};
 use faultline_sim::scenario::{FaultAction, Scenario, Target};
 use faultline_sim::trace::{Event, NodeIdName, ReadEvent, Trace};
 use faultline_sim::wire;
@@ -110,6 +113,7 @@ pub fn node(args: NodeArgs) -> u8 {
         dir: args.dir,
         seed: args.seed,
         epoch_ns: args.epoch_ns.unwrap_or_else(faultline_net::now_ns),
+        faults: link_faults(&scenario),
     };
     match run(&scenario, spec) {
         Ok(()) => EXIT_OK,
@@ -118,6 +122,14 @@ pub fn node(args: NodeArgs) -> u8 {
             EXIT_CLUSTER
         }
     }
+}
+
+/// The loss and duplication a node injects, from the scenario's [network] (one rate
+/// on every peer link: [`unsupported`] refuses per-link rates).
+fn link_faults(s: &Scenario) -> faultline_net::LinkFaults {
+    let n = s.nodes;
+    let peer = if n > 1 { s.network.links[1] } else { s.network.client_link };
+    faultline_net::LinkFaults { loss: peer.loss, duplicate: peer.duplicate, client_loss: s.network.client_link.loss }
 }
 
 fn runner(scenario: &Scenario) -> Option<&'static faultline_protocols::NodeRunner> {
@@ -150,25 +162,58 @@ fn unsupported(s: &Scenario) -> Option<String> {
     if s.workload.is_none() {
         return say("a real cluster needs a [workload]: the clients' history is what it judges".into());
     }
-    if s.nemesis.is_some() {
-        return say("the random nemesis does not run on a real cluster yet: give the faults as [[faults]]".into());
+    if let Some(nem) = &s.nemesis
+        && nem.kinds.contains(&faultline_sim::scenario::NemesisKind::Clock)
+    {
+        return say(
+            "clock faults are not carried out on a real cluster: take \"clock\" out of the nemesis' kinds".into()
+        );
     }
-    let faulty = |l: &faultline_sim::scenario::LinkConfig| l.loss.0 > 0 || l.duplicate.0 > 0 || l.reorder.0 > 0;
-    if s.network.links.iter().chain([&s.network.client_link]).any(faulty) {
-        return say("loss, duplication and reordering are not injected on a real network yet: remove them from [network] (latency is the real network's own)".into());
+    if !s.clocks.iter().all(|&(skew, drift)| skew == 0 && drift == 0) {
+        return say(
+            "clock skew and drift are not carried out on a real cluster: every node reads the machine's clock".into()
+        );
+    }
+    let n = s.nodes;
+    let peer_links: Vec<_> = (0..n * n).filter(|i| i / n != i % n).map(|i| s.network.links[i]).collect();
+    let same = |l: &&faultline_sim::scenario::LinkConfig| {
+        (l.loss, l.duplicate) == (peer_links[0].loss, peer_links[0].duplicate)
+    };
+    if !peer_links.iter().all(|l| same(&l)) {
+        return say(
+            "a real cluster injects one loss and duplication rate on every link: give them in [network], not per link"
+                .into(),
+        );
+    }
+    if peer_links.iter().chain([&s.network.client_link]).any(|l| l.reorder.0 > 0) {
+        return say(
+            "reordering is not injected on a real network (loopback keeps order): remove `reorder` from [network]"
+                .into(),
+        );
+    }
+    if s.network.on_cut == faultline_sim::scenario::CutMode::Hold {
+        return say(
+            "on_cut = \"hold\" is not carried out on a real network: a cut link loses what is sent over it".into()
+        );
     }
     for (i, f) in s.faults.iter().enumerate() {
         let ok = matches!(
             f.action,
-            FaultAction::Crash(Target::Node(_))
-                | FaultAction::Restart(Target::Node(_) | Target::Crashed)
-                | FaultAction::Pause(Target::Node(_))
-                | FaultAction::Resume(Target::Node(_) | Target::Paused)
+            FaultAction::Crash(_)
+                | FaultAction::Restart(_)
+                | FaultAction::Pause(_)
+                | FaultAction::Resume(_)
+                | FaultAction::Partition(_)
+                | FaultAction::Split(_)
+                | FaultAction::Isolate(_)
+                | FaultAction::Cut { .. }
+                | FaultAction::Heal
         );
         if !ok {
             return say(format!(
                 "fault {} ({:?}) is not carried out on a real cluster yet: it applies crashes, restarts, pauses \
-                 and resumes of named nodes (kill -9, a new process on the node's files, SIGSTOP, SIGCONT)",
+                 and resumes (kill -9, a new process on the node's files, SIGSTOP, SIGCONT), and partitions, \
+                 cuts and heals (the nodes drop what crosses a cut link)",
                 i + 1,
                 f.action
             ));
@@ -270,6 +315,7 @@ enum Ev {
     Next(usize),
     Timeout { client: usize, seq: u64, attempt: u32 },
     Fault(usize),
+    Nemesis(NemesisStep),
 }
 
 /// The clients' side of a real run.
@@ -281,9 +327,66 @@ struct Driver<'a> {
     trace: Trace,
     agenda: BTreeMap<(u64, u64), Ev>,
     order: u64,
+    /// The links the scenario's faults have cut, as the simulator keeps them.
+    cuts: Cuts,
+    /// Draws a split's shape, and which client requests the client link loses.
+    rng: SimRng,
+    /// When the cuts were last told to every node.
+    told: u64,
+    /// The term each node last said it leads (`None`: it does not, or is down).
+    leads: Vec<Option<u64>>,
+    nemesis: Option<Nemesis>,
 }
 
 impl Driver<'_> {
+    /// The up node that leads with the highest term, as the nodes last said.
+    fn leader(&self) -> Option<usize> {
+        (0..self.scenario.nodes)
+            .filter(|&i| self.nodes.children[i].is_some() && !self.nodes.paused[i])
+            .filter_map(|i| self.leads[i].map(|t| (t, i)))
+            .max()
+            .map(|(_, i)| i)
+    }
+
+    /// The nodes a fault's target names, as the simulator resolves them.
+    fn resolve(&mut self, target: Target) -> Vec<usize> {
+        let n = self.scenario.nodes;
+        let up = |d: &Self, i: usize| d.nodes.children[i].is_some();
+        match target {
+            Target::Node(NodeId(x)) => (x < n).then_some(x).into_iter().collect(),
+            Target::Leader => self.leader().into_iter().collect(),
+            Target::Follower | Target::Any => {
+                let leader = if target == Target::Follower { self.leader() } else { None };
+                let pool: Vec<usize> = (0..n).filter(|&i| up(self, i) && Some(i) != leader).collect();
+                if pool.is_empty() {
+                    return Vec::new();
+                }
+                vec![pool[self.rng.below(pool.len() as u64) as usize]]
+            }
+            Target::Crashed => (0..n).filter(|&i| !up(self, i)).collect(),
+            Target::Paused => (0..n).filter(|&i| up(self, i) && self.nodes.paused[i]).collect(),
+        }
+    }
+
+    /// Tells every node which of its links are cut.
+    async fn tell_cuts(&mut self, socket: &tokio::net::UdpSocket) {
+        let n = self.scenario.nodes;
+        for i in 0..n {
+            let out = (0..n).map(|j| self.cuts.is_cut(NodeId(i), NodeId(j))).collect();
+            let into = (0..n).map(|j| self.cuts.is_cut(NodeId(j), NodeId(i))).collect();
+            if let Ok(bytes) = wire::encode(&Wire::<()>::Cuts { out, into }) {
+                let _ = socket.send_to(&bytes, self.nodes.peers[i]).await;
+            }
+        }
+        self.told = since(self.nodes.epoch_ns);
+    }
+
+    fn trace_cuts(&mut self, now: u64, kind: &str) {
+        let groups = self.cuts.groups().into_iter().map(|g| g.into_iter().map(NodeIdName).collect()).collect();
+        let cut = self.cuts.cut_links().into_iter().map(|(a, b)| (NodeIdName(a), NodeIdName(b))).collect();
+        self.trace.emit::<(), ()>(now, &Event::Partition { kind, groups, cut });
+    }
+
     fn at(&mut self, t: u64, ev: Ev) {
         self.order += 1;
         self.agenda.insert((t, self.order), ev);
@@ -294,8 +397,9 @@ impl Driver<'_> {
             None => {}
             Some(ClientStep::Wake { client, at }) => self.at(at, Ev::Next(client)),
             Some(ClientStep::Send { client, to, request, seq, attempt, timeout_at }) => {
-                if let (Some(addr), Ok(bytes)) =
-                    (self.nodes.peers.get(to.0), wire::encode(&Wire::<()>::Request(request)))
+                let lost = self.rng.chance(self.scenario.network.client_link.loss);
+                if let (Some(addr), Ok(bytes), false) =
+                    (self.nodes.peers.get(to.0), wire::encode(&Wire::<()>::Request(request)), lost)
                 {
                     // A node that is down refuses it: the attempt times out, as in the simulator.
                     let _ = socket.send_to(&bytes, addr).await;
@@ -305,40 +409,110 @@ impl Driver<'_> {
         }
     }
 
-    fn fault(&mut self, i: usize, now: u64) -> std::io::Result<()> {
+    /// Runs one step of the nemesis, as the engine does: it plans, the driver acts.
+    fn nemesis_step(&mut self, step: NemesisStep, now: u64) -> std::io::Result<()> {
+        let Some(mut nem) = self.nemesis.take() else { return Ok(()) };
+        let up = |d: &Self| d.nodes.children.iter().map(Option::is_some).collect::<Vec<bool>>();
+        let acts = match step {
+            _ if nem.stopped() => Vec::new(),
+            NemesisStep::Start => {
+                let view = View { up: up(self), paused: self.nodes.paused.clone(), leader: self.leader() };
+                if let Some(fault) = nem.start(&mut self.rng, &view) {
+                    self.apply(fault, now)?;
+                }
+                let after = up(self);
+                nem.started(now, &mut self.rng, after)
+            }
+            NemesisStep::Heal(id) => nem.heal(id, now, &mut self.rng),
+            NemesisStep::Stop => nem.stop(),
+        };
+        self.nemesis = Some(nem);
+        for act in acts {
+            match act {
+                Act::Fault(fault) => self.apply(fault, now)?,
+                Act::Resync(_) => {} // no clock faults on a real cluster
+                Act::Schedule(at, step) => self.at(at, Ev::Nemesis(step)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Carries out one fault, from the schedule or the nemesis.
+    fn apply(&mut self, action: FaultAction, now: u64) -> std::io::Result<()> {
         let n = self.scenario.nodes;
-        let action = self.scenario.faults[i].action.clone();
         let name = |i: usize| NodeIdName(NodeId(i));
         match action {
-            FaultAction::Crash(Target::Node(NodeId(x))) if x < n && self.nodes.children[x].is_some() => {
-                self.nodes.kill(x);
-                self.trace.emit::<(), ()>(now, &Event::Crash { node: name(x), lost_writes: 0 });
-            }
-            FaultAction::Restart(target) => {
-                let down: Vec<usize> = match target {
-                    Target::Node(NodeId(x)) if x < n => vec![x],
-                    _ => (0..n).collect(),
-                };
-                for x in down {
+            FaultAction::Crash(target) => {
+                for x in self.resolve(target) {
                     if self.nodes.children[x].is_some() {
-                        continue;
+                        self.nodes.kill(x);
+                        self.leads[x] = None;
+                        self.trace.emit::<(), ()>(now, &Event::Crash { node: name(x), lost_writes: 0 });
                     }
-                    self.nodes.spawn(x)?;
-                    self.trace.emit::<(), ()>(now, &Event::Restart { node: name(x), durable_keys: 0 });
                 }
             }
-            FaultAction::Pause(Target::Node(NodeId(x))) if x < n && self.nodes.signal(x, libc::SIGSTOP) => {
-                self.nodes.paused[x] = true;
-                self.trace.emit::<(), ()>(now, &Event::Pause { node: name(x) });
+            FaultAction::Restart(target) => {
+                for x in self.resolve(target) {
+                    if self.nodes.children[x].is_none() {
+                        self.nodes.spawn(x)?;
+                        self.trace.emit::<(), ()>(now, &Event::Restart { node: name(x), durable_keys: 0 });
+                    }
+                }
+            }
+            FaultAction::Pause(target) => {
+                for x in self.resolve(target) {
+                    if !self.nodes.paused[x] && self.nodes.signal(x, libc::SIGSTOP) {
+                        self.nodes.paused[x] = true;
+                        self.trace.emit::<(), ()>(now, &Event::Pause { node: name(x) });
+                    }
+                }
             }
             FaultAction::Resume(target) => {
-                for x in 0..n {
-                    let chosen = matches!(target, Target::Node(NodeId(y)) if y == x) || target == Target::Paused;
-                    if chosen && self.nodes.paused[x] && self.nodes.signal(x, libc::SIGCONT) {
+                for x in self.resolve(target) {
+                    if self.nodes.paused[x] && self.nodes.signal(x, libc::SIGCONT) {
                         self.nodes.paused[x] = false;
                         self.trace.emit::<(), ()>(now, &Event::Resume { node: name(x), backlog: 0 });
                     }
                 }
+            }
+            FaultAction::Partition(groups) => {
+                self.cuts.partition(&groups);
+                self.trace_cuts(now, "groups");
+            }
+            FaultAction::Split(kind) => {
+                self.cuts.split(kind, &mut self.rng);
+                self.trace_cuts(now, faultline_sim::scenario::Named::name(kind));
+            }
+            FaultAction::Isolate(target) => {
+                let picked = match target {
+                    // "follower" and "any" pick among nodes not already cut off.
+                    Target::Follower | Target::Any => {
+                        let pool: Vec<usize> = self
+                            .resolve(Target::Crashed)
+                            .into_iter()
+                            .chain((0..n).filter(|&i| self.nodes.children[i].is_some()))
+                            .filter(|&i| !self.cuts.is_isolated(NodeId(i)) && Some(i) != self.leader())
+                            .collect();
+                        pool.get(self.rng.below(pool.len().max(1) as u64) as usize).copied().into_iter().collect()
+                    }
+                    _ => self.resolve(target),
+                };
+                for x in picked {
+                    self.cuts.isolate(NodeId(x));
+                }
+                self.trace_cuts(now, "isolate");
+            }
+            FaultAction::Cut { from, to } => {
+                for &a in &from {
+                    for &b in &to {
+                        self.cuts.set(a, b);
+                    }
+                }
+                self.trace_cuts(now, "one-way");
+            }
+            FaultAction::Heal => {
+                self.cuts.heal();
+                self.trace.emit::<(), ()>(now, &Event::Heal { released: 0 });
             }
             _ => {} // a crash of a node already down, and so on: nothing to do
         }
@@ -356,6 +530,13 @@ impl Driver<'_> {
         }
         for i in 0..self.scenario.faults.len() {
             self.at(self.scenario.faults[i].at, Ev::Fault(i));
+        }
+        if let Some(nem) = &self.nemesis {
+            for act in nem.boot(&mut self.rng) {
+                if let Act::Schedule(at, step) = act {
+                    self.at(at, Ev::Nemesis(step));
+                }
+            }
         }
         let mut buf = vec![0u8; faultline_net::DATAGRAM_BYTES_MAX + 1];
         loop {
@@ -379,17 +560,33 @@ impl Driver<'_> {
                         self.clients.timeout(client, seq, attempt, now, n, &mut self.history, &mut self.trace)
                     }
                     Ev::Fault(i) => {
-                        self.fault(i, now).map_err(|e| format!("fault {}: {e}", i + 1))?;
+                        let action = self.scenario.faults[i].action.clone();
+                        self.apply(action, now).map_err(|e| format!("fault {}: {e}", i + 1))?;
+                        self.tell_cuts(&socket).await;
+                        None
+                    }
+                    Ev::Nemesis(step) => {
+                        self.nemesis_step(step, now).map_err(|e| format!("the nemesis: {e}"))?;
+                        self.tell_cuts(&socket).await;
                         None
                     }
                 };
                 self.step(&socket, step).await;
             }
+            if now.saturating_sub(self.told) >= 100_000_000 {
+                self.tell_cuts(&socket).await;
+            }
             let next = self.agenda.first_key_value().map_or(end, |(k, _)| k.0).min(end);
             let wait = Duration::from_nanos(next.saturating_sub(since(epoch)).clamp(100_000, 50_000_000));
-            if let Ok(Ok((len, _))) = tokio::time::timeout(wait, socket.recv_from(&mut buf)).await
-                && let Ok(Wire::<serde::de::IgnoredAny>::Reply(reply)) = wire::decode(&buf[..len])
-            {
+            let got = match tokio::time::timeout(wait, socket.recv_from(&mut buf)).await {
+                Ok(Ok((len, _))) => wire::decode::<Wire<serde::de::IgnoredAny>>(&buf[..len]).ok(),
+                _ => None,
+            };
+            if let Some(Wire::Leads { node, term }) = got {
+                if node < n && self.nodes.children[node].is_some() {
+                    self.leads[node] = term;
+                }
+            } else if let Some(Wire::Reply(reply)) = got {
                 let reply: Reply = reply;
                 let now = since(epoch);
                 let client = reply.client;
@@ -541,6 +738,11 @@ fn run_cluster(scenario: &Scenario, named: Named<'_>, seed: u64, dir: &Path) -> 
         trace: Trace::to_writer(Box::new(std::io::BufWriter::new(clients_file))),
         agenda: BTreeMap::new(),
         order: 0,
+        cuts: Cuts::new(n),
+        rng: SimRng::new(seed, Stream::Nemesis),
+        told: 0,
+        leads: vec![None; n],
+        nemesis: scenario.nemesis.clone().map(Nemesis::new),
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(io("a runtime"))?;
     runtime.block_on(driver.drive())?;
