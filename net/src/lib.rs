@@ -377,13 +377,21 @@ where
         for (to, bytes) in self.outbox.drain(..) {
             // A peer that is down refuses the datagram; the message is lost, as the
             // simulator loses a message to a crashed node.
-            let _ = socket.send_to(&bytes, to).await;
+            let _ = send(socket, &bytes, to).await;
         }
         if let Err(e) = self.trace.finish() {
             return Err(io::Error::new(e.kind(), format!("{}: the node's trace: {e}", self.spec.dir.display())));
         }
         Ok(())
     }
+}
+
+/// Sends one datagram (madsim's simulated socket takes the address first).
+async fn send(socket: &UdpSocket, bytes: &[u8], to: SocketAddr) -> io::Result<()> {
+    #[cfg(madsim)]
+    return socket.send_to(to, bytes).await;
+    #[cfg(not(madsim))]
+    return socket.send_to(bytes, to).await.map(drop);
 }
 
 /// Flushes on every line, so a `kill -9` loses at most the line being written.
