@@ -30,10 +30,14 @@ use faultline_sim::wire;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+pub mod driver;
+
+/// The datagram socket: the kernel's (through tokio), or madsim's simulated one.
 #[cfg(madsim)]
-use madsim::net::UdpSocket;
+pub use madsim::net::UdpSocket;
+/// The datagram socket: the kernel's (through tokio), or madsim's simulated one.
 #[cfg(not(madsim))]
-use tokio::net::UdpSocket;
+pub use tokio::net::UdpSocket;
 
 /// The largest datagram a node sends or reads: a message that does not fit is not
 /// sent (and the node's trace says so), as a network drops what it cannot carry.
@@ -387,7 +391,7 @@ where
 }
 
 /// Sends one datagram (madsim's simulated socket takes the address first).
-async fn send(socket: &UdpSocket, bytes: &[u8], to: SocketAddr) -> io::Result<()> {
+pub async fn send(socket: &UdpSocket, bytes: &[u8], to: SocketAddr) -> io::Result<()> {
     #[cfg(madsim)]
     return socket.send_to(to, bytes).await;
     #[cfg(not(madsim))]

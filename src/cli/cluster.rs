@@ -10,25 +10,16 @@
 //! linearizability and the observations with the protocol family's invariants, and
 //! writes a run folder that `faultline report` draws.
 
-use std::collections::BTreeMap;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
-use faultline_net::{NodeSpec, Wire, since};
-use faultline_sim::history::History;
-use faultline_sim::judge::Judge;
-use faultline_sim::nemesis::{Act, Nemesis, NemesisStep, View};
-use faultline_sim::network::Cuts;
-use faultline_sim::protocol::{NodeId, Reply};
-use faultline_sim::rng::{SimRng, Stream};
-use faultline_sim::scenario::{FaultAction, Scenario, Target};
-use faultline_sim::trace::{Event, NodeIdName, ReadEvent, Trace};
-use faultline_sim::wire;
-use faultline_sim::workload::{ClientStep, Clients};
+use faultline_net::NodeSpec;
+use faultline_net::driver::{Driver, Hosts};
+use faultline_sim::protocol::NodeId;
+use faultline_sim::scenario::{FaultAction, Scenario};
+use faultline_sim::trace::Trace;
 
 use super::{EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK};
 use crate::cli::load::{Named, load};
@@ -232,8 +223,6 @@ struct Nodes {
     epoch_ns: u64,
     children: Vec<Option<Child>>,
     paused: Vec<bool>,
-    /// When each incarnation of each node started: an observation's incarnation.
-    starts: Vec<Vec<u64>>,
 }
 
 impl Nodes {
@@ -258,11 +247,10 @@ impl Nodes {
             .spawn()?;
         self.children[i] = Some(child);
         self.paused[i] = false;
-        self.starts[i].push(since(self.epoch_ns));
         Ok(())
     }
 
-    fn kill(&mut self, i: usize) {
+    fn stop(&mut self, i: usize) {
         if let Some(mut c) = self.children[i].take() {
             let _ = c.kill(); // SIGKILL: nothing unsynced survives
             let _ = c.wait();
@@ -278,6 +266,37 @@ impl Nodes {
             }
             None => false,
         }
+    }
+}
+
+impl Hosts for Nodes {
+    fn addrs(&self) -> &[SocketAddr] {
+        &self.peers
+    }
+    fn is_up(&self, i: usize) -> bool {
+        self.children[i].is_some()
+    }
+    fn is_paused(&self, i: usize) -> bool {
+        self.paused[i]
+    }
+    fn start(&mut self, i: usize) -> std::io::Result<()> {
+        self.spawn(i)
+    }
+    fn kill(&mut self, i: usize) {
+        self.stop(i);
+    }
+    fn pause(&mut self, i: usize) -> bool {
+        let done = self.signal(i, libc::SIGSTOP);
+        self.paused[i] |= done;
+        done
+    }
+    fn resume(&mut self, i: usize) -> bool {
+        let done = self.signal(i, libc::SIGCONT);
+        self.paused[i] &= !done;
+        done
+    }
+    fn interrupted(&self) -> bool {
+        INTERRUPTED.load(Ordering::SeqCst)
     }
 
     /// A node that exited on its own (it should run until killed): its stderr.
@@ -298,7 +317,7 @@ impl Nodes {
 impl Drop for Nodes {
     fn drop(&mut self) {
         for i in 0..self.children.len() {
-            self.kill(i);
+            self.stop(i);
         }
     }
 }
@@ -309,296 +328,6 @@ fn free_ports(n: usize) -> std::io::Result<Vec<SocketAddr>> {
     let sockets: Vec<std::net::UdpSocket> =
         (0..n).map(|_| std::net::UdpSocket::bind("127.0.0.1:0")).collect::<Result<_, _>>()?;
     sockets.iter().map(std::net::UdpSocket::local_addr).collect()
-}
-
-enum Ev {
-    Next(usize),
-    Timeout { client: usize, seq: u64, attempt: u32 },
-    Fault(usize),
-    Nemesis(NemesisStep),
-}
-
-/// The clients' side of a real run.
-struct Driver<'a> {
-    scenario: &'a Scenario,
-    nodes: Nodes,
-    clients: Clients,
-    history: History,
-    trace: Trace,
-    agenda: BTreeMap<(u64, u64), Ev>,
-    order: u64,
-    /// The links the scenario's faults have cut, as the simulator keeps them.
-    cuts: Cuts,
-    /// Draws a split's shape, and which client requests the client link loses.
-    rng: SimRng,
-    /// When the cuts were last told to every node.
-    told: u64,
-    /// The term each node last said it leads (`None`: it does not, or is down).
-    leads: Vec<Option<u64>>,
-    nemesis: Option<Nemesis>,
-}
-
-impl Driver<'_> {
-    /// The up node that leads with the highest term, as the nodes last said.
-    fn leader(&self) -> Option<usize> {
-        (0..self.scenario.nodes)
-            .filter(|&i| self.nodes.children[i].is_some() && !self.nodes.paused[i])
-            .filter_map(|i| self.leads[i].map(|t| (t, i)))
-            .max()
-            .map(|(_, i)| i)
-    }
-
-    /// The nodes a fault's target names, as the simulator resolves them.
-    fn resolve(&mut self, target: Target) -> Vec<usize> {
-        let n = self.scenario.nodes;
-        let up = |d: &Self, i: usize| d.nodes.children[i].is_some();
-        match target {
-            Target::Node(NodeId(x)) => (x < n).then_some(x).into_iter().collect(),
-            Target::Leader => self.leader().into_iter().collect(),
-            Target::Follower | Target::Any => {
-                let leader = if target == Target::Follower { self.leader() } else { None };
-                let pool: Vec<usize> = (0..n).filter(|&i| up(self, i) && Some(i) != leader).collect();
-                if pool.is_empty() {
-                    return Vec::new();
-                }
-                vec![pool[self.rng.below(pool.len() as u64) as usize]]
-            }
-            Target::Crashed => (0..n).filter(|&i| !up(self, i)).collect(),
-            Target::Paused => (0..n).filter(|&i| up(self, i) && self.nodes.paused[i]).collect(),
-        }
-    }
-
-    /// Tells every node which of its links are cut.
-    async fn tell_cuts(&mut self, socket: &tokio::net::UdpSocket) {
-        let n = self.scenario.nodes;
-        for i in 0..n {
-            let out = (0..n).map(|j| self.cuts.is_cut(NodeId(i), NodeId(j))).collect();
-            let into = (0..n).map(|j| self.cuts.is_cut(NodeId(j), NodeId(i))).collect();
-            if let Ok(bytes) = wire::encode(&Wire::<()>::Cuts { out, into }) {
-                let _ = socket.send_to(&bytes, self.nodes.peers[i]).await;
-            }
-        }
-        self.told = since(self.nodes.epoch_ns);
-    }
-
-    fn trace_cuts(&mut self, now: u64, kind: &str) {
-        let groups = self.cuts.groups().into_iter().map(|g| g.into_iter().map(NodeIdName).collect()).collect();
-        let cut = self.cuts.cut_links().into_iter().map(|(a, b)| (NodeIdName(a), NodeIdName(b))).collect();
-        self.trace.emit::<(), ()>(now, &Event::Partition { kind, groups, cut });
-    }
-
-    fn at(&mut self, t: u64, ev: Ev) {
-        self.order += 1;
-        self.agenda.insert((t, self.order), ev);
-    }
-
-    async fn step(&mut self, socket: &tokio::net::UdpSocket, step: Option<ClientStep>) {
-        match step {
-            None => {}
-            Some(ClientStep::Wake { client, at }) => self.at(at, Ev::Next(client)),
-            Some(ClientStep::Send { client, to, request, seq, attempt, timeout_at }) => {
-                let lost = self.rng.chance(self.scenario.network.client_link.loss);
-                if let (Some(addr), Ok(bytes), false) =
-                    (self.nodes.peers.get(to.0), wire::encode(&Wire::<()>::Request(request)), lost)
-                {
-                    // A node that is down refuses it: the attempt times out, as in the simulator.
-                    let _ = socket.send_to(&bytes, addr).await;
-                }
-                self.at(timeout_at, Ev::Timeout { client, seq, attempt });
-            }
-        }
-    }
-
-    /// Runs one step of the nemesis, as the engine does: it plans, the driver acts.
-    fn nemesis_step(&mut self, step: NemesisStep, now: u64) -> std::io::Result<()> {
-        let Some(mut nem) = self.nemesis.take() else { return Ok(()) };
-        let up = |d: &Self| d.nodes.children.iter().map(Option::is_some).collect::<Vec<bool>>();
-        let acts = match step {
-            _ if nem.stopped() => Vec::new(),
-            NemesisStep::Start => {
-                let view = View { up: up(self), paused: self.nodes.paused.clone(), leader: self.leader() };
-                if let Some(fault) = nem.start(&mut self.rng, &view) {
-                    self.apply(fault, now)?;
-                }
-                let after = up(self);
-                nem.started(now, &mut self.rng, after)
-            }
-            NemesisStep::Heal(id) => nem.heal(id, now, &mut self.rng),
-            NemesisStep::Stop => nem.stop(),
-        };
-        self.nemesis = Some(nem);
-        for act in acts {
-            match act {
-                Act::Fault(fault) => self.apply(fault, now)?,
-                Act::Resync(_) => {} // no clock faults on a real cluster
-                Act::Schedule(at, step) => self.at(at, Ev::Nemesis(step)),
-            }
-        }
-        Ok(())
-    }
-
-    /// Carries out one fault, from the schedule or the nemesis.
-    fn apply(&mut self, action: FaultAction, now: u64) -> std::io::Result<()> {
-        let n = self.scenario.nodes;
-        let name = |i: usize| NodeIdName(NodeId(i));
-        match action {
-            FaultAction::Crash(target) => {
-                for x in self.resolve(target) {
-                    if self.nodes.children[x].is_some() {
-                        self.nodes.kill(x);
-                        self.leads[x] = None;
-                        self.trace.emit::<(), ()>(now, &Event::Crash { node: name(x), lost_writes: 0 });
-                    }
-                }
-            }
-            FaultAction::Restart(target) => {
-                for x in self.resolve(target) {
-                    if self.nodes.children[x].is_none() {
-                        self.nodes.spawn(x)?;
-                        self.trace.emit::<(), ()>(now, &Event::Restart { node: name(x), durable_keys: 0 });
-                    }
-                }
-            }
-            FaultAction::Pause(target) => {
-                for x in self.resolve(target) {
-                    if !self.nodes.paused[x] && self.nodes.signal(x, libc::SIGSTOP) {
-                        self.nodes.paused[x] = true;
-                        self.trace.emit::<(), ()>(now, &Event::Pause { node: name(x) });
-                    }
-                }
-            }
-            FaultAction::Resume(target) => {
-                for x in self.resolve(target) {
-                    if self.nodes.paused[x] && self.nodes.signal(x, libc::SIGCONT) {
-                        self.nodes.paused[x] = false;
-                        self.trace.emit::<(), ()>(now, &Event::Resume { node: name(x), backlog: 0 });
-                    }
-                }
-            }
-            FaultAction::Partition(groups) => {
-                self.cuts.partition(&groups);
-                self.trace_cuts(now, "groups");
-            }
-            FaultAction::Split(kind) => {
-                self.cuts.split(kind, &mut self.rng);
-                self.trace_cuts(now, faultline_sim::scenario::Named::name(kind));
-            }
-            FaultAction::Isolate(target) => {
-                let picked = match target {
-                    // "follower" and "any" pick among nodes not already cut off.
-                    Target::Follower | Target::Any => {
-                        let pool: Vec<usize> = self
-                            .resolve(Target::Crashed)
-                            .into_iter()
-                            .chain((0..n).filter(|&i| self.nodes.children[i].is_some()))
-                            .filter(|&i| !self.cuts.is_isolated(NodeId(i)) && Some(i) != self.leader())
-                            .collect();
-                        pool.get(self.rng.below(pool.len().max(1) as u64) as usize).copied().into_iter().collect()
-                    }
-                    _ => self.resolve(target),
-                };
-                for x in picked {
-                    self.cuts.isolate(NodeId(x));
-                }
-                self.trace_cuts(now, "isolate");
-            }
-            FaultAction::Cut { from, to } => {
-                for &a in &from {
-                    for &b in &to {
-                        self.cuts.set(a, b);
-                    }
-                }
-                self.trace_cuts(now, "one-way");
-            }
-            FaultAction::Heal => {
-                self.cuts.heal();
-                self.trace.emit::<(), ()>(now, &Event::Heal { released: 0 });
-            }
-            _ => {} // a crash of a node already down, and so on: nothing to do
-        }
-        Ok(())
-    }
-
-    /// Runs the workload and the faults on the wall clock until the scenario's end.
-    async fn drive(&mut self) -> Result<(), String> {
-        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.map_err(|e| format!("a client socket: {e}"))?;
-        let epoch = self.nodes.epoch_ns;
-        let n = self.scenario.nodes;
-        let end = self.scenario.duration;
-        for step in self.clients.boot(n).collect::<Vec<_>>() {
-            self.step(&socket, Some(step)).await;
-        }
-        for i in 0..self.scenario.faults.len() {
-            self.at(self.scenario.faults[i].at, Ev::Fault(i));
-        }
-        if let Some(nem) = &self.nemesis {
-            for act in nem.boot(&mut self.rng) {
-                if let Act::Schedule(at, step) = act {
-                    self.at(at, Ev::Nemesis(step));
-                }
-            }
-        }
-        let mut buf = vec![0u8; faultline_net::DATAGRAM_BYTES_MAX + 1];
-        loop {
-            if INTERRUPTED.load(Ordering::SeqCst) {
-                return Err("interrupted".into());
-            }
-            if let Some(died) = self.nodes.died() {
-                return Err(died);
-            }
-            let now = since(epoch);
-            if now >= end {
-                break;
-            }
-            while let Some(entry) = self.agenda.first_entry() {
-                if entry.key().0 > now {
-                    break;
-                }
-                let step = match entry.remove() {
-                    Ev::Next(c) => self.clients.next(c, now, end, &mut self.history, &mut self.trace),
-                    Ev::Timeout { client, seq, attempt } => {
-                        self.clients.timeout(client, seq, attempt, now, n, &mut self.history, &mut self.trace)
-                    }
-                    Ev::Fault(i) => {
-                        let action = self.scenario.faults[i].action.clone();
-                        self.apply(action, now).map_err(|e| format!("fault {}: {e}", i + 1))?;
-                        self.tell_cuts(&socket).await;
-                        None
-                    }
-                    Ev::Nemesis(step) => {
-                        self.nemesis_step(step, now).map_err(|e| format!("the nemesis: {e}"))?;
-                        self.tell_cuts(&socket).await;
-                        None
-                    }
-                };
-                self.step(&socket, step).await;
-            }
-            if now.saturating_sub(self.told) >= 100_000_000 {
-                self.tell_cuts(&socket).await;
-            }
-            let next = self.agenda.first_key_value().map_or(end, |(k, _)| k.0).min(end);
-            let wait = Duration::from_nanos(next.saturating_sub(since(epoch)).clamp(100_000, 50_000_000));
-            let got = match tokio::time::timeout(wait, socket.recv_from(&mut buf)).await {
-                Ok(Ok((len, _))) => wire::decode::<Wire<serde::de::IgnoredAny>>(&buf[..len]).ok(),
-                _ => None,
-            };
-            if let Some(Wire::Leads { node, term }) = got {
-                if node < n && self.nodes.children[node].is_some() {
-                    self.leads[node] = term;
-                }
-            } else if let Some(Wire::Reply(reply)) = got {
-                let reply: Reply = reply;
-                let now = since(epoch);
-                let client = reply.client;
-                if client < self.scenario.workload.as_ref().map_or(0, |w| w.clients) {
-                    let step = self.clients.reply(client, reply, now, n, &mut self.history, &mut self.trace);
-                    self.step(&socket, step).await;
-                }
-            }
-        }
-        self.clients.finish(since(epoch), &mut self.history);
-        Ok(())
-    }
 }
 
 /// What a real run found.
@@ -624,31 +353,6 @@ struct Outcome {
     violation: Option<String>,
     failures: Vec<String>,
     run_folder: String,
-}
-
-/// Reads every node's trace and the clients', in time order (a stable sort: one
-/// node's lines keep their order).
-fn merged(dir: &Path, nodes: usize) -> std::io::Result<Vec<(u64, String)>> {
-    let mut files = vec![dir.join("clients.jsonl")];
-    files.extend((0..nodes).map(|i| dir.join(format!("n{}", i + 1)).join("trace.jsonl")));
-    let mut lines = Vec::new();
-    for f in files {
-        let text = match std::fs::read_to_string(&f) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        for line in text.lines() {
-            // A node killed mid-line leaves half a line: it is not an event.
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(line)
-                && let Some(t) = v.get("t").and_then(serde_json::Value::as_u64)
-            {
-                lines.push((t, line.to_string()));
-            }
-        }
-    }
-    lines.sort_by_key(|(t, _)| *t);
-    Ok(lines)
 }
 
 /// Runs `named` as a real cluster and judges it.
@@ -714,7 +418,7 @@ fn run_cluster(scenario: &Scenario, named: Named<'_>, seed: u64, dir: &Path) -> 
     let n = scenario.nodes;
     let peers = free_ports(n).map_err(io("free loopback ports"))?;
     let epoch_ns = faultline_net::now_ns();
-    let mut nodes = Nodes {
+    let nodes = Nodes {
         exe: std::env::current_exe().map_err(io("this program's path"))?,
         args,
         peers,
@@ -723,95 +427,22 @@ fn run_cluster(scenario: &Scenario, named: Named<'_>, seed: u64, dir: &Path) -> 
         epoch_ns,
         children: (0..n).map(|_| None).collect(),
         paused: vec![false; n],
-        starts: vec![Vec::new(); n],
     };
-    for i in 0..n {
-        nodes.spawn(i).map_err(io("starting a node"))?;
-    }
     let clients_file = std::fs::File::create(dir.join("clients.jsonl")).map_err(io("the clients' trace"))?;
-    let workload = scenario.workload.clone().expect("checked: a workload");
-    let mut driver = Driver {
-        scenario,
-        nodes,
-        clients: Clients::new(workload, seed),
-        history: History::default(),
-        trace: Trace::to_writer(Box::new(std::io::BufWriter::new(clients_file))),
-        agenda: BTreeMap::new(),
-        order: 0,
-        cuts: Cuts::new(n),
-        rng: SimRng::new(seed, Stream::Nemesis),
-        told: 0,
-        leads: vec![None; n],
-        nemesis: scenario.nemesis.clone().map(Nemesis::new),
-    };
+    let trace = Trace::to_writer(Box::new(std::io::BufWriter::new(clients_file)));
+    let mut driver = Driver::new(scenario, nodes, seed, epoch_ns, trace).ok_or("no [workload]")?;
+    for i in 0..n {
+        driver.start(i).map_err(io("starting a node"))?;
+    }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(io("a runtime"))?;
-    runtime.block_on(driver.drive())?;
-    let bank = driver.clients.bank();
-    let Driver { nodes, history, mut trace, .. } = driver;
-    let starts = nodes.starts.clone();
-    let boots = |node: usize, t: u64| {
-        let started = starts[node].iter().filter(|&&s| s <= t).count();
-        started.saturating_sub(1) as u64
-    };
-    drop(nodes); // every node killed before its trace is read
-    trace.finish().map_err(io("the clients' trace"))?;
-
-    // Judge: the observations in time order, the history for linearizability.
-    let lines = merged(dir, n).map_err(io("the nodes' traces"))?;
-    let mut judge = Judge::new(n);
-    let mut invariants = Ok(());
-    let (mut crashes, mut restarts) = (0, 0);
-    for (t, line) in &lines {
-        match serde_json::from_str::<ReadEvent>(line) {
-            Ok(Event::Observe { node, obs }) if invariants.is_ok() => {
-                let node = node.0;
-                if let Err(v) = judge.observe(node, boots(node.0, *t), *t, &obs) {
-                    invariants = Err(format!(
-                        "invariant `{}` violated at {}: {}",
-                        v.invariant,
-                        faultline_sim::time::fmt_time(*t),
-                        v.detail
-                    ));
-                }
-            }
-            Ok(Event::Crash { node, .. }) => {
-                crashes += 1;
-                judge.down(node.0);
-            }
-            Ok(Event::Restart { .. }) => restarts += 1,
-            _ => {}
-        }
-    }
-    let mut file = std::io::BufWriter::new(std::fs::File::create(dir.join("trace.jsonl")).map_err(io("trace.jsonl"))?);
-    for (_, line) in &lines {
-        writeln!(file, "{line}").map_err(io("trace.jsonl"))?;
-    }
-    file.flush().map_err(io("trace.jsonl"))?;
+    runtime.block_on(driver.drive(SocketAddr::from(([127, 0, 0, 1], 0))))?;
+    let bank = driver.bank();
+    // Finishing drops the nodes: every one is killed before its trace is read.
+    let (history, starts) = driver.finish().map_err(io("the clients' trace"))?;
+    let verdict =
+        faultline_net::driver::judge(dir, scenario, &history, &starts, bank).map_err(io("the nodes' traces"))?;
     std::fs::write(dir.join("history.json"), history.to_json()).map_err(io("history.json"))?;
     std::fs::write(dir.join("scenario.toml"), &scenario.source).map_err(io("scenario.toml"))?;
-    use faultline_sim::check::linearizability::{LinResult, check_history};
-    let verdict = scenario.linearizable.then(|| check_history(&history, &scenario.budget));
-    let mut failures = Vec::new();
-    if let Err(v) = &invariants {
-        failures.push(v.clone());
-    }
-    let linearizable = match &verdict {
-        None => None,
-        Some(LinResult::Linearizable) => Some(true),
-        Some(LinResult::NotLinearizable { key, why }) => {
-            failures.push(faultline_sim::engine::not_linearizable(&history, key, why));
-            Some(false)
-        }
-        Some(LinResult::Unknown { .. }) => {
-            failures.push("linearizability unknown: the search budget ran out (raise [check] budget)".into());
-            None
-        }
-    };
-    // A bank's transfers move money and never make or lose it (Jepsen's bank test).
-    let conserved = bank.map(|b| faultline_sim::check::bank::conserved_total(&history, &b));
-    if let Some(Err(why)) = &conserved {
-        failures.push(why.clone());
-    }
     let ops = history.ops.len();
     let ok = history.count(faultline_sim::history::EventType::Ok);
     let mut latencies: Vec<u64> = history
@@ -835,12 +466,12 @@ fn run_cluster(scenario: &Scenario, named: Named<'_>, seed: u64, dir: &Path) -> 
         ok,
         latency_p50_ns: pct(50).unwrap_or(0),
         latency_p99_ns: pct(99).unwrap_or(0),
-        crashes,
-        restarts,
-        linearizable,
-        conserved_total: conserved.map(|c| c.is_ok()),
-        violation: invariants.err(),
-        failures,
+        crashes: verdict.crashes,
+        restarts: verdict.restarts,
+        linearizable: verdict.linearizable,
+        conserved_total: verdict.conserved_total,
+        violation: verdict.violation,
+        failures: verdict.failures,
         run_folder: dir.display().to_string(),
     };
     let summary = serde_json::to_string_pretty(&outcome).map_err(|e| e.to_string())?;
