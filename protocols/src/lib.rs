@@ -32,7 +32,18 @@ pub struct Entry {
 }
 
 /// Runs one node of a scenario on real sockets until the process is killed.
+#[cfg(not(madsim))]
 pub type NodeRunner = Box<dyn Fn(&Scenario, faultline_net::NodeSpec) -> std::io::Result<()> + Send + Sync>;
+/// Under madsim's simulator: the node as a future, for a simulated node to run.
+#[cfg(madsim)]
+pub type NodeRunner = Box<
+    dyn Fn(
+            &Scenario,
+            faultline_net::NodeSpec,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>>>>
+        + Send
+        + Sync,
+>;
 
 /// Runs one seed of a scenario on a protocol.
 pub type Runner = Box<dyn Fn(&Scenario, u64, Trace) -> RunResult + Send + Sync>;
@@ -79,10 +90,11 @@ impl Entry {
     {
         let config = std::sync::Arc::new(config);
         let for_nodes = config.clone();
-        Entry {
-            node: Some(Box::new(move |s, spec| faultline_net::run_node::<P>(for_nodes(s), spec))),
-            ..Entry::of::<P>(name, summary, variants, move |s| config(s))
-        }
+        #[cfg(not(madsim))]
+        let node: NodeRunner = Box::new(move |s, spec| faultline_net::run_node::<P>(for_nodes(s), spec));
+        #[cfg(madsim)]
+        let node: NodeRunner = Box::new(move |s, spec| Box::pin(faultline_net::serve::<P>(for_nodes(s), spec)));
+        Entry { node: Some(node), ..Entry::of::<P>(name, summary, variants, move |s| config(s)) }
     }
 }
 
