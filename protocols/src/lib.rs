@@ -4,6 +4,8 @@
 pub mod chash;
 pub mod commit;
 pub mod kv;
+#[cfg(madsim)]
+pub mod madsim_host;
 pub mod paxos;
 pub mod pb;
 pub mod pingpong;

@@ -1,0 +1,153 @@
+//! The real-network host inside madsim's deterministic simulator (built only with
+//! `--cfg madsim`): one simulated node per faultline node, each running the same
+//! host `faultline cluster` runs as an OS process, killed, restarted and paused by
+//! madsim, driven and judged by the same driver. Used by the cross-check
+//! (`tests/madsim.rs`) and the benchmark (`examples/madsim_bench.rs`).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use faultline_net::driver::{Driver, Hosts, Verdict, judge};
+use faultline_net::{LinkFaults, NodeSpec};
+use faultline_sim::Scenario;
+use faultline_sim::history::History;
+use faultline_sim::trace::Trace;
+use madsim::runtime::{Handle, NodeHandle};
+
+/// The simulated nodes, as the driver controls them.
+struct SimHosts {
+    scenario: &'static Scenario,
+    handle: Handle,
+    addrs: Vec<SocketAddr>,
+    nodes: Vec<Option<NodeHandle>>,
+    up: Vec<bool>,
+    paused: Vec<bool>,
+    dir: PathBuf,
+    seed: u64,
+    epoch_ns: u64,
+}
+
+impl Hosts for SimHosts {
+    fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+    fn is_up(&self, i: usize) -> bool {
+        self.up[i]
+    }
+    fn is_paused(&self, i: usize) -> bool {
+        self.paused[i]
+    }
+    fn start(&mut self, i: usize) -> std::io::Result<()> {
+        match &self.nodes[i] {
+            // Started before: madsim runs the node's first task again, on its own files.
+            Some(node) => self.handle.restart(node.id()),
+            None => {
+                let spec = NodeSpec {
+                    id: i,
+                    peers: self.addrs.clone(),
+                    dir: self.dir.join(format!("n{}", i + 1)),
+                    seed: self.seed,
+                    epoch_ns: self.epoch_ns,
+                    faults: LinkFaults::default(),
+                };
+                let scenario = self.scenario;
+                let node = self
+                    .handle
+                    .create_node()
+                    .name(format!("n{}", i + 1))
+                    .ip(self.addrs[i].ip())
+                    .init(move || {
+                        let entry = crate::lookup(&scenario.protocol).expect("registered");
+                        let run = entry.node.as_ref().expect("networked");
+                        run(scenario, spec.clone())
+                    })
+                    .build();
+                self.nodes[i] = Some(node);
+            }
+        }
+        self.up[i] = true;
+        Ok(())
+    }
+    fn kill(&mut self, i: usize) {
+        if let Some(node) = &self.nodes[i] {
+            self.handle.kill(node.id());
+        }
+        self.up[i] = false;
+        self.paused[i] = false;
+    }
+    fn pause(&mut self, i: usize) -> bool {
+        if let Some(node) = &self.nodes[i] {
+            self.handle.pause(node.id());
+        }
+        self.paused[i] = true;
+        true
+    }
+    fn resume(&mut self, i: usize) -> bool {
+        if let Some(node) = &self.nodes[i] {
+            self.handle.resume(node.id());
+        }
+        self.paused[i] = false;
+        true
+    }
+}
+
+/// A bundled scenario file, parsed, on `variant`; leaked, as a simulated node's
+/// task must be `'static`.
+pub fn scenario(name: &str, variant: &str) -> &'static Scenario {
+    let path = format!("{}/../scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut s = faultline_sim::scenario::parse(&path, &text, &crate::catalog()).unwrap_or_else(|e| panic!("{e}"));
+    s.variant = variant.to_string();
+    Box::leak(Box::new(s))
+}
+
+/// Runs `name` on the madsim host at `seed`: what the same judges say, and the
+/// clients' history.
+pub fn on_madsim(name: &str, variant: &str, seed: u64) -> (Verdict, History) {
+    let scenario = scenario(name, variant);
+    let dir = std::env::temp_dir().join(format!(
+        "faultline-madsim-{}-{}-{variant}-{seed}",
+        std::process::id(),
+        name.replace('/', "-")
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a run folder");
+    let runtime = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+    let run_dir = dir.clone();
+    let (history, starts, bank) = runtime.block_on(async move {
+        let handle = Handle::current();
+        let n = scenario.nodes;
+        let addrs = (0..n).map(|i| SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, i as u8 + 1)), 7000)).collect();
+        let epoch_ns = faultline_net::now_ns();
+        let hosts = SimHosts {
+            scenario,
+            handle: handle.clone(),
+            addrs,
+            nodes: (0..n).map(|_| None).collect(),
+            up: vec![false; n],
+            paused: vec![false; n],
+            dir: run_dir.clone(),
+            seed,
+            epoch_ns,
+        };
+        let trace = Trace::to_writer(Box::new(std::fs::File::create(run_dir.join("clients.jsonl")).expect("trace")));
+        let client = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 1, 1)), 9000);
+        let clients = handle.create_node().name("clients").ip(client.ip()).build();
+        clients
+            .spawn(async move {
+                let mut driver = Driver::new(scenario, hosts, seed, epoch_ns, trace).expect("a workload");
+                for i in 0..n {
+                    driver.start(i).expect("a node starts");
+                }
+                driver.drive(client).await.expect("the run");
+                let bank = driver.bank();
+                let (history, starts) = driver.finish().expect("the clients' trace");
+                (history, starts, bank)
+            })
+            .await
+            .expect("the clients' task")
+    });
+    let verdict = judge(&dir, scenario, &history, &starts, bank).expect("judged");
+    std::fs::remove_dir_all(&dir).expect("clean up");
+    (verdict, history)
+}
