@@ -222,6 +222,12 @@ pub enum Command {
         /// The cluster's time zero, in nanoseconds since the Unix epoch [default: now]
         #[arg(long)]
         epoch_ns: Option<u64>,
+        /// The membership the node starts in, n1,n2,... [default: the scenario's]
+        #[arg(long)]
+        members: Option<String>,
+        /// The membership view's number
+        #[arg(long, default_value_t = 0)]
+        view: u64,
         /// Run this protocol instead of the one the file names
         #[arg(long, value_name = "NAME")]
         protocol: Option<String>,
@@ -452,8 +458,19 @@ pub fn main(cli: Cli) -> ExitCode {
                 Named { scenario: &scenario, protocol: protocol.as_deref(), variant: variant.as_deref(), expect: None };
             cluster::cluster(named, seed, out, json)
         }
-        Command::Node { scenario, node, peers, dir, seed, epoch_ns, protocol, variant } => {
-            cluster::node(cluster::NodeArgs { scenario, protocol, variant, node, peers, dir, seed, epoch_ns })
+        Command::Node { scenario, node, peers, dir, seed, epoch_ns, members, view, protocol, variant } => {
+            cluster::node(cluster::NodeArgs {
+                scenario,
+                protocol,
+                variant,
+                node,
+                peers,
+                dir,
+                seed,
+                epoch_ns,
+                members,
+                view,
+            })
         }
         Command::Report { run_dir, from, to, only } => report::report(&run_dir, from.as_deref(), to.as_deref(), &only),
         Command::Sweep { scenario, seeds, protocol, variant, expect, jobs, shard, no_digest, budget, json } => {

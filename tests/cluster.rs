@@ -167,6 +167,29 @@ fn partitions_and_leader_faults_run_for_real_and_stale_reads_are_caught() {
     panic!("stale reads were not caught in 3 real runs: {verdicts:?}");
 }
 
+/// The sharded store for real: a node joins (the driver announces the new view, as
+/// a configuration service would), keys migrate, and the owner of half of them is
+/// killed mid-migration and restarted from its files; the history stays
+/// linearizable. Placement by `hash mod n` is caught there as in the simulator: it
+/// moves most keys where consistent hashing moves a few.
+#[test]
+fn the_sharded_store_migrates_keys_for_real_and_mod_n_is_caught() {
+    let dir = out_dir("chash");
+    let (out, r) = cluster(&["chash/crash-during-migration"], &dir);
+    assert_eq!(out.status.code(), Some(0), "{r}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!((r["protocol"].as_str(), r["crashes"].as_u64()), (Some("chash"), Some(1)), "{r}");
+    assert_eq!(r["linearizable"], true, "{r}");
+    let trace = std::fs::read_to_string(dir.join("trace.jsonl")).expect("trace.jsonl");
+    assert!(trace.contains(r#""ev":"membership""#), "the view change is in the trace");
+    std::fs::remove_dir_all(&dir).expect("clean up");
+
+    let dir = out_dir("mod-n");
+    let (out, r) = cluster(&["zoo/chash-mod-n"], &dir);
+    assert_eq!(out.status.code(), Some(1), "{r}");
+    assert!(r["violation"].as_str().is_some_and(|v| v.contains("migration-cost")), "{r}");
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}
+
 #[test]
 fn what_a_real_cluster_cannot_do_yet_is_refused_by_name() {
     let dir = out_dir("refused");
@@ -181,7 +204,7 @@ fn what_a_real_cluster_cannot_do_yet_is_refused_by_name() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("gaps.toml") && err.contains("not carried out on a real cluster"), "{err}");
     // A protocol whose messages do not leave the simulator says which ones do.
-    let (out, _) = cluster(&["chash/remove"], &dir);
+    let (out, _) = cluster(&["pb/basic"], &dir);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("does not run on a real network yet") && err.contains("raft"), "{err}");

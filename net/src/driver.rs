@@ -30,8 +30,8 @@ pub trait Hosts {
     fn is_up(&self, i: usize) -> bool;
     /// Whether node `i` is paused.
     fn is_paused(&self, i: usize) -> bool;
-    /// Starts node `i` on its own files.
-    fn start(&mut self, i: usize) -> std::io::Result<()>;
+    /// Starts node `i` on its own files, in membership view `view` of `members`.
+    fn start(&mut self, i: usize, members: &[NodeId], view: u64) -> std::io::Result<()>;
     /// Kills node `i`: nothing it did not sync survives.
     fn kill(&mut self, i: usize);
     /// Pauses node `i`; whether it was.
@@ -78,6 +78,9 @@ pub struct Driver<'a, H: Hosts> {
     nemesis: Option<Nemesis>,
     /// When each incarnation of each node started: an observation's incarnation.
     starts: Vec<Vec<u64>>,
+    /// The membership, changed by joins and leaves, and its view number.
+    members: Vec<NodeId>,
+    view: u64,
 }
 
 impl<'a, H: Hosts> Driver<'a, H> {
@@ -101,12 +104,14 @@ impl<'a, H: Hosts> Driver<'a, H> {
             leads: vec![None; n],
             nemesis: scenario.nemesis.clone().map(Nemesis::new),
             starts: vec![Vec::new(); n],
+            members: scenario.members.clone(),
+            view: 0,
         })
     }
 
     /// Starts node `i` (the first time, or again after a crash).
     pub fn start(&mut self, i: usize) -> std::io::Result<()> {
-        self.hosts.start(i)?;
+        self.hosts.start(i, &self.members, self.view)?;
         self.starts[i].push(since(self.epoch_ns));
         Ok(())
     }
@@ -159,6 +164,12 @@ impl<'a, H: Hosts> Driver<'a, H> {
             let into = (0..n).map(|j| self.cuts.is_cut(NodeId(j), NodeId(i))).collect();
             if let Ok(bytes) = wire::encode(&Wire::<()>::Cuts { out, into }) {
                 let _ = send(socket, &bytes, self.hosts.addrs()[i]).await;
+            }
+            if self.view > 0 {
+                let members = self.members.iter().map(|m| m.0).collect();
+                if let Ok(bytes) = wire::encode(&Wire::<()>::Membership { members, view: self.view }) {
+                    let _ = send(socket, &bytes, self.hosts.addrs()[i]).await;
+                }
             }
         }
         self.told = since(self.epoch_ns);
@@ -291,6 +302,20 @@ impl<'a, H: Hosts> Driver<'a, H> {
                     }
                 }
                 self.trace_cuts(now, "one-way");
+            }
+            FaultAction::Join(node) | FaultAction::Leave(node) => {
+                let joins = matches!(action, FaultAction::Join(_));
+                if joins != self.members.contains(&node) {
+                    if joins {
+                        self.members.push(node);
+                        self.members.sort();
+                    } else {
+                        self.members.retain(|m| *m != node);
+                    }
+                    self.view += 1;
+                    let members = self.members.iter().map(|&m| NodeIdName(m)).collect();
+                    self.trace.emit::<(), ()>(now, &Event::Membership { epoch: self.view, members });
+                }
             }
             FaultAction::Heal => {
                 self.cuts.heal();

@@ -67,6 +67,15 @@ pub enum Wire<M> {
         /// Links to this node that are cut.
         into: Vec<bool>,
     },
+    /// From the driver: the membership changed (a join or a leave), as a
+    /// configuration service announces it. Sent on every change and again every
+    /// 100 ms; a node acts on a view newer than its own.
+    Membership {
+        /// The members, in node order (n1 is 0).
+        members: Vec<usize>,
+        /// The view's number.
+        view: u64,
+    },
     /// To the driver: node `node` leads in `term` ([`Protocol::leads`]), or not.
     /// Sent when it changes, and after every [`Wire::Cuts`]: a fault aimed at "the
     /// leader" needs to know who that is.
@@ -95,6 +104,11 @@ pub struct NodeSpec {
     /// The network's faults, injected by the sender: the chance a message to a peer
     /// is lost, and that it is sent twice; and the chance an answer to a client is lost.
     pub faults: LinkFaults,
+    /// The membership when the node starts (`Ctx::members`); the driver announces
+    /// changes with [`Wire::Membership`].
+    pub members: Vec<NodeId>,
+    /// The membership view's number.
+    pub view: u64,
 }
 
 /// Faults a node injects into what it sends, as parts per million.
@@ -106,6 +120,15 @@ pub struct LinkFaults {
     pub duplicate: Ppm,
     /// An answer to a client is lost.
     pub client_loss: Ppm,
+}
+
+impl LinkFaults {
+    /// The loss and duplication of a scenario's `[network]`: one rate on every peer
+    /// link (`faultline cluster` refuses per-link rates).
+    pub fn of(s: &faultline_sim::Scenario) -> LinkFaults {
+        let peer = if s.nodes > 1 { s.network.links[1] } else { s.network.client_link };
+        LinkFaults { loss: peer.loss, duplicate: peer.duplicate, client_loss: s.network.client_link.loss }
+    }
 }
 
 /// Nanoseconds since `epoch_ns` on the wall clock (0 before it).
@@ -241,13 +264,15 @@ where
         let now = self.now();
         let mut effects = Vec::new();
         {
-            let mut ctx = Ctx::manual(
+            let mut ctx = Ctx::hosted(
                 NodeId(self.spec.id),
                 self.spec.peers.len(),
                 now,
                 &mut self.rng,
                 &mut effects,
                 &mut self.next_timer,
+                &self.spec.members,
+                self.spec.view,
             );
             f(&mut ctx, &mut self.protocol, &self.config);
         }
@@ -339,7 +364,15 @@ where
                 self.clients.insert(request.client, from);
                 self.step(|ctx, p, _| p.as_mut().expect("started").on_request(ctx, request))
             }
-            Wire::Peer { .. } | Wire::Reply(_) | Wire::Cuts { .. } | Wire::Leads { .. } => Ok(()),
+            Wire::Membership { members, view } if view > self.spec.view => {
+                let n = self.spec.peers.len();
+                self.spec.members = members.into_iter().filter(|&m| m < n).map(NodeId).collect();
+                self.spec.view = view;
+                self.step(|ctx, p, _| p.as_mut().expect("started").on_membership(ctx))
+            }
+            Wire::Peer { .. } | Wire::Reply(_) | Wire::Cuts { .. } | Wire::Membership { .. } | Wire::Leads { .. } => {
+                Ok(())
+            }
         }
     }
 

@@ -141,7 +141,7 @@ fn bundled() -> Vec<Entry> {
             threepc::VARIANTS,
             commit::Layout::of,
         ),
-        Entry::of::<chash::store::Shard>(
+        Entry::networked::<chash::store::Shard>(
             "chash",
             "sharded key-value store: keys placed by consistent hashing, migrated on join and leave",
             chash::store::VARIANTS,

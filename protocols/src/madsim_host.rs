@@ -25,7 +25,13 @@ struct SimHosts {
     dir: PathBuf,
     seed: u64,
     epoch_ns: u64,
+    /// The membership each node starts in: madsim restarts a node by running its
+    /// first task again, which reads the view of the moment.
+    views: Vec<SharedView>,
 }
+
+/// A node's membership and view number, shared with its restartable first task.
+type SharedView = std::sync::Arc<std::sync::Mutex<(Vec<faultline_sim::NodeId>, u64)>>;
 
 impl Hosts for SimHosts {
     fn addrs(&self) -> &[SocketAddr] {
@@ -37,7 +43,10 @@ impl Hosts for SimHosts {
     fn is_paused(&self, i: usize) -> bool {
         self.paused[i]
     }
-    fn start(&mut self, i: usize) -> std::io::Result<()> {
+    fn start(&mut self, i: usize, members: &[faultline_sim::NodeId], view: u64) -> std::io::Result<()> {
+        if let Ok(mut v) = self.views[i].lock() {
+            *v = (members.to_vec(), view);
+        }
         match &self.nodes[i] {
             // Started before: madsim runs the node's first task again, on its own files.
             Some(node) => self.handle.restart(node.id()),
@@ -48,9 +57,12 @@ impl Hosts for SimHosts {
                     dir: self.dir.join(format!("n{}", i + 1)),
                     seed: self.seed,
                     epoch_ns: self.epoch_ns,
-                    faults: LinkFaults::default(),
+                    faults: LinkFaults::of(self.scenario),
+                    members: members.to_vec(),
+                    view,
                 };
                 let scenario = self.scenario;
+                let current = self.views[i].clone();
                 let node = self
                     .handle
                     .create_node()
@@ -59,7 +71,11 @@ impl Hosts for SimHosts {
                     .init(move || {
                         let entry = crate::lookup(&scenario.protocol).expect("registered");
                         let run = entry.node.as_ref().expect("networked");
-                        run(scenario, spec.clone())
+                        let mut spec = spec.clone();
+                        if let Ok(v) = current.lock() {
+                            (spec.members, spec.view) = v.clone();
+                        }
+                        run(scenario, spec)
                     })
                     .build();
                 self.nodes[i] = Some(node);
@@ -129,6 +145,7 @@ pub fn on_madsim(name: &str, variant: &str, seed: u64) -> (Verdict, History) {
             dir: run_dir.clone(),
             seed,
             epoch_ns,
+            views: (0..n).map(|_| Default::default()).collect(),
         };
         let trace = Trace::to_writer(Box::new(std::fs::File::create(run_dir.join("clients.jsonl")).expect("trace")));
         let client = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 1, 1)), 9000);

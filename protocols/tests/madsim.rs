@@ -26,6 +26,8 @@ fn the_madsim_host_agrees_with_the_engine_in_kind() {
         ("commit/twopc-participant-crash", "correct", true),
         ("commit/twopc-participant-crash", "majority-commit", false),
         ("cluster/paxos-acceptors-crash", "correct", true),
+        ("chash/crash-during-migration", "correct", true),
+        ("zoo/chash-mod-n", "mod-n", false),
     ];
     for (name, variant, passes) in cases {
         assert_eq!(on_engine(name, variant, 1), passes, "the engine on {name} ({variant})");

@@ -183,6 +183,21 @@ impl<'a, P: Protocol> Ctx<'a, P> {
     ) -> Self {
         Ctx { id, nodes, local_now, mono_now: local_now, rng, effects, next_timer, members: &[], view: 0 }
     }
+    /// A context for a host outside the engine (the real-network host): like
+    /// [`Ctx::manual`], with the membership view the host was last told.
+    #[allow(clippy::too_many_arguments)]
+    pub fn hosted(
+        id: NodeId,
+        nodes: usize,
+        local_now: Time,
+        rng: &'a mut SimRng,
+        effects: &'a mut Vec<Effect<P>>,
+        next_timer: &'a mut u64,
+        members: &'a [NodeId],
+        view: u64,
+    ) -> Self {
+        Ctx { id, nodes, local_now, mono_now: local_now, rng, effects, next_timer, members, view }
+    }
     /// Who this node is.
     pub fn id(&self) -> NodeId {
         self.id

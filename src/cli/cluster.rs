@@ -50,6 +50,8 @@ pub struct NodeArgs {
     pub dir: PathBuf,
     pub seed: u64,
     pub epoch_ns: Option<u64>,
+    pub members: Option<String>,
+    pub view: u64,
 }
 
 /// Parses `127.0.0.1:7001,127.0.0.1:7002,...`.
@@ -94,6 +96,17 @@ pub fn node(args: NodeArgs) -> u8 {
             return EXIT_BAD_INPUT;
         }
     };
+    let members = match &args.members {
+        None => scenario.members.clone(),
+        Some(text) if text.is_empty() => Vec::new(),
+        Some(text) => match text.split(',').map(|m| NodeId::parse(m.trim()).filter(|n| n.0 < peers.len())).collect() {
+            Some(m) => m,
+            None => {
+                eprintln!("error: --members {text}: name nodes n1..n{}, comma-separated", peers.len());
+                return EXIT_BAD_INPUT;
+            }
+        },
+    };
     let Some(run) = runner(&scenario) else {
         eprintln!("{}", not_networked(&scenario));
         return EXIT_BAD_INPUT;
@@ -104,7 +117,9 @@ pub fn node(args: NodeArgs) -> u8 {
         dir: args.dir,
         seed: args.seed,
         epoch_ns: args.epoch_ns.unwrap_or_else(faultline_net::now_ns),
-        faults: link_faults(&scenario),
+        faults: faultline_net::LinkFaults::of(&scenario),
+        members,
+        view: args.view,
     };
     match run(&scenario, spec) {
         Ok(()) => EXIT_OK,
@@ -113,14 +128,6 @@ pub fn node(args: NodeArgs) -> u8 {
             EXIT_CLUSTER
         }
     }
-}
-
-/// The loss and duplication a node injects, from the scenario's [network] (one rate
-/// on every peer link: [`unsupported`] refuses per-link rates).
-fn link_faults(s: &Scenario) -> faultline_net::LinkFaults {
-    let n = s.nodes;
-    let peer = if n > 1 { s.network.links[1] } else { s.network.client_link };
-    faultline_net::LinkFaults { loss: peer.loss, duplicate: peer.duplicate, client_loss: s.network.client_link.loss }
 }
 
 fn runner(scenario: &Scenario) -> Option<&'static faultline_protocols::NodeRunner> {
@@ -199,6 +206,8 @@ fn unsupported(s: &Scenario) -> Option<String> {
                 | FaultAction::Isolate(_)
                 | FaultAction::Cut { .. }
                 | FaultAction::Heal
+                | FaultAction::Join(_)
+                | FaultAction::Leave(_)
         );
         if !ok {
             return say(format!(
@@ -230,7 +239,7 @@ impl Nodes {
         self.dir.join(format!("n{}", i + 1))
     }
 
-    fn spawn(&mut self, i: usize) -> std::io::Result<()> {
+    fn spawn(&mut self, i: usize, members: &[NodeId], view: u64) -> std::io::Result<()> {
         let dir = self.node_dir(i);
         std::fs::create_dir_all(&dir)?;
         let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("stderr.log"))?;
@@ -241,6 +250,8 @@ impl Nodes {
             .arg("--dir")
             .arg(&dir)
             .args(["--seed", &self.seed.to_string(), "--epoch-ns", &self.epoch_ns.to_string()])
+            .args(["--members", &members.iter().map(NodeId::to_string).collect::<Vec<_>>().join(",")])
+            .args(["--view", &view.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -279,8 +290,8 @@ impl Hosts for Nodes {
     fn is_paused(&self, i: usize) -> bool {
         self.paused[i]
     }
-    fn start(&mut self, i: usize) -> std::io::Result<()> {
-        self.spawn(i)
+    fn start(&mut self, i: usize, members: &[NodeId], view: u64) -> std::io::Result<()> {
+        self.spawn(i, members, view)
     }
     fn kill(&mut self, i: usize) {
         self.stop(i);

@@ -55,7 +55,7 @@ use std::collections::BTreeMap;
 use faultline_sim::disk::Durable;
 use faultline_sim::time::Dur;
 use faultline_sim::{ClientId, Ctx, NodeId, Observation, Outcome, Protocol, Reply, Request, TimerId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Algo, MAGLEV_TABLE, name_hash};
 
@@ -107,7 +107,7 @@ pub struct Config {
 }
 
 /// One key's data.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct KeyData {
     pub value: String,
     pub version: u64,
@@ -124,7 +124,7 @@ impl KeyData {
 }
 
 /// What a node has of one key.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Holding {
     /// The key's one live copy: served when this node owns the key.
     Live(KeyData),
@@ -153,14 +153,14 @@ impl Holding {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Stored {
     /// The node has taken its initial keys (at its first start).
     Booted,
     Key(Holding),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Msg {
     Transfer { key: String, data: KeyData },
     TransferAck { key: String, hop: u64 },
@@ -168,7 +168,7 @@ pub enum Msg {
 
 faultline_sim::message_kinds!(Msg { Transfer, TransferAck });
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Timer {
     Resend,
 }
