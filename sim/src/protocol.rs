@@ -181,7 +181,7 @@ impl<'a, P: Protocol> Ctx<'a, P> {
         effects: &'a mut Vec<Effect<P>>,
         next_timer: &'a mut u64,
     ) -> Self {
-        Ctx { id, nodes, local_now, mono_now: local_now, rng, effects, next_timer, members: &[], view: 0 }
+        Ctx::hosted(id, nodes, local_now, rng, effects, next_timer, &[], 0)
     }
     /// A context for a host outside the engine (the real-network host): like
     /// [`Ctx::manual`], with the membership view the host was last told.
