@@ -117,9 +117,18 @@ pub fn scenario(name: &str, variant: &str) -> &'static Scenario {
     Box::leak(Box::new(s))
 }
 
-/// Runs `name` on the madsim host at `seed`: what the same judges say, and the
-/// clients' history.
-pub fn on_madsim(name: &str, variant: &str, seed: u64) -> (Verdict, History) {
+/// What one run on the madsim host came to.
+pub struct MadsimRun {
+    /// What the judges said.
+    pub verdict: Verdict,
+    /// The clients' history.
+    pub history: History,
+    /// Messages madsim's network carried (nodes' and clients').
+    pub messages: u64,
+}
+
+/// Runs `name` on the madsim host at `seed`.
+pub fn on_madsim(name: &str, variant: &str, seed: u64) -> MadsimRun {
     let scenario = scenario(name, variant);
     let dir = std::env::temp_dir().join(format!(
         "faultline-madsim-{}-{}-{variant}-{seed}",
@@ -130,7 +139,7 @@ pub fn on_madsim(name: &str, variant: &str, seed: u64) -> (Verdict, History) {
     std::fs::create_dir_all(&dir).expect("a run folder");
     let runtime = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
     let run_dir = dir.clone();
-    let (history, starts, bank) = runtime.block_on(async move {
+    let (history, starts, bank, messages) = runtime.block_on(async move {
         let handle = Handle::current();
         let n = scenario.nodes;
         let addrs = (0..n).map(|i| SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, i as u8 + 1)), 7000)).collect();
@@ -162,9 +171,10 @@ pub fn on_madsim(name: &str, variant: &str, seed: u64) -> (Verdict, History) {
                 (history, starts, bank)
             })
             .await
+            .map(|(history, starts, bank)| (history, starts, bank, madsim::net::NetSim::current().stat().msg_count))
             .expect("the clients' task")
     });
     let verdict = judge(&dir, scenario, &history, &starts, bank).expect("judged");
     std::fs::remove_dir_all(&dir).expect("clean up");
-    (verdict, history)
+    MadsimRun { verdict, history, messages }
 }

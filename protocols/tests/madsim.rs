@@ -31,7 +31,8 @@ fn the_madsim_host_agrees_with_the_engine_in_kind() {
     ];
     for (name, variant, passes) in cases {
         assert_eq!(on_engine(name, variant, 1), passes, "the engine on {name} ({variant})");
-        let (v, history) = on_madsim(name, variant, 1);
+        let run = on_madsim(name, variant, 1);
+        let (v, history) = (run.verdict, run.history);
         assert_eq!(v.failures.is_empty(), passes, "madsim on {name} ({variant}): {:?}", v.failures);
         // Not a vacuous pass: the clients were answered.
         let ok = history.count(faultline_sim::history::EventType::Ok);
@@ -45,9 +46,9 @@ fn the_madsim_host_agrees_with_the_engine_in_kind() {
 /// madsim is deterministic, and so is the host inside it: one seed, one history.
 #[test]
 fn the_madsim_host_replays_a_seed_exactly() {
-    let (_, a) = on_madsim("cluster/raft-impatient-clients", "correct", 7);
-    let (_, b) = on_madsim("cluster/raft-impatient-clients", "correct", 7);
+    let a = on_madsim("cluster/raft-impatient-clients", "correct", 7).history;
+    let b = on_madsim("cluster/raft-impatient-clients", "correct", 7).history;
     assert_eq!(a.to_json(), b.to_json(), "the same seed gave two histories");
-    let (_, c) = on_madsim("cluster/raft-impatient-clients", "correct", 8);
+    let c = on_madsim("cluster/raft-impatient-clients", "correct", 8).history;
     assert_ne!(a.to_json(), c.to_json(), "another seed, another run");
 }
