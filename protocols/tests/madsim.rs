@@ -25,6 +25,7 @@ fn the_madsim_host_agrees_with_the_engine_in_kind() {
         ("cluster/raft-impatient-clients", "no-dedup", false),
         ("commit/twopc-participant-crash", "correct", true),
         ("commit/twopc-participant-crash", "majority-commit", false),
+        ("commit/threepc-participant-crash", "correct", true),
         ("cluster/paxos-acceptors-crash", "correct", true),
         ("chash/crash-during-migration", "correct", true),
         ("zoo/chash-mod-n", "mod-n", false),
