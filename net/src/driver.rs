@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use faultline_sim::check::linearizability::{LinResult, check_history};
+use faultline_sim::engine::{invariant_failure, linearizability_failure};
 use faultline_sim::history::History;
 use faultline_sim::judge::Judge;
 use faultline_sim::nemesis::{Act, Nemesis, NemesisStep, View};
@@ -19,6 +21,7 @@ use faultline_sim::scenario::{FaultAction, Scenario, Target};
 use faultline_sim::trace::{Event, NodeIdName, ReadEvent, Trace};
 use faultline_sim::wire;
 use faultline_sim::workload::{ClientStep, Clients};
+use faultline_sim::{Check, Failure};
 
 use crate::{DATAGRAM_BYTES_MAX, UdpSocket, Wire, send, since};
 
@@ -63,7 +66,7 @@ pub struct Driver<'a, H: Hosts> {
     epoch_ns: u64,
     clients: Clients,
     /// The clients' history, on the wall clock from the epoch.
-    pub history: History,
+    history: History,
     trace: Trace,
     agenda: BTreeMap<(u64, u64), Ev>,
     order: u64,
@@ -136,24 +139,19 @@ impl<'a, H: Hosts> Driver<'a, H> {
             .map(|(_, i)| i)
     }
 
+    /// What the nemesis and fault targets see: who is up, paused, and leads.
+    fn view(&self) -> View {
+        let n = self.scenario.nodes;
+        View {
+            up: (0..n).map(|i| self.hosts.is_up(i)).collect(),
+            paused: (0..n).map(|i| self.hosts.is_paused(i)).collect(),
+            leader: self.leader(),
+        }
+    }
+
     /// The nodes a fault's target names, as the simulator resolves them.
     fn resolve(&mut self, target: Target) -> Vec<usize> {
-        let n = self.scenario.nodes;
-        let up = |d: &Self, i: usize| d.hosts.is_up(i);
-        match target {
-            Target::Node(NodeId(x)) => (x < n).then_some(x).into_iter().collect(),
-            Target::Leader => self.leader().into_iter().collect(),
-            Target::Follower | Target::Any => {
-                let leader = if target == Target::Follower { self.leader() } else { None };
-                let pool: Vec<usize> = (0..n).filter(|&i| up(self, i) && Some(i) != leader).collect();
-                if pool.is_empty() {
-                    return Vec::new();
-                }
-                vec![pool[self.rng.below(pool.len() as u64) as usize]]
-            }
-            Target::Crashed => (0..n).filter(|&i| !up(self, i)).collect(),
-            Target::Paused => (0..n).filter(|&i| up(self, i) && self.hosts.is_paused(i)).collect(),
-        }
+        self.view().resolve(target, |_| true, &mut self.rng)
     }
 
     /// Tells every node which of its links are cut.
@@ -176,8 +174,7 @@ impl<'a, H: Hosts> Driver<'a, H> {
     }
 
     fn trace_cuts(&mut self, now: u64, kind: &str) {
-        let groups = self.cuts.groups().into_iter().map(|g| g.into_iter().map(NodeIdName).collect()).collect();
-        let cut = self.cuts.cut_links().into_iter().map(|(a, b)| (NodeIdName(a), NodeIdName(b))).collect();
+        let (groups, cut) = self.cuts.traced();
         self.trace.emit::<(), ()>(now, &Event::Partition { kind, groups, cut });
     }
 
@@ -206,16 +203,14 @@ impl<'a, H: Hosts> Driver<'a, H> {
     /// Runs one step of the nemesis, as the engine does: it plans, the driver acts.
     fn nemesis_step(&mut self, step: NemesisStep, now: u64) -> std::io::Result<()> {
         let Some(mut nem) = self.nemesis.take() else { return Ok(()) };
-        let up = |d: &Self| (0..d.scenario.nodes).map(|i| d.hosts.is_up(i)).collect::<Vec<bool>>();
         let acts = match step {
             _ if nem.stopped() => Vec::new(),
             NemesisStep::Start => {
-                let paused = (0..self.scenario.nodes).map(|i| self.hosts.is_paused(i)).collect();
-                let view = View { up: up(self), paused, leader: self.leader() };
+                let view = self.view();
                 if let Some(fault) = nem.start(&mut self.rng, &view) {
                     self.apply(fault, now)?;
                 }
-                let after = up(self);
+                let after = self.view().up;
                 nem.started(now, &mut self.rng, after)
             }
             NemesisStep::Heal(id) => nem.heal(id, now, &mut self.rng),
@@ -277,19 +272,9 @@ impl<'a, H: Hosts> Driver<'a, H> {
                 self.trace_cuts(now, faultline_sim::scenario::Named::name(kind));
             }
             FaultAction::Isolate(target) => {
-                let picked = match target {
-                    // "follower" and "any" pick among nodes not already cut off.
-                    Target::Follower | Target::Any => {
-                        let pool: Vec<usize> = self
-                            .resolve(Target::Crashed)
-                            .into_iter()
-                            .chain((0..n).filter(|&i| self.hosts.is_up(i)))
-                            .filter(|&i| !self.cuts.is_isolated(NodeId(i)) && Some(i) != self.leader())
-                            .collect();
-                        pool.get(self.rng.below(pool.len().max(1) as u64) as usize).copied().into_iter().collect()
-                    }
-                    _ => self.resolve(target),
-                };
+                // "follower" and "any" pick among nodes not already cut off, as in the engine.
+                let isolated: Vec<bool> = (0..n).map(|i| self.cuts.is_isolated(NodeId(i))).collect();
+                let picked = self.view().resolve(target, |i| !isolated[i], &mut self.rng);
                 for x in picked {
                     self.cuts.isolate(NodeId(x));
                 }
@@ -438,14 +423,14 @@ fn merged(dir: &Path, nodes: usize) -> std::io::Result<Vec<(u64, String)>> {
 #[derive(Clone, Debug)]
 pub struct Verdict {
     /// The first invariant the nodes' observations broke.
-    pub violation: Option<String>,
-    /// Whether the history is linearizable (`None`: not checked, or unknown).
-    pub linearizable: Option<bool>,
+    pub violation: Option<Failure>,
+    /// The linearizability checker's verdict on the history (`None`: not checked).
+    pub linearizability: Option<LinResult>,
     /// A bank's conserved total (`None`: not a bank).
     pub conserved_total: Option<bool>,
-    /// Every check that failed, one line each.
-    pub failures: Vec<String>,
-    /// Nodes killed, and started again.
+    /// Every check that failed, typed, in the words a student reads.
+    pub failures: Vec<Failure>,
+    /// Nodes killed.
     pub crashes: usize,
     /// Nodes started again after a kill.
     pub restarts: usize,
@@ -476,12 +461,7 @@ pub fn judge(
             Ok(Event::Observe { node, obs }) if violation.is_none() => {
                 let node = node.0;
                 if let Err(v) = judge.observe(node, boots(node.0, *t), *t, &obs) {
-                    violation = Some(format!(
-                        "invariant `{}` violated at {}: {}",
-                        v.invariant,
-                        faultline_sim::time::fmt_time(*t),
-                        v.detail
-                    ));
+                    violation = Some(invariant_failure(*t, &v));
                 }
             }
             Ok(Event::Crash { node, .. }) => {
@@ -497,24 +477,20 @@ pub fn judge(
         writeln!(file, "{line}")?;
     }
     file.flush()?;
-    use faultline_sim::check::linearizability::{LinResult, check_history};
-    let mut failures: Vec<String> = violation.iter().cloned().collect();
-    let linearizable = match scenario.linearizable.then(|| check_history(history, &scenario.budget)) {
-        None => None,
-        Some(LinResult::Linearizable) => Some(true),
-        Some(LinResult::NotLinearizable { key, why }) => {
-            failures.push(faultline_sim::engine::not_linearizable(history, &key, &why));
-            Some(false)
-        }
-        Some(LinResult::Unknown { .. }) => {
-            failures.push("linearizability unknown: the search budget ran out (raise [check] budget)".into());
-            None
-        }
-    };
+    let linearizability = scenario.linearizable.then(|| check_history(history, &scenario.budget));
+    let mut failures: Vec<Failure> = violation.iter().cloned().collect();
+    failures.extend(linearizability.as_ref().and_then(|r| linearizability_failure(history, r)));
     // A bank's transfers move money and never make or lose it (Jepsen's bank test).
     let conserved = bank.map(|b| faultline_sim::check::bank::conserved_total(history, &b));
     if let Some(Err(why)) = &conserved {
-        failures.push(why.clone());
+        failures.push(Failure { check: Check::ConservedTotal, message: why.clone() });
     }
-    Ok(Verdict { violation, linearizable, conserved_total: conserved.map(|c| c.is_ok()), failures, crashes, restarts })
+    Ok(Verdict {
+        violation,
+        linearizability,
+        conserved_total: conserved.map(|c| c.is_ok()),
+        failures,
+        crashes,
+        restarts,
+    })
 }

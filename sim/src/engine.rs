@@ -199,9 +199,41 @@ pub struct RunResult {
     pub measures: Vec<(String, String)>,
 }
 
+/// A broken invariant, seen at `t`, as the failure a student reads.
+pub fn invariant_failure(t: Time, v: &Violation) -> Failure {
+    Failure {
+        check: Check::Invariant(v.invariant.clone()),
+        message: format!("invariant `{}` violated at {}: {}", v.invariant, crate::time::fmt_time(t), v.detail),
+    }
+}
+
+/// What a linearizability verdict fails, if anything, in the words a student reads.
+pub fn linearizability_failure(history: &History, result: &LinResult) -> Option<Failure> {
+    match result {
+        LinResult::Linearizable => None,
+        LinResult::NotLinearizable { key, why } => {
+            Some(Failure { check: Check::Linearizability, message: not_linearizable(history, key, why) })
+        }
+        LinResult::Unknown { undecided } => {
+            let keys: Vec<String> = undecided
+                .iter()
+                .map(|u| format!("{} ({} budget: {} states)", u.key, u.explored.spent, u.explored.states))
+                .collect();
+            Some(Failure {
+                check: Check::LinearizabilityUnknown,
+                message: format!(
+                    "linearizability unknown: the search budget ran out on keys {} (raise it with --budget or \
+                     [check] budget)",
+                    keys.join(", ")
+                ),
+            })
+        }
+    }
+}
+
 /// Why `history` is not linearizable, in one line for a student: the key, the
 /// operation that cannot be placed, the prefix before it, and the cause.
-pub fn not_linearizable(history: &History, key: &str, why: &crate::check::linearizability::Explanation) -> String {
+fn not_linearizable(history: &History, key: &str, why: &crate::check::linearizability::Explanation) -> String {
     let op = history.ops.get(why.op).map_or(String::new(), |o| {
         format!(" ({} by c{} at {})", o.op.name(), o.client + 1, crate::time::fmt_time(o.invoke))
     });
@@ -247,31 +279,9 @@ impl RunResult {
             );
         }
         if let Some((t, v)) = &self.violation {
-            push(
-                Check::Invariant(v.invariant.clone()),
-                format!("invariant `{}` violated at {}: {}", v.invariant, crate::time::fmt_time(*t), v.detail),
-            );
+            out.push(invariant_failure(*t, v));
         }
-        match &self.linearizability {
-            Some(LinResult::NotLinearizable { key, why }) => {
-                push(Check::Linearizability, not_linearizable(&self.history, key, why))
-            }
-            Some(LinResult::Unknown { undecided }) => {
-                let keys: Vec<String> = undecided
-                    .iter()
-                    .map(|u| format!("{} ({} budget: {} states)", u.key, u.explored.spent, u.explored.states))
-                    .collect();
-                push(
-                    Check::LinearizabilityUnknown,
-                    format!(
-                        "linearizability unknown: the search budget ran out on keys {} (raise it with --budget or \
-                         [check] budget)",
-                        keys.join(", ")
-                    ),
-                )
-            }
-            _ => {}
-        }
+        out.extend(self.linearizability.as_ref().and_then(|r| linearizability_failure(&self.history, r)));
         out.extend(self.assertion_failures.iter().cloned());
         out
     }
@@ -1014,7 +1024,9 @@ impl<P: Protocol> Sim<P> {
                 // "follower" and "any" pick among nodes not already cut off.
                 let picked = match target {
                     Target::Follower | Target::Any => {
-                        self.resolve_among(*target, |sim, i| !sim.net.cuts.is_isolated(NodeId(i)))
+                        let isolated: Vec<bool> =
+                            (0..self.node_count()).map(|i| self.net.cuts.is_isolated(NodeId(i))).collect();
+                        self.resolve_among(*target, |i| !isolated[i])
                     }
                     _ => self.resolve(*target),
                 };
@@ -1137,27 +1149,12 @@ impl<P: Protocol> Sim<P> {
 
     /// The nodes a fault aimed at `target` hits now (possibly none: no leader yet).
     pub(crate) fn resolve(&mut self, target: Target) -> Vec<usize> {
-        self.resolve_among(target, |_, _| true)
+        self.resolve_among(target, |_| true)
     }
 
     /// Like [`Self::resolve`], with "follower" and "any" picking only nodes `eligible`.
-    fn resolve_among(&mut self, target: Target, eligible: impl Fn(&Self, usize) -> bool) -> Vec<usize> {
-        let n = self.node_count();
-        match target {
-            Target::Node(node) => vec![node.0],
-            Target::Leader => self.leader().into_iter().collect(),
-            Target::Follower | Target::Any => {
-                let leader = if target == Target::Follower { self.leader() } else { None };
-                let pool: Vec<usize> =
-                    (0..n).filter(|&i| self.slots[i].up && Some(i) != leader && eligible(self, i)).collect();
-                if pool.is_empty() {
-                    return Vec::new();
-                }
-                vec![pool[self.nemesis_rng.below(pool.len() as u64) as usize]]
-            }
-            Target::Crashed => (0..n).filter(|&i| !self.slots[i].up).collect(),
-            Target::Paused => (0..n).filter(|&i| self.slots[i].up && self.slots[i].paused).collect(),
-        }
+    fn resolve_among(&mut self, target: Target, eligible: impl Fn(usize) -> bool) -> Vec<usize> {
+        self.nemesis_view().resolve(target, eligible, &mut self.nemesis_rng)
     }
 
     pub(crate) fn trace_clock(&mut self, node: usize) {
@@ -1176,8 +1173,7 @@ impl<P: Protocol> Sim<P> {
         if !self.trace.is_on() {
             return;
         }
-        let groups = self.net.cuts.groups().into_iter().map(|g| g.into_iter().map(NodeIdName).collect()).collect();
-        let cut = self.net.cuts.cut_links().into_iter().map(|(a, b)| (NodeIdName(a), NodeIdName(b))).collect();
+        let (groups, cut) = self.net.cuts.traced();
         self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Partition { kind, groups, cut });
     }
 

@@ -44,6 +44,29 @@ pub struct View {
     pub leader: Option<usize>,
 }
 
+impl View {
+    /// The nodes a fault's `target` names, as the engine and a real cluster's driver
+    /// resolve it alike. "follower" and "any" pick one up node (not the leader, for
+    /// "follower") among those `eligible`, drawing from `rng`.
+    pub fn resolve(&self, target: Target, eligible: impl Fn(usize) -> bool, rng: &mut SimRng) -> Vec<usize> {
+        let n = self.up.len();
+        match target {
+            Target::Node(node) => vec![node.0],
+            Target::Leader => self.leader.into_iter().collect(),
+            Target::Follower | Target::Any => {
+                let leader = if target == Target::Follower { self.leader } else { None };
+                let pool: Vec<usize> = (0..n).filter(|&i| self.up[i] && Some(i) != leader && eligible(i)).collect();
+                if pool.is_empty() {
+                    return Vec::new();
+                }
+                vec![pool[rng.below(pool.len() as u64) as usize]]
+            }
+            Target::Crashed => (0..n).filter(|&i| !self.up[i]).collect(),
+            Target::Paused => (0..n).filter(|&i| self.up[i] && self.paused[i]).collect(),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Active {
     Partition,

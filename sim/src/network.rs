@@ -13,7 +13,7 @@ use crate::protocol::NodeId;
 use crate::rng::SimRng;
 use crate::scenario::{CutMode, Latency, NetworkConfig, SplitKind};
 use crate::time::Time;
-use crate::trace::Addr;
+use crate::trace::{Addr, NodeIdName};
 
 /// What becomes of a message as it is sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -271,6 +271,15 @@ impl Cuts {
             }
         }
         out
+    }
+
+    /// The cuts as the trace records a partition: the groups that can reach each
+    /// other, and every cut link.
+    #[allow(clippy::type_complexity)]
+    pub fn traced(&self) -> (Vec<Vec<NodeIdName>>, Vec<(NodeIdName, NodeIdName)>) {
+        let groups = self.groups().into_iter().map(|g| g.into_iter().map(NodeIdName).collect()).collect();
+        let cut = self.cut_links().into_iter().map(|(a, b)| (NodeIdName(a), NodeIdName(b))).collect();
+        (groups, cut)
     }
 
     /// Groups of nodes that can all reach each other (strongly connected components of

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use faultline_net::NodeSpec;
 use faultline_net::driver::{Driver, Hosts};
+use faultline_sim::check::linearizability::LinResult;
 use faultline_sim::protocol::NodeId;
 use faultline_sim::scenario::{FaultAction, Scenario};
 use faultline_sim::trace::Trace;
@@ -347,7 +348,7 @@ struct Outcome {
     scenario: String,
     protocol: String,
     variant: String,
-    mode: &'static str,
+    mode: Mode,
     nodes: usize,
     seed: u64,
     ops: usize,
@@ -362,8 +363,19 @@ struct Outcome {
     conserved_total: Option<bool>,
     /// The first invariant the observations broke, if any.
     violation: Option<String>,
+    /// Every check that failed, in the words a student reads ...
     failures: Vec<String>,
+    /// ... and which check each was.
+    checks: Vec<faultline_sim::Check>,
     run_folder: String,
+}
+
+/// How a run was carried out: `cluster` for real processes (a simulated run's
+/// summary comes from `faultline run`).
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Mode {
+    Cluster,
 }
 
 /// Runs `named` as a real cluster and judges it.
@@ -470,7 +482,7 @@ fn run_cluster(scenario: &Scenario, named: Named<'_>, seed: u64, dir: &Path) -> 
         scenario: scenario.path.clone(),
         protocol: scenario.protocol.clone(),
         variant: scenario.variant.clone(),
-        mode: "cluster",
+        mode: Mode::Cluster,
         nodes: n,
         seed,
         ops,
@@ -479,10 +491,15 @@ fn run_cluster(scenario: &Scenario, named: Named<'_>, seed: u64, dir: &Path) -> 
         latency_p99_ns: pct(99).unwrap_or(0),
         crashes: verdict.crashes,
         restarts: verdict.restarts,
-        linearizable: verdict.linearizable,
+        linearizable: match &verdict.linearizability {
+            Some(LinResult::Linearizable) => Some(true),
+            Some(LinResult::NotLinearizable { .. }) => Some(false),
+            Some(LinResult::Unknown { .. }) | None => None,
+        },
         conserved_total: verdict.conserved_total,
-        violation: verdict.violation,
-        failures: verdict.failures,
+        violation: verdict.violation.map(|f| f.message),
+        checks: verdict.failures.iter().map(|f| f.check.clone()).collect(),
+        failures: verdict.failures.into_iter().map(|f| f.message).collect(),
         run_folder: dir.display().to_string(),
     };
     let summary = serde_json::to_string_pretty(&outcome).map_err(|e| e.to_string())?;
@@ -509,6 +526,9 @@ fn report(o: &Outcome, json: bool) -> u8 {
         let lin = match o.linearizable {
             Some(true) => "yes",
             Some(false) => "NO",
+            None if o.checks.contains(&faultline_sim::Check::LinearizabilityUnknown) => {
+                "unknown (search budget ran out)"
+            }
             None => "not checked",
         };
         let inv = if o.violation.is_none() { "ok" } else { "violated" };
