@@ -3,6 +3,7 @@
 pub mod bench;
 mod check;
 pub mod cluster;
+pub mod explore;
 pub mod grade;
 pub mod hash;
 pub mod input;
@@ -12,6 +13,7 @@ mod load;
 pub mod merge;
 pub mod report;
 pub mod run;
+pub mod shrink;
 pub mod sweep;
 
 use std::path::PathBuf;
@@ -66,6 +68,27 @@ Example: grade your Raft on the MIT Lab 3 suite, with the instructor's hidden se
 Exit codes:
   0  full marks
   1  below full marks (each failing part lists its seeds, replay commands and a viewer)
+  2  bad input or usage (the message names the file and line)";
+
+const SHRINK_HELP: &str = "\
+Example: the zoo's Raft without the log check, seed 2, shrunk:
+  faultline shrink zoo/raft-vote-without-log-check --seed 2
+  faultline run runs/zoo-raft-vote-without-log-check-seed2-shrunk.toml
+
+Exit codes:
+  0  shrunk: the file written fails the same check on its own
+  2  bad input or usage, or a seed that fails nothing (there is nothing to shrink)
+  4  the shrinker broke (the seed did not replay written out): please report it";
+
+const EXPLORE_HELP: &str = "\
+Example: Raft that votes without the log check, three nodes, one client write:
+  faultline explore zoo/explore-raft-vote-without-log-check
+States are told apart by a fingerprint of every node's state, disk and armed timers,
+the messages in flight and the clients. Any armed timer may fire at any step.
+
+Exit codes:
+  0  as the scenario expects (expect = \"pass\": nothing failed; \"fail\": a failure was found)
+  1  otherwise (the counterexample's steps are printed)
   2  bad input or usage (the message names the file and line)";
 
 const CHECK_EXIT_CODES: &str = "\
@@ -196,6 +219,77 @@ pub enum Command {
         #[arg(long, value_name = "VARIANT")]
         variant: Option<String>,
         /// Where to write the run folder [default: runs/cluster-SCENARIO-seedN]
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the result as one JSON object
+        #[arg(long)]
+        json: bool,
+    },
+    /// Shrink a failing seed to the smallest scenario that fails the same way: its random
+    /// faults and operations written out, then everything the failure does not need
+    /// removed; writes the scenario file and its run folder (with the viewer)
+    #[command(after_help = SHRINK_HELP)]
+    Shrink {
+        /// A scenario file, a bundled scenario's name, or a run folder (its seed is the default)
+        scenario: String,
+        /// The failing seed [default: the run folder's, else the scenario's `seed`]
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Run it on this protocol instead of the one the file names
+        #[arg(long, value_name = "NAME")]
+        protocol: Option<String>,
+        /// Run this variant of the protocol instead of the file's
+        #[arg(long, value_name = "VARIANT")]
+        variant: Option<String>,
+        /// Where to write the shrunk scenario [default: runs/SCENARIO-seedN-shrunk.toml]
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the result as one JSON object
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search a small configuration exhaustively: every order of deliveries, losses,
+    /// duplicates, timer firings, crashes and restarts within the bounds, breadth-first,
+    /// so a failure found comes with a shortest path to it
+    #[command(after_help = EXPLORE_HELP)]
+    Explore {
+        /// A scenario file or a bundled scenario's name (its nodes, protocol and variant)
+        scenario: String,
+        /// Run it on this protocol instead of the one the file names
+        #[arg(long, value_name = "NAME")]
+        protocol: Option<String>,
+        /// Run this variant of the protocol instead of the file's
+        #[arg(long, value_name = "VARIANT")]
+        variant: Option<String>,
+        /// The most steps on a path (1 to 1000)
+        #[arg(long, default_value_t = 12)]
+        depth: usize,
+        /// The most unique states kept (1 to 100,000,000); the search stops there
+        #[arg(long, default_value_t = 2_000_000)]
+        states: u64,
+        /// The most crashes on a path (0 to 16); a crashed node may restart any time
+        #[arg(long, default_value_t = 1)]
+        crashes: u32,
+        /// The most lost messages on a path (0 to 16)
+        #[arg(long, default_value_t = 0)]
+        losses: u32,
+        /// The most duplicated messages on a path (0 to 16)
+        #[arg(long, default_value_t = 0)]
+        duplicates: u32,
+        /// The most timer firings on a path (0 to 64)
+        #[arg(long, default_value_t = 4)]
+        timers: u32,
+        /// The most memory the search may hold, in MiB (64 to 1048576)
+        #[arg(long, value_name = "MIB", default_value_t = 4096)]
+        memory: u64,
+        /// Clients (0 to 8), each invoking --ops operations one after another [default: the
+        /// clients of the scenario's [[workload.operations]], with those operations; else 1]
+        #[arg(long)]
+        clients: Option<usize>,
+        /// Operations per client (0 to 16): the scenario's listed ones, else writes to k1
+        #[arg(long, default_value_t = 1)]
+        ops: usize,
+        /// Write a counterexample's steps to this file
         #[arg(long)]
         out: Option<PathBuf>,
         /// Print the result as one JSON object
@@ -457,6 +551,46 @@ pub fn main(cli: Cli) -> ExitCode {
             let named =
                 Named { scenario: &scenario, protocol: protocol.as_deref(), variant: variant.as_deref(), expect: None };
             cluster::cluster(named, seed, out, json)
+        }
+        Command::Explore {
+            scenario,
+            protocol,
+            variant,
+            depth,
+            states,
+            crashes,
+            losses,
+            duplicates,
+            timers,
+            memory,
+            clients,
+            ops,
+            out,
+            json,
+        } => {
+            let named =
+                Named { scenario: &scenario, protocol: protocol.as_deref(), variant: variant.as_deref(), expect: None };
+            explore::explore(
+                named,
+                explore::Options {
+                    depth,
+                    states,
+                    crashes,
+                    losses,
+                    duplicates,
+                    timers,
+                    memory_mib: memory,
+                    clients,
+                    ops,
+                    out,
+                    json,
+                },
+            )
+        }
+        Command::Shrink { scenario, seed, protocol, variant, out, json } => {
+            let named =
+                Named { scenario: &scenario, protocol: protocol.as_deref(), variant: variant.as_deref(), expect: None };
+            shrink::shrink(named, seed, out, json)
         }
         Command::Node { scenario, node, peers, dir, seed, epoch_ns, members, view, protocol, variant } => {
             cluster::node(cluster::NodeArgs {

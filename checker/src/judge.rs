@@ -9,7 +9,7 @@ use crate::time::Time;
 /// Holds a run to the invariants of every family whose observations it sees.
 /// Families start watching at their first observation, so a run pays only for the
 /// families its protocol reports.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Judge {
     nodes: usize,
     consensus: Option<Box<Consensus>>,

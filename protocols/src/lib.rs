@@ -27,6 +27,8 @@ pub struct Entry {
     pub ops: &'static [OpKind],
     pub leader: bool,
     pub run: Runner,
+    /// Searches a small configuration of the scenario exhaustively (`faultline explore`).
+    pub explore: ExploreRunner,
     /// Runs one node of a scenario as a real process (`faultline node`, under
     /// `faultline cluster`); `None` for a protocol whose messages and disk records
     /// cannot leave the simulator (no `Deserialize`). See [`Entry::networked`].
@@ -47,8 +49,29 @@ pub type NodeRunner = Box<
         + Sync,
 >;
 
-/// Runs one seed of a scenario on a protocol.
-pub type Runner = Box<dyn Fn(&Scenario, u64, Trace) -> RunResult + Send + Sync>;
+/// Runs one seed of a scenario on a protocol; with [`Record::Faults`] the result
+/// lists every fault carried out ([`RunResult::applied`]).
+pub type Runner = Box<dyn Fn(&Scenario, u64, Trace, Record) -> RunResult + Send + Sync>;
+
+/// Searches a scenario's configuration within bounds, reporting each finished level.
+pub type ExploreRunner = Box<
+    dyn Fn(
+            &Scenario,
+            faultline_sim::explore::Bounds,
+            &mut dyn FnMut(&faultline_sim::explore::Report),
+        ) -> faultline_sim::explore::Report
+        + Send
+        + Sync,
+>;
+
+/// What a run keeps beyond its result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Record {
+    /// Nothing more.
+    Off,
+    /// The faults it carried out, targets resolved (what `faultline shrink` starts from).
+    Faults,
+}
 
 impl Entry {
     /// A protocol written outside this repository, registered under `name`:
@@ -63,7 +86,12 @@ impl Entry {
         variants: &'static [(&'static str, &'static str)],
         config: impl Fn(&Scenario) -> P::Config + Send + Sync + 'static,
     ) -> Entry {
+        let config = std::sync::Arc::new(config);
+        let for_explore = config.clone();
         Entry {
+            explore: Box::new(move |s, bounds, progress| {
+                faultline_sim::explore::Explorer::<P>::new(s, for_explore(s), bounds).run(s, progress)
+            }),
             name,
             summary,
             variants,
@@ -71,7 +99,13 @@ impl Entry {
             messages: <P::Msg as faultline_sim::protocol::Message>::KINDS,
             ops: P::OPS,
             leader: P::HAS_LEADER,
-            run: Box::new(move |s, seed, trace| Sim::<P>::new(s, config(s), seed, trace).run()),
+            run: Box::new(move |s, seed, trace, record| {
+                let sim = Sim::<P>::new(s, config(s), seed, trace);
+                match record {
+                    Record::Off => sim.run(),
+                    Record::Faults => sim.recording().run(),
+                }
+            }),
             node: None,
         }
     }
@@ -220,5 +254,11 @@ pub fn catalog() -> Catalog<'static> {
 /// Runs a scenario with the protocol it names.
 pub fn run(scenario: &Scenario, seed: u64, trace: Trace) -> RunResult {
     let entry = lookup(&scenario.protocol).expect("protocol checked at parse time");
-    (entry.run)(scenario, seed, trace)
+    (entry.run)(scenario, seed, trace, Record::Off)
+}
+
+/// [`run`], keeping the faults the run carried out ([`RunResult::applied`]).
+pub fn run_recording(scenario: &Scenario, seed: u64, trace: Trace) -> RunResult {
+    let entry = lookup(&scenario.protocol).expect("protocol checked at parse time");
+    (entry.run)(scenario, seed, trace, Record::Faults)
 }

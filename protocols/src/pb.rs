@@ -249,7 +249,7 @@ impl Protocol for Pb {
 
     fn check_cluster(cluster: &Cluster<'_, Self>) -> Result<(), Violation> {
         let nodes = cluster.nodes();
-        let primary = nodes.first().and_then(Option::as_ref);
+        let primary = nodes.first().copied().flatten();
         for (i, node) in nodes.iter().enumerate().skip(1) {
             let Some(b) = node else { continue };
             let Some(last) = b.log.last() else { continue };

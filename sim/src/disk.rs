@@ -21,7 +21,7 @@ pub trait Disks<S> {
 /// Merge the journal into the image once it holds this many writes.
 const JOURNAL_MAX: usize = 4096;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 /// One node's disk: a durable image, and the writes since the last sync, which a
 /// crash loses.
 pub struct Disk<S> {

@@ -21,7 +21,7 @@ use crate::protocol::{
 };
 use crate::queue::{Entry, EventQueue};
 use crate::rng::{SimRng, Stream};
-use crate::scenario::{CutMode, Expect, FaultAction, Scenario, Target};
+use crate::scenario::{CutMode, Expect, Fault, FaultAction, Scenario, Target};
 use crate::time::Time;
 use crate::trace::{Addr, Body, Event as TraceEvent, NodeIdName, Trace};
 use crate::workload::{ClientStep, Clients};
@@ -197,6 +197,10 @@ pub struct RunResult {
     pub assertion_failures: Vec<Failure>,
     /// What the protocol measured, as `(name, value)` ([`Protocol::measures`]).
     pub measures: Vec<(String, String)>,
+    /// With [`Sim::recording`]: every fault the run carried out, scheduled or drawn
+    /// by the nemesis, as it happened (targets resolved to nodes, splits to cut
+    /// links): a schedule that replays the run's faults without the nemesis.
+    pub applied: Vec<Fault>,
 }
 
 /// A broken invariant, seen at `t`, as the failure a student reads.
@@ -342,6 +346,8 @@ pub struct Sim<P: Protocol> {
     view: u64,
     /// Bytes of client traffic in the queue (see [`PENDING_CLIENT_BYTES_MAX`]).
     client_bytes: usize,
+    /// The faults carried out so far, when recording ([`Sim::recording`]).
+    applied: Option<Vec<Fault>>,
 }
 
 impl<P: Protocol> Sim<P> {
@@ -393,7 +399,20 @@ impl<P: Protocol> Sim<P> {
             members: scenario.members.clone(),
             view: 0,
             client_bytes: 0,
+            applied: None,
             scenario: scenario.clone(),
+        }
+    }
+
+    /// Records every fault carried out, as [`RunResult::applied`] (for `shrink`).
+    pub fn recording(mut self) -> Sim<P> {
+        self.applied = Some(Vec::new());
+        self
+    }
+
+    fn applied(&mut self, action: FaultAction) {
+        if let Some(list) = &mut self.applied {
+            list.push(Fault { at: self.now, action });
         }
     }
 
@@ -527,6 +546,7 @@ impl<P: Protocol> Sim<P> {
             memory_limit_hit,
             assertion_failures: self.watch.failures,
             measures,
+            applied: self.applied.unwrap_or_default(),
         }
     }
 
@@ -991,6 +1011,10 @@ impl<P: Protocol> Sim<P> {
                     // back, as an NTP correction would make, shown in the trace.
                     let (skew, drift) = self.scenario.clocks[node.0];
                     let now = self.now;
+                    if self.applied.is_some() {
+                        let by = skew - self.slots[node.0].clock.offset(now);
+                        self.applied(FaultAction::Clock { node, skew_ns: Some(by), drift_ppm: Some(drift) });
+                    }
                     self.slots[node.0].clock.resync(now, skew, drift);
                     self.trace_clock(node.0);
                 }
@@ -1014,10 +1038,20 @@ impl<P: Protocol> Sim<P> {
         match action {
             FaultAction::Partition(groups) => {
                 self.net.cuts.partition(groups);
+                self.applied(action.clone());
                 self.trace_partition("groups");
             }
             FaultAction::Split(kind) => {
                 self.net.cuts.split(*kind, &mut self.nemesis_rng);
+                if self.applied.is_some() {
+                    // The shape drawn, written out: everything healed, then each cut link.
+                    self.applied(FaultAction::Heal);
+                    let mut links = self.net.cuts.cut_links();
+                    links.sort();
+                    for (from, to) in links {
+                        self.applied(FaultAction::Cut { from: vec![from], to: vec![to] });
+                    }
+                }
                 self.trace_partition(crate::scenario::Named::name(*kind));
             }
             FaultAction::Isolate(target) => {
@@ -1032,6 +1066,7 @@ impl<P: Protocol> Sim<P> {
                 };
                 for node in picked {
                     self.net.cuts.isolate(NodeId(node));
+                    self.applied(FaultAction::Isolate(Target::Node(NodeId(node))));
                 }
                 self.trace_partition("isolate");
             }
@@ -1041,21 +1076,28 @@ impl<P: Protocol> Sim<P> {
                         self.net.cuts.set(a, b);
                     }
                 }
+                self.applied(action.clone());
                 self.trace_partition("one-way");
             }
-            FaultAction::Heal => self.heal(),
+            FaultAction::Heal => {
+                self.applied(FaultAction::Heal);
+                self.heal()
+            }
             FaultAction::Crash(target) => {
                 for node in self.resolve(*target) {
+                    self.applied(FaultAction::Crash(Target::Node(NodeId(node))));
                     self.crash(node);
                 }
             }
             FaultAction::Restart(target) => {
                 for node in self.resolve(*target) {
+                    self.applied(FaultAction::Restart(Target::Node(NodeId(node))));
                     self.restart(node);
                 }
             }
             FaultAction::Pause(target) => {
                 for node in self.resolve(*target) {
+                    self.applied(FaultAction::Pause(Target::Node(NodeId(node))));
                     let slot = &mut self.slots[node];
                     if slot.up && !slot.paused {
                         slot.paused = true;
@@ -1066,6 +1108,7 @@ impl<P: Protocol> Sim<P> {
             }
             FaultAction::Resume(target) => {
                 for node in self.resolve(*target) {
+                    self.applied(FaultAction::Resume(Target::Node(NodeId(node))));
                     let slot = &mut self.slots[node];
                     if slot.up && slot.paused {
                         slot.paused = false;
@@ -1086,8 +1129,12 @@ impl<P: Protocol> Sim<P> {
                     }
                 }
             }
-            FaultAction::Drop { kind, to, ns } => self.net.add_drop(kind.clone(), to.clone(), self.now + ns),
+            FaultAction::Drop { kind, to, ns } => {
+                self.applied(action.clone());
+                self.net.add_drop(kind.clone(), to.clone(), self.now + ns)
+            }
             FaultAction::Join(node) | FaultAction::Leave(node) => {
+                self.applied(action.clone());
                 let joins = matches!(action, FaultAction::Join(_));
                 if joins == self.members.contains(node) {
                     return; // already a member, or already not one
@@ -1110,6 +1157,7 @@ impl<P: Protocol> Sim<P> {
                 }
             }
             FaultAction::Clock { node, skew_ns, drift_ppm } => {
+                self.applied(action.clone());
                 let now = self.now;
                 let clock = &mut self.slots[node.0].clock;
                 if let Some(by) = skew_ns {

@@ -414,10 +414,16 @@ pub trait Protocol: Sized + Clone + Eq + Hash + Debug {
     }
 }
 
+/// Where a [`Cluster`]'s states live: the engine's own, or the explorer's shared ones.
+enum Nodes<'a, P> {
+    Owned(&'a [Option<P>]),
+    Shared(&'a [Option<std::rc::Rc<P>>]),
+}
+
 /// The whole cluster, as a protocol's own check sees it after a step
 /// ([`Protocol::check_cluster`]) and at the end of the run ([`Protocol::measures`]).
 pub struct Cluster<'a, P: Protocol> {
-    nodes: &'a [Option<P>],
+    nodes: Nodes<'a, P>,
     disks: &'a dyn crate::disk::Disks<P::Stored>,
     stepped: usize,
     now: Time,
@@ -432,12 +438,33 @@ impl<'a, P: Protocol> Cluster<'a, P> {
         stepped: usize,
         now: Time,
     ) -> Cluster<'a, P> {
-        Cluster { nodes, disks, stepped, now }
+        Cluster { nodes: Nodes::Owned(nodes), disks, stepped, now }
+    }
+
+    /// [`Cluster::new`] over states shared between the explorer's states.
+    pub fn shared(
+        nodes: &'a [Option<std::rc::Rc<P>>],
+        disks: &'a dyn crate::disk::Disks<P::Stored>,
+        stepped: usize,
+        now: Time,
+    ) -> Cluster<'a, P> {
+        Cluster { nodes: Nodes::Shared(nodes), disks, stepped, now }
     }
 
     /// Every node's state, by node index; `None` for a node that is down.
-    pub fn nodes(&self) -> &'a [Option<P>] {
-        self.nodes
+    pub fn nodes(&self) -> Vec<Option<&'a P>> {
+        match self.nodes {
+            Nodes::Owned(n) => n.iter().map(Option::as_ref).collect(),
+            Nodes::Shared(n) => n.iter().map(|x| x.as_deref()).collect(),
+        }
+    }
+
+    /// Node `node`'s state; `None` while it is down (or past the cluster's end).
+    pub fn node(&self, node: NodeId) -> Option<&'a P> {
+        match self.nodes {
+            Nodes::Owned(n) => n.get(node.0).and_then(Option::as_ref),
+            Nodes::Shared(n) => n.get(node.0).and_then(|x| x.as_deref()),
+        }
     }
 
     /// The index of the node whose step just ran.

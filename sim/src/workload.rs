@@ -10,12 +10,12 @@
 //! and the trace, and they answer with at most one [`ClientStep`] (send a request,
 //! or wake a client later) for the engine to carry out. They never see the engine.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::history::{Completion, GaveUp, History};
 use crate::protocol::{ClientId, NodeId, Op, Outcome, Reply, Request};
 use crate::rng::{SimRng, Stream};
-use crate::scenario::{Bank, KeyDist, WorkloadConfig};
+use crate::scenario::{Bank, KeyDist, Scripted, WorkloadConfig};
 use crate::time::Time;
 use crate::trace::{Addr, Event as TraceEvent, Trace};
 
@@ -75,6 +75,8 @@ struct ClientState {
     pending: Option<Pending>,
     /// The last value this client saw per key: what its cas expects.
     seen: BTreeMap<String, String>,
+    /// With an explicit workload: this client's operations still to invoke, in order.
+    script: VecDeque<Scripted>,
 }
 
 /// The workload's clients: which operation each invokes next, where it sends it, and
@@ -142,12 +144,15 @@ impl Clients {
     /// How many clients, and when they start: the engine wakes each at the start.
     pub fn boot(&mut self, nodes: usize) -> impl Iterator<Item = ClientStep> + use<> {
         for i in 0..self.cfg.clients {
+            let mut script: Vec<Scripted> = self.cfg.script.iter().filter(|s| s.client == i).cloned().collect();
+            script.sort_by_key(|s| s.at); // stable: equal times keep the file's order
             self.clients.push(ClientState {
                 home: i % nodes,
                 target: i % nodes,
                 counter: 0,
                 pending: None,
                 seen: BTreeMap::new(),
+                script: script.into(),
             });
         }
         let at = self.cfg.start;
@@ -166,8 +171,19 @@ impl Clients {
         if self.issued >= self.cfg.ops || now >= end || now >= self.cfg.stop {
             return None;
         }
+        let op = if self.cfg.script.is_empty() {
+            self.next_op(client)
+        } else {
+            let c = &mut self.clients[client];
+            match c.script.front() {
+                None => return None,
+                Some(s) if s.at > now => return Some(ClientStep::Wake { client, at: s.at }),
+                Some(_) => {}
+            }
+            c.counter += 1;
+            c.script.pop_front().expect("a scripted operation").op
+        };
         self.issued += 1;
-        let op = self.next_op(client);
         let seq = self.clients[client].counter;
         let request = Request::new(client, seq, op.clone());
         let op_id = history.invoke(now, client, op);
@@ -284,7 +300,15 @@ impl Clients {
     ) -> ClientStep {
         let p = self.clients[client].pending.take().expect("a pending operation");
         let think = self.cfg.think;
-        let gap = if think == 0 { 0 } else { self.rng.exponential(think) };
+        let gap = if !self.cfg.script.is_empty() {
+            // The next listed operation's own time: what a random run that drew this
+            // gap scheduled, so a run written out as a list replays event for event.
+            self.clients[client].script.front().map_or(0, |s| s.at.saturating_sub(now))
+        } else if think == 0 {
+            0
+        } else {
+            self.rng.exponential(think)
+        };
         if trace.is_on() {
             let (outcome, detail) = match &completion {
                 Completion::Ok { value: Some(v), .. } => ("ok", v.clone()),

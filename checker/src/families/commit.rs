@@ -42,7 +42,7 @@ impl Dep {
 }
 
 /// The dependency graph of committed transactions.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Deps {
     graph: DiGraphMap<TxnId, Dep>,
     /// `(account, version) -> the transaction that overwrote that version`.
@@ -142,7 +142,7 @@ impl Deps {
 }
 
 /// What the atomic-commitment checks keep for the whole run.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Commitment {
     votes: BTreeMap<(TxnId, usize), bool>,
     /// The first outcome seen per transaction: `(commit, node, when, node's boot)`.

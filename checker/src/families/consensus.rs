@@ -14,7 +14,7 @@ use crate::observe::{Ballot, Observation, Violation};
 use crate::op::NodeId;
 
 /// What the consensus checks keep for the whole run.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Consensus {
     majority: usize,
     /// Per node: the highest ballot it promised or accepted, across restarts.

@@ -72,7 +72,7 @@ fn applied_what(command: Command, term: u64) -> String {
 /// Values by log index. Indexes grow one at a time, so most live in a vector; one
 /// far beyond those seen so far (a protocol's bug, or a huge snapshot jump) goes to
 /// a map, so a wild index costs a map entry, not memory up to it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct ByIndex<T> {
     dense: Vec<Option<T>>,
     sparse: BTreeMap<u64, T>,
@@ -109,7 +109,7 @@ impl<T> ByIndex<T> {
 }
 
 /// What the replicated-log checks keep for the whole run.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ReplicatedLog {
     nodes: Vec<Seen>,
     /// term -> its leader.

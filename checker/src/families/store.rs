@@ -106,7 +106,7 @@ impl Migration {
 }
 
 /// What the store checks keep for the whole run.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ShardedStore {
     /// key -> version -> the value's fingerprint, and who held it first.
     versions: BTreeMap<String, BTreeMap<u64, (u64, NodeId)>>,

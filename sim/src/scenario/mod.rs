@@ -231,7 +231,7 @@ pub enum FaultAction {
 }
 
 /// A fault at a moment of the run.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fault {
     /// When, in nanoseconds of virtual time.
     pub at: u64,
@@ -294,9 +294,22 @@ pub enum WorkloadKind {
     Bank,
 }
 
+/// One operation of an explicit workload (`[[workload.operations]]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scripted {
+    /// The client that invokes it.
+    pub client: usize,
+    /// The earliest moment, in nanoseconds.
+    pub at: u64,
+    /// The operation.
+    pub op: crate::protocol::Op,
+}
+
 /// The clients (`[workload]`). Times are in nanoseconds.
 #[derive(Clone, Debug)]
 pub struct WorkloadConfig {
+    /// An explicit list of operations in place of the random mix (empty: random).
+    pub script: Vec<Scripted>,
     /// How many clients.
     pub clients: usize,
     /// How many operations in all, shared among the clients.

@@ -14,7 +14,7 @@ use serde_spanned::Spanned;
 use super::*;
 use crate::check::linearizability::Budget;
 use crate::diag::{Diagnostic, closest};
-use crate::protocol::{NodeId, OpKind};
+use crate::protocol::{NodeId, Op, OpKind};
 use crate::time::{Dur, NANOS_PER_MILLI, Ppm};
 
 /// Parses and checks a scenario file. `path` is used only in messages.
@@ -703,7 +703,10 @@ impl Checker<'_> {
             }
             None => 0,
         };
+        let script = self.script(w, clients, bank.as_ref())?;
+        let ops = if script.is_empty() { ops } else { script.len() as u64 };
         Ok(WorkloadConfig {
+            script,
             clients,
             ops,
             mix,
@@ -717,6 +720,86 @@ impl Checker<'_> {
             start: w.start.map_or(0, |d| d.0),
             stop: w.stop.map_or(u64::MAX, |d| d.0),
         })
+    }
+
+    /// `[[workload.operations]]`: each a client, a time and an operation of the
+    /// workload's kind, with the fields its kind needs.
+    fn script(&self, w: &RawWorkload, clients: usize, bank: Option<&Bank>) -> Result<Vec<Scripted>, Diagnostic> {
+        if w.operations.len() as u64 > OPS_MAX {
+            let span = w.operations[0].op.span();
+            return Err(self.err(span, format!("at most {OPS_MAX} operations may be listed")));
+        }
+        let mut out = Vec::with_capacity(w.operations.len());
+        for o in &w.operations {
+            let name = o.client.get_ref().trim();
+            let client = match name.strip_prefix('c').and_then(|d| d.parse::<usize>().ok()) {
+                Some(i) if (1..=clients).contains(&i) && name == format!("c{i}") => i - 1,
+                _ => {
+                    return Err(self
+                        .err(o.client.span(), format!("client `{name}` is not in the workload"))
+                        .with_help(format!("this workload has {clients} clients, named c1 to c{clients}")));
+                }
+            };
+            let span = o.op.span();
+            let need = |field: &str, v: &Option<String>| -> Result<String, Diagnostic> {
+                v.clone().ok_or_else(|| {
+                    self.err(span.clone(), format!("a `{}` operation needs `{field}`", o.op.get_ref()))
+                        .with_help(format!("e.g. {field} = \"k1\""))
+                })
+            };
+            let kv = ["get", "put", "append", "cas"];
+            let op_name = o.op.get_ref().as_str();
+            let is_bank_op = matches!(op_name, "transfer" | "read");
+            if kv.contains(&op_name) && bank.is_some() || is_bank_op && bank.is_none() {
+                let what = if bank.is_some() { "a bank" } else { "a key-value" };
+                return Err(self
+                    .err(span, format!("`{op_name}` is not an operation of {what} workload"))
+                    .with_help(if bank.is_some() { "use transfer or read" } else { "use get, put, append or cas" }));
+            }
+            let op = match op_name {
+                "get" => Op::Get { key: need("key", &o.key)? },
+                "put" => Op::Put { key: need("key", &o.key)?, value: need("value", &o.value)? },
+                "append" => Op::Append { key: need("key", &o.key)?, value: need("value", &o.value)? },
+                "cas" => Op::Cas { key: need("key", &o.key)?, from: need("from", &o.from)?, to: need("to", &o.to)? },
+                "read" => {
+                    let bank = bank.expect("a bank workload");
+                    Op::Read { keys: (0..bank.accounts).map(Bank::account).collect() }
+                }
+                "transfer" => {
+                    let bank = bank.expect("a bank workload");
+                    let accounts: Vec<String> = (0..bank.accounts).map(Bank::account).collect();
+                    let account = |field: &str, v: &Option<String>| -> Result<String, Diagnostic> {
+                        let a = need(field, v)?;
+                        if accounts.contains(&a) {
+                            Ok(a)
+                        } else {
+                            Err(self.err(span.clone(), format!("`{field}` names no account: \"{a}\"")).with_help(
+                                format!(
+                                    "this bank has {} accounts, {} to {}",
+                                    bank.accounts,
+                                    accounts[0],
+                                    accounts[accounts.len() - 1]
+                                ),
+                            ))
+                        }
+                    };
+                    let amount = o.amount.ok_or_else(|| {
+                        self.err(span.clone(), "a `transfer` operation needs `amount`").with_help("e.g. amount = 5")
+                    })?;
+                    if amount == 0 || amount > BALANCE_MAX {
+                        return Err(self.err(span, format!("`amount` must be 1 to {BALANCE_MAX}, not {amount}")));
+                    }
+                    Op::Transfer { from: account("from", &o.from)?, to: account("to", &o.to)?, amount }
+                }
+                other => {
+                    return Err(self
+                        .err(span, format!("unknown operation `{other}`"))
+                        .with_help("one of get, put, append, cas (kv), transfer, read (bank)"));
+                }
+            };
+            out.push(Scripted { client, at: o.at.get_ref().0, op });
+        }
+        Ok(out)
     }
 
     /// The mix's weights of get, put, append, cas, transfer, read: only its kind's own.
@@ -822,10 +905,19 @@ impl Checker<'_> {
                 .err(span, format!("{name} serves no client operations, so this [workload] would only be refused"))
                 .with_help("remove [workload]; check this protocol with its invariants and [[check.assert]]"));
         }
+        for (s, o) in w.script.iter().zip(&raw.operations) {
+            let kind = s.op.kind();
+            if !known.ops.contains(&kind) {
+                let served: Vec<&str> = known.ops.iter().map(|k| k.name()).collect();
+                return Err(self
+                    .err(o.op.span(), format!("{name} does not serve `{kind}`"))
+                    .with_help(format!("{name} serves {}", served.join(", "))));
+            }
+        }
         let unserved: Vec<OpKind> = OpKind::ALL
             .into_iter()
             .zip(w.mix)
-            .filter(|(k, weight)| *weight > 0 && !known.ops.contains(k))
+            .filter(|(k, weight)| w.script.is_empty() && *weight > 0 && !known.ops.contains(k))
             .map(|(k, _)| k)
             .collect();
         if let Some(first) = unserved.first() {

@@ -396,6 +396,42 @@ pub struct RawWorkload {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub stop: Option<Dur>,
+    /// An explicit list of operations (`[[workload.operations]]`), in place of the
+    /// random mix: each client invokes its own in order, each no earlier than its
+    /// `at` (later if the client's previous operation is still outstanding).
+    /// `faultline shrink` writes these.
+    #[serde(default)]
+    pub operations: Vec<RawScripted>,
+}
+
+/// One operation of `[[workload.operations]]`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawScripted {
+    /// The client that invokes it: "c1" .. "cN".
+    #[schemars(with = "String")]
+    pub client: Spanned<String>,
+    /// The earliest moment it is invoked.
+    #[schemars(with = "String")]
+    pub at: Spanned<Dur>,
+    /// "get", "put", "append", "cas" (kv), "transfer" or "read" (bank).
+    #[schemars(with = "String")]
+    pub op: Spanned<String>,
+    /// get, put, append, cas: the key.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// put, append: the value written.
+    #[serde(default)]
+    pub value: Option<String>,
+    /// cas: the value expected; transfer: the account debited.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// cas: the value set; transfer: the account credited.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// transfer: how much.
+    #[serde(default)]
+    pub amount: Option<u64>,
 }
 
 /// The weights of each operation in a workload's mix (an operation not named weighs 0).

@@ -1,0 +1,173 @@
+//! `faultline explore`: every interleaving of a small configuration, breadth-first.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use faultline_sim::explore::{Bounds, DEPTH_MAX, Report, STATES_MAX, Stop};
+use faultline_sim::scenario::Expect;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::{EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, Named};
+
+/// What the command line may bound.
+pub struct Options {
+    pub depth: usize,
+    pub states: u64,
+    pub crashes: u32,
+    pub losses: u32,
+    pub duplicates: u32,
+    pub timers: u32,
+    pub memory_mib: u64,
+    pub clients: Option<usize>,
+    pub ops: usize,
+    pub out: Option<PathBuf>,
+    pub json: bool,
+}
+
+fn check_range(what: &str, v: u64, lo: u64, hi: u64) -> Result<(), String> {
+    if (lo..=hi).contains(&v) { Ok(()) } else { Err(format!("error: --{what} must be {lo} to {hi}, not {v}")) }
+}
+
+pub fn explore(named: Named<'_>, o: Options) -> u8 {
+    let checked = [
+        check_range("depth", o.depth as u64, 1, DEPTH_MAX as u64),
+        check_range("states", o.states, 1, STATES_MAX),
+        check_range("crashes", u64::from(o.crashes), 0, 16),
+        check_range("losses", u64::from(o.losses), 0, 16),
+        check_range("duplicates", u64::from(o.duplicates), 0, 16),
+        check_range("timers", u64::from(o.timers), 0, 64),
+        check_range("memory", o.memory_mib, 64, 1 << 20),
+        check_range("clients", o.clients.unwrap_or(1) as u64, 0, 8),
+        check_range("ops", o.ops as u64, 0, 16),
+    ];
+    if let Some(Err(msg)) = checked.into_iter().find(Result::is_err) {
+        eprintln!("{msg}");
+        return EXIT_BAD_INPUT;
+    }
+    let scenario = match super::load(named) {
+        Ok(s) => s,
+        Err(msg) => {
+            eprintln!("{msg}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    if scenario.nodes > 7 {
+        eprintln!(
+            "error: {}: explore searches small configurations (at most 7 nodes); this one has {}",
+            scenario.path, scenario.nodes
+        );
+        eprintln!("  = help: write a copy with nodes = 3 to explore it");
+        return EXIT_BAD_INPUT;
+    }
+    let bounds = Bounds {
+        depth: o.depth,
+        states: o.states,
+        crashes: o.crashes,
+        losses: o.losses,
+        duplicates: o.duplicates,
+        timers: o.timers,
+        memory_bytes: o.memory_mib << 20,
+        ops_per_client: o.ops,
+        clients: match &scenario.workload {
+            None => 0,
+            Some(w) => o.clients.unwrap_or(if w.script.is_empty() { 1 } else { w.clients.min(8) }),
+        },
+    };
+    let entry = faultline_protocols::lookup(&scenario.protocol).expect("protocol checked at parse time");
+    let bar = if std::io::stderr().is_terminal() && !o.json {
+        let b = ProgressBar::with_draw_target(Some(o.depth as u64), ProgressDrawTarget::stderr());
+        b.set_style(ProgressStyle::with_template("{bar:30} depth {pos}/{len}  {msg}").expect("template"));
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    if !o.json {
+        println!(
+            "explore    {} ({} {}, {} nodes)  depth {}  states {}  timers {}  crashes {}  losses {}  duplicates {}",
+            scenario.path,
+            scenario.protocol,
+            scenario.variant,
+            scenario.nodes,
+            o.depth,
+            o.states,
+            o.timers,
+            o.crashes,
+            o.losses,
+            o.duplicates
+        );
+    }
+    // Wall clock for the states-per-second figure only; the search never reads it.
+    #[allow(clippy::disallowed_methods)]
+    let started = Instant::now();
+    let mut on_level = |r: &Report| {
+        bar.set_position(r.depth as u64);
+        bar.set_message(format!("{} unique states", r.unique));
+    };
+    let report = (entry.explore)(&scenario, bounds, &mut on_level);
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    let per_sec = (report.unique as f64 / secs) as u64;
+    let found = report.counterexample.is_some();
+    let as_expected = match scenario.expect {
+        Expect::Fail => found,
+        Expect::Pass => !found,
+    };
+    if let (Some(cx), Some(out)) = (&report.counterexample, &o.out) {
+        let text: String = cx.steps.iter().enumerate().map(|(i, s)| format!("{:>3}. {s}\n", i + 1)).collect();
+        let text =
+            format!("# {} ({} {}): {}\n{text}", scenario.path, scenario.protocol, scenario.variant, cx.failure.message);
+        if let Err(e) = std::fs::write(out, text) {
+            eprintln!("error: cannot write {}: {e}", out.display());
+            return EXIT_BAD_INPUT;
+        }
+    }
+    if o.json {
+        let cx = report.counterexample.as_ref().map(|c| {
+            serde_json::json!({
+                "check": c.failure.check.to_string(),
+                "message": c.failure.message,
+                "steps": c.steps.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            })
+        });
+        let out = serde_json::json!({
+            "scenario": scenario.path,
+            "protocol": scenario.protocol,
+            "variant": scenario.variant,
+            "explored": report.explored,
+            "unique": report.unique,
+            "transitions": report.transitions,
+            "depth": report.depth,
+            "stop": format!("{:?}", report.stop).to_lowercase(),
+            "seconds": secs,
+            "unique_per_second": per_sec,
+            "counterexample": cx,
+        });
+        println!("{out}");
+    } else {
+        println!(
+            "states     {} explored, {} unique, {} transitions, {per_sec} unique/s, depth {} {}",
+            report.explored,
+            report.unique,
+            report.transitions,
+            report.depth,
+            match report.stop {
+                Stop::Complete => "(every state within the bounds)",
+                Stop::Found => "(stopped at the first failure)",
+                Stop::States => "(stopped at the state budget: raise --states)",
+                Stop::Memory => "(stopped at the memory budget: raise --memory)",
+            }
+        );
+        match &report.counterexample {
+            None => println!("result     nothing fails within the bounds"),
+            Some(cx) => {
+                println!("result     {} fails after {} steps (a shortest path):", cx.failure.check, cx.steps.len());
+                for (i, s) in cx.steps.iter().enumerate() {
+                    println!("  {:>3}. {s}", i + 1);
+                }
+                println!("  {}", cx.failure.message);
+            }
+        }
+    }
+    if as_expected { EXIT_OK } else { EXIT_CHECK_FAILED }
+}
