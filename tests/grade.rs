@@ -87,8 +87,6 @@ fn the_references_keep_full_marks_whatever_the_secret() {
 
 #[test]
 fn each_variant_loses_exactly_the_parts_its_bug_breaks() {
-    let book = std::fs::read_to_string(BOOK).expect("the book's labs chapter");
-    let (open, close) = (book.find(OPEN).expect("the table's opening marker"), book.find(CLOSE).expect("its end"));
     let mut table = String::from("| suite | variant | score | parts lost |\n|---|---|---:|---|\n");
     for &(suite, protocol) in SUITES {
         let entry = faultline_protocols::lookup(protocol).expect("the suite's protocol is bundled");
@@ -110,14 +108,5 @@ fn each_variant_loses_exactly_the_parts_its_bug_breaks() {
             table.push_str(&format!("| {suite} | `{variant}` | {score} | {lost} |\n"));
         }
     }
-    let text = format!("{}\n\n{table}\n{}", &book[..open + OPEN.len()], &book[close..]);
-    if std::env::var_os("FAULTLINE_UPDATE_BOOK").is_some() {
-        std::fs::write(BOOK, text).expect("write the book");
-        return;
-    }
-    common::assert_same_lines(
-        &text,
-        &book,
-        "the grade table (regenerate: FAULTLINE_UPDATE_BOOK=1 cargo test --test grade)",
-    );
+    common::book_table(BOOK, OPEN, CLOSE, &table, "FAULTLINE_UPDATE_BOOK=1 cargo test --test grade");
 }

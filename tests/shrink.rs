@@ -53,19 +53,8 @@ fn every_zoo_seed_shrinks_to_a_tenth_and_fails_the_same_check() {
             shrunk.runs
         ));
     }
-    let book = std::fs::read_to_string(BOOK).expect("the book's shrinking chapter");
-    let open = book.find(OPEN).expect("the table's opening marker");
-    let close = book.find(CLOSE).expect("the table's closing marker");
-    let text = format!("{}\n\n{table}\n{}", &book[..open + OPEN.len()], &book[close..]);
-    if std::env::var_os("FAULTLINE_UPDATE_BOOK").is_some() {
-        std::fs::write(BOOK, text).expect("write the book");
-        return;
-    }
-    common::assert_same_lines(
-        &text,
-        &book,
-        "the shrink table (regenerate: FAULTLINE_UPDATE_BOOK=1 cargo test --test shrink)",
-    );
+    let regenerate = "FAULTLINE_UPDATE_BOOK=1 cargo test --test shrink";
+    common::book_table(BOOK, OPEN, CLOSE, &table, regenerate);
 }
 
 /// A fresh folder of this test's own.

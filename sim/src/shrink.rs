@@ -459,8 +459,7 @@ pub fn shrink(
             break;
         }
     }
-    let shrunk = sh.scenario(&plan);
-    let toml = write_toml(scenario, &shrunk, &plan, &plan0, seed, &check);
+    let toml = write_toml(scenario, &plan, &plan0, seed, &check);
     // The file must fail on its own, read back as a user would run it.
     let written = |why: String| ShrinkError::Written { why, toml: toml.clone() };
     let reread =
@@ -603,7 +602,7 @@ fn names_removed_node(v: &toml::Value, n: usize) -> bool {
     }
 }
 
-fn write_toml(original: &Scenario, shrunk: &Scenario, plan: &Plan, plan0: &Plan, seed: u64, check: &Check) -> String {
+fn write_toml(original: &Scenario, plan: &Plan, plan0: &Plan, seed: u64, check: &Check) -> String {
     let mut doc: toml::Table = original.source.parse().unwrap_or_default();
     doc.insert("name".into(), str(&format!("{} (shrunk from seed {seed})", original.name)));
     doc.insert("protocol".into(), str(&original.protocol));
@@ -680,7 +679,6 @@ fn write_toml(original: &Scenario, shrunk: &Scenario, plan: &Plan, plan0: &Plan,
         c.insert("expect".into(), str("fail"));
         doc.insert("check".into(), toml::Value::Table(c));
     }
-    let _ = shrunk;
     let mut removed = Vec::new();
     let count = |what: &str, a: usize, b: usize| (a != b).then(|| format!("{} of {a} {what}", a - b));
     removed.extend(count("faults", plan0.faults.len(), plan.faults.len()));

@@ -99,3 +99,18 @@ pub fn assert_same_lines(actual: &str, expected: &str, what: &str) {
     }
     panic!("{what}\n--- expected\n+++ actual\n{out}");
 }
+
+/// Puts `table` between the `open` and `close` markers of the book page `book`:
+/// rewrites the page with FAULTLINE_UPDATE_BOOK set, else fails with a line diff
+/// naming `regenerate`, the command that rewrites it.
+pub fn book_table(book: &str, open: &str, close: &str, table: &str, regenerate: &str) {
+    let page = std::fs::read_to_string(book).unwrap_or_else(|e| panic!("{book}: {e}"));
+    let start = page.find(open).unwrap_or_else(|| panic!("{book}: no marker {open}"));
+    let end = page.find(close).unwrap_or_else(|| panic!("{book}: no marker {close}"));
+    let text = format!("{}\n\n{table}\n{}", &page[..start + open.len()], &page[end..]);
+    if std::env::var_os("FAULTLINE_UPDATE_BOOK").is_some() {
+        std::fs::write(book, text).expect("write the book");
+        return;
+    }
+    assert_same_lines(&text, &page, &format!("the table in {book} (regenerate: {regenerate})"));
+}
