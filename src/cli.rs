@@ -81,15 +81,19 @@ Exit codes:
   4  the shrinker broke (the seed did not replay written out): please report it";
 
 const EXPLORE_HELP: &str = "\
-Example: Raft that votes without the log check, three nodes, one client write:
-  faultline explore zoo/explore-raft-vote-without-log-check
+Example: Raft that votes without the log check, three nodes:
+  faultline explore explore/raft --variant vote-without-log-check --clients 0
 States are told apart by a fingerprint of every node's state, disk and armed timers,
 the messages in flight and the clients. Any armed timer may fire at any step.
+A counterexample is written as a scenario file whose [schedule] lists its steps, and
+replayed into a run folder with its viewer:
+  faultline run runs/explore-raft-vote-without-log-check.toml
 
 Exit codes:
   0  as the scenario expects (expect = \"pass\": nothing failed; \"fail\": a failure was found)
-  1  otherwise (the counterexample's steps are printed)
-  2  bad input or usage (the message names the file and line)";
+  1  otherwise (the counterexample's steps are printed, its file and run folder written)
+  2  bad input or usage (the message names the file and line)
+  4  a counterexample did not replay from the file written (a bug: please report it)";
 
 const CHECK_EXIT_CODES: &str = "\
 Exit codes:
@@ -289,7 +293,8 @@ pub enum Command {
         /// Operations per client (0 to 16): the scenario's listed ones, else writes to k1
         #[arg(long, default_value_t = 1)]
         ops: usize,
-        /// Write a counterexample's steps to this file
+        /// Write a counterexample as a scenario file here [default: runs/NAME.toml,
+        /// its run folder runs/NAME/]
         #[arg(long)]
         out: Option<PathBuf>,
         /// Print the result as one JSON object

@@ -7,14 +7,39 @@ mod common;
 
 use std::process::Command;
 
-use faultline_sim::Check;
-use faultline_sim::explore::{Bounds, Report, Stop};
+use faultline_sim::explore::{Bounds, Counterexample, Report, Stop, schedule_toml};
+use faultline_sim::{Check, Scenario, Trace};
 
-fn explore(name: &str, variant: &str, bounds: Bounds) -> Report {
+fn scenario(name: &str, variant: &str) -> Scenario {
     let mut s = common::bundled(name);
     s.variant = variant.to_string();
+    s
+}
+
+fn explore(name: &str, variant: &str, bounds: Bounds) -> Report {
+    let s = scenario(name, variant);
     let entry = faultline_protocols::lookup(&s.protocol).expect("a bundled protocol");
     (entry.explore)(&s, bounds, &mut |_| {})
+}
+
+fn parse(path: &str, text: &str) -> Scenario {
+    faultline_sim::scenario::parse(path, text, &faultline_protocols::catalog())
+        .unwrap_or_else(|d| panic!("{path} does not parse: {d}\n{text}"))
+}
+
+/// `cx`, written as a scenario file, parses, its steps can all be taken, and its run
+/// fails the same check, the same way twice (the trace's digest).
+fn replays(s: &Scenario, cx: &Counterexample) {
+    let text = schedule_toml(s, cx);
+    let written = parse("counterexample.toml", &text);
+    assert_eq!(written.schedule.as_ref().map(|x| x.steps.len()), Some(cx.steps.len()), "{text}");
+    faultline_protocols::check_schedule(&written).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let run = |t| faultline_protocols::run(&written, written.seed, t);
+    let (a, b) = (run(Trace::hash_only()), run(Trace::hash_only()));
+    assert!(a.failed_checks().iter().any(|f| f.check == cx.failure.check), "{:?}\n{text}", a.failures());
+    assert!(a.as_expected(), "{text}");
+    assert_eq!(a.trace_hash, b.trace_hash, "a schedule replays the same trace");
+    assert!(a.trace_lines > cx.steps.len() as u64);
 }
 
 fn bounds(depth: usize, clients: usize) -> Bounds {
@@ -30,6 +55,7 @@ fn finds(name: &str, variant: &str, depth: usize, clients: usize, check: &str) {
     assert_eq!(r.stop, Stop::Found);
     assert_eq!(cx.failure.check, Check::Invariant(check.into()), "{name} {variant}: {}", cx.failure.message);
     assert!(!cx.steps.is_empty() && cx.steps.len() <= depth, "{name} {variant}: {} steps", cx.steps.len());
+    replays(&scenario(name, variant), &cx);
 }
 
 /// The correct variant passes every state within `depth` steps, and the search saw them all.
@@ -72,26 +98,101 @@ fn a_shortest_path_is_shortest() {
     assert_eq!(shorter.stop, Stop::Complete);
 }
 
+fn in_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("faultline-explore-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    dir
+}
+
+fn faultline(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline")).args(args).current_dir(dir).output().expect("faultline runs")
+}
+
 #[test]
 fn the_command_prints_the_path_writes_it_and_checks_its_numbers() {
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(["explore", "explore/paxos", "--variant", "no-prepare", "--json"])
-        .output()
-        .expect("faultline runs");
+    let dir = in_dir("cli");
+    let out = faultline(&dir, &["explore", "explore/paxos", "--variant", "no-prepare", "--json"]);
     // The file expects a pass; the zoo variant fails it: exit 1, with the path.
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     assert_eq!(j["stop"], "found");
     assert!(j["unique"].as_u64() > Some(100) && j["unique_per_second"].as_u64() > Some(0), "{j}");
-    assert!(
-        j["counterexample"]["steps"]
-            .as_array()
-            .is_some_and(|s| s.iter().any(|s| s.as_str().unwrap().contains("Accept")))
-    );
-    let bad = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(["explore", "explore/paxos", "--depth", "0"])
-        .output()
-        .expect("faultline runs");
+    let cx = &j["counterexample"];
+    assert!(cx["steps"].as_array().is_some_and(|s| s.iter().any(|s| s.as_str().unwrap().contains("Accept"))));
+    // The counterexample is a scenario file and a run folder with its viewer...
+    assert_eq!(cx["file"], "runs/explore-paxos-no-prepare.toml");
+    assert_eq!(cx["run_folder"], "runs/explore-paxos-no-prepare");
+    for f in ["trace.jsonl", "history.json", "messages.svg", "viewer.html"] {
+        assert!(dir.join("runs/explore-paxos-no-prepare").join(f).is_file(), "{f}");
+    }
+    // ...that `faultline run` replays: the bug is caught, as the file expects.
+    let run = faultline(&dir, &["run", "runs/explore-paxos-no-prepare.toml", "--json"]);
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stdout));
+    let r: serde_json::Value = serde_json::from_slice(&run.stdout).expect("one JSON object");
+    assert!(r.to_string().contains("agreement"), "{r}");
+
+    let bad = faultline(&dir, &["explore", "explore/paxos", "--depth", "0"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--depth must be 1 to 1000"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Explores `variant` of explore/raft with `args` in `dir`: the counterexample's text.
+fn counterexample_file(dir: &std::path::Path, variant: &str, args: &[&str]) -> String {
+    let mut all = vec!["explore", "explore/raft", "--variant", variant, "--out", "cx.toml"];
+    all.extend_from_slice(args);
+    let out = faultline(dir, &all);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::read_to_string(dir.join("cx.toml")).expect("the counterexample's file")
+}
+
+#[test]
+fn a_schedule_that_cannot_be_followed_is_an_error_at_its_step() {
+    let dir = in_dir("schedule");
+    let text = counterexample_file(&dir, "vote-without-log-check", &["--clients", "0"]);
+    let first = "\"n1 timer Election fires\",";
+    assert!(text.contains(first), "{text}");
+    // A step nobody could take: the error names its line and column, and what can happen.
+    std::fs::write(dir.join("typo.toml"), text.replacen("Election fires", "Electon fires", 1)).unwrap();
+    let out = faultline(&dir, &["run", "typo.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = text.lines().position(|l| l.contains("Election fires")).unwrap() + 1;
+    assert!(err.contains(&format!("typo.toml:{line}:5")), "{err}");
+    assert!(err.contains("schedule step 1") && err.contains("\"n1 timer Election fires\""), "{err}");
+    // A reply before its request: the second step cannot come first.
+    let swapped = text.replacen(first, "", 1).replacen(
+        "\"Vote n2 -> n1 arrives\",",
+        &format!("{first}\"Vote n2 -> n1 arrives\","),
+        1,
+    );
+    std::fs::write(dir.join("order.toml"), swapped).unwrap();
+    let out = faultline(&dir, &["run", "order.toml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("schedule step 1: \"RequestVote n1 -> n2 arrives\" cannot be taken here")
+    );
+    // A schedule says what happens: a nemesis beside it is refused at parse time.
+    std::fs::write(dir.join("nemesis.toml"), format!("{text}\n[nemesis]\nkinds = [\"crash\"]\ninterval = \"1s\"\n"))
+        .unwrap();
+    let out = faultline(&dir, &["run", "nemesis.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("remove the [nemesis]"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_same_steps_break_nothing_in_the_reference() {
+    // The counterexample's schedule, on the correct Raft: where a step reads the same
+    // it is taken, and the vote the bug granted is refused: no check fails.
+    let s = scenario("explore/raft", "vote-without-log-check");
+    let r = explore("explore/raft", "vote-without-log-check", bounds(8, 0));
+    let cx = r.counterexample.expect("found");
+    let text = schedule_toml(&s, &cx).replace("variant = \"vote-without-log-check\"", "variant = \"correct\"");
+    let written = parse("reference.toml", &text);
+    let run = faultline_protocols::run(&written, written.seed, Trace::off());
+    assert!(run.failures().is_empty(), "every step taken, nothing broken: {:?}", run.failures());
+    assert!(run.trace_lines == 0 && run.stats.events > 8);
 }

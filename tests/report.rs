@@ -130,6 +130,12 @@ fn the_readme_and_book_pictures_are_current() {
         ),
         ("commit/threepc-partition", (960, 1450), "book/src/figures/threepc-partition.svg", "book/src/commit.md"),
         ("paxos/synod", (15, 75), "book/src/figures/synod-messages.svg", "book/src/paxos.md"),
+        (
+            "explore/raft-vote-without-log-check",
+            (0, 100_000),
+            "book/src/figures/explore-raft-vote-without-log-check.svg",
+            "book/src/shrinking.md",
+        ),
     ];
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for (name, (from, to), picture, page) in figures {

@@ -29,6 +29,9 @@ pub struct Entry {
     pub run: Runner,
     /// Searches a small configuration of the scenario exhaustively (`faultline explore`).
     pub explore: ExploreRunner,
+    /// Runs a scenario's `[schedule]` (what [`Entry::run`] does for one), saying which
+    /// step cannot be taken.
+    pub replay: Replayer,
     /// Runs one node of a scenario as a real process (`faultline node`, under
     /// `faultline cluster`); `None` for a protocol whose messages and disk records
     /// cannot leave the simulator (no `Deserialize`). See [`Entry::networked`].
@@ -64,6 +67,10 @@ pub type ExploreRunner = Box<
         + Sync,
 >;
 
+/// Replays a scenario's `[schedule]` with a seed, writing a trace.
+pub type Replayer =
+    Box<dyn Fn(&Scenario, u64, Trace) -> Result<RunResult, faultline_sim::explore::ScheduleError> + Send + Sync>;
+
 /// What a run keeps beyond its result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Record {
@@ -88,10 +95,12 @@ impl Entry {
     ) -> Entry {
         let config = std::sync::Arc::new(config);
         let for_explore = config.clone();
+        let for_replay = config.clone();
         Entry {
             explore: Box::new(move |s, bounds, progress| {
                 faultline_sim::explore::Explorer::<P>::new(s, for_explore(s), bounds).run(s, progress)
             }),
+            replay: Box::new(move |s, seed, trace| faultline_sim::explore::replay::<P>(s, for_replay(s), seed, trace)),
             name,
             summary,
             variants,
@@ -100,6 +109,11 @@ impl Entry {
             ops: P::OPS,
             leader: P::HAS_LEADER,
             run: Box::new(move |s, seed, trace, record| {
+                if s.schedule.is_some() {
+                    // The steps are the file's, not the seed's (a path `explore` found).
+                    return faultline_sim::explore::replay::<P>(s, config(s), seed, trace)
+                        .unwrap_or_else(|e| unfollowed(s, seed, &e));
+                }
                 let sim = Sim::<P>::new(s, config(s), seed, trace);
                 match record {
                     Record::Off => sim.run(),
@@ -132,6 +146,14 @@ impl Entry {
         let node: NodeRunner = Box::new(move |s, spec| Box::pin(faultline_net::serve::<P>(for_nodes(s), spec)));
         Entry { node: Some(node), ..Entry::of::<P>(name, summary, variants, move |s| config(s)) }
     }
+}
+
+/// A run whose `[schedule]` could not be followed (commands that load a file
+/// check its schedule first, so only a caller that did not meets this).
+fn unfollowed(s: &Scenario, seed: u64, e: &faultline_sim::explore::ScheduleError) -> RunResult {
+    let mut r = RunResult::empty(seed, s.expect);
+    r.assertion_failures.push(faultline_sim::Failure { check: faultline_sim::Check::Schedule, message: e.to_string() });
+    r
 }
 
 /// A variant that the scenario parser has already checked against the list.
@@ -255,6 +277,16 @@ pub fn catalog() -> Catalog<'static> {
 pub fn run(scenario: &Scenario, seed: u64, trace: Trace) -> RunResult {
     let entry = lookup(&scenario.protocol).expect("protocol checked at parse time");
     (entry.run)(scenario, seed, trace, Record::Off)
+}
+
+/// Checks that every step of a scenario's `[schedule]` can be taken (nothing to do
+/// without one).
+pub fn check_schedule(scenario: &Scenario) -> Result<(), faultline_sim::explore::ScheduleError> {
+    if scenario.schedule.is_none() {
+        return Ok(());
+    }
+    let entry = lookup(&scenario.protocol).expect("protocol checked at parse time");
+    (entry.replay)(scenario, scenario.seed, Trace::off()).map(drop)
 }
 
 /// [`run`], keeping the faults the run carried out ([`RunResult::applied`]).

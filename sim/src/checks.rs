@@ -33,6 +33,9 @@ pub enum Check {
     Liveness,
     /// A `[[check.assert]]`, by its label.
     Assertion(String),
+    /// A `[schedule]` step could not be taken: the run did not follow its script
+    /// (never a catch: see [`crate::RunResult::as_expected`]).
+    Schedule,
 }
 
 /// A check read back from how it displays (`faultline merge` reads sweeps' JSON).
@@ -47,6 +50,7 @@ impl std::str::FromStr for Check {
             "linearizability (unknown)" => Check::LinearizabilityUnknown,
             "conserved total" => Check::ConservedTotal,
             "liveness" => Check::Liveness,
+            "schedule" => Check::Schedule,
             _ => match (inner("invariant `", "`"), inner("assertion (", ")")) {
                 (Some(name), _) => Check::Invariant(name),
                 (_, Some(label)) => Check::Assertion(label),
@@ -67,6 +71,7 @@ impl std::fmt::Display for Check {
             Check::ConservedTotal => f.write_str("conserved total"),
             Check::Liveness => f.write_str("liveness"),
             Check::Assertion(label) => write!(f, "assertion ({label})"),
+            Check::Schedule => f.write_str("schedule"),
         }
     }
 }

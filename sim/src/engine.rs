@@ -251,6 +251,29 @@ fn not_linearizable(history: &History, key: &str, why: &crate::check::linearizab
 }
 
 impl RunResult {
+    /// A run in which nothing happened yet, for a driver other than the engine (the
+    /// explorer's replay of a schedule) to fill in.
+    pub fn empty(seed: u64, expect: Expect) -> RunResult {
+        RunResult {
+            seed,
+            end_time: 0,
+            last_event: 0,
+            stats: Stats::default(),
+            history: History::default(),
+            trace_hash: None,
+            trace_lines: 0,
+            trace_error: None,
+            violation: None,
+            linearizability: None,
+            expect,
+            event_limit_hit: false,
+            memory_limit_hit: false,
+            assertion_failures: Vec::new(),
+            measures: Vec::new(),
+            applied: Vec::new(),
+        }
+    }
+
     /// The checks that failed, each as one line for a student.
     pub fn failures(&self) -> Vec<String> {
         self.failed_checks().into_iter().map(|f| f.message).collect()
@@ -295,8 +318,9 @@ impl RunResult {
         let failed = self.failed_checks();
         match self.expect {
             Expect::Pass => failed.is_empty(),
-            // An undecided check catches nothing: the bug must fail a check outright.
-            Expect::Fail => failed.iter().any(|f| f.check != Check::LinearizabilityUnknown),
+            // An undecided check catches nothing, nor a schedule that could not be
+            // followed: the bug must fail a check outright.
+            Expect::Fail => failed.iter().any(|f| !matches!(f.check, Check::LinearizabilityUnknown | Check::Schedule)),
         }
     }
 

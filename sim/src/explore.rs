@@ -13,17 +13,23 @@
 //! The explorer runs any [`Protocol`] through its public trait: a student's protocol
 //! is explored like a bundled one.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
-use crate::checks::Failure;
+use crate::checks::{Check, Failure};
 use crate::disk::{Disk, Disks};
+use crate::engine::{RunResult, Stats};
+use crate::history::{Completion, GaveUp, History};
 use crate::judge::Judge;
+use crate::observe::Violation;
 use crate::protocol::{Cluster, Ctx, Effect, NodeId, Op, Outcome, Protocol, Reply, Request, TimerId};
 use crate::rng::{SimRng, Stream};
 use crate::scenario::Scenario;
 use crate::time::{NANOS_PER_SEC, Time};
+use crate::trace::{Addr, Body, Event as TraceEvent, NodeIdName, Trace, Written};
+use crate::workload::{completion_of, emit_complete};
 
 /// How far a step moves every node's clock: longer than any timeout.
 pub const STEP_NS: u64 = 10 * NANOS_PER_SEC;
@@ -155,6 +161,13 @@ pub struct Counterexample {
     pub failure: Failure,
     /// The steps, from the start.
     pub steps: Vec<Step>,
+    /// The steps as a `[schedule]` lists them: each step's words, with ` (#k)` where
+    /// another step possible at that moment reads the same ([`replay`] takes them).
+    pub schedule: Vec<String>,
+    /// The clients the search ran.
+    pub clients: usize,
+    /// What each of them invoked, in order (as `[[workload.operations]]`).
+    pub operations: Vec<crate::scenario::Scripted>,
 }
 
 /// Why a search ended.
@@ -187,19 +200,21 @@ pub struct Report {
     pub counterexample: Option<Counterexample>,
 }
 
+/// A message in flight. Its `id` names it in a replay's trace only: two states that
+/// differ in ids alone are one state, so ids (and who sent a reply) are not hashed.
 #[derive(Clone)]
 enum Packet<P: Protocol> {
-    Peer { from: NodeId, to: NodeId, msg: P::Msg },
-    Request { client: usize, to: NodeId, request: Request },
-    Reply { client: usize, reply: Reply },
+    Peer { id: u64, from: NodeId, to: NodeId, msg: P::Msg },
+    Request { id: u64, client: usize, to: NodeId, request: Request },
+    Reply { id: u64, from: NodeId, client: usize, reply: Reply },
 }
 
 impl<P: Protocol> Hash for Packet<P> {
     fn hash<H: Hasher>(&self, h: &mut H) {
         match self {
-            Packet::Peer { from, to, msg } => (0u8, from, to, msg).hash(h),
-            Packet::Request { client, to, request } => (1u8, client, to, request).hash(h),
-            Packet::Reply { client, reply } => (2u8, client, reply).hash(h),
+            Packet::Peer { from, to, msg, .. } => (0u8, from, to, msg).hash(h),
+            Packet::Request { client, to, request, .. } => (1u8, client, to, request).hash(h),
+            Packet::Reply { client, reply, .. } => (2u8, client, reply).hash(h),
         }
     }
 }
@@ -236,9 +251,30 @@ struct World<P: Protocol> {
     duplicates: u32,
     timers: u32,
     depth: usize,
+    /// Messages sent so far: the next one's id (not part of the state).
+    sent: u64,
 }
 
-#[derive(Clone, Copy, Debug)]
+impl<P: Protocol> World<P> {
+    /// The time of the step in progress: each step moves every clock [`STEP_NS`].
+    fn now(&self) -> Time {
+        (self.depth as u64 + 1) * STEP_NS
+    }
+}
+
+/// What a replay keeps beyond the states: the trace, the clients' history.
+struct Log {
+    trace: Trace,
+    history: History,
+    /// Each client's operation in progress, by its id in the history.
+    ops: Vec<Option<usize>>,
+    stats: Stats,
+}
+
+/// A step that broke an invariant: when, and which.
+type Broken = (Time, Violation);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Action {
     Deliver(u32),
     Lose(u32),
@@ -350,13 +386,37 @@ pub struct Explorer<P: Protocol> {
     members: Vec<NodeId>,
     bounds: Bounds,
     seed: u64,
+    /// While replaying a schedule: what the replay writes down.
+    log: RefCell<Option<Log>>,
 }
 
 impl<P: Protocol> Explorer<P> {
     /// A search of `scenario`'s cluster (its node count, members and workload's
     /// operations) with every node configured by `config`, within `bounds`.
     pub fn new(scenario: &Scenario, config: P::Config, bounds: Bounds) -> Explorer<P> {
-        Explorer { config, n: scenario.nodes, members: scenario.members.clone(), bounds, seed: scenario.seed }
+        Explorer {
+            config,
+            n: scenario.nodes,
+            members: scenario.members.clone(),
+            bounds,
+            seed: scenario.seed,
+            log: RefCell::new(None),
+        }
+    }
+
+    /// Writes `ev` to the replay's trace (nothing during a search).
+    fn emit(&self, t: Time, ev: &Written<'_, P::Msg, P::Timer>) {
+        if let Some(log) = self.log.borrow_mut().as_mut() {
+            log.stats.events += 1;
+            log.trace.emit(t, ev);
+        }
+    }
+
+    /// Counts in the replay's statistics (nothing during a search).
+    fn count(&self, f: impl FnOnce(&mut Stats)) {
+        if let Some(log) = self.log.borrow_mut().as_mut() {
+            f(&mut log.stats);
+        }
     }
 
     /// The operations each client invokes: the scenario's listed ones if it has them,
@@ -390,7 +450,7 @@ impl<P: Protocol> Explorer<P> {
             .collect()
     }
 
-    fn initial(&self, scenario: &Scenario) -> Result<World<P>, Failure> {
+    fn initial(&self, scenario: &Scenario) -> Result<World<P>, Broken> {
         let mut w = World {
             states: (0..self.n).map(|_| None).collect(),
             nodes: (0..self.n)
@@ -408,6 +468,7 @@ impl<P: Protocol> Explorer<P> {
             duplicates: 0,
             timers: 0,
             depth: 0,
+            sent: 0,
         };
         for i in 0..self.n {
             self.boot(&mut w, i)?;
@@ -419,18 +480,54 @@ impl<P: Protocol> Explorer<P> {
     }
 
     fn next_op(&self, w: &mut World<P>, c: usize) {
+        let now = w.now();
         let client = &mut w.clients[c];
         if let Some(op) = client.ops.pop_front() {
             client.seq += 1;
-            let to = c % self.n;
+            let to = NodeId(c % self.n);
             let request = Request::new(c, client.seq, op);
-            client.pending = Some((request.clone(), to));
+            client.pending = Some((request.clone(), to.0));
             client.redirects = 0;
-            w.net.push(Rc::new(Packet::Request { client: c, to: NodeId(to), request }));
+            if let Some(log) = self.log.borrow_mut().as_mut() {
+                let op_id = log.history.invoke(now, c, request.op.clone());
+                log.ops[c] = Some(op_id);
+                log.stats.events += 1;
+                log.trace.emit::<P::Msg, P::Timer>(
+                    now,
+                    &TraceEvent::Invoke { client: Addr::Client(c), op: op_id, request: &request },
+                );
+            }
+            self.request(w, c, to, request);
         }
     }
 
-    fn boot(&self, w: &mut World<P>, i: usize) -> Result<(), Failure> {
+    /// Client `c` sends `request` to node `to`.
+    fn request(&self, w: &mut World<P>, client: usize, to: NodeId, request: Request) {
+        self.post(w, |id| Packet::Request { id, client, to, request });
+    }
+
+    /// Puts a message in flight (numbered), and in a replay's trace.
+    fn post(&self, w: &mut World<P>, packet: impl FnOnce(u64) -> Packet<P>) {
+        w.sent += 1;
+        let p = packet(w.sent);
+        if self.log.borrow().is_some() {
+            let (from, to, msg) = match &p {
+                Packet::Peer { from, to, msg, .. } => (Addr::Node(*from), Addr::Node(*to), Body::Peer(msg)),
+                Packet::Request { client, to, request, .. } => {
+                    self.count(|s| s.client_requests += 1);
+                    (Addr::Client(*client), Addr::Node(*to), Body::Request { request })
+                }
+                Packet::Reply { from, client, reply, .. } => {
+                    (Addr::Node(*from), Addr::Client(*client), Body::Reply { reply })
+                }
+            };
+            self.count(|s| s.sent += 1);
+            self.emit(w.now(), &TraceEvent::Send { from, to, id: w.sent, msg });
+        }
+        w.net.push(Rc::new(p));
+    }
+
+    fn boot(&self, w: &mut World<P>, i: usize) -> Result<(), Broken> {
         let durable = Rc::make_mut(&mut w.nodes[i]).disk.durable().clone();
         self.step(w, i, |ctx, state, config| *state = Some(Rc::new(P::start(ctx, config, &durable))))
     }
@@ -442,8 +539,8 @@ impl<P: Protocol> Explorer<P> {
         w: &mut World<P>,
         i: usize,
         f: impl FnOnce(&mut Ctx<'_, P>, &mut Option<Rc<P>>, &P::Config),
-    ) -> Result<(), Failure> {
-        let now: Time = (w.depth as u64 + 1) * STEP_NS;
+    ) -> Result<(), Broken> {
+        let now = w.now();
         let mut effects = Vec::new();
         let mut rng = SimRng::new(self.seed ^ fx(&(w.depth, i)), Stream::Node(i));
         let node = Rc::make_mut(&mut w.nodes[i]);
@@ -455,36 +552,38 @@ impl<P: Protocol> Explorer<P> {
         }
         node.next_timer = next_timer;
         let boot = node.boot;
+        let me = NodeIdName(NodeId(i));
         for e in effects {
-            let node = Rc::make_mut(&mut w.nodes[i]);
             match e {
-                Effect::Send { to, msg } => w.net.push(Rc::new(Packet::Peer { from: NodeId(i), to, msg })),
+                Effect::Send { to, msg } => self.post(w, |id| Packet::Peer { id, from: NodeId(i), to, msg }),
                 Effect::SetTimer { id, timer, .. } => {
-                    node.timers.insert(id.0, timer);
+                    Rc::make_mut(&mut w.nodes[i]).timers.insert(id.0, timer);
                 }
                 Effect::CancelTimer { id } => {
-                    node.timers.remove(&id.0);
+                    Rc::make_mut(&mut w.nodes[i]).timers.remove(&id.0);
                 }
                 Effect::Reply(reply) => {
                     let client = reply.client;
                     if client < w.clients.len() {
-                        w.net.push(Rc::new(Packet::Reply { client, reply }));
+                        self.post(w, |id| Packet::Reply { id, from: NodeId(i), client, reply });
                     }
                 }
-                Effect::Write { key, value } => node.disk.write(key, value),
+                Effect::Write { key, value } => Rc::make_mut(&mut w.nodes[i]).disk.write(key, value),
                 Effect::Sync => {
-                    node.disk.sync();
+                    let writes = Rc::make_mut(&mut w.nodes[i]).disk.sync();
+                    self.emit(now, &TraceEvent::Sync { node: me, writes });
                 }
-                Effect::Note(_) => {}
+                Effect::Note(text) => self.emit(now, &TraceEvent::Note { node: me, text: &text }),
                 Effect::Observe(obs) => {
-                    Rc::make_mut(&mut w.judge).observe(NodeId(i), boot, now, &obs).map_err(|v| invariant(now, &v))?;
+                    self.emit(now, &TraceEvent::Observe { node: me, obs: &obs });
+                    Rc::make_mut(&mut w.judge).observe(NodeId(i), boot, now, &obs).map_err(|v| (now, v))?;
                 }
             }
         }
         if let Some(state) = &w.states[i] {
-            state.check_invariants().map_err(|v| invariant(now, &v))?;
+            state.check_invariants().map_err(|v| (now, v))?;
         }
-        P::check_cluster(&Cluster::shared(&w.states, &DiskView(&w.nodes), i, now)).map_err(|v| invariant(now, &v))
+        P::check_cluster(&Cluster::shared(&w.states, &DiskView(&w.nodes), i, now)).map_err(|v| (now, v))
     }
 
     fn actions(&self, w: &World<P>) -> Vec<Action> {
@@ -522,9 +621,39 @@ impl<P: Protocol> Explorer<P> {
         out
     }
 
-    /// Carries out `a` on `w`: the step it was, and a failure it caused.
-    fn apply(&self, w: &mut World<P>, a: Action) -> (Step, Result<(), Failure>) {
+    /// `a` in `w`, as a person reads it.
+    fn describe(&self, w: &World<P>, a: Action) -> Step {
+        let packet = |i: u32| &*w.net[i as usize];
+        match a {
+            Action::Deliver(i) | Action::Lose(i) | Action::Duplicate(i) => match packet(i) {
+                Packet::Peer { from, to, msg, .. } => {
+                    let (from, to, kind) = (*from, *to, crate::protocol::Message::kind(msg));
+                    match a {
+                        Action::Lose(_) => Step::Lose { from, to, kind },
+                        Action::Duplicate(_) => Step::Duplicate { from, to, kind },
+                        _ => Step::Deliver { from, to, kind },
+                    }
+                }
+                Packet::Request { client, to, request, .. } => {
+                    Step::Request { client: *client, to: *to, op: request.op.clone() }
+                }
+                Packet::Reply { client, reply, .. } => {
+                    Step::Reply { client: *client, outcome: format!("{:?}", reply.outcome) }
+                }
+            },
+            Action::Fire(i, id) => Step::Fire {
+                node: NodeId(i as usize),
+                timer: w.nodes[i as usize].timers.get(&id).map_or(String::new(), |t| format!("{t:?}")),
+            },
+            Action::Crash(i) => Step::Crash(NodeId(i as usize)),
+            Action::Restart(i) => Step::Restart(NodeId(i as usize)),
+        }
+    }
+
+    /// Carries out `a` on `w`; a broken invariant is the failure.
+    fn apply(&self, w: &mut World<P>, a: Action) -> Result<(), Broken> {
         w.depth += 1;
+        let now = w.now();
         match a {
             Action::Deliver(i) | Action::Duplicate(i) => {
                 let duplicate = matches!(a, Action::Duplicate(_));
@@ -539,101 +668,148 @@ impl<P: Protocol> Explorer<P> {
             }
             Action::Lose(i) => {
                 w.losses += 1;
-                let step = match &*w.net.swap_remove(i as usize) {
-                    Packet::Peer { from, to, msg } => {
-                        Step::Lose { from: *from, to: *to, kind: crate::protocol::Message::kind(msg) }
-                    }
-                    _ => unreachable!("only peer messages are lost"),
-                };
-                (step, Ok(()))
+                if let Packet::Peer { id, from, to, .. } = &*w.net.swap_remove(i as usize) {
+                    self.count(|s| s.dropped_loss += 1);
+                    self.emit(
+                        now,
+                        &TraceEvent::Drop { from: Addr::Node(*from), to: Addr::Node(*to), id: *id, reason: "loss" },
+                    );
+                }
+                Ok(())
             }
             Action::Fire(i, id) => {
                 let node = i as usize;
                 let timer = Rc::make_mut(&mut w.nodes[node]).timers.remove(&id).expect("an armed timer");
                 w.timers += 1;
-                let step = Step::Fire { node: NodeId(node), timer: format!("{timer:?}") };
-                let r = self.step(w, node, |ctx, s, _| {
+                self.count(|s| s.timers += 1);
+                self.emit(now, &TraceEvent::Timer { node: NodeIdName(NodeId(node)), id, timer: &timer });
+                self.step(w, node, |ctx, s, _| {
                     if let Some(s) = s {
                         Rc::make_mut(s).on_timer(ctx, TimerId(id), timer)
                     }
-                });
-                (step, r)
+                })
             }
             Action::Crash(i) => {
                 w.states[i as usize] = None;
                 let n = Rc::make_mut(&mut w.nodes[i as usize]);
                 n.timers.clear();
-                n.disk.crash();
+                let lost_writes = n.disk.crash();
                 w.crashes += 1;
-                (Step::Crash(NodeId(i as usize)), Ok(()))
+                self.count(|s| {
+                    s.crashes += 1;
+                    s.lost_writes += lost_writes as u64;
+                });
+                self.emit(now, &TraceEvent::Crash { node: NodeIdName(NodeId(i as usize)), lost_writes });
+                Ok(())
             }
             Action::Restart(i) => {
-                Rc::make_mut(&mut w.nodes[i as usize]).boot += 1;
-                let r = self.boot(w, i as usize);
-                (Step::Restart(NodeId(i as usize)), r)
+                let n = Rc::make_mut(&mut w.nodes[i as usize]);
+                n.boot += 1;
+                let durable_keys = n.disk.durable().len();
+                self.count(|s| s.restarts += 1);
+                self.emit(now, &TraceEvent::Restart { node: NodeIdName(NodeId(i as usize)), durable_keys });
+                self.boot(w, i as usize)
             }
         }
     }
 
-    fn deliver(&self, w: &mut World<P>, p: Packet<P>, duplicate: bool) -> (Step, Result<(), Failure>) {
+    fn deliver(&self, w: &mut World<P>, p: Packet<P>, duplicate: bool) -> Result<(), Broken> {
+        let now = w.now();
         match p {
-            Packet::Peer { from, to, msg } => {
-                let kind = crate::protocol::Message::kind(&msg);
-                let step =
-                    if duplicate { Step::Duplicate { from, to, kind } } else { Step::Deliver { from, to, kind } };
-                if w.states[to.0].is_none() {
-                    return (step, Ok(()));
+            Packet::Peer { id, from, to, msg } => {
+                let (f, t) = (Addr::Node(from), Addr::Node(to));
+                if duplicate {
+                    self.count(|s| s.duplicated += 1);
+                    self.emit(now, &TraceEvent::Duplicate { from: f, to: t, id });
                 }
-                let r = self.step(w, to.0, |ctx, s, _| {
+                if w.states[to.0].is_none() {
+                    self.count(|s| s.dropped_node_down += 1);
+                    self.emit(now, &TraceEvent::Drop { from: f, to: t, id, reason: "node down" });
+                    return Ok(());
+                }
+                self.count(|s| s.delivered += 1);
+                self.emit(now, &TraceEvent::Deliver { from: f, to: t, id });
+                self.step(w, to.0, |ctx, s, _| {
                     if let Some(s) = s {
                         Rc::make_mut(s).on_message(ctx, from, msg)
                     }
-                });
-                (step, r)
+                })
             }
-            Packet::Request { client, to, request } => {
-                let step = Step::Request { client, to, op: request.op.clone() };
+            Packet::Request { id, client, to, request } => {
+                let (f, t) = (Addr::Client(client), Addr::Node(to));
                 if w.states[to.0].is_none() {
+                    self.count(|s| s.dropped_node_down += 1);
+                    self.emit(now, &TraceEvent::Drop { from: f, to: t, id, reason: "node down" });
                     // No answer from a down node: the client asks the next one.
                     let next = NodeId((to.0 + 1) % self.n);
                     if let Some((req, target)) = &mut w.clients[client].pending {
                         *target = next.0;
-                        w.net.push(Rc::new(Packet::Request { client, to: next, request: req.clone() }));
+                        let req = req.clone();
+                        self.request(w, client, next, req);
                     }
-                    return (step, Ok(()));
+                    return Ok(());
                 }
-                let r = self.step(w, to.0, |ctx, s, _| {
+                self.count(|s| s.delivered += 1);
+                self.emit(now, &TraceEvent::Deliver { from: f, to: t, id });
+                self.step(w, to.0, |ctx, s, _| {
                     if let Some(s) = s {
                         Rc::make_mut(s).on_request(ctx, request)
                     }
-                });
-                (step, r)
+                })
             }
-            Packet::Reply { client, reply } => {
-                let step = Step::Reply { client, outcome: format!("{:?}", reply.outcome) };
+            Packet::Reply { id, from, client, reply } => {
+                self.count(|s| s.delivered += 1);
+                self.emit(now, &TraceEvent::Deliver { from: Addr::Node(from), to: Addr::Client(client), id });
                 let c = &mut w.clients[client];
-                let Some((req, target)) = c.pending.clone() else { return (step, Ok(())) };
+                let Some((req, target)) = c.pending.clone() else { return Ok(()) };
                 if req.seq != reply.seq {
-                    return (step, Ok(()));
+                    return Ok(());
                 }
-                match reply.outcome {
+                let follow = match reply.outcome {
                     Outcome::Redirect(hint) if c.redirects < 2 * self.n as u32 => {
                         c.redirects += 1;
-                        let to = hint.map_or((target + 1) % self.n, |h| h.0 % self.n);
+                        Some(hint.map_or((target + 1) % self.n, |h| h.0 % self.n))
+                    }
+                    // Redirected around a loop: the client gives up on it.
+                    Outcome::Redirect(_) => None,
+                    outcome => {
+                        if let Some(log) = self.log.borrow_mut().as_mut()
+                            && let Some(op_id) = log.ops[client].take()
+                        {
+                            let completion = completion_of(outcome).expect("not a redirect");
+                            emit_complete(&mut log.trace, now, client, op_id, &completion);
+                            log.stats.events += 1;
+                            log.history.complete(op_id, now, completion);
+                        }
+                        None
+                    }
+                };
+                match follow {
+                    Some(to) => {
                         c.pending = Some((req.clone(), to));
-                        w.net.push(Rc::new(Packet::Request { client, to: NodeId(to), request: req }));
+                        self.request(w, client, NodeId(to), req);
                     }
-                    Outcome::Redirect(_) => {
-                        c.pending = None; // gave up on it
-                        self.next_op(w, client);
-                    }
-                    _ => {
-                        c.pending = None;
+                    None => {
+                        w.clients[client].pending = None;
+                        self.give_up(client, now);
                         self.next_op(w, client);
                     }
                 }
-                (step, Ok(()))
+                Ok(())
             }
+        }
+    }
+
+    /// In a replay, `client`'s operation still open ends without an answer.
+    fn give_up(&self, client: usize, now: Time) {
+        if let Some(log) = self.log.borrow_mut().as_mut()
+            && let Some(op_id) = log.ops[client].take()
+        {
+            let op = log.history.ops[op_id].op.clone();
+            let completion = Completion::gave_up(&op, GaveUp::RunEnded);
+            emit_complete(&mut log.trace, now, client, op_id, &completion);
+            log.stats.events += 1;
+            log.history.complete(op_id, now, completion);
         }
     }
 
@@ -643,8 +819,9 @@ impl<P: Protocol> Explorer<P> {
             Report { explored: 0, unique: 1, transitions: 0, depth: 0, stop: Stop::Complete, counterexample: None };
         let start = match self.initial(scenario) {
             Ok(w) => w,
-            Err(failure) => {
-                report.counterexample = Some(Counterexample { failure, steps: Vec::new() });
+            Err((t, v)) => {
+                let failure = invariant(t, &v);
+                report.counterexample = Some(self.counterexample(scenario, failure, Vec::new(), Vec::new()));
                 report.stop = Stop::Found;
                 return report;
             }
@@ -661,11 +838,10 @@ impl<P: Protocol> Explorer<P> {
                 for a in self.actions(&w) {
                     report.transitions += 1;
                     let mut child = w.clone();
-                    let (_, result) = self.apply(&mut child, a);
-                    if let Err(failure) = result {
+                    if let Err((t, v)) = self.apply(&mut child, a) {
                         parents.push((id, a));
-                        let steps = self.path(scenario, &parents, parents.len() as u32 - 1);
-                        report.counterexample = Some(Counterexample { failure, steps });
+                        let (steps, schedule) = self.path(scenario, &parents, parents.len() as u32 - 1);
+                        report.counterexample = Some(self.counterexample(scenario, invariant(t, &v), steps, schedule));
                         report.depth = depth + 1;
                         report.stop = Stop::Found;
                         return report;
@@ -698,8 +874,25 @@ impl<P: Protocol> Explorer<P> {
         report
     }
 
-    /// The steps to state `id`, replayed from the start.
-    fn path(&self, scenario: &Scenario, parents: &[(u32, Action)], id: u32) -> Vec<Step> {
+    fn counterexample(
+        &self,
+        scenario: &Scenario,
+        failure: Failure,
+        steps: Vec<Step>,
+        schedule: Vec<String>,
+    ) -> Counterexample {
+        let operations = self
+            .client_ops(scenario)
+            .into_iter()
+            .enumerate()
+            .flat_map(|(client, ops)| ops.into_iter().map(move |op| crate::scenario::Scripted { client, at: 0, op }))
+            .collect();
+        Counterexample { failure, steps, schedule, clients: self.bounds.clients, operations }
+    }
+
+    /// The steps to state `id`, replayed from the start: as steps, and as a
+    /// schedule's words.
+    fn path(&self, scenario: &Scenario, parents: &[(u32, Action)], id: u32) -> (Vec<Step>, Vec<String>) {
         let mut actions = Vec::new();
         let mut at = id;
         while at != 0 {
@@ -708,9 +901,210 @@ impl<P: Protocol> Explorer<P> {
             at = parent;
         }
         actions.reverse();
-        let Ok(mut w) = self.initial(scenario) else { return Vec::new() };
-        actions.into_iter().map(|a| self.apply(&mut w, a).0).collect()
+        let Ok(mut w) = self.initial(scenario) else { return (Vec::new(), Vec::new()) };
+        let mut steps = Vec::new();
+        let mut words = Vec::new();
+        for a in actions {
+            let step = self.describe(&w, a);
+            let text = step.to_string();
+            // Which of the steps possible here that read the same this one is.
+            let same: Vec<Action> =
+                self.actions(&w).into_iter().filter(|&b| self.describe(&w, b).to_string() == text).collect();
+            let nth = same.iter().position(|&b| b == a).unwrap_or(0);
+            words.push(if same.len() > 1 { format!("{text} (#{})", nth + 1) } else { text });
+            steps.push(step);
+            if self.apply(&mut w, a).is_err() {
+                break;
+            }
+        }
+        (steps, words)
     }
+}
+
+/// `cx` as a scenario file that replays it: `original`'s table with the search's
+/// clients and operations listed, its path as the `[schedule]`, and what the seed
+/// would draw (nemesis, faults, network, clocks) taken out.
+pub fn schedule_toml(original: &Scenario, cx: &Counterexample) -> String {
+    use crate::shrink::{expect_fail, op_table, ordered_toml, str};
+    let mut doc: toml::Table = original.source.parse().unwrap_or_default();
+    doc.insert("name".into(), str(&format!("{} ({}: a path explore found)", original.name, original.variant)));
+    doc.insert("protocol".into(), str(&original.protocol));
+    doc.insert("variant".into(), str(&original.variant));
+    doc.insert("seed".into(), toml::Value::Integer(i64::try_from(original.seed).unwrap_or(i64::MAX)));
+    // Long enough for every step (each moves the clocks STEP_NS), as summaries show it.
+    let steps = cx.schedule.len() as u64 + 2;
+    doc.insert("duration".into(), str(&crate::shrink::dur(steps.saturating_mul(STEP_NS))));
+    for key in ["seeds", "nemesis", "faults", "network", "clocks"] {
+        doc.remove(key);
+    }
+    if let Some(toml::Value::Table(w)) = doc.get_mut("workload") {
+        // `keys` stays: a protocol may size itself by it (the sharded store does).
+        for k in ["ops", "mix", "rate", "stop", "operations"] {
+            w.remove(k);
+        }
+        w.insert("clients".into(), toml::Value::Integer(cx.clients.max(1) as i64));
+        if cx.operations.is_empty() {
+            w.insert("ops".into(), toml::Value::Integer(0));
+        } else {
+            let ops = cx.operations.iter().map(|o| toml::Value::Table(op_table(o))).collect();
+            w.insert("operations".into(), toml::Value::Array(ops));
+        }
+    }
+    expect_fail(&mut doc, true);
+    let mut schedule = toml::Table::new();
+    schedule.insert("steps".into(), toml::Value::Array(cx.schedule.iter().map(|s| str(s)).collect()));
+    doc.insert("schedule".into(), toml::Value::Table(schedule));
+    let head = format!(
+        "# Found by `faultline explore {}` ({} clients): a shortest path, {} steps, to\n\
+         # {}.\n\
+         # `faultline run` takes these steps in order (the seed draws nothing) and\n\
+         # draws the run; edit them to try another order.\n",
+        original.path,
+        cx.clients,
+        cx.schedule.len(),
+        cx.failure.message.replace('\n', " "),
+    );
+    ordered_toml(original, head, doc)
+}
+
+/// Why a `[schedule]` could not be followed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScheduleError {
+    /// The step, from 0.
+    pub step: usize,
+    /// What is wrong, and what could be taken instead.
+    pub message: String,
+}
+
+impl std::fmt::Display for ScheduleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "step {}: {}", self.step + 1, self.message)
+    }
+}
+
+/// Why step `text` cannot be taken, and what can.
+fn cannot_take(text: &str, words: &str, matching: usize, possible: &[String]) -> String {
+    if matching > 0 {
+        return format!("\"{text}\": only {matching} of the steps possible here read \"{words}\"");
+    }
+    let mut listed: Vec<&String> = possible.iter().collect();
+    listed.sort();
+    listed.dedup();
+    let shown: Vec<String> = listed.iter().take(12).map(|d| format!("\"{d}\"")).collect();
+    let more = if listed.len() > 12 { format!(" and {} more", listed.len() - 12) } else { String::new() };
+    if shown.is_empty() {
+        format!("\"{text}\" cannot be taken here: nothing can happen any more")
+    } else {
+        format!("\"{text}\" cannot be taken here; the steps that can: {}{more}", shown.join(", "))
+    }
+}
+
+/// Splits a step's words from its ` (#k)` suffix (1 without one).
+fn nth(text: &str) -> (&str, usize) {
+    if let Some(head) = text.strip_suffix(')')
+        && let Some((words, k)) = head.rsplit_once(" (#")
+        && let Ok(k) = k.parse::<usize>()
+        && k >= 1
+    {
+        return (words.trim_end(), k);
+    }
+    (text, 1)
+}
+
+/// Runs `scenario`'s `[schedule]`: exactly its steps, in order, each one a step the
+/// explorer could take at that point (with no fault budget), writing `trace` and the
+/// clients' history as a run of the engine does. The run stops at the first broken
+/// invariant, like the engine's; its history is then checked as the scenario asks
+/// (linearizability, a bank's conserved total). A step that cannot be taken is an
+/// error naming it and what could be taken instead.
+pub fn replay<P: Protocol>(
+    scenario: &Scenario,
+    config: P::Config,
+    seed: u64,
+    trace: Trace,
+) -> Result<RunResult, ScheduleError> {
+    let steps = scenario.schedule.as_ref().map_or(&[][..], |s| &s.steps[..]);
+    let workload = scenario.workload.as_ref();
+    let clients = workload.map_or(0, |w| if w.script.is_empty() { 0 } else { w.clients });
+    let bounds = Bounds {
+        depth: usize::MAX,
+        states: u64::MAX,
+        crashes: u32::MAX,
+        losses: u32::MAX,
+        duplicates: u32::MAX,
+        timers: u32::MAX,
+        memory_bytes: u64::MAX,
+        ops_per_client: 0,
+        clients,
+    };
+    let explorer = Explorer::<P>::new(scenario, config, bounds);
+    *explorer.log.borrow_mut() =
+        Some(Log { trace, history: History::default(), ops: vec![None; clients], stats: Stats::default() });
+    let mut broken = None;
+    let mut w = None;
+    match explorer.initial(scenario) {
+        Err(b) => broken = Some(b),
+        Ok(mut world) => {
+            for (k, text) in steps.iter().enumerate() {
+                let (words, n) = nth(text);
+                let possible = explorer.actions(&world);
+                let described: Vec<String> =
+                    possible.iter().map(|&a| explorer.describe(&world, a).to_string()).collect();
+                let same: Vec<Action> =
+                    possible.iter().zip(&described).filter(|(_, d)| *d == words).map(|(&a, _)| a).collect();
+                let Some(&a) = same.get(n - 1) else {
+                    return Err(ScheduleError { step: k, message: cannot_take(text, words, same.len(), &described) });
+                };
+                if let Err(b) = explorer.apply(&mut world, a) {
+                    broken = Some(b);
+                    break;
+                }
+            }
+            w = Some(world);
+        }
+    }
+    let Log { mut trace, mut history, ops, mut stats } = explorer.log.borrow_mut().take().expect("the replay's log");
+    let now = w.as_ref().map_or(STEP_NS, World::now);
+    if let Some((t, v)) = &broken {
+        stats.events += 1;
+        trace.emit::<P::Msg, P::Timer>(*t, &TraceEvent::Violation { invariant: &v.invariant, detail: &v.detail });
+    }
+    for op_id in ops.into_iter().flatten() {
+        let op = history.ops[op_id].op.clone();
+        history.complete(op_id, now, Completion::gave_up(&op, GaveUp::RunEnded));
+    }
+    stats.events += 1;
+    let events = stats.events;
+    trace.emit::<(), ()>(now, &TraceEvent::End { events });
+    let mut result = RunResult::empty(seed, scenario.expect);
+    match trace.finish() {
+        Ok((h, l)) if trace.is_on() => (result.trace_hash, result.trace_lines) = (Some(h), l),
+        Ok(_) => {}
+        Err(e) => result.trace_error = Some(e.to_string()),
+    }
+    result.end_time = now;
+    result.last_event = now;
+    if broken.is_none() {
+        if scenario.linearizable && clients > 0 {
+            result.linearizability = Some(crate::check::check_history(&history, &scenario.budget));
+        }
+        if let Some(bank) = workload.and_then(|w| w.bank)
+            && let Err(why) = crate::check::bank::conserved_total(&history, &bank)
+        {
+            result.assertion_failures.push(Failure { check: Check::ConservedTotal, message: why });
+        }
+    }
+    if scenario.invariants
+        && let Some(w) = &w
+    {
+        let mut m = w.judge.measures(now);
+        m.extend(P::measures(&Cluster::shared(&w.states, &DiskView(&w.nodes), 0, now)));
+        result.measures = m;
+    }
+    result.violation = broken;
+    result.history = history;
+    result.stats = stats;
+    Ok(result)
 }
 
 /// The process's resident memory, where the system says (Linux); 0 elsewhere.

@@ -510,7 +510,7 @@ fn nodes(list: &[NodeId]) -> toml::Value {
     toml::Value::Array(list.iter().map(|&n| node(n)).collect())
 }
 
-fn str(s: &str) -> toml::Value {
+pub(crate) fn str(s: &str) -> toml::Value {
     toml::Value::String(s.to_string())
 }
 
@@ -665,20 +665,7 @@ fn write_toml(original: &Scenario, plan: &Plan, plan0: &Plan, seed: u64, check: 
             w.insert("operations".into(), toml::Value::Array(ops));
         }
     }
-    if let Some(toml::Value::Table(c)) = doc.get_mut("check") {
-        c.remove("caught");
-        c.remove("catch_at_least");
-        c.insert("expect".into(), str("fail"));
-        if plan.only_target {
-            c.remove("asserts");
-            c.remove("assert");
-            c.remove("liveness");
-        }
-    } else {
-        let mut c = toml::Table::new();
-        c.insert("expect".into(), str("fail"));
-        doc.insert("check".into(), toml::Value::Table(c));
-    }
+    expect_fail(&mut doc, plan.only_target);
     let mut removed = Vec::new();
     let count = |what: &str, a: usize, b: usize| (a != b).then(|| format!("{} of {a} {what}", a - b));
     removed.extend(count("faults", plan0.faults.len(), plan.faults.len()));
@@ -697,18 +684,43 @@ fn write_toml(original: &Scenario, plan: &Plan, plan0: &Plan, seed: u64, check: 
     if plan.only_target {
         removed.push("every other check".into());
     }
-    let mut head = format!(
+    let head = format!(
         "# Shrunk by `faultline shrink` from {} seed {seed}, which fails {check}.\n\
          # The random nemesis and workload are written out as [[faults]] and\n\
          # [[workload.operations]]; then removed, keeping that failure: {}.\n",
         original.path,
         if removed.is_empty() { "nothing".to_string() } else { removed.join(", ") }
     );
+    ordered_toml(original, head, doc)
+}
+
+/// The `[check]` table of a file that fails on its own, one seed: `expect = "fail"`,
+/// no sweep's counts; with `only_target`, no assertions or liveness bound either.
+pub(crate) fn expect_fail(doc: &mut toml::Table, only_target: bool) {
+    if let Some(toml::Value::Table(c)) = doc.get_mut("check") {
+        c.remove("caught");
+        c.remove("catch_at_least");
+        c.insert("expect".into(), str("fail"));
+        if only_target {
+            c.remove("asserts");
+            c.remove("assert");
+            c.remove("liveness");
+        }
+    } else {
+        let mut c = toml::Table::new();
+        c.insert("expect".into(), str("fail"));
+        doc.insert("check".into(), toml::Value::Table(c));
+    }
+}
+
+/// A scenario file from its table, in the order files are written in (what it is,
+/// then how it runs), not the table's alphabetical one; `head` (comment lines) first,
+/// after the original's `#:schema` line if it had one.
+pub(crate) fn ordered_toml(original: &Scenario, mut head: String, mut doc: toml::Table) -> String {
     if original.source.starts_with("#:schema") {
         let line = original.source.lines().next().unwrap_or_default();
         head = format!("{line}\n{head}");
     }
-    // The file's own order, not the table's alphabetical one: what it is, then how it runs.
     let order = [
         "name",
         "description",
@@ -723,6 +735,7 @@ fn write_toml(original: &Scenario, plan: &Plan, plan0: &Plan, seed: u64, check: 
         "faults",
         "workload",
         "check",
+        "schedule",
     ];
     let mut body = String::new();
     let mut emit = |key: &str, value: toml::Value| {
@@ -731,7 +744,9 @@ fn write_toml(original: &Scenario, plan: &Plan, plan0: &Plan, seed: u64, check: 
         if !body.is_empty() && matches!(one[key], toml::Value::Table(_) | toml::Value::Array(_)) {
             body.push('\n');
         }
-        body.push_str(&toml::to_string(&one).unwrap_or_default());
+        // A schedule's steps one a line; everything else as compact as it was.
+        let text = if key == "schedule" { toml::to_string_pretty(&one) } else { toml::to_string(&one) };
+        body.push_str(&text.unwrap_or_default());
     };
     for key in order {
         if let Some(v) = doc.remove(key) {

@@ -229,36 +229,33 @@ impl Clients {
         if p.seq != reply.seq {
             return None; // a late reply to an operation already settled
         }
-        let completion = match reply.outcome {
-            Outcome::Value(v) => {
-                c.seen.insert(p.request.op.key().to_string(), v.clone());
-                Completion::Ok { value: Some(v), swapped: None }
-            }
-            Outcome::Done => {
-                if let Op::Put { key, value } = &p.request.op {
-                    c.seen.insert(key.clone(), value.clone());
+        let hint = match reply.outcome {
+            Outcome::Redirect(hint) => hint,
+            outcome => {
+                let completion = completion_of(outcome).expect("not a redirect");
+                match (&completion, &p.request.op) {
+                    (Completion::Ok { value: Some(v), .. }, op) => {
+                        c.seen.insert(op.key().to_string(), v.clone());
+                    }
+                    (Completion::Ok { value: None, swapped: None }, Op::Put { key, value }) => {
+                        c.seen.insert(key.clone(), value.clone());
+                    }
+                    (Completion::Ok { swapped: Some(true), .. }, Op::Cas { key, to, .. }) => {
+                        c.seen.insert(key.clone(), to.clone());
+                    }
+                    _ => {}
                 }
-                Completion::Ok { value: None, swapped: None }
+                return Some(self.complete(client, completion, now, history, trace));
             }
-            Outcome::Swapped(ok) => {
-                if let (true, Op::Cas { key, to, .. }) = (ok, &p.request.op) {
-                    c.seen.insert(key.clone(), to.clone());
-                }
-                Completion::Ok { value: None, swapped: Some(ok) }
-            }
-            Outcome::Redirect(hint) => {
-                if p.redirects < 2 * nodes as u32 {
-                    p.redirects += 1;
-                    c.target = hint.map_or((c.target + 1) % nodes, |h| h.0 % nodes);
-                    return Some(self.send(client, now));
-                }
-                // Redirected around a loop (nodes with stale ideas of who leads): stop
-                // following and let this attempt's timeout retry, a natural back-off.
-                return None;
-            }
-            Outcome::Rejected(why) => Completion::rejected(why),
         };
-        Some(self.complete(client, completion, now, history, trace))
+        if p.redirects < 2 * nodes as u32 {
+            p.redirects += 1;
+            c.target = hint.map_or((c.target + 1) % nodes, |h| h.0 % nodes);
+            return Some(self.send(client, now));
+        }
+        // Redirected around a loop (nodes with stale ideas of who leads): stop
+        // following and let this attempt's timeout retry, a natural back-off.
+        None
     }
 
     /// `client`'s attempt `attempt` of operation `seq` timed out: retry, or give up.
@@ -309,20 +306,7 @@ impl Clients {
         } else {
             self.rng.exponential(think)
         };
-        if trace.is_on() {
-            let (outcome, detail) = match &completion {
-                Completion::Ok { value: Some(v), .. } => ("ok", v.clone()),
-                Completion::Ok { swapped: Some(s), .. } => ("ok", format!("swapped={s}")),
-                Completion::Ok { .. } => ("ok", String::new()),
-                Completion::Fail { error, .. } => ("fail", error.clone()),
-                Completion::Info { error, .. } => ("info", error.clone()),
-            };
-            emit(
-                trace,
-                now,
-                &TraceEvent::Complete { client: Addr::Client(client), op: p.op_id, outcome, detail: &detail },
-            );
-        }
+        emit_complete(trace, now, client, p.op_id, &completion);
         history.complete(p.op_id, now, completion);
         ClientStep::Wake { client, at: now + gap }
     }
@@ -335,4 +319,31 @@ impl Clients {
             }
         }
     }
+}
+
+/// What a node's answer ends an operation with; `None` for a redirect, which ends
+/// nothing.
+pub(crate) fn completion_of(outcome: Outcome) -> Option<Completion> {
+    Some(match outcome {
+        Outcome::Value(v) => Completion::Ok { value: Some(v), swapped: None },
+        Outcome::Done => Completion::Ok { value: None, swapped: None },
+        Outcome::Swapped(ok) => Completion::Ok { value: None, swapped: Some(ok) },
+        Outcome::Rejected(why) => Completion::rejected(why),
+        Outcome::Redirect(_) => return None,
+    })
+}
+
+/// The trace's `complete` event for operation `op_id` of `client`.
+pub(crate) fn emit_complete(trace: &mut Trace, now: Time, client: ClientId, op_id: usize, completion: &Completion) {
+    if !trace.is_on() {
+        return;
+    }
+    let (outcome, detail) = match completion {
+        Completion::Ok { value: Some(v), .. } => ("ok", v.clone()),
+        Completion::Ok { swapped: Some(s), .. } => ("ok", format!("swapped={s}")),
+        Completion::Ok { .. } => ("ok", String::new()),
+        Completion::Fail { error, .. } => ("fail", error.clone()),
+        Completion::Info { error, .. } => ("info", error.clone()),
+    };
+    emit(trace, now, &TraceEvent::Complete { client: Addr::Client(client), op: op_id, outcome, detail: &detail });
 }

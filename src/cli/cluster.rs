@@ -158,6 +158,13 @@ fn unsupported(s: &Scenario) -> Option<String> {
             faultline_sim::time::fmt_time(s.duration)
         ));
     }
+    if s.schedule.is_some() {
+        return say(
+            "a [schedule] fixes every delivery and timer, which a real network does not take orders for: run it with \
+             `faultline run`"
+                .into(),
+        );
+    }
     if s.workload.is_none() {
         return say("a real cluster needs a [workload]: the clients' history is what it judges".into());
     }

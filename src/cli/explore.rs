@@ -1,14 +1,67 @@
 //! `faultline explore`: every interleaving of a small configuration, breadth-first.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use faultline_sim::explore::{Bounds, DEPTH_MAX, Report, STATES_MAX, Stop};
+use faultline_sim::Scenario;
+use faultline_sim::explore::{Bounds, Counterexample, DEPTH_MAX, Report, STATES_MAX, Stop, schedule_toml};
 use faultline_sim::scenario::Expect;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, Named};
+
+/// Exit code: a counterexample found does not replay from its file (a bug to report).
+pub const EXIT_EXPLORE_BROKE: u8 = 4;
+
+/// A counterexample's scenario file and the run folder its replay drew.
+struct Written {
+    file: PathBuf,
+    dir: PathBuf,
+}
+
+enum Unwritten {
+    /// A file or folder could not be written (the message names it).
+    Io(String),
+    /// The file does not replay the counterexample.
+    Broke(String),
+}
+
+/// Writes `cx` as a scenario file (`out`, or runs/NAME.toml), loads it back (which
+/// takes its schedule's steps), and runs it into a run folder beside it (NAME/, with
+/// its viewer): the replay must fail the check the search saw fail.
+fn write_counterexample(scenario: &Scenario, cx: &Counterexample, out: Option<PathBuf>) -> Result<Written, Unwritten> {
+    let seeded = super::run::run_name(scenario, scenario.seed);
+    let mut name = seeded.strip_suffix(&format!("-seed{}", scenario.seed)).unwrap_or(&seeded).to_string();
+    if !name.ends_with(&scenario.variant) {
+        name = format!("{name}-{}", scenario.variant);
+    }
+    let file = out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{name}.toml")));
+    let dir = file.with_extension("");
+    let io = |what: &Path, e: std::io::Error| Unwritten::Io(format!("error: cannot write {}: {e}", what.display()));
+    if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+    }
+    std::fs::write(&file, schedule_toml(scenario, cx)).map_err(|e| io(&file, e))?;
+    let path = file.display().to_string();
+    let written = super::load(Named { scenario: &path, protocol: None, variant: None, expect: None })
+        .map_err(Unwritten::Broke)?;
+    let result = super::run::run_to_dir(&written, written.seed, &dir).map_err(|e| io(&dir, e))?;
+    if !result.failed_checks().iter().any(|f| f.check == cx.failure.check) {
+        return Err(Unwritten::Broke(format!(
+            "{path}: the replay does not fail {} (it fails: {:?})",
+            cx.failure.check,
+            result.failures()
+        )));
+    }
+    let verdict = super::report::Verdict::Known(result.linearizability.as_ref());
+    if let Err(e) =
+        super::report::render_kinds(&dir, &faultline_reports::Window::default(), super::report::Kinds::ALL, verdict)
+    {
+        eprintln!("warning: the counterexample's run folder {} is incomplete: {e:?}", dir.display());
+    }
+    Ok(Written { file, dir })
+}
 
 /// What the command line may bound.
 pub struct Options {
@@ -113,21 +166,30 @@ pub fn explore(named: Named<'_>, o: Options) -> u8 {
         Expect::Fail => found,
         Expect::Pass => !found,
     };
-    if let (Some(cx), Some(out)) = (&report.counterexample, &o.out) {
-        let text: String = cx.steps.iter().enumerate().map(|(i, s)| format!("{:>3}. {s}\n", i + 1)).collect();
-        let text =
-            format!("# {} ({} {}): {}\n{text}", scenario.path, scenario.protocol, scenario.variant, cx.failure.message);
-        if let Err(e) = std::fs::write(out, text) {
-            eprintln!("error: cannot write {}: {e}", out.display());
-            return EXIT_BAD_INPUT;
-        }
-    }
+    let written = match &report.counterexample {
+        None => None,
+        Some(cx) => match write_counterexample(&scenario, cx, o.out) {
+            Ok(w) => Some(w),
+            Err(Unwritten::Io(msg)) => {
+                eprintln!("{msg}");
+                eprintln!("  = help: pass --out FILE with a place you can write to");
+                return EXIT_BAD_INPUT;
+            }
+            Err(Unwritten::Broke(msg)) => {
+                eprintln!("error: {msg}");
+                eprintln!("  = note: the explorer found it, but its file does not replay it: please report this");
+                return EXIT_EXPLORE_BROKE;
+            }
+        },
+    };
     if o.json {
         let cx = report.counterexample.as_ref().map(|c| {
             serde_json::json!({
                 "check": c.failure.check.to_string(),
                 "message": c.failure.message,
-                "steps": c.steps.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                "steps": c.schedule,
+                "file": written.as_ref().map(|w| w.file.display().to_string()),
+                "run_folder": written.as_ref().map(|w| w.dir.display().to_string()),
             })
         });
         let out = serde_json::json!({
@@ -162,10 +224,15 @@ pub fn explore(named: Named<'_>, o: Options) -> u8 {
             None => println!("result     nothing fails within the bounds"),
             Some(cx) => {
                 println!("result     {} fails after {} steps (a shortest path):", cx.failure.check, cx.steps.len());
-                for (i, s) in cx.steps.iter().enumerate() {
+                for (i, s) in cx.schedule.iter().enumerate() {
                     println!("  {:>3}. {s}", i + 1);
                 }
                 println!("  {}", cx.failure.message);
+                if let Some(w) = &written {
+                    println!("wrote      {}", w.file.display());
+                    println!("run folder {}", w.dir.display());
+                    println!("replay     faultline run {}", w.file.display());
+                }
             }
         }
     }

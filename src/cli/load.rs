@@ -56,8 +56,17 @@ pub fn load(named: Named<'_>) -> Result<Scenario, String> {
     };
     let instead =
         faultline_sim::scenario::Instead { protocol: named.protocol, variant: named.variant, expect: named.expect };
-    faultline_sim::scenario::parse_as(&display, &text, &faultline_protocols::catalog(), instead)
-        .map_err(|d| d.to_string())
+    let scenario = faultline_sim::scenario::parse_as(&display, &text, &faultline_protocols::catalog(), instead)
+        .map_err(|d| d.to_string())?;
+    // A schedule's steps are checked by taking them: a step that cannot be taken is
+    // an error at its place in the file.
+    if let (Some(schedule), Err(e)) = (&scenario.schedule, faultline_protocols::check_schedule(&scenario)) {
+        let span = schedule.spans.get(e.step).cloned().unwrap_or(0..0);
+        let d = Diagnostic::at(&display, &text, span, format!("schedule step {}: {}", e.step + 1, e.message))
+            .with_help("steps are taken in order, each as `faultline explore` words it; a step that other steps must come before cannot come first");
+        return Err(d.to_string());
+    }
+    Ok(scenario)
 }
 
 /// The text of a panic, for a summary line.

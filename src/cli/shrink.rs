@@ -77,6 +77,14 @@ pub fn shrink(named: Named<'_>, seed: Option<u64>, out: Option<PathBuf>, json: b
             return EXIT_BAD_INPUT;
         }
     };
+    if scenario.schedule.is_some() {
+        eprintln!(
+            "error: {}: a [schedule] lists the steps of one run; shrink works on a seed's random draws",
+            scenario.path
+        );
+        eprintln!("  = help: a schedule from `faultline explore` is already a shortest path; edit its steps by hand");
+        return EXIT_BAD_INPUT;
+    }
     let seed = seed.or(folder_seed).unwrap_or(scenario.seed);
     let name = super::run::run_name(&scenario, seed);
     let file_out = out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{name}-shrunk.toml")));

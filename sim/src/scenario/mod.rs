@@ -305,6 +305,19 @@ pub struct Scripted {
     pub op: crate::protocol::Op,
 }
 
+/// The most steps a `[schedule]` may list.
+pub const SCHEDULE_STEPS_MAX: usize = 100_000;
+
+/// A `[schedule]`: the steps a run takes, in order, instead of drawing them from its
+/// seed (see [`crate::explore::replay`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    /// Each step as written.
+    pub steps: Vec<String>,
+    /// Where each step is in the file (byte ranges), for errors.
+    pub spans: Vec<Range<usize>>,
+}
+
 /// The clients (`[workload]`). Times are in nanoseconds.
 #[derive(Clone, Debug)]
 pub struct WorkloadConfig {
@@ -481,6 +494,8 @@ pub struct Scenario {
     pub liveness: Option<u64>,
     /// The `[[check.assert]]`s.
     pub asserts: Vec<Assertion>,
+    /// The steps to take instead of drawing them, if any.
+    pub schedule: Option<Schedule>,
 }
 
 /// The protocols a scenario may name, with their variants, so unknown names are

@@ -121,7 +121,9 @@ pub fn parse_as(path: &str, src: &str, catalog: &Catalog<'_>, instead: Instead<'
     }
     let checks = c.checks(&raw.check, known, workload.as_ref().map(WorkloadConfig::kind), duration, seeds.as_ref())?;
     let members = c.members(&raw)?;
+    let schedule = raw.schedule.as_ref().map(|s| c.schedule(s, &raw)).transpose()?;
     Ok(Scenario {
+        schedule,
         members,
         path: path.to_string(),
         source,
@@ -558,6 +560,37 @@ impl Checker<'_> {
     }
 
     /// `[nemesis]`.
+    /// A `[schedule]` replaces the nemesis, the faults and the network's randomness:
+    /// a file may not ask for both.
+    fn schedule(&self, s: &Spanned<RawSchedule>, raw: &RawScenario) -> Result<Schedule, Diagnostic> {
+        let steps = &s.get_ref().steps;
+        let remove = |what: &str| {
+            self.err(s.span(), format!("a [schedule] says every step of the run, so {what} would never happen"))
+                .with_help(format!("remove {what}, or the [schedule] to run the seed's random draws"))
+        };
+        if raw.nemesis.is_some() {
+            return Err(remove("the [nemesis]"));
+        }
+        if !raw.faults.is_empty() {
+            return Err(remove("the [[faults]]"));
+        }
+        if steps.is_empty() {
+            return Err(self
+                .err(s.span(), "the [schedule] lists no steps")
+                .with_help("list steps as `faultline explore` writes them, or remove [schedule]"));
+        }
+        if steps.len() > SCHEDULE_STEPS_MAX {
+            return Err(self.err(
+                steps[SCHEDULE_STEPS_MAX].span(),
+                format!("a [schedule] may list at most {SCHEDULE_STEPS_MAX} steps; this one lists {}", steps.len()),
+            ));
+        }
+        Ok(Schedule {
+            steps: steps.iter().map(|x| x.get_ref().trim().to_string()).collect(),
+            spans: steps.iter().map(Spanned::span).collect(),
+        })
+    }
+
     fn nemesis(&self, n: &RawNemesis, duration: u64) -> Result<NemesisConfig, Diagnostic> {
         let mut kinds = Vec::new();
         for k in &n.kinds {

@@ -100,6 +100,23 @@ pub struct RawScenario {
     /// What to check, and what the outcome should be.
     #[serde(default)]
     pub check: RawCheck,
+    /// Steps to take, in order, in place of what the seed would draw: a path that
+    /// `faultline explore` found, replayed by `faultline run` (and edited by hand).
+    #[serde(default)]
+    #[schemars(with = "Option<RawSchedule>")]
+    pub schedule: Option<Spanned<RawSchedule>>,
+}
+
+/// A schedule: every delivery, loss, timer firing, crash and restart of a run, in
+/// order, as `faultline explore` words them.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchedule {
+    /// The steps, e.g. "c1 asks n1: put k1 1.1", "RequestVote n1 -> n2 arrives",
+    /// "n2 timer Election fires", "n3 crashes". Where two steps possible at once read
+    /// the same, a suffix " (#2)" picks the second.
+    #[schemars(with = "Vec<String>")]
+    pub steps: Vec<Spanned<String>>,
 }
 
 /// The network between nodes (and between clients and nodes).
