@@ -15,10 +15,14 @@ SR=$(cd benches/stateright && cargo metadata --locked --format-version 1 |
     python3 -c 'import json,sys; print(next(p["manifest_path"] for p in json.load(sys.stdin)["packages"] if p["name"]=="stateright"))')
 CARGO_TARGET_DIR=$TARGET/stateright cargo build --release -q --manifest-path "$SR" --example 2pc --example paxos
 EX=$TARGET/stateright/release/examples
+# stateright's 2PC model (Gray and Lamport's TwoPhase) as a faultline protocol, searched
+# by faultline's explorer: benches/stateright/twophase.rs.
+(cd benches/stateright && CARGO_TARGET_DIR=$TARGET/stateright cargo build --release --locked -q --bin twophase)
 
 stateright() { # name args...: unique states per second over SECONDS_EACH seconds
     local out
-    out=$(timeout -s INT "$SECONDS_EACH" "$EX/$1" "${@:2}" 2>&1 || true)
+    # shellcheck disable=SC2086 # PIN is a command prefix, split on purpose
+    out=$(timeout -s INT "$SECONDS_EACH" ${PIN:-} "$EX/$1" "${@:2}" 2>&1 || true)
     echo "$out" | grep '^Checking\. states=' | tail -1 |
         python3 -c "import sys,re; l=sys.stdin.read(); u=int(re.search(r'unique=(\d+)',l).group(1)); s=int(re.search(r'states=(\d+)',l).group(1)); print(f'{u/$SECONDS_EACH:>12,.0f} unique/s  {s/$SECONDS_EACH:>12,.0f} states/s  (stopped after ${SECONDS_EACH}s: unique={u:,})')"
 }
@@ -27,8 +31,11 @@ ours() { # scenario args...: unique states per second of a complete search
         python3 -c "import sys,json; j=json.load(sys.stdin); print(f\"{j['unique_per_second']:>12,} unique/s  {j['transitions']/j['seconds']:>12,.0f} transitions/s  ({j['unique']:,} unique in {j['seconds']:.2f}s, {j['stop']})\")"
 }
 
-echo "machine: $(nproc) cores; stateright uses them all, faultline explore one"
+echo "machine: $(nproc) cores; stateright uses them all (or one, under taskset), faultline explore one"
 printf '%-44s ' "stateright 0.31 examples/2pc check 10"; stateright 2pc check 10
+# stateright starts a thread per CPU it may run on (num_cpus follows the affinity).
+printf '%-44s ' "  the same on one core (taskset -c 0)"; PIN="taskset -c 0" stateright 2pc check 10
+printf '%-44s ' "faultline explore, TwoPhase model, 10 RMs"; "$TARGET/stateright/release/twophase" 10 2000000
 printf '%-44s ' "faultline explore explore/twopc depth 10"; ours explore/twopc --depth 10 --timers 2
 printf '%-44s ' "stateright 0.31 examples/paxos check 6"; stateright paxos check 6
 printf '%-44s ' "faultline explore explore/paxos depth 9"; ours explore/paxos --depth 9 --timers 2

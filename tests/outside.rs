@@ -70,6 +70,51 @@ fn a_protocol_written_outside_the_workspace_runs_a_bundled_scenario() {
     assert!(text.contains("replay: register run no-dedup.toml --seed"), "{text}");
     assert!(text.contains("--protocol register"), "{text}");
 
+    // explore searches it through the same registration: complete, nothing fails.
+    let args = ["explore", "pb/basic", "--protocol", "register", "--depth", "6", "--clients", "2", "--json"];
+    let (code, text) = run(&binary, &dir, &args);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("\"stop\":\"complete\"") && text.contains("\"counterexample\":null"), "{text}");
+    // A schedule written by hand runs on it: each step taken, the history checked.
+    let schedule = r#"name = "a register, step by step"
+protocol = "register"
+nodes = 3
+duration = "1m"
+
+[workload]
+clients = 1
+
+[[workload.operations]]
+client = "c1"
+at = "0s"
+op = "put"
+key = "k1"
+value = "x"
+
+[[workload.operations]]
+client = "c1"
+at = "0s"
+op = "get"
+key = "k1"
+
+[check]
+linearizable = true
+
+[schedule]
+steps = ["c1 asks n1: put k1 = \"x\"", "c1 hears Done", "c1 asks n1: get k1", "c1 hears Value(\"x\")"]
+"#;
+    std::fs::write(dir.join("steps.toml"), schedule).expect("write the schedule");
+    let (code, text) = run(&binary, &dir, &["run", "steps.toml"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("2 ops: 2 ok") && text.contains("linearizable: yes"), "{text}");
+    std::fs::write(dir.join("early.toml"), schedule.replace("\"c1 hears Done\", ", "")).expect("write");
+    let (code, text) = run(&binary, &dir, &["run", "early.toml"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("early.toml:26:") && text.contains("schedule step 2: \"c1 asks n1: get k1\" cannot"),
+        "{text}"
+    );
+
     let (code, text) = run(&binary, &dir, &["run", "pb/basic", "--protocol", "nosuch"]);
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("unknown protocol \"nosuch\""), "{text}");

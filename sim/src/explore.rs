@@ -14,7 +14,7 @@
 //! is explored like a bundled one.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
@@ -225,6 +225,27 @@ struct Node<P: Protocol> {
     timers: BTreeMap<u64, P::Timer>,
     next_timer: u64,
     boot: u64,
+    /// The fingerprint of the node's state, disk and armed timers, kept up to date
+    /// as the node steps ([`Node::refresh`]): a state's fingerprint rehashes only
+    /// the node that changed.
+    fp: u64,
+}
+
+impl<P: Protocol> Node<P> {
+    fn refresh(&mut self, state: &Option<Rc<P>>) {
+        let mut h = Fp::default();
+        state.hash(&mut h);
+        self.disk.hash(&mut h);
+        // Timers by payload, as a multiset (ids differ between equal states).
+        h.write_u64(self.timers.values().fold(0u64, |sum, t| sum.wrapping_add(fx(t))));
+        self.fp = h.finish();
+    }
+}
+
+/// A message in flight with its fingerprint, hashed once when sent.
+struct Flight<P: Protocol> {
+    fp: u64,
+    packet: Packet<P>,
 }
 
 #[derive(Clone, Hash)]
@@ -243,8 +264,10 @@ struct World<P: Protocol> {
     /// Each node's state, `None` while down (a slice of these is what cluster checks read).
     states: Vec<Option<Rc<P>>>,
     nodes: Vec<Rc<Node<P>>>,
-    net: Vec<Rc<Packet<P>>>,
-    clients: Vec<Client>,
+    net: Vec<Rc<Flight<P>>>,
+    /// The messages in flight as a multiset: the wrapping sum of their fingerprints.
+    net_fp: u64,
+    clients: Rc<Vec<Client>>,
     judge: Rc<Judge>,
     crashes: u32,
     losses: u32,
@@ -336,19 +359,44 @@ impl Hasher for Fp {
     }
 }
 
-/// A set of fingerprints needs no more hashing.
-#[derive(Default)]
-struct Ident(u64);
+/// The fingerprints seen: open addressing with linear probing over one array, so a
+/// lookup of a new state (the search's most frequent memory access, and a cache
+/// miss in a large set) touches one cache line. Fingerprints are already uniform:
+/// no more hashing. 0 marks an empty slot (a fingerprint of 0 is stored as 1).
+struct FpSet {
+    slots: Vec<u64>,
+    len: usize,
+}
 
-impl Hasher for Ident {
-    fn write(&mut self, _: &[u8]) {
-        unreachable!("only fingerprints")
+impl FpSet {
+    fn with_capacity(n: usize) -> FpSet {
+        FpSet { slots: vec![0; (n.max(8) * 8 / 5).next_power_of_two()], len: 0 }
     }
-    fn write_u64(&mut self, w: u64) {
-        self.0 = w;
-    }
-    fn finish(&self) -> u64 {
-        self.0
+
+    /// Adds `fp`; false if it was there.
+    fn insert(&mut self, fp: u64) -> bool {
+        if (self.len + 1) * 8 > self.slots.len() * 5 {
+            let bigger = vec![0; self.slots.len() * 2];
+            let old = std::mem::replace(&mut self.slots, bigger);
+            self.len = 0;
+            for f in old.into_iter().filter(|&f| f != 0) {
+                self.insert(f);
+            }
+        }
+        let fp = fp.max(1);
+        let mask = self.slots.len() - 1;
+        let mut i = (fp as usize) & mask;
+        loop {
+            match self.slots[i] {
+                0 => {
+                    self.slots[i] = fp;
+                    self.len += 1;
+                    return true;
+                }
+                f if f == fp => return false,
+                _ => i = (i + 1) & mask,
+            }
+        }
     }
 }
 
@@ -361,18 +409,14 @@ fn fx<T: Hash>(t: &T) -> u64 {
 impl<P: Protocol> World<P> {
     /// The state's fingerprint: nodes, disks, armed timers (their payloads, not their
     /// ids), what is in flight (as a multiset), the clients, and the fault budget used.
+    /// Each part is kept up to date as steps change it, so this only combines them.
     fn fingerprint(&self) -> u64 {
         let mut h = Fp::default();
-        for (state, n) in self.states.iter().zip(&self.nodes) {
-            state.hash(&mut h);
-            n.disk.hash(&mut h);
-            let mut timers: Vec<u64> = n.timers.values().map(fx).collect();
-            timers.sort_unstable();
-            timers.hash(&mut h);
+        for n in &self.nodes {
+            h.write_u64(n.fp);
         }
-        let mut net: Vec<u64> = self.net.iter().map(fx).collect();
-        net.sort_unstable();
-        net.hash(&mut h);
+        h.write_u64(self.net_fp);
+        h.write_usize(self.net.len());
         self.clients.hash(&mut h);
         (self.crashes, self.losses, self.duplicates, self.timers).hash(&mut h);
         h.finish()
@@ -388,6 +432,8 @@ pub struct Explorer<P: Protocol> {
     seed: u64,
     /// While replaying a schedule: what the replay writes down.
     log: RefCell<Option<Log>>,
+    /// A step's effects, kept between steps so a step does not allocate it.
+    effects: RefCell<Vec<Effect<P>>>,
 }
 
 impl<P: Protocol> Explorer<P> {
@@ -401,6 +447,7 @@ impl<P: Protocol> Explorer<P> {
             bounds,
             seed: scenario.seed,
             log: RefCell::new(None),
+            effects: RefCell::new(Vec::new()),
         }
     }
 
@@ -454,14 +501,18 @@ impl<P: Protocol> Explorer<P> {
         let mut w = World {
             states: (0..self.n).map(|_| None).collect(),
             nodes: (0..self.n)
-                .map(|_| Rc::new(Node { disk: Disk::default(), timers: BTreeMap::new(), next_timer: 0, boot: 0 }))
+                .map(|_| {
+                    Rc::new(Node { disk: Disk::default(), timers: BTreeMap::new(), next_timer: 0, boot: 0, fp: 0 })
+                })
                 .collect(),
             net: Vec::new(),
-            clients: self
-                .client_ops(scenario)
-                .into_iter()
-                .map(|ops| Client { ops, seq: 0, pending: None, redirects: 0 })
-                .collect(),
+            net_fp: 0,
+            clients: Rc::new(
+                self.client_ops(scenario)
+                    .into_iter()
+                    .map(|ops| Client { ops, seq: 0, pending: None, redirects: 0 })
+                    .collect(),
+            ),
             judge: Rc::new(Judge::new(self.n)),
             crashes: 0,
             losses: 0,
@@ -481,7 +532,7 @@ impl<P: Protocol> Explorer<P> {
 
     fn next_op(&self, w: &mut World<P>, c: usize) {
         let now = w.now();
-        let client = &mut w.clients[c];
+        let client = &mut Rc::make_mut(&mut w.clients)[c];
         if let Some(op) = client.ops.pop_front() {
             client.seq += 1;
             let to = NodeId(c % self.n);
@@ -524,7 +575,16 @@ impl<P: Protocol> Explorer<P> {
             self.count(|s| s.sent += 1);
             self.emit(w.now(), &TraceEvent::Send { from, to, id: w.sent, msg });
         }
-        w.net.push(Rc::new(p));
+        let fp = fx(&p);
+        w.net_fp = w.net_fp.wrapping_add(fp);
+        w.net.push(Rc::new(Flight { fp, packet: p }));
+    }
+
+    /// Takes message `i` out of flight.
+    fn unpost(w: &mut World<P>, i: u32) -> Rc<Flight<P>> {
+        let f = w.net.swap_remove(i as usize);
+        w.net_fp = w.net_fp.wrapping_sub(f.fp);
+        f
     }
 
     fn boot(&self, w: &mut World<P>, i: usize) -> Result<(), Broken> {
@@ -541,7 +601,7 @@ impl<P: Protocol> Explorer<P> {
         f: impl FnOnce(&mut Ctx<'_, P>, &mut Option<Rc<P>>, &P::Config),
     ) -> Result<(), Broken> {
         let now = w.now();
-        let mut effects = Vec::new();
+        let mut effects = std::mem::take(&mut *self.effects.borrow_mut());
         let mut rng = SimRng::new(self.seed ^ fx(&(w.depth, i)), Stream::Node(i));
         let node = Rc::make_mut(&mut w.nodes[i]);
         let mut next_timer = node.next_timer;
@@ -553,7 +613,8 @@ impl<P: Protocol> Explorer<P> {
         node.next_timer = next_timer;
         let boot = node.boot;
         let me = NodeIdName(NodeId(i));
-        for e in effects {
+        let mut drained = effects.drain(..);
+        let outcome = drained.try_for_each(|e| {
             match e {
                 Effect::Send { to, msg } => self.post(w, |id| Packet::Peer { id, from: NodeId(i), to, msg }),
                 Effect::SetTimer { id, timer, .. } => {
@@ -579,7 +640,12 @@ impl<P: Protocol> Explorer<P> {
                     Rc::make_mut(&mut w.judge).observe(NodeId(i), boot, now, &obs).map_err(|v| (now, v))?;
                 }
             }
-        }
+            Ok(())
+        });
+        drop(drained);
+        *self.effects.borrow_mut() = effects;
+        outcome?;
+        Rc::make_mut(&mut w.nodes[i]).refresh(&w.states[i]);
         if let Some(state) = &w.states[i] {
             state.check_invariants().map_err(|v| (now, v))?;
         }
@@ -589,13 +655,12 @@ impl<P: Protocol> Explorer<P> {
     fn actions(&self, w: &World<P>) -> Vec<Action> {
         let b = self.bounds;
         let mut out = Vec::new();
-        let mut seen = HashSet::new();
-        for (i, p) in w.net.iter().enumerate() {
-            if !seen.insert(fx(p)) {
+        for (i, f) in w.net.iter().enumerate() {
+            if w.net[..i].iter().any(|g| g.fp == f.fp) {
                 continue; // the same message twice in flight: one choice
             }
             out.push(Action::Deliver(i as u32));
-            if matches!(**p, Packet::Peer { .. }) {
+            if matches!(f.packet, Packet::Peer { .. }) {
                 if w.losses < b.losses {
                     out.push(Action::Lose(i as u32));
                 }
@@ -623,7 +688,7 @@ impl<P: Protocol> Explorer<P> {
 
     /// `a` in `w`, as a person reads it.
     fn describe(&self, w: &World<P>, a: Action) -> Step {
-        let packet = |i: u32| &*w.net[i as usize];
+        let packet = |i: u32| &w.net[i as usize].packet;
         match a {
             Action::Deliver(i) | Action::Lose(i) | Action::Duplicate(i) => match packet(i) {
                 Packet::Peer { from, to, msg, .. } => {
@@ -657,18 +722,18 @@ impl<P: Protocol> Explorer<P> {
         match a {
             Action::Deliver(i) | Action::Duplicate(i) => {
                 let duplicate = matches!(a, Action::Duplicate(_));
-                let p = if duplicate {
+                let f = if duplicate {
                     w.duplicates += 1;
                     w.net[i as usize].clone()
                 } else {
-                    w.net.swap_remove(i as usize)
+                    Self::unpost(w, i)
                 };
-                let p = Rc::try_unwrap(p).unwrap_or_else(|shared| (*shared).clone());
+                let p = Rc::try_unwrap(f).map_or_else(|shared| shared.packet.clone(), |f| f.packet);
                 self.deliver(w, p, duplicate)
             }
             Action::Lose(i) => {
                 w.losses += 1;
-                if let Packet::Peer { id, from, to, .. } = &*w.net.swap_remove(i as usize) {
+                if let Packet::Peer { id, from, to, .. } = &Self::unpost(w, i).packet {
                     self.count(|s| s.dropped_loss += 1);
                     self.emit(
                         now,
@@ -694,6 +759,7 @@ impl<P: Protocol> Explorer<P> {
                 let n = Rc::make_mut(&mut w.nodes[i as usize]);
                 n.timers.clear();
                 let lost_writes = n.disk.crash();
+                n.refresh(&None);
                 w.crashes += 1;
                 self.count(|s| {
                     s.crashes += 1;
@@ -742,7 +808,7 @@ impl<P: Protocol> Explorer<P> {
                     self.emit(now, &TraceEvent::Drop { from: f, to: t, id, reason: "node down" });
                     // No answer from a down node: the client asks the next one.
                     let next = NodeId((to.0 + 1) % self.n);
-                    if let Some((req, target)) = &mut w.clients[client].pending {
+                    if let Some((req, target)) = &mut Rc::make_mut(&mut w.clients)[client].pending {
                         *target = next.0;
                         let req = req.clone();
                         self.request(w, client, next, req);
@@ -760,7 +826,7 @@ impl<P: Protocol> Explorer<P> {
             Packet::Reply { id, from, client, reply } => {
                 self.count(|s| s.delivered += 1);
                 self.emit(now, &TraceEvent::Deliver { from: Addr::Node(from), to: Addr::Client(client), id });
-                let c = &mut w.clients[client];
+                let c = &mut Rc::make_mut(&mut w.clients)[client];
                 let Some((req, target)) = c.pending.clone() else { return Ok(()) };
                 if req.seq != reply.seq {
                     return Ok(());
@@ -790,7 +856,7 @@ impl<P: Protocol> Explorer<P> {
                         self.request(w, client, NodeId(to), req);
                     }
                     None => {
-                        w.clients[client].pending = None;
+                        Rc::make_mut(&mut w.clients)[client].pending = None;
                         self.give_up(client, now);
                         self.next_op(w, client);
                     }
@@ -828,7 +894,7 @@ impl<P: Protocol> Explorer<P> {
         };
         // Each state's parent and the action that reached it, to rebuild a path.
         let mut parents: Vec<(u32, Action)> = vec![(u32::MAX, Action::Crash(u32::MAX))];
-        let mut seen: HashSet<u64, std::hash::BuildHasherDefault<Ident>> = HashSet::default();
+        let mut seen = FpSet::with_capacity(self.bounds.states.min(1 << 23) as usize);
         seen.insert(start.fingerprint());
         let mut frontier: Vec<(World<P>, u32)> = vec![(start, 0)];
         for depth in 0..self.bounds.depth {
@@ -1115,3 +1181,36 @@ fn resident_bytes() -> u64 {
 }
 
 use crate::engine::invariant_failure as invariant;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fingerprint_set_keeps_every_member_as_it_grows() {
+        let mut set = FpSet::with_capacity(4);
+        let first = set.slots.len();
+        // Fingerprints that collide in the low bits: a run of probes.
+        let fps: Vec<u64> = (1..10_000u64).map(|i| i << 40).chain([u64::MAX]).collect();
+        for &f in &fps {
+            assert!(set.insert(f), "{f} is new");
+        }
+        assert!(set.slots.len() > first, "it grew");
+        assert_eq!(set.len, fps.len());
+        for &f in &fps {
+            assert!(!set.insert(f), "{f} was kept through every growth");
+        }
+        // 0 marks an empty slot: it is kept as 1, so the two are one member.
+        assert!(set.insert(0));
+        assert!(!set.insert(1));
+        assert!(set.insert(12345));
+    }
+
+    #[test]
+    fn a_step_reads_back_with_its_number() {
+        assert_eq!(nth("Append n1 -> n2 arrives (#2)"), ("Append n1 -> n2 arrives", 2));
+        assert_eq!(nth("Append n1 -> n2 arrives"), ("Append n1 -> n2 arrives", 1));
+        assert_eq!(nth("c1 asks n1: put k (#x)"), ("c1 asks n1: put k (#x)", 1));
+        assert_eq!(nth("n1 crashes (#0)"), ("n1 crashes (#0)", 1));
+    }
+}
