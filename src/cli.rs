@@ -21,6 +21,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use faultline_sim::check::linearizability::Budget;
+use faultline_sim::explore::Bounds;
 use faultline_sim::scenario::Expect;
 
 pub use load::{BUNDLED, Named, load, load_scenario, panic_message, replay_command};
@@ -575,18 +576,13 @@ pub fn main(cli: Cli) -> ExitCode {
         } => {
             let named =
                 Named { scenario: &scenario, protocol: protocol.as_deref(), variant: variant.as_deref(), expect: None };
+            let b = Bounds::default();
             explore::explore(
                 named,
                 explore::Options {
-                    depth,
-                    states,
-                    crashes,
-                    losses,
-                    duplicates,
-                    timers,
+                    bounds: Bounds { depth, states, crashes, losses, duplicates, timers, ops_per_client: ops, ..b },
                     memory_mib: memory,
                     clients,
-                    ops,
                     out,
                     json,
                 },

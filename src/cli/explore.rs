@@ -63,17 +63,12 @@ fn write_counterexample(scenario: &Scenario, cx: &Counterexample, out: Option<Pa
     Ok(Written { file, dir })
 }
 
-/// What the command line may bound.
+/// What the command line asks: the search's bounds as given (memory in MiB, the
+/// clients filled in from the scenario when not given), and where the result goes.
 pub struct Options {
-    pub depth: usize,
-    pub states: u64,
-    pub crashes: u32,
-    pub losses: u32,
-    pub duplicates: u32,
-    pub timers: u32,
+    pub bounds: Bounds,
     pub memory_mib: u64,
     pub clients: Option<usize>,
-    pub ops: usize,
     pub out: Option<PathBuf>,
     pub json: bool,
 }
@@ -83,16 +78,17 @@ fn check_range(what: &str, v: u64, lo: u64, hi: u64) -> Result<(), String> {
 }
 
 pub fn explore(named: Named<'_>, o: Options) -> u8 {
+    let b = o.bounds;
     let checked = [
-        check_range("depth", o.depth as u64, 1, DEPTH_MAX as u64),
-        check_range("states", o.states, 1, STATES_MAX),
-        check_range("crashes", u64::from(o.crashes), 0, 16),
-        check_range("losses", u64::from(o.losses), 0, 16),
-        check_range("duplicates", u64::from(o.duplicates), 0, 16),
-        check_range("timers", u64::from(o.timers), 0, 64),
+        check_range("depth", b.depth as u64, 1, DEPTH_MAX as u64),
+        check_range("states", b.states, 1, STATES_MAX),
+        check_range("crashes", u64::from(b.crashes), 0, 16),
+        check_range("losses", u64::from(b.losses), 0, 16),
+        check_range("duplicates", u64::from(b.duplicates), 0, 16),
+        check_range("timers", u64::from(b.timers), 0, 64),
         check_range("memory", o.memory_mib, 64, 1 << 20),
         check_range("clients", o.clients.unwrap_or(1) as u64, 0, 8),
-        check_range("ops", o.ops as u64, 0, 16),
+        check_range("ops", b.ops_per_client as u64, 0, 16),
     ];
     if let Some(Err(msg)) = checked.into_iter().find(Result::is_err) {
         eprintln!("{msg}");
@@ -114,22 +110,16 @@ pub fn explore(named: Named<'_>, o: Options) -> u8 {
         return EXIT_BAD_INPUT;
     }
     let bounds = Bounds {
-        depth: o.depth,
-        states: o.states,
-        crashes: o.crashes,
-        losses: o.losses,
-        duplicates: o.duplicates,
-        timers: o.timers,
         memory_bytes: o.memory_mib << 20,
-        ops_per_client: o.ops,
         clients: match &scenario.workload {
             None => 0,
             Some(w) => o.clients.unwrap_or(if w.script.is_empty() { 1 } else { w.clients.min(8) }),
         },
+        ..b
     };
     let entry = faultline_protocols::lookup(&scenario.protocol).expect("protocol checked at parse time");
     let bar = if std::io::stderr().is_terminal() && !o.json {
-        let b = ProgressBar::with_draw_target(Some(o.depth as u64), ProgressDrawTarget::stderr());
+        let b = ProgressBar::with_draw_target(Some(b.depth as u64), ProgressDrawTarget::stderr());
         b.set_style(ProgressStyle::with_template("{bar:30} depth {pos}/{len}  {msg}").expect("template"));
         b
     } else {
@@ -142,12 +132,12 @@ pub fn explore(named: Named<'_>, o: Options) -> u8 {
             scenario.protocol,
             scenario.variant,
             scenario.nodes,
-            o.depth,
-            o.states,
-            o.timers,
-            o.crashes,
-            o.losses,
-            o.duplicates
+            b.depth,
+            b.states,
+            b.timers,
+            b.crashes,
+            b.losses,
+            b.duplicates
         );
     }
     // Wall clock for the states-per-second figure only; the search never reads it.
