@@ -288,7 +288,8 @@ pub enum Command {
         #[arg(long, value_name = "MIB", default_value_t = 4096)]
         memory: u64,
         /// Clients (0 to 8), each invoking --ops operations one after another [default: the
-        /// clients of the scenario's [[workload.operations]], with those operations; else 1]
+        /// clients of the scenario's [[workload.operations]], with those operations; none
+        /// with `ops = 0`; else 1]
         #[arg(long)]
         clients: Option<usize>,
         /// Operations per client (0 to 16): the scenario's listed ones, else writes to k1

@@ -196,3 +196,25 @@ fn the_same_steps_break_nothing_in_the_reference() {
     assert!(run.failures().is_empty(), "every step taken, nothing broken: {:?}", run.failures());
     assert!(run.trace_lines == 0 && run.stats.events > 8);
 }
+
+#[test]
+fn exploring_a_counterexample_file_finds_its_own_path_again() {
+    // The bundled file was written by explore (no clients: `ops = 0`); searched again
+    // with its own configuration, the shortest path is the one it lists.
+    let s = common::bundled("explore/raft-vote-without-log-check");
+    let listed = s.schedule.as_ref().expect("a schedule").steps.clone();
+    let dir = in_dir("again");
+    let out = faultline(&dir, &["explore", "explore/raft-vote-without-log-check", "--out", "again.toml", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "it expects the failure: {}", String::from_utf8_lossy(&out.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let found: Vec<String> = j["counterexample"]["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s.as_str().expect("a step").to_string())
+        .collect();
+    assert_eq!(found, listed);
+    let again = std::fs::read_to_string(dir.join("again.toml")).expect("written");
+    assert!(again.contains("[schedule]") && again.contains("ops = 0"), "{again}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -113,7 +113,10 @@ pub fn explore(named: Named<'_>, o: Options) -> u8 {
         memory_bytes: o.memory_mib << 20,
         clients: match &scenario.workload {
             None => 0,
-            Some(w) => o.clients.unwrap_or(if w.script.is_empty() { 1 } else { w.clients.min(8) }),
+            // Its listed operations' clients; none for a workload of no operations (a
+            // counterexample found without clients, written out); else one.
+            Some(w) if !w.script.is_empty() => o.clients.unwrap_or(w.clients.min(8)),
+            Some(w) => o.clients.unwrap_or(usize::from(w.ops > 0)),
         },
         ..b
     };
