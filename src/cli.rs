@@ -19,7 +19,7 @@ pub mod sweep;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use faultline_sim::check::linearizability::Budget;
 use faultline_sim::explore::Bounds;
 use faultline_sim::scenario::Expect;
@@ -131,6 +131,26 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `--protocol` and `--variant`: a scenario run on another protocol or variant than
+/// the one its file names.
+#[derive(Args, Debug)]
+pub struct OnProtocol {
+    /// Run it on this protocol instead of the one the file names: your own, registered
+    /// beside the bundled ones (`faultline list` shows them all)
+    #[arg(long, value_name = "NAME")]
+    protocol: Option<String>,
+    /// Run this variant of the protocol instead of the file's (a bug-zoo variant, say)
+    #[arg(long, value_name = "VARIANT")]
+    variant: Option<String>,
+}
+
+impl OnProtocol {
+    /// `scenario` as these flags (and `expect`) name it.
+    fn named<'a>(&'a self, scenario: &'a str, expect: Option<Expect>) -> Named<'a> {
+        Named { scenario, protocol: self.protocol.as_deref(), variant: self.variant.as_deref(), expect }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a scenario with one seed, check it, and write a run folder
@@ -141,13 +161,8 @@ pub enum Command {
         /// The seed; defaults to the scenario's `seed`, else 1
         #[arg(long)]
         seed: Option<u64>,
-        /// Run it on this protocol instead of the one the file names: your own, registered
-        /// beside the bundled ones (`faultline list` shows them all)
-        #[arg(long, value_name = "NAME")]
-        protocol: Option<String>,
-        /// Run this variant of the protocol instead of the file's (a bug-zoo variant, say)
-        #[arg(long, value_name = "VARIANT")]
-        variant: Option<String>,
+        #[command(flatten)]
+        on: OnProtocol,
         /// Hold the checks to this instead of the file's `expect`: a zoo file run on a
         /// correct variant must pass (`faultline grade` replays say so)
         #[arg(long, value_enum)]
@@ -217,12 +232,8 @@ pub enum Command {
         /// The seed of the workload's choices and the nodes' random streams [default: the scenario's]
         #[arg(long)]
         seed: Option<u64>,
-        /// Run it on this protocol instead of the one the file names
-        #[arg(long, value_name = "NAME")]
-        protocol: Option<String>,
-        /// Run this variant of the protocol instead of the file's
-        #[arg(long, value_name = "VARIANT")]
-        variant: Option<String>,
+        #[command(flatten)]
+        on: OnProtocol,
         /// Where to write the run folder [default: runs/cluster-SCENARIO-seedN]
         #[arg(long)]
         out: Option<PathBuf>,
@@ -240,12 +251,8 @@ pub enum Command {
         /// The failing seed [default: the run folder's, else the scenario's `seed`]
         #[arg(long)]
         seed: Option<u64>,
-        /// Run it on this protocol instead of the one the file names
-        #[arg(long, value_name = "NAME")]
-        protocol: Option<String>,
-        /// Run this variant of the protocol instead of the file's
-        #[arg(long, value_name = "VARIANT")]
-        variant: Option<String>,
+        #[command(flatten)]
+        on: OnProtocol,
         /// Where to write the shrunk scenario [default: runs/SCENARIO-seedN-shrunk.toml]
         #[arg(long)]
         out: Option<PathBuf>,
@@ -260,12 +267,8 @@ pub enum Command {
     Explore {
         /// A scenario file or a bundled scenario's name (its nodes, protocol and variant)
         scenario: String,
-        /// Run it on this protocol instead of the one the file names
-        #[arg(long, value_name = "NAME")]
-        protocol: Option<String>,
-        /// Run this variant of the protocol instead of the file's
-        #[arg(long, value_name = "VARIANT")]
-        variant: Option<String>,
+        #[command(flatten)]
+        on: OnProtocol,
         /// The most steps on a path (1 to 1000)
         #[arg(long, default_value_t = 12)]
         depth: usize,
@@ -359,13 +362,8 @@ pub enum Command {
         /// Seeds as A..B (B excluded) or A..=B [default: the scenario's `seeds`, else 1..101]
         #[arg(long)]
         seeds: Option<String>,
-        /// Run it on this protocol instead of the one the file names: your own, registered
-        /// beside the bundled ones (`faultline list` shows them all)
-        #[arg(long, value_name = "NAME")]
-        protocol: Option<String>,
-        /// Run this variant of the protocol instead of the file's (a bug-zoo variant, say)
-        #[arg(long, value_name = "VARIANT")]
-        variant: Option<String>,
+        #[command(flatten)]
+        on: OnProtocol,
         /// Hold the checks to this instead of the file's `expect`: a zoo file run on a
         /// correct variant must pass (`faultline grade` replays say so)
         #[arg(long, value_enum)]
@@ -535,7 +533,7 @@ pub fn main_with(protocols: Vec<faultline_protocols::Entry>) -> ExitCode {
 
 pub fn main(cli: Cli) -> ExitCode {
     let code = match cli.command {
-        Command::Run { scenario, seed, protocol, variant, expect, out, peak_memory, budget, report, json } => {
+        Command::Run { scenario, seed, on, expect, out, peak_memory, budget, report, json } => {
             // `run --report pb/basic`: the optional value took the scenario. A value
             // that is no report kind is the scenario, and the reports are all of them.
             let (scenario, report) = match (scenario, report) {
@@ -546,23 +544,14 @@ pub fn main(cli: Cli) -> ExitCode {
                     return ExitCode::from(EXIT_BAD_INPUT);
                 }
             };
-            let named = Named {
-                scenario: &scenario,
-                protocol: protocol.as_deref(),
-                variant: variant.as_deref(),
-                expect: expect.map(Expect::from),
-            };
-            run::run(named, seed, out, peak_memory, budget, report, json)
+            run::run(on.named(&scenario, expect.map(Expect::from)), seed, out, peak_memory, budget, report, json)
         }
-        Command::Cluster { scenario, seed, protocol, variant, out, json } => {
-            let named =
-                Named { scenario: &scenario, protocol: protocol.as_deref(), variant: variant.as_deref(), expect: None };
-            cluster::cluster(named, seed, out, json)
+        Command::Cluster { scenario, seed, on, out, json } => {
+            cluster::cluster(on.named(&scenario, None), seed, out, json)
         }
         Command::Explore {
             scenario,
-            protocol,
-            variant,
+            on,
             depth,
             states,
             crashes,
@@ -575,11 +564,9 @@ pub fn main(cli: Cli) -> ExitCode {
             out,
             json,
         } => {
-            let named =
-                Named { scenario: &scenario, protocol: protocol.as_deref(), variant: variant.as_deref(), expect: None };
             let b = Bounds::default();
             explore::explore(
-                named,
+                on.named(&scenario, None),
                 explore::Options {
                     bounds: Bounds { depth, states, crashes, losses, duplicates, timers, ops_per_client: ops, ..b },
                     memory_mib: memory,
@@ -589,11 +576,7 @@ pub fn main(cli: Cli) -> ExitCode {
                 },
             )
         }
-        Command::Shrink { scenario, seed, protocol, variant, out, json } => {
-            let named =
-                Named { scenario: &scenario, protocol: protocol.as_deref(), variant: variant.as_deref(), expect: None };
-            shrink::shrink(named, seed, out, json)
-        }
+        Command::Shrink { scenario, seed, on, out, json } => shrink::shrink(on.named(&scenario, None), seed, out, json),
         Command::Node { scenario, node, peers, dir, seed, epoch_ns, members, view, protocol, variant } => {
             cluster::node(cluster::NodeArgs {
                 scenario,
@@ -609,15 +592,10 @@ pub fn main(cli: Cli) -> ExitCode {
             })
         }
         Command::Report { run_dir, from, to, only } => report::report(&run_dir, from.as_deref(), to.as_deref(), &only),
-        Command::Sweep { scenario, seeds, protocol, variant, expect, jobs, shard, no_digest, budget, json } => {
-            let named = Named {
-                scenario: &scenario,
-                protocol: protocol.as_deref(),
-                variant: variant.as_deref(),
-                expect: expect.map(Expect::from),
-            };
-            sweep::sweep(named, sweep::Options { seeds, jobs, shard, no_digest, budget, json })
-        }
+        Command::Sweep { scenario, seeds, on, expect, jobs, shard, no_digest, budget, json } => sweep::sweep(
+            on.named(&scenario, expect.map(Expect::from)),
+            sweep::Options { seeds, jobs, shard, no_digest, budget, json },
+        ),
         Command::Merge { files, json } => merge::merge(&files, json),
         Command::Grade { suite, protocol, variant, secret_file, out, jobs, json } => {
             grade::grade(&suite, grade::Options { protocol, variant, secret_file, out, jobs, json })
