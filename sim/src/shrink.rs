@@ -564,6 +564,26 @@ pub fn fault_table(f: &Fault) -> toml::Table {
     t
 }
 
+/// The file's `[workload]` (if it has one) with `clients` clients invoking `ops`
+/// exactly, as `[[workload.operations]]`: the random mix, its rate and count gone.
+pub(crate) fn listed_workload(doc: &mut toml::Table, clients: usize, ops: &[Scripted]) {
+    let Some(toml::Value::Table(w)) = doc.get_mut("workload") else { return };
+    // `keys` stays: a protocol may size itself by it (the sharded store does).
+    for k in ["ops", "mix", "rate", "stop", "operations"] {
+        w.remove(k);
+    }
+    w.insert("clients".into(), toml::Value::Integer(clients.max(1) as i64));
+    if ops.is_empty() {
+        // None is invoked: an empty list would mean the random mix.
+        w.insert("ops".into(), toml::Value::Integer(0));
+    } else {
+        w.insert(
+            "operations".into(),
+            toml::Value::Array(ops.iter().map(|o| toml::Value::Table(op_table(o))).collect()),
+        );
+    }
+}
+
 /// One `[[workload.operations]]` entry.
 pub fn op_table(o: &Scripted) -> toml::Table {
     use crate::protocol::Op;
@@ -651,20 +671,7 @@ fn write_toml(original: &Scenario, plan: &Plan, plan0: &Plan, seed: u64, check: 
             toml::Value::Array(faults.iter().map(|f| toml::Value::Table(fault_table(f))).collect()),
         );
     }
-    if let Some(toml::Value::Table(w)) = doc.get_mut("workload") {
-        // `keys` stays: a protocol may size itself by it (the sharded store does).
-        for k in ["ops", "mix", "rate", "stop"] {
-            w.remove(k);
-        }
-        w.insert("clients".into(), toml::Value::Integer(plan.clients.max(1) as i64));
-        if plan.ops.is_empty() {
-            // No operation is needed: none is invoked (an empty list would mean the random mix).
-            w.insert("ops".into(), toml::Value::Integer(0));
-        } else {
-            let ops = plan.ops.iter().map(|o| toml::Value::Table(op_table(o))).collect();
-            w.insert("operations".into(), toml::Value::Array(ops));
-        }
-    }
+    listed_workload(&mut doc, plan.clients, &plan.ops);
     expect_fail(&mut doc, plan.only_target);
     let mut removed = Vec::new();
     let count = |what: &str, a: usize, b: usize| (a != b).then(|| format!("{} of {a} {what}", a - b));
@@ -757,4 +764,32 @@ pub(crate) fn ordered_toml(original: &Scenario, mut head: String, mut doc: toml:
         emit(&key, v);
     }
     format!("{head}{body}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a file that already listed its operations, shrunk to none of them,
+    /// was written with `ops = 0` beside the old `[[workload.operations]]`, which the
+    /// parser takes over `ops`: the file kept the operations the report said were gone.
+    #[test]
+    fn a_workload_listed_as_nothing_keeps_no_old_list() {
+        let mut doc: toml::Table = "[workload]\nclients = 2\nkeys = 3\nmix = { get = 1 }\n\n\
+            [[workload.operations]]\nclient = \"c2\"\nat = \"0s\"\nop = \"get\"\nkey = \"k1\"\n"
+            .parse()
+            .expect("TOML");
+        listed_workload(&mut doc, 1, &[]);
+        let w = doc["workload"].as_table().expect("a workload");
+        assert!(!w.contains_key("operations") && !w.contains_key("mix"), "{w:?}");
+        assert_eq!(
+            (w["ops"].as_integer(), w["clients"].as_integer(), w["keys"].as_integer()),
+            (Some(0), Some(1), Some(3))
+        );
+        let op = Scripted { client: 0, at: 5, op: crate::protocol::Op::Get { key: "k2".into() } };
+        listed_workload(&mut doc, 1, std::slice::from_ref(&op));
+        let w = doc["workload"].as_table().expect("a workload");
+        assert!(!w.contains_key("ops"), "{w:?}");
+        assert_eq!(w["operations"].as_array().map(Vec::len), Some(1));
+    }
 }

@@ -9,7 +9,7 @@ use super::*;
 /// clients and operations listed, its path as the `[schedule]`, and what the seed
 /// would draw (nemesis, faults, network, clocks) taken out.
 pub fn schedule_toml(original: &Scenario, cx: &Counterexample) -> String {
-    use crate::shrink::{expect_fail, op_table, ordered_toml, str};
+    use crate::shrink::{expect_fail, listed_workload, ordered_toml, str};
     let mut doc: toml::Table = original.source.parse().unwrap_or_default();
     doc.insert("name".into(), str(&format!("{} ({}: a path explore found)", original.name, original.variant)));
     doc.insert("protocol".into(), str(&original.protocol));
@@ -21,19 +21,7 @@ pub fn schedule_toml(original: &Scenario, cx: &Counterexample) -> String {
     for key in ["seeds", "nemesis", "faults", "network", "clocks"] {
         doc.remove(key);
     }
-    if let Some(toml::Value::Table(w)) = doc.get_mut("workload") {
-        // `keys` stays: a protocol may size itself by it (the sharded store does).
-        for k in ["ops", "mix", "rate", "stop", "operations"] {
-            w.remove(k);
-        }
-        w.insert("clients".into(), toml::Value::Integer(cx.clients.max(1) as i64));
-        if cx.operations.is_empty() {
-            w.insert("ops".into(), toml::Value::Integer(0));
-        } else {
-            let ops = cx.operations.iter().map(|o| toml::Value::Table(op_table(o))).collect();
-            w.insert("operations".into(), toml::Value::Array(ops));
-        }
-    }
+    listed_workload(&mut doc, cx.clients, &cx.operations);
     expect_fail(&mut doc, true);
     let mut schedule = toml::Table::new();
     schedule.insert("steps".into(), toml::Value::Array(cx.schedule.iter().map(|s| str(s)).collect()));
