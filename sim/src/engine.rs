@@ -203,6 +203,19 @@ pub struct RunResult {
     pub applied: Vec<Fault>,
 }
 
+/// What the end of a run checks of its clients' history, as `scenario` asks: its
+/// linearizability (with a workload, when asked), and a bank's conserved total.
+pub(crate) fn history_checks(scenario: &Scenario, history: &History) -> (Option<LinResult>, Option<Failure>) {
+    let workload = scenario.workload.as_ref();
+    let linearizability =
+        (scenario.linearizable && workload.is_some()).then(|| check_history(history, &scenario.budget));
+    let total = workload.and_then(|w| w.bank).and_then(|bank| {
+        let why = crate::check::bank::conserved_total(history, &bank).err()?;
+        Some(Failure { check: Check::ConservedTotal, message: why })
+    });
+    (linearizability, total)
+}
+
 /// A broken invariant, seen at `t`, as the failure a student reads.
 pub fn invariant_failure(t: Time, v: &Violation) -> Failure {
     Failure {
@@ -536,17 +549,12 @@ impl<P: Protocol> Sim<P> {
             Ok(_) => (None, 0, None),
             Err(e) => (None, 0, Some(e.to_string())),
         };
-        let linearizability = (self.scenario.linearizable && self.clients.is_some())
-            .then(|| check_history(&self.history, &self.scenario.budget));
+        let (linearizability, total) = history_checks(&self.scenario, &self.history);
         let event_limit_hit = self.stats.events >= EVENTS_PER_RUN_MAX;
         if self.violation.is_none() && !event_limit_hit && !memory_limit_hit {
             self.watch.finish(&self.scenario, &self.history, self.now);
         }
-        if let Some(bank) = self.clients.as_ref().and_then(|c| c.bank())
-            && let Err(why) = crate::check::bank::conserved_total(&self.history, &bank)
-        {
-            self.watch.failures.push(Failure { check: Check::ConservedTotal, message: why });
-        }
+        self.watch.failures.extend(total);
         let measures = if self.scenario.invariants {
             let mut m = self.judge.measures(self.now);
             m.extend(P::measures(&Cluster::new(&self.states, &self.slots, 0, self.now)));

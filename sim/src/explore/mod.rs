@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
-use crate::checks::{Check, Failure};
+use crate::checks::Failure;
 use crate::disk::{Disk, Disks};
 use crate::engine::{RunResult, Stats};
 use crate::history::{Completion, GaveUp, History};
@@ -696,6 +696,11 @@ impl<P: Protocol> Explorer<P> {
         out
     }
 
+    /// The actions possible in `w` whose words are `words`, in the search's order.
+    fn read_alike(&self, w: &World<P>, words: &str) -> Vec<Action> {
+        self.actions(w).into_iter().filter(|&a| self.describe(w, a).to_string() == words).collect()
+    }
+
     /// `a` in `w`, as a person reads it.
     fn describe(&self, w: &World<P>, a: Action) -> Step {
         let packet = |i: u32| &w.net[i as usize].packet;
@@ -984,8 +989,7 @@ impl<P: Protocol> Explorer<P> {
             let step = self.describe(&w, a);
             let text = step.to_string();
             // Which of the steps possible here that read the same this one is.
-            let same: Vec<Action> =
-                self.actions(&w).into_iter().filter(|&b| self.describe(&w, b).to_string() == text).collect();
+            let same = self.read_alike(&w, &text);
             let nth = same.iter().position(|&b| b == a).unwrap_or(0);
             words.push(if same.len() > 1 { format!("{text} (#{})", nth + 1) } else { text });
             steps.push(step);

@@ -96,8 +96,7 @@ pub fn replay<P: Protocol>(
     trace: Trace,
 ) -> Result<RunResult, ScheduleError> {
     let steps = scenario.schedule.as_ref().map_or(&[][..], |s| &s.steps[..]);
-    let workload = scenario.workload.as_ref();
-    let clients = workload.map_or(0, |w| if w.script.is_empty() { 0 } else { w.clients });
+    let clients = scenario.workload.as_ref().map_or(0, |w| if w.script.is_empty() { 0 } else { w.clients });
     let bounds = Bounds {
         depth: usize::MAX,
         states: u64::MAX,
@@ -119,13 +118,14 @@ pub fn replay<P: Protocol>(
         Ok(mut world) => {
             for (k, text) in steps.iter().enumerate() {
                 let (words, n) = nth(text);
-                let possible = explorer.actions(&world);
-                let described: Vec<String> =
-                    possible.iter().map(|&a| explorer.describe(&world, a).to_string()).collect();
-                let same: Vec<Action> =
-                    possible.iter().zip(&described).filter(|(_, d)| *d == words).map(|(&a, _)| a).collect();
+                let same = explorer.read_alike(&world, words);
                 let Some(&a) = same.get(n - 1) else {
-                    return Err(ScheduleError { step: k, message: cannot_take(text, words, same.len(), &described) });
+                    let possible: Vec<String> = explorer
+                        .actions(&world)
+                        .into_iter()
+                        .map(|a| explorer.describe(&world, a).to_string())
+                        .collect();
+                    return Err(ScheduleError { step: k, message: cannot_take(text, words, same.len(), &possible) });
                 };
                 if let Err(b) = explorer.apply(&mut world, a) {
                     broken = Some(b);
@@ -156,16 +156,10 @@ pub fn replay<P: Protocol>(
     }
     result.end_time = now;
     result.last_event = now;
-    if broken.is_none() {
-        if scenario.linearizable && clients > 0 {
-            result.linearizability = Some(crate::check::check_history(&history, &scenario.budget));
-        }
-        if let Some(bank) = workload.and_then(|w| w.bank)
-            && let Err(why) = crate::check::bank::conserved_total(&history, &bank)
-        {
-            result.assertion_failures.push(Failure { check: Check::ConservedTotal, message: why });
-        }
-    }
+    // As the engine judges a run's history, broken invariant or not.
+    let (linearizability, total) = crate::engine::history_checks(scenario, &history);
+    result.linearizability = linearizability;
+    result.assertion_failures.extend(total);
     if scenario.invariants
         && let Some(w) = &w
     {
