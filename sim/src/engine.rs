@@ -741,7 +741,7 @@ impl<P: Protocol> Sim<P> {
                 nodes: n,
                 local_now: slot.clock.local(self.now),
                 mono_now: slot.clock.monotonic(self.now),
-                rng: &mut slot.rng,
+                rng: crate::protocol::RngSlot::Ready(&mut slot.rng),
                 effects: &mut effects,
                 next_timer: &mut slot.next_timer,
                 members: &self.members,

@@ -157,6 +157,13 @@ pub enum Effect<P: Protocol> {
     Observe(Box<Observation>),
 }
 
+/// A node's random stream as a [`Ctx`] holds it: ready, or made on first use (the
+/// explorer steps a node millions of times, and most handlers draw nothing).
+pub(crate) enum RngSlot<'a> {
+    Ready(&'a mut SimRng),
+    Later { seed: u64, stream: crate::rng::Stream, slot: &'a mut Option<SimRng> },
+}
+
 /// What the engine hands a protocol on each call: who it is, the cluster, its local
 /// clock, its random stream, and the buffer its effects go to.
 pub struct Ctx<'a, P: Protocol> {
@@ -164,7 +171,7 @@ pub struct Ctx<'a, P: Protocol> {
     pub(crate) nodes: usize,
     pub(crate) local_now: Time,
     pub(crate) mono_now: Time,
-    pub(crate) rng: &'a mut SimRng,
+    pub(crate) rng: RngSlot<'a>,
     pub(crate) effects: &'a mut Vec<Effect<P>>,
     pub(crate) next_timer: &'a mut u64,
     pub(crate) members: &'a [NodeId],
@@ -196,7 +203,7 @@ impl<'a, P: Protocol> Ctx<'a, P> {
         members: &'a [NodeId],
         view: u64,
     ) -> Self {
-        Ctx { id, nodes, local_now, mono_now: local_now, rng, effects, next_timer, members, view }
+        Ctx { id, nodes, local_now, mono_now: local_now, rng: RngSlot::Ready(rng), effects, next_timer, members, view }
     }
     /// Who this node is.
     pub fn id(&self) -> NodeId {
@@ -236,7 +243,10 @@ impl<'a, P: Protocol> Ctx<'a, P> {
     }
     /// This node's own random stream (seeded, so a run replays exactly).
     pub fn rng(&mut self) -> &mut SimRng {
-        self.rng
+        match &mut self.rng {
+            RngSlot::Ready(rng) => rng,
+            RngSlot::Later { seed, stream, slot } => slot.get_or_insert_with(|| SimRng::new(*seed, *stream)),
+        }
     }
     /// Sends `msg` to node `to` (itself too: see the book's "Messages").
     pub fn send(&mut self, to: NodeId, msg: P::Msg) {

@@ -29,8 +29,8 @@ use crate::engine::{RunResult, Stats};
 use crate::history::{Completion, GaveUp, History};
 use crate::judge::Judge;
 use crate::observe::Violation;
-use crate::protocol::{Cluster, Ctx, Effect, NodeId, Op, Outcome, Protocol, Reply, Request, TimerId};
-use crate::rng::{SimRng, Stream};
+use crate::protocol::{Cluster, Ctx, Effect, NodeId, Op, Outcome, Protocol, Reply, Request, RngSlot, TimerId};
+use crate::rng::Stream;
 use crate::scenario::Scenario;
 use crate::time::{NANOS_PER_SEC, Time};
 use crate::trace::{Addr, Body, Event as TraceEvent, NodeIdName, Trace, Written};
@@ -383,6 +383,23 @@ impl FpSet {
         FpSet { slots: vec![0; (n.max(8) * 8 / 5).next_power_of_two()], len: 0 }
     }
 
+    /// Asks the processor to bring `fp`'s slot into cache: [`FpSet::insert`] of it a
+    /// little later (after the next successor is made) does not wait on memory.
+    #[inline]
+    fn prefetch(&self, fp: u64) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let i = (fp.max(1) as usize) & (self.slots.len() - 1);
+            let slot = self.slots[i..].as_ptr().cast::<i8>();
+            // SAFETY: a prefetch is a hint: it reads nothing the program sees and
+            // never faults; the address is inside the set's array anyway, and every
+            // x86_64 processor has SSE.
+            unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(slot) };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = fp;
+    }
+
     /// Adds `fp`; false if it was there.
     fn insert(&mut self, fp: u64) -> bool {
         if (self.len + 1) * 8 > self.slots.len() * 5 {
@@ -612,12 +629,21 @@ impl<P: Protocol> Explorer<P> {
     ) -> Result<(), Broken> {
         let now = w.now();
         let mut effects = std::mem::take(&mut *self.effects.borrow_mut());
-        let mut rng = SimRng::new(self.seed ^ fx(&(w.depth, i)), Stream::Node(i));
+        let mut rng = None;
         let node = Rc::make_mut(&mut w.nodes[i]);
         let mut next_timer = node.next_timer;
         {
-            let mut ctx =
-                Ctx::hosted(NodeId(i), self.n, now, &mut rng, &mut effects, &mut next_timer, &self.members, 0);
+            let mut ctx = Ctx {
+                id: NodeId(i),
+                nodes: self.n,
+                local_now: now,
+                mono_now: now,
+                rng: RngSlot::Later { seed: self.seed ^ fx(&(w.depth, i)), stream: Stream::Node(i), slot: &mut rng },
+                effects: &mut effects,
+                next_timer: &mut next_timer,
+                members: &self.members,
+                view: 0,
+            };
             f(&mut ctx, &mut w.states[i], &self.config);
         }
         node.next_timer = next_timer;
@@ -914,12 +940,34 @@ impl<P: Protocol> Explorer<P> {
         let mut frontier: Vec<(World<P>, u32)> = vec![(start, 0)];
         for depth in 0..self.bounds.depth {
             let mut next = Vec::new();
+            // A successor waits here, its fingerprint's slot prefetched, while the
+            // next one is made: the set's lookup (a cache miss in a large set) then
+            // overlaps that work. The order of lookups is unchanged.
+            let mut waiting: Option<(World<P>, u64, u32, Action)> = None;
+            let mut admit = |waiting: Option<(World<P>, u64, u32, Action)>, report: &mut Report, ahead: u64| {
+                seen.prefetch(ahead);
+                let Some((child, fp, parent, a)) = waiting else { return None };
+                if !seen.insert(fp) {
+                    return None;
+                }
+                report.unique += 1;
+                if report.unique >= self.bounds.states {
+                    return Some(Stop::States);
+                }
+                if report.unique.is_multiple_of(4096) && resident_bytes() > self.bounds.memory_bytes {
+                    return Some(Stop::Memory);
+                }
+                parents.push((parent, a));
+                next.push((child, parents.len() as u32 - 1));
+                None
+            };
             for (w, id) in frontier {
                 report.explored += 1;
                 for a in self.actions(&w) {
                     report.transitions += 1;
                     let mut child = w.clone();
                     if let Err((t, v)) = self.apply(&mut child, a) {
+                        drop(admit);
                         parents.push((id, a));
                         let (steps, schedule) = self.path(scenario, &parents, parents.len() as u32 - 1);
                         report.counterexample = Some(self.counterexample(scenario, invariant(t, &v), steps, schedule));
@@ -927,24 +975,20 @@ impl<P: Protocol> Explorer<P> {
                         report.stop = Stop::Found;
                         return report;
                     }
-                    if !seen.insert(child.fingerprint()) {
-                        continue;
-                    }
-                    report.unique += 1;
-                    if report.unique >= self.bounds.states {
-                        report.stop = Stop::States;
+                    let fp = child.fingerprint();
+                    if let Some(stop) = admit(waiting.replace((child, fp, id, a)), &mut report, fp) {
+                        report.stop = stop;
                         report.depth = depth;
                         return report;
                     }
-                    if report.unique.is_multiple_of(4096) && resident_bytes() > self.bounds.memory_bytes {
-                        report.stop = Stop::Memory;
-                        report.depth = depth;
-                        return report;
-                    }
-                    parents.push((id, a));
-                    next.push((child, parents.len() as u32 - 1));
                 }
             }
+            if let Some(stop) = admit(waiting.take(), &mut report, 0) {
+                report.stop = stop;
+                report.depth = depth;
+                return report;
+            }
+            drop(admit);
             report.depth = depth + 1;
             progress(&report);
             if next.is_empty() {
