@@ -302,6 +302,10 @@ pub enum Command {
         /// its run folder runs/NAME/]
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Threads searching [default: number of cores]; a complete search and a path
+        /// found are the same on any number
+        #[arg(long, short)]
+        jobs: Option<usize>,
         /// Print the result as one JSON object
         #[arg(long)]
         json: bool,
@@ -562,6 +566,7 @@ pub fn main(cli: Cli) -> ExitCode {
             clients,
             ops,
             out,
+            jobs,
             json,
         } => {
             let b = Bounds::default();
@@ -571,6 +576,7 @@ pub fn main(cli: Cli) -> ExitCode {
                     bounds: Bounds { depth, states, crashes, losses, duplicates, timers, ops_per_client: ops, ..b },
                     memory_mib: memory,
                     clients,
+                    jobs,
                     out,
                     json,
                 },

@@ -218,3 +218,91 @@ fn exploring_a_counterexample_file_finds_its_own_path_again() {
     assert!(again.contains("[schedule]") && again.contains("ops = 0"), "{again}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The search's counts and its path do not depend on how many threads search: a
+/// complete search counts the same states and transitions, level by level, and a
+/// found failure is the same shortest path (the threaded search finds it again on
+/// one thread). A fingerprint that took two states for one would show here: which
+/// of them a thread keeps is a race, and their transitions differ.
+#[test]
+fn any_number_of_threads_counts_the_same_and_finds_the_same_path() {
+    let searches = [
+        ("explore/twopc", "correct", 8, 2),
+        ("explore/paxos", "correct", 7, 2),
+        ("explore/raft", "correct", 6, 1),
+        ("explore/raft", "forget-vote", 8, 1),
+        ("explore/twopc", "decision-before-log", 9, 2),
+    ];
+    for (name, variant, depth, clients) in searches {
+        let levels = |threads| {
+            let s = scenario(name, variant);
+            let entry = faultline_protocols::lookup(&s.protocol).expect("a bundled protocol");
+            let mut seen = Vec::new();
+            let r = (entry.explore)(&s, Bounds { threads, ..bounds(depth, clients) }, &mut |r| {
+                seen.push((r.depth, r.explored, r.unique, r.transitions))
+            });
+            let path = r.counterexample.as_ref().map(|c| c.schedule.clone());
+            (r.explored, r.unique, r.transitions, r.depth, r.stop, path, seen)
+        };
+        let one = levels(1);
+        assert!(one.1 > 1_000, "{name} {variant}: a search of {} states shows little", one.1);
+        for threads in [2, 3] {
+            let many = levels(threads);
+            if one.5.is_some() {
+                // Found: the report is the one-thread search's, levels and all
+                // (the threads' own levels were cut short where the failure showed).
+                let report = |r: &(u64, u64, u64, usize, Stop, Option<Vec<String>>, Vec<(usize, u64, u64, u64)>)| {
+                    (r.0, r.1, r.2, r.3, r.4, r.5.clone())
+                };
+                assert_eq!(report(&many), report(&one), "{name} {variant} on {threads} threads");
+            } else {
+                assert_eq!(many, one, "{name} {variant} on {threads} threads");
+            }
+        }
+    }
+}
+
+/// A regression found by comparing thread counts: a timer whose payload is an enum's
+/// first unit variant hashed to 0, so an armed one vanished from the node's multiset
+/// of timers, and a state with it armed was taken for the same state without it.
+#[test]
+fn an_armed_timer_of_any_payload_tells_two_states_apart() {
+    use faultline_sim::scenario::{Catalog, Known};
+    use faultline_sim::time::Dur;
+    use faultline_sim::{Ctx, NodeId, Protocol, Request, TimerId};
+
+    #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+    #[allow(dead_code)] // never sent
+    enum Msg {
+        Never,
+    }
+    faultline_sim::message_kinds!(Msg { Never });
+    #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+    enum Tick {
+        First,
+    }
+    /// One node arms one timer, whose firing changes nothing else.
+    #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+    struct Idle;
+    impl Protocol for Idle {
+        type Msg = Msg;
+        type Timer = Tick;
+        type Stored = ();
+        type Config = ();
+        const OPS: &'static [faultline_sim::protocol::OpKind] = &[];
+        fn start(ctx: &mut Ctx<'_, Self>, _: &(), _: &faultline_sim::disk::Durable<()>) -> Self {
+            ctx.set_timer(Dur::from_millis(1), Tick::First);
+            Idle
+        }
+        fn on_message(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: Msg) {}
+        fn on_timer(&mut self, _: &mut Ctx<'_, Self>, _: TimerId, _: Tick) {}
+        fn on_request(&mut self, _: &mut Ctx<'_, Self>, _: Request) {}
+    }
+    let catalog = Catalog { protocols: vec![Known::of::<Idle>("idle", vec!["correct"])] };
+    let text = "name = \"idle\"\nprotocol = \"idle\"\nnodes = 1\nduration = \"1s\"\n";
+    let s = faultline_sim::scenario::parse("idle.toml", text, &catalog).expect("parses");
+    let b = Bounds { depth: 5, crashes: 0, clients: 0, ..Bounds::default() };
+    let r = faultline_sim::explore::Explorer::<Idle>::new(&s, (), b).run(&s, &mut |_| {});
+    // The start (timer armed) and after it fires (none): two states, one transition.
+    assert_eq!((r.unique, r.transitions, r.stop), (2, 1, Stop::Complete));
+}

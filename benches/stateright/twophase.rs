@@ -6,7 +6,7 @@
 //! resource manager's choice to prepare or to abort on its own is a timer, as is the
 //! manager's choice to commit (once every one has prepared) or to abort.
 //!
-//! Usage: twophase RMS STATES. Prints one line: unique states, seconds, unique/s.
+//! Usage: twophase RMS STATES [THREADS]. Prints one line: unique states, seconds, unique/s.
 
 use faultline_sim::disk::Durable;
 use faultline_sim::explore::{Bounds, Explorer, Stop};
@@ -151,6 +151,7 @@ fn main() {
     let number = |i: usize, default: u64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
     let rms = number(1, 10).clamp(1, 30);
     let states = number(2, 2_000_000).clamp(1, 100_000_000);
+    let threads = number(3, 1).clamp(1, 64) as usize;
     let text = format!("name = \"twophase\"\nprotocol = \"twophase\"\nnodes = {}\nduration = \"1s\"\n", rms + 1);
     let catalog = Catalog { protocols: vec![Known::of::<TwoPhase>("twophase", vec!["correct"])] };
     let scenario = faultline_sim::scenario::parse("twophase.toml", &text, &catalog).expect("the scenario parses");
@@ -161,11 +162,12 @@ fn main() {
         timers: u32::MAX,
         clients: 0,
         memory_bytes: 8 << 30,
+        threads,
         ..Bounds::default()
     };
     #[allow(clippy::disallowed_methods)]
     let started = std::time::Instant::now();
-    let report = Explorer::<TwoPhase>::new(&scenario, (), bounds).run(&scenario, &mut |_| {});
+    let report = Explorer::<TwoPhase>::new(&scenario, (), bounds).run_threaded(&scenario, &mut |_| {});
     let secs = started.elapsed().as_secs_f64();
     assert!(report.counterexample.is_none(), "TwoPhase is consistent: {:?}", report.counterexample);
     let stop = match report.stop {

@@ -87,18 +87,27 @@ impl Entry {
     /// for a scenario (usually from `scenario.variant`). Its probes, message kinds,
     /// operations and leadership come from the trait. Hand it to
     /// `faultline::cli::main_with` and the whole command line runs it.
-    pub fn of<P: faultline_sim::Protocol + 'static>(
+    ///
+    /// Its types cross threads (`Send`; a configuration `Sync` too): `faultline
+    /// explore --jobs` searches on several.
+    pub fn of<P: faultline_sim::Protocol + Send + 'static>(
         name: &'static str,
         summary: &'static str,
         variants: &'static [(&'static str, &'static str)],
         config: impl Fn(&Scenario) -> P::Config + Send + Sync + 'static,
-    ) -> Entry {
+    ) -> Entry
+    where
+        P::Msg: Send,
+        P::Timer: Send,
+        P::Stored: Send,
+        P::Config: Send + Sync,
+    {
         let config = std::sync::Arc::new(config);
         let for_explore = config.clone();
         let for_replay = config.clone();
         Entry {
             explore: Box::new(move |s, bounds, progress| {
-                faultline_sim::explore::Explorer::<P>::new(s, for_explore(s), bounds).run(s, progress)
+                faultline_sim::explore::Explorer::<P>::new(s, for_explore(s), bounds).run_threaded(s, progress)
             }),
             replay: Box::new(move |s, seed, trace| faultline_sim::explore::replay::<P>(s, for_replay(s), seed, trace)),
             name,
@@ -128,15 +137,17 @@ impl Entry {
     /// and disk records derive `Deserialize` as well as `Serialize` (a field the
     /// trace abbreviates asks [`faultline_sim::wire::carrying`]), and `faultline
     /// cluster` runs it as one process per node.
-    pub fn networked<P: faultline_sim::Protocol + 'static>(
+    pub fn networked<P: faultline_sim::Protocol + Send + 'static>(
         name: &'static str,
         summary: &'static str,
         variants: &'static [(&'static str, &'static str)],
         config: impl Fn(&Scenario) -> P::Config + Send + Sync + 'static,
     ) -> Entry
     where
-        P::Msg: serde::de::DeserializeOwned,
-        P::Stored: serde::de::DeserializeOwned,
+        P::Timer: Send,
+        P::Config: Send + Sync,
+        P::Msg: Send + serde::de::DeserializeOwned,
+        P::Stored: Send + serde::de::DeserializeOwned,
     {
         let config = std::sync::Arc::new(config);
         let for_nodes = config.clone();

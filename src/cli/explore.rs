@@ -69,6 +69,7 @@ pub struct Options {
     pub bounds: Bounds,
     pub memory_mib: u64,
     pub clients: Option<usize>,
+    pub jobs: Option<usize>,
     pub out: Option<PathBuf>,
     pub json: bool,
 }
@@ -94,6 +95,13 @@ pub fn explore(named: Named<'_>, o: Options) -> u8 {
         eprintln!("{msg}");
         return EXIT_BAD_INPUT;
     }
+    let threads = match super::sweep::workers(o.jobs) {
+        Ok(j) => j,
+        Err(msg) => {
+            eprintln!("{msg}");
+            return EXIT_BAD_INPUT;
+        }
+    };
     let scenario = match super::load(named) {
         Ok(s) => s,
         Err(msg) => {
@@ -118,6 +126,7 @@ pub fn explore(named: Named<'_>, o: Options) -> u8 {
             Some(w) if !w.script.is_empty() => o.clients.unwrap_or(w.clients.min(8)),
             Some(w) => o.clients.unwrap_or(usize::from(w.ops > 0)),
         },
+        threads,
         ..b
     };
     let entry = faultline_protocols::lookup(&scenario.protocol).expect("protocol checked at parse time");
@@ -130,7 +139,7 @@ pub fn explore(named: Named<'_>, o: Options) -> u8 {
     };
     if !o.json {
         println!(
-            "explore    {} ({} {}, {} nodes)  depth {}  states {}  timers {}  crashes {}  losses {}  duplicates {}",
+            "explore    {} ({} {}, {} nodes)  depth {}  states {}  timers {}  crashes {}  losses {}  duplicates {}  threads {}",
             scenario.path,
             scenario.protocol,
             scenario.variant,
@@ -140,7 +149,8 @@ pub fn explore(named: Named<'_>, o: Options) -> u8 {
             b.timers,
             b.crashes,
             b.losses,
-            b.duplicates
+            b.duplicates,
+            threads
         );
     }
     // Wall clock for the states-per-second figure only; the search never reads it.
@@ -193,6 +203,7 @@ pub fn explore(named: Named<'_>, o: Options) -> u8 {
             "unique": report.unique,
             "transitions": report.transitions,
             "depth": report.depth,
+            "threads": threads,
             "stop": format!("{:?}", report.stop).to_lowercase(),
             "seconds": secs,
             "unique_per_second": per_sec,

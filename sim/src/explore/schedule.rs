@@ -107,6 +107,7 @@ pub fn replay<P: Protocol>(
         memory_bytes: u64::MAX,
         ops_per_client: 0,
         clients,
+        threads: 1,
     };
     let explorer = Explorer::<P>::new(scenario, config, bounds);
     *explorer.log.borrow_mut() =
