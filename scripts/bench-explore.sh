@@ -31,12 +31,15 @@ ours() { # scenario args...: unique states per second of a complete search
         python3 -c "import sys,json; j=json.load(sys.stdin); print(f\"{j['unique_per_second']:>12,} unique/s  {j['transitions']/j['seconds']:>12,.0f} transitions/s  ({j['unique']:,} unique in {j['seconds']:.2f}s, {j['stop']})\")"
 }
 
-echo "machine: $(nproc) cores; stateright uses them all (or one, under taskset), faultline explore one"
+echo "machine: $(nproc) cores; stateright uses them all (or one, under taskset); faultline explore --jobs 1 and 2"
 printf '%-44s ' "stateright 0.31 examples/2pc check 10"; stateright 2pc check 10
 # stateright starts a thread per CPU it may run on (num_cpus follows the affinity).
 printf '%-44s ' "  the same on one core (taskset -c 0)"; PIN="taskset -c 0" stateright 2pc check 10
-printf '%-44s ' "faultline explore, TwoPhase model, 10 RMs"; "$TARGET/stateright/release/twophase" 10 2000000
-printf '%-44s ' "faultline explore explore/twopc depth 10"; ours explore/twopc --depth 10 --timers 2
+printf '%-44s ' "faultline explore, TwoPhase model, 10 RMs"; "$TARGET/stateright/release/twophase" 10 2000000 2
+printf '%-44s ' "  the same on one thread"; "$TARGET/stateright/release/twophase" 10 2000000 1
+printf '%-44s ' "faultline explore explore/twopc depth 10"; ours explore/twopc --depth 10 --timers 2 --jobs 2
+printf '%-44s ' "  the same on one thread"; ours explore/twopc --depth 10 --timers 2 --jobs 1
 printf '%-44s ' "stateright 0.31 examples/paxos check 6"; stateright paxos check 6
-printf '%-44s ' "faultline explore explore/paxos depth 9"; ours explore/paxos --depth 9 --timers 2
-printf '%-44s ' "faultline explore explore/raft depth 7"; ours explore/raft --depth 7 --timers 2
+printf '%-44s ' "faultline explore explore/paxos depth 9"; ours explore/paxos --depth 9 --timers 2 --jobs 2
+printf '%-44s ' "  the same on one thread"; ours explore/paxos --depth 9 --timers 2 --jobs 1
+printf '%-44s ' "faultline explore explore/raft depth 7"; ours explore/raft --depth 7 --timers 2 --jobs 2

@@ -414,17 +414,7 @@ impl FpSet {
     /// little later (after the next successor is made) does not wait on memory.
     #[inline]
     fn prefetch(&self, fp: u64) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let i = (fp.max(1) as usize) & (self.slots.len() - 1);
-            let slot = self.slots[i..].as_ptr().cast::<i8>();
-            // SAFETY: a prefetch is a hint: it reads nothing the program sees and
-            // never faults; the address is inside the set's array anyway, and every
-            // x86_64 processor has SSE.
-            unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(slot) };
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = fp;
+        prefetch_slot(self.slots.as_ptr(), self.slots.len() - 1, fp);
     }
 
     /// Adds `fp`; false if it was there.
@@ -452,6 +442,22 @@ impl FpSet {
             }
         }
     }
+}
+
+/// Asks the processor to bring into cache the slot of `fp` in a set whose slots
+/// start at `base`, `mask + 1` of them. Only an address is made, never read: a
+/// stale `base` (a set since grown) costs a wasted hint, nothing more.
+#[inline]
+fn prefetch_slot(base: *const u64, mask: usize, fp: u64) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let slot = base.wrapping_add((fp.max(1) as usize) & mask).cast::<i8>();
+        // SAFETY: a prefetch is a hint: it reads nothing the program sees and never
+        // faults, whatever the address; every x86_64 processor has SSE.
+        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(slot) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (base, mask, fp);
 }
 
 fn fx<T: Hash>(t: &T) -> u64 {

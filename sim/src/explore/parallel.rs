@@ -16,10 +16,12 @@
 //! explored and transitions may differ from run to run.
 
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex, PoisonError};
 
-use super::{Bounds, Client, Explorer, Flight, FpSet, Node, Packet, Report, Stop, World, resident_bytes};
+use super::{
+    Bounds, Client, Explorer, Flight, FpSet, Node, Packet, Report, Stop, World, prefetch_slot, resident_bytes,
+};
 use crate::judge::Judge;
 use crate::protocol::Protocol;
 use crate::scenario::Scenario;
@@ -93,7 +95,15 @@ type Mailbox<P> = Mutex<Vec<(usize, Batch<P>)>>;
 
 /// The fingerprints seen, in shards by their top bits, each behind its own lock.
 struct Seen {
-    shards: Vec<Mutex<FpSet>>,
+    shards: Vec<Shard>,
+}
+
+/// One shard, and where its slots are, readable without the lock: to prefetch a
+/// fingerprint's slot before the lock is taken (see [`prefetch_slot`]).
+struct Shard {
+    set: Mutex<FpSet>,
+    base: AtomicPtr<u64>,
+    mask: AtomicUsize,
 }
 
 impl Seen {
@@ -101,13 +111,35 @@ impl Seen {
 
     fn with_capacity(n: usize) -> Seen {
         let shards = 1usize << Self::SHARD_BITS;
-        Seen { shards: (0..shards).map(|_| Mutex::new(FpSet::with_capacity(n / shards))).collect() }
+        let shard = |_| {
+            let mut set = FpSet::with_capacity(n / shards);
+            let (base, mask) = (AtomicPtr::new(set.slots.as_mut_ptr()), AtomicUsize::new(set.slots.len() - 1));
+            Shard { set: Mutex::new(set), base, mask }
+        };
+        Seen { shards: (0..shards).map(shard).collect() }
+    }
+
+    fn shard(&self, fp: u64) -> &Shard {
+        &self.shards[(fp.max(1) >> (64 - Self::SHARD_BITS)) as usize]
+    }
+
+    /// Brings `fp`'s slot into cache, for an [`Seen::insert`] a little later.
+    fn prefetch(&self, fp: u64) {
+        let shard = self.shard(fp);
+        prefetch_slot(shard.base.load(Ordering::Relaxed), shard.mask.load(Ordering::Relaxed), fp);
     }
 
     /// Adds `fp`; false if it was there.
     fn insert(&self, fp: u64) -> bool {
-        let shard = (fp.max(1) >> (64 - Self::SHARD_BITS)) as usize;
-        self.shards[shard].lock().unwrap_or_else(PoisonError::into_inner).insert(fp)
+        let shard = self.shard(fp);
+        let mut set = shard.set.lock().unwrap_or_else(PoisonError::into_inner);
+        let new = set.insert(fp);
+        if shard.base.load(Ordering::Relaxed) != set.slots.as_mut_ptr() {
+            // It grew.
+            shard.base.store(set.slots.as_mut_ptr(), Ordering::Relaxed);
+            shard.mask.store(set.slots.len() - 1, Ordering::Relaxed);
+        }
+        new
     }
 }
 
@@ -308,6 +340,24 @@ where
     fn level(&self, frontier: Vec<World<P>>, next: &mut Vec<World<P>>, shared: &Shared<P>) -> (u64, u64) {
         let b = self.bounds;
         let (mut explored, mut transitions) = (0, 0);
+        // As on one thread, a new state waits while the next is made, its slot
+        // prefetched (see `Explorer::run`).
+        let admit = |waiting: Option<(World<P>, u64)>, next: &mut Vec<World<P>>| {
+            let Some((child, fp)) = waiting else { return GOING };
+            if !shared.seen.insert(fp) {
+                return GOING;
+            }
+            let unique = shared.unique.fetch_add(1, Ordering::Relaxed) + 1;
+            if unique >= b.states {
+                return STATES;
+            }
+            if unique.is_multiple_of(4096) && resident_bytes() > b.memory_bytes {
+                return MEMORY;
+            }
+            next.push(child);
+            GOING
+        };
+        let mut waiting = None;
         'level: for w in frontier {
             if shared.stop.load(Ordering::Relaxed) != GOING {
                 break;
@@ -320,19 +370,19 @@ where
                     shared.halt(FOUND);
                     break 'level;
                 }
-                if !shared.seen.insert(child.fingerprint()) {
-                    continue;
-                }
-                let unique = shared.unique.fetch_add(1, Ordering::Relaxed) + 1;
-                if unique >= b.states {
-                    shared.halt(STATES);
+                let fp = child.fingerprint();
+                shared.seen.prefetch(fp);
+                let why = admit(waiting.replace((child, fp)), next);
+                if why != GOING {
+                    shared.halt(why);
                     break 'level;
                 }
-                if unique.is_multiple_of(4096) && resident_bytes() > b.memory_bytes {
-                    shared.halt(MEMORY);
-                    break 'level;
-                }
-                next.push(child);
+            }
+        }
+        if shared.stop.load(Ordering::Relaxed) == GOING {
+            let why = admit(waiting.take(), next);
+            if why != GOING {
+                shared.halt(why);
             }
         }
         (explored, transitions)
