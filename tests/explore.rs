@@ -135,6 +135,13 @@ fn the_command_prints_the_path_writes_it_and_checks_its_numbers() {
     let bad = faultline(&dir, &["explore", "explore/paxos", "--depth", "0"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--depth must be 1 to 1000"));
+    let bad = faultline(&dir, &["explore", "explore/paxos", "--jobs", "0"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--jobs 0: choose 1 to"));
+    // The threads are in the JSON, as asked.
+    let two = faultline(&dir, &["explore", "explore/paxos", "--depth", "4", "--jobs", "2", "--json"]);
+    let j: serde_json::Value = serde_json::from_slice(&two.stdout).expect("one JSON object");
+    assert_eq!((j["threads"].as_u64(), j["stop"].as_str()), (Some(2), Some("complete")), "{j}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
