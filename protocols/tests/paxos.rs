@@ -42,9 +42,10 @@ fn accepts_after_phase_1(variant: Variant, reported: Vec<(u64, u64, Cmd)>) -> BT
     effects
         .iter()
         .filter_map(|e| match e {
-            Effect::Send { to: NodeId(1), msg: Msg::Accept { slot, cmd, .. } } => Some((*slot, cmd.clone())),
+            Effect::Send { to: NodeId(1), msg: Msg::Accept { entries, .. } } => Some(entries.clone()),
             _ => None,
         })
+        .flatten()
         .collect()
 }
 

@@ -16,9 +16,16 @@
 //!   the value accepted with the highest ballot among the promises, and fills every
 //!   gap below the highest such slot with a no-op.
 //! - **Phase 2.** The leader skips phase 1 for every later slot: a client command gets
-//!   the next slot and an `Accept`. An acceptor accepts unless it has promised a higher
-//!   ballot (synced before it answers). A majority of `Accepted` makes the value
-//!   chosen; the leader sends `Commit` to everyone.
+//!   the next slot, accepted by the leader itself, and an `Accept` at once. An
+//!   `Accept` carries a batch of slots: a new leader's re-proposals, and the
+//!   proposals a heartbeat re-sends, travel as one. An acceptor accepts unless it has
+//!   promised a higher ballot (synced once per batch, before it answers). A majority
+//!   of `Accepted` makes a value chosen.
+//! - **Commits ride along.** Every `Accept` and heartbeat carries the leader's first
+//!   unchosen slot; an acceptor learns each slot below it whose value it accepted in
+//!   the leader's own ballot (in one ballot a leader proposes one value per slot, so
+//!   that value is the chosen one). Others it asks for (`Behind`, answered by
+//!   `Commit`). No message is sent to announce a choice.
 //! - Learners apply chosen commands in slot order to the key-value store, whose
 //!   client sessions apply a retried command once. Reads go through the log too, so
 //!   they are linearizable. The leader answers the client when it applies the command.
@@ -143,14 +150,15 @@ pub enum Msg {
     Nack {
         promised: Ballot,
     },
+    /// Proposals, `(slot, command)`, and the leader's first unchosen slot.
     Accept {
         ballot: Ballot,
-        slot: u64,
-        cmd: Cmd,
+        entries: Vec<(u64, Cmd)>,
+        chosen: u64,
     },
     Accepted {
         ballot: Ballot,
-        slot: u64,
+        slots: Vec<u64>,
     },
     /// Chosen commands, from slot `from` on.
     Commit {
@@ -181,6 +189,18 @@ pub enum Stored {
     Accepted(Ballot, Cmd),
 }
 
+/// A slot the leader proposed in its ballot.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Proposal {
+    cmd: Cmd,
+    /// Who accepted it (the leader first).
+    acks: BTreeSet<NodeId>,
+    /// The heartbeat it was last sent in.
+    beat: u64,
+    /// Sent in an `Accept` (else waiting for the batch being made).
+    sent: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Paxos {
     variant: Variant,
@@ -201,9 +221,8 @@ pub struct Paxos {
     promises: Option<BTreeMap<NodeId, Reported>>,
     prepare_from: u64,
     next_slot: u64,
-    /// Slots proposed in this ballot and not chosen yet: the command, who accepted,
-    /// and the heartbeat it was proposed in.
-    proposals: BTreeMap<u64, (Cmd, BTreeSet<NodeId>, u64)>,
+    /// Slots proposed in this ballot and not chosen yet.
+    proposals: BTreeMap<u64, Proposal>,
     /// Heartbeats sent while leading.
     beat: u64,
     /// Client commands proposed by this leader and not yet applied.
@@ -239,19 +258,42 @@ impl Paxos {
         }
     }
 
-    /// The acceptor's answer to `Accept`, synced before it is sent.
-    fn accept(&mut self, ctx: &mut Ctx<'_, Self>, ballot: Ballot, slot: u64, cmd: Cmd) -> bool {
+    /// The acceptor's answer to `Accept` of `entries`: all accepted, synced once
+    /// before the answer, or none.
+    fn accept(&mut self, ctx: &mut Ctx<'_, Self>, ballot: Ballot, entries: &[(u64, Cmd)]) -> bool {
         if ballot < self.promised {
             return false;
         }
         if ballot > self.promised {
             self.promise(ctx, ballot);
         }
-        ctx.write(format!("acc/{slot:012}"), Stored::Accepted(ballot, cmd.clone()));
+        for (slot, cmd) in entries {
+            ctx.write(format!("acc/{slot:012}"), Stored::Accepted(ballot, cmd.clone()));
+        }
         ctx.sync();
-        ctx.observe(Observation::Accepted { slot, ballot: observed(ballot), value: print(&cmd) });
-        self.accepted.insert(slot, (ballot, cmd));
+        for (slot, cmd) in entries {
+            ctx.observe(Observation::Accepted { slot: *slot, ballot: observed(ballot), value: print(cmd) });
+            self.accepted.insert(*slot, (ballot, cmd.clone()));
+        }
         true
+    }
+
+    /// The leader of `ballot` has chosen every slot below `chosen`: learns each of
+    /// them this node accepted in `ballot` (the leader's one value for the slot).
+    fn learn_chosen(&mut self, ctx: &mut Ctx<'_, Self>, ballot: Ballot, chosen: u64) {
+        let from = self.applied;
+        if chosen <= from {
+            return;
+        }
+        let known: Vec<(u64, Cmd)> = self
+            .accepted
+            .range(from..chosen)
+            .filter(|(s, (b, _))| *b == ballot && !self.learned.contains_key(s))
+            .map(|(&s, (_, c))| (s, c.clone()))
+            .collect();
+        for (slot, cmd) in known {
+            self.learn(ctx, slot, cmd);
+        }
     }
 
     /// Learns `cmd` in `slot` and applies whatever is now contiguous.
@@ -261,8 +303,8 @@ impl Paxos {
         }
         ctx.observe(Observation::Learned { slot, value: print(&cmd) });
         self.learned.insert(slot, cmd);
-        while let Some(cmd) = self.learned.get(&self.applied).cloned() {
-            if let Cmd::Op { client, seq, op } = &cmd {
+        while let Some(cmd) = self.learned.get(&self.applied) {
+            if let Cmd::Op { client, seq, op } = cmd {
                 let outcome = self.store.apply(*client, *seq, op, true);
                 if self.leading
                     && let Some(outcome) = outcome
@@ -338,33 +380,57 @@ impl Paxos {
             let cmd = adopted.get(&slot).cloned().unwrap_or(Cmd::Noop);
             self.propose(ctx, slot, cmd);
         }
+        self.flush(ctx);
         self.send_heartbeats(ctx);
         ctx.set_timer(Dur::from_millis(HEARTBEAT_MS), Timer::Heartbeat);
     }
 
+    /// Proposes `cmd` in `slot`: accepted here at once, sent with the next batch
+    /// ([`Paxos::flush`]).
     fn propose(&mut self, ctx: &mut Ctx<'_, Self>, slot: u64, cmd: Cmd) {
         ctx.observe(Observation::Proposed { slot, value: print(&cmd) });
         let mut acks = BTreeSet::new();
-        if self.accept(ctx, self.ballot, slot, cmd.clone()) {
+        if self.accept(ctx, self.ballot, &[(slot, cmd.clone())]) {
             acks.insert(self.me);
         }
-        self.proposals.insert(slot, (cmd.clone(), acks, self.beat));
-        for p in ctx.peers().collect::<Vec<_>>() {
-            ctx.send(p, Msg::Accept { ballot: self.ballot, slot, cmd: cmd.clone() });
-        }
+        self.proposals.insert(slot, Proposal { cmd, acks, beat: self.beat, sent: false });
         self.check_chosen(ctx, slot);
     }
 
-    fn check_chosen(&mut self, ctx: &mut Ctx<'_, Self>, slot: u64) {
-        let Some((cmd, acks, _)) = self.proposals.get(&slot) else { return };
-        if acks.len() < self.majority() {
+    /// Sends every proposal not sent yet, as one `Accept` to each peer.
+    fn flush(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.send_accepts(ctx, |p| !p.sent);
+    }
+
+    /// Sends the proposals `which` picks as one `Accept` to each peer.
+    fn send_accepts(&mut self, ctx: &mut Ctx<'_, Self>, which: impl Fn(&Proposal) -> bool) {
+        let beat = self.beat;
+        let entries: Vec<(u64, Cmd)> = self
+            .proposals
+            .iter_mut()
+            .filter(|(_, p)| which(p))
+            .map(|(&slot, p)| {
+                p.sent = true;
+                p.beat = beat;
+                (slot, p.cmd.clone())
+            })
+            .collect();
+        if entries.is_empty() {
             return;
         }
-        let cmd = cmd.clone();
-        self.proposals.remove(&slot);
+        let chosen = self.first_unlearned();
         for p in ctx.peers().collect::<Vec<_>>() {
-            ctx.send(p, Msg::Commit { from: slot, cmds: vec![cmd.clone()] });
+            ctx.send(p, Msg::Accept { ballot: self.ballot, entries: entries.clone(), chosen });
         }
+    }
+
+    fn check_chosen(&mut self, ctx: &mut Ctx<'_, Self>, slot: u64) {
+        let Some(p) = self.proposals.get(&slot) else { return };
+        if p.acks.len() < self.majority() {
+            return;
+        }
+        let cmd = p.cmd.clone();
+        self.proposals.remove(&slot);
         self.learn(ctx, slot, cmd);
     }
 
@@ -417,6 +483,7 @@ impl Paxos {
         let slot = self.next_slot;
         self.next_slot += 1;
         self.propose(ctx, slot, Cmd::Op { client: req.client, seq: req.seq, op: req.op });
+        self.flush(ctx);
     }
 
     fn message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
@@ -452,26 +519,30 @@ impl Paxos {
                     self.step_down(promised);
                 }
             }
-            Msg::Accept { ballot, slot, cmd } => {
-                if self.accept(ctx, ballot, slot, cmd) {
+            Msg::Accept { ballot, entries, chosen } => {
+                if self.accept(ctx, ballot, &entries) {
                     if ballot > self.ballot {
                         self.step_down(ballot);
                     }
                     self.heard = true;
                     self.leader_hint = Some(from);
-                    ctx.send(from, Msg::Accepted { ballot, slot });
+                    ctx.send(from, Msg::Accepted { ballot, slots: entries.iter().map(|(s, _)| *s).collect() });
+                    self.learn_chosen(ctx, ballot, chosen);
                 } else {
                     ctx.send(from, Msg::Nack { promised: self.promised });
                 }
             }
-            Msg::Accepted { ballot, slot } => {
+            Msg::Accepted { ballot, slots } => {
                 if ballot != self.ballot || !self.leading {
                     return;
                 }
-                if let Some((_, acks, _)) = self.proposals.get_mut(&slot) {
-                    acks.insert(from);
+                for slot in slots {
+                    if let Some(p) = self.proposals.get_mut(&slot) {
+                        p.acks.insert(from);
+                    }
+                    self.check_chosen(ctx, slot);
                 }
-                self.check_chosen(ctx, slot);
+                self.flush(ctx);
             }
             Msg::Commit { from: start, cmds } => {
                 for (i, cmd) in cmds.into_iter().enumerate() {
@@ -487,6 +558,7 @@ impl Paxos {
                 }
                 self.heard = true;
                 self.leader_hint = Some(from);
+                self.learn_chosen(ctx, ballot, chosen);
                 let learned = self.first_unlearned();
                 if learned < chosen {
                     ctx.send(from, Msg::Behind { learned });
@@ -517,17 +589,12 @@ impl Paxos {
                     return;
                 }
                 self.send_heartbeats(ctx);
-                // Re-send what has waited a whole heartbeat and is not chosen yet (lost
-                // Accepts or Accepted); what was proposed since the last one is young.
+                // Re-send, as one batch, what was sent a whole heartbeat ago and is not
+                // chosen yet (lost Accepts or Accepted; what was sent since is young),
+                // with whatever waits for the batch that is out.
                 let beat = self.beat;
                 self.beat += 1;
-                let open: Vec<(u64, Cmd)> =
-                    self.proposals.iter().filter(|(_, p)| p.2 < beat).map(|(&s, (c, _, _))| (s, c.clone())).collect();
-                for (slot, cmd) in open {
-                    for p in ctx.peers().collect::<Vec<_>>() {
-                        ctx.send(p, Msg::Accept { ballot: self.ballot, slot, cmd: cmd.clone() });
-                    }
-                }
+                self.send_accepts(ctx, |p| !p.sent || p.beat < beat);
                 ctx.set_timer(Dur::from_millis(HEARTBEAT_MS), Timer::Heartbeat);
             }
         }
