@@ -542,7 +542,6 @@ impl Paxos {
                     }
                     self.check_chosen(ctx, slot);
                 }
-                self.flush(ctx);
             }
             Msg::Commit { from: start, cmds } => {
                 for (i, cmd) in cmds.into_iter().enumerate() {

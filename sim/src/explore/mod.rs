@@ -215,6 +215,13 @@ pub struct Report {
     pub counterexample: Option<Counterexample>,
 }
 
+impl Report {
+    /// A search that has seen its first state and nothing else.
+    fn start() -> Report {
+        Report { explored: 0, unique: 1, transitions: 0, depth: 0, stop: Stop::Complete, counterexample: None }
+    }
+}
+
 /// A message in flight. Its `id` names it in a replay's trace only: two states that
 /// differ in ids alone are one state, so ids (and who sent a reply) are not hashed.
 #[derive(Clone)]
@@ -285,6 +292,12 @@ struct World<P: Protocol> {
     net_fp: u64,
     clients: Rc<Vec<Client>>,
     judge: Rc<Judge>,
+    tally: Tally,
+}
+
+/// What a path has spent of the bounds, how long it is, and the messages it sent.
+#[derive(Clone, Copy, Default)]
+struct Tally {
     crashes: u32,
     losses: u32,
     duplicates: u32,
@@ -297,7 +310,7 @@ struct World<P: Protocol> {
 impl<P: Protocol> World<P> {
     /// The time of the step in progress: each step moves every clock [`STEP_NS`].
     fn now(&self) -> Time {
-        (self.depth as u64 + 1) * STEP_NS
+        (self.tally.depth as u64 + 1) * STEP_NS
     }
 }
 
@@ -478,7 +491,8 @@ impl<P: Protocol> World<P> {
         h.write_u64(self.net_fp);
         h.write_usize(self.net.len());
         self.clients.hash(&mut h);
-        (self.crashes, self.losses, self.duplicates, self.timers).hash(&mut h);
+        let t = self.tally;
+        (t.crashes, t.losses, t.duplicates, t.timers).hash(&mut h);
         h.finish()
     }
 }
@@ -574,12 +588,7 @@ impl<P: Protocol> Explorer<P> {
                     .collect(),
             ),
             judge: Rc::new(Judge::new(self.n)),
-            crashes: 0,
-            losses: 0,
-            duplicates: 0,
-            timers: 0,
-            depth: 0,
-            sent: 0,
+            tally: Tally::default(),
         };
         for i in 0..self.n {
             self.boot(&mut w, i)?;
@@ -619,8 +628,8 @@ impl<P: Protocol> Explorer<P> {
 
     /// Puts a message in flight (numbered), and in a replay's trace.
     fn post(&self, w: &mut World<P>, packet: impl FnOnce(u64) -> Packet<P>) {
-        w.sent += 1;
-        let p = packet(w.sent);
+        w.tally.sent += 1;
+        let p = packet(w.tally.sent);
         if self.log.borrow().is_some() {
             let (from, to, msg) = match &p {
                 Packet::Peer { from, to, msg, .. } => (Addr::Node(*from), Addr::Node(*to), Body::Peer(msg)),
@@ -633,7 +642,7 @@ impl<P: Protocol> Explorer<P> {
                 }
             };
             self.count(|s| s.sent += 1);
-            self.emit(w.now(), &TraceEvent::Send { from, to, id: w.sent, msg });
+            self.emit(w.now(), &TraceEvent::Send { from, to, id: w.tally.sent, msg });
         }
         let fp = fx(&p);
         w.net_fp = w.net_fp.wrapping_add(fp);
@@ -671,7 +680,11 @@ impl<P: Protocol> Explorer<P> {
                 nodes: self.n,
                 local_now: now,
                 mono_now: now,
-                rng: RngSlot::Later { seed: self.seed ^ fx(&(w.depth, i)), stream: Stream::Node(i), slot: &mut rng },
+                rng: RngSlot::Later {
+                    seed: self.seed ^ fx(&(w.tally.depth, i)),
+                    stream: Stream::Node(i),
+                    slot: &mut rng,
+                },
                 effects: &mut effects,
                 next_timer: &mut next_timer,
                 members: &self.members,
@@ -730,22 +743,22 @@ impl<P: Protocol> Explorer<P> {
             }
             out.push(Action::Deliver(i as u32));
             if matches!(f.packet, Packet::Peer { .. }) {
-                if w.losses < b.losses {
+                if w.tally.losses < b.losses {
                     out.push(Action::Lose(i as u32));
                 }
-                if w.duplicates < b.duplicates {
+                if w.tally.duplicates < b.duplicates {
                     out.push(Action::Duplicate(i as u32));
                 }
             }
         }
         for (i, n) in w.nodes.iter().enumerate() {
             if w.states[i].is_some() {
-                if w.timers < b.timers {
+                if w.tally.timers < b.timers {
                     for &id in n.timers.keys() {
                         out.push(Action::Fire(i as u32, id));
                     }
                 }
-                if w.crashes < b.crashes {
+                if w.tally.crashes < b.crashes {
                     out.push(Action::Crash(i as u32));
                 }
             } else {
@@ -791,13 +804,13 @@ impl<P: Protocol> Explorer<P> {
 
     /// Carries out `a` on `w`; a broken invariant is the failure.
     fn apply(&self, w: &mut World<P>, a: Action) -> Result<(), Broken> {
-        w.depth += 1;
+        w.tally.depth += 1;
         let now = w.now();
         match a {
             Action::Deliver(i) | Action::Duplicate(i) => {
                 let duplicate = matches!(a, Action::Duplicate(_));
                 let f = if duplicate {
-                    w.duplicates += 1;
+                    w.tally.duplicates += 1;
                     w.net[i as usize].clone()
                 } else {
                     Self::unpost(w, i)
@@ -806,7 +819,7 @@ impl<P: Protocol> Explorer<P> {
                 self.deliver(w, p, duplicate)
             }
             Action::Lose(i) => {
-                w.losses += 1;
+                w.tally.losses += 1;
                 if let Packet::Peer { id, from, to, .. } = &Self::unpost(w, i).packet {
                     self.count(|s| s.dropped_loss += 1);
                     self.emit(
@@ -819,7 +832,7 @@ impl<P: Protocol> Explorer<P> {
             Action::Fire(i, id) => {
                 let node = i as usize;
                 let timer = Rc::make_mut(&mut w.nodes[node]).timers.remove(&id).expect("an armed timer");
-                w.timers += 1;
+                w.tally.timers += 1;
                 self.count(|s| s.timers += 1);
                 self.emit(now, &TraceEvent::Timer { node: NodeIdName(NodeId(node)), id, timer: &timer });
                 self.step(w, node, |ctx, s, _| {
@@ -834,7 +847,7 @@ impl<P: Protocol> Explorer<P> {
                 n.timers.clear();
                 let lost_writes = n.disk.crash();
                 n.refresh(&None);
-                w.crashes += 1;
+                w.tally.crashes += 1;
                 self.count(|s| {
                     s.crashes += 1;
                     s.lost_writes += lost_writes as u64;
@@ -955,8 +968,7 @@ impl<P: Protocol> Explorer<P> {
 
     /// Searches breadth-first; `progress` hears of each level as it is finished.
     pub fn run(&self, scenario: &Scenario, progress: &mut dyn FnMut(&Report)) -> Report {
-        let mut report =
-            Report { explored: 0, unique: 1, transitions: 0, depth: 0, stop: Stop::Complete, counterexample: None };
+        let mut report = Report::start();
         let start = match self.initial(scenario) {
             Ok(w) => w,
             Err((t, v)) => {

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize,
 use std::sync::{Barrier, Mutex, PoisonError};
 
 use super::{
-    Bounds, Client, Explorer, Flight, FpSet, Node, Packet, Report, Stop, World, prefetch_slot, resident_bytes,
+    Bounds, Client, Explorer, Flight, FpSet, Node, Packet, Report, Stop, Tally, World, prefetch_slot, resident_bytes,
 };
 use crate::judge::Judge;
 use crate::protocol::Protocol;
@@ -37,12 +37,7 @@ struct Owned<P: Protocol> {
     net_fp: u64,
     clients: Vec<Client>,
     judge: Judge,
-    crashes: u32,
-    losses: u32,
-    duplicates: u32,
-    timers: u32,
-    depth: usize,
-    sent: u64,
+    tally: Tally,
 }
 
 impl<P: Protocol> World<P> {
@@ -54,12 +49,7 @@ impl<P: Protocol> World<P> {
             net_fp: self.net_fp,
             clients: Vec::clone(&self.clients),
             judge: Judge::clone(&self.judge),
-            crashes: self.crashes,
-            losses: self.losses,
-            duplicates: self.duplicates,
-            timers: self.timers,
-            depth: self.depth,
-            sent: self.sent,
+            tally: self.tally,
         }
     }
 }
@@ -77,12 +67,7 @@ impl<P: Protocol> Owned<P> {
             net_fp: self.net_fp,
             clients: Rc::new(self.clients.clone()),
             judge: Rc::new(self.judge.clone()),
-            crashes: self.crashes,
-            losses: self.losses,
-            duplicates: self.duplicates,
-            timers: self.timers,
-            depth: self.depth,
-            sent: self.sent,
+            tally: self.tally,
         }
     }
 }
@@ -143,11 +128,23 @@ impl Seen {
     }
 }
 
-const GOING: u8 = 0;
-const FOUND: u8 = 1;
-const STATES: u8 = 2;
-const MEMORY: u8 = 3;
-const PANICKED: u8 = 4;
+/// Where the threaded search stands: going on, or why it stops (kept in an
+/// [`AtomicU8`] as its number).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Halt {
+    Going,
+    Found,
+    States,
+    Memory,
+    Panicked,
+}
+
+impl Halt {
+    fn of(n: u8) -> Halt {
+        [Halt::Going, Halt::Found, Halt::States, Halt::Memory, Halt::Panicked][usize::from(n)]
+    }
+}
 
 /// What the threads share.
 struct Shared<P: Protocol> {
@@ -155,7 +152,7 @@ struct Shared<P: Protocol> {
     unique: AtomicU64,
     explored: AtomicU64,
     transitions: AtomicU64,
-    /// Why the search stops, once a thread knows ([`GOING`] until then).
+    /// Why the search stops, once a thread knows ([`Halt::Going`] until then).
     stop: AtomicU8,
     /// Whether the threads search the next level.
     go_on: AtomicBool,
@@ -175,8 +172,12 @@ struct Shared<P: Protocol> {
 }
 
 impl<P: Protocol> Shared<P> {
-    fn halt(&self, why: u8) {
-        let _ = self.stop.compare_exchange(GOING, why, Ordering::SeqCst, Ordering::SeqCst);
+    fn halt(&self, why: Halt) {
+        let _ = self.stop.compare_exchange(Halt::Going as u8, why as u8, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    fn halted(&self) -> Halt {
+        Halt::of(self.stop.load(Ordering::SeqCst))
     }
 }
 
@@ -201,7 +202,7 @@ where
             unique: AtomicU64::new(1),
             explored: AtomicU64::new(0),
             transitions: AtomicU64::new(0),
-            stop: AtomicU8::new(GOING),
+            stop: AtomicU8::new(Halt::Going as u8),
             go_on: AtomicBool::new(true),
             sizes: (0..threads).map(|_| AtomicUsize::new(0)).collect(),
             plan: (0..threads * threads).map(|_| AtomicUsize::new(0)).collect(),
@@ -210,26 +211,14 @@ where
             barrier: Barrier::new(threads + 1),
             panic: Mutex::new(None),
         };
-        let mut report =
-            Report { explored: 0, unique: 1, transitions: 0, depth: 0, stop: Stop::Complete, counterexample: None };
+        let mut report = Report::start();
         let stop = std::thread::scope(|s| {
             for t in 0..threads {
                 let shared = &shared;
                 // An explorer of its own (an explorer is one thread's: it keeps a
-                // step's effects buffer in a cell).
-                let (config, members, n, seed) = (self.config.clone(), self.members.clone(), self.n, self.seed);
-                s.spawn(move || {
-                    let one = Explorer::<P> {
-                        config,
-                        n,
-                        members,
-                        bounds: b,
-                        seed,
-                        log: Default::default(),
-                        effects: Default::default(),
-                    };
-                    one.search(t, threads, scenario, shared)
-                });
+                // step's effects buffer in a cell), of the same scenario.
+                let config = self.config.clone();
+                s.spawn(move || Explorer::<P>::new(scenario, config, b).search(t, threads, scenario, shared));
             }
             let mut last = 1;
             for depth in 0..b.depth {
@@ -237,14 +226,14 @@ where
                 report.explored = shared.explored.load(Ordering::SeqCst);
                 report.transitions = shared.transitions.load(Ordering::SeqCst);
                 report.unique = shared.unique.load(Ordering::SeqCst);
-                let why = shared.stop.load(Ordering::SeqCst);
+                let why = shared.halted();
                 let grew = report.unique > last;
                 last = report.unique;
-                if why == GOING {
+                if why == Halt::Going {
                     report.depth = depth + 1;
                     progress(&report);
                 }
-                let go_on = why == GOING && grew && depth + 1 < b.depth;
+                let go_on = why == Halt::Going && grew && depth + 1 < b.depth;
                 shared.go_on.store(go_on, Ordering::SeqCst);
                 let sizes: Vec<usize> = shared.sizes.iter().map(|s| s.load(Ordering::SeqCst)).collect();
                 for (slot, n) in shared.plan.iter().zip(balance(&sizes)) {
@@ -252,37 +241,29 @@ where
                 }
                 shared.barrier.wait();
                 if !go_on {
-                    if why != GOING {
+                    if why != Halt::Going {
                         report.depth = depth;
                     }
                     return why;
                 }
                 shared.barrier.wait();
             }
-            GOING
+            Halt::Going
         });
         match stop {
-            FOUND => {
+            Halt::Found => {
                 // The path: the one the one-thread search finds, searched again to
                 // the depth the failure showed at.
-                let again = Explorer::<P> {
-                    config: self.config.clone(),
-                    n: self.n,
-                    members: self.members.clone(),
-                    bounds: Bounds { depth: report.depth + 1, ..b },
-                    seed: self.seed,
-                    log: Default::default(),
-                    effects: Default::default(),
-                };
-                again.run(scenario, &mut |_| {})
+                let again = Bounds { depth: report.depth + 1, ..b };
+                Explorer::<P>::new(scenario, self.config.clone(), again).run(scenario, &mut |_| {})
             }
-            PANICKED => {
+            Halt::Panicked => {
                 let payload = shared.panic.into_inner().unwrap_or_else(PoisonError::into_inner);
                 std::panic::resume_unwind(payload.unwrap_or_else(|| Box::new("a search thread panicked")))
             }
-            STATES => Report { unique: report.unique.min(b.states), stop: Stop::States, ..report },
-            MEMORY => Report { stop: Stop::Memory, ..report },
-            _ => report,
+            Halt::States => Report { unique: report.unique.min(b.states), stop: Stop::States, ..report },
+            Halt::Memory => Report { stop: Stop::Memory, ..report },
+            Halt::Going => report,
         }
     }
 
@@ -297,7 +278,7 @@ where
                     shared.seen.insert(w.fingerprint());
                     frontier.push(w);
                 }
-                Some(Err(_)) => shared.halt(FOUND),
+                Some(Err(_)) => shared.halt(Halt::Found),
                 None => {}
             }
         }
@@ -343,23 +324,23 @@ where
         // As on one thread, a new state waits while the next is made, its slot
         // prefetched (see `Explorer::run`).
         let admit = |waiting: Option<(World<P>, u64)>, next: &mut Vec<World<P>>| {
-            let Some((child, fp)) = waiting else { return GOING };
+            let Some((child, fp)) = waiting else { return Halt::Going };
             if !shared.seen.insert(fp) {
-                return GOING;
+                return Halt::Going;
             }
             let unique = shared.unique.fetch_add(1, Ordering::Relaxed) + 1;
             if unique >= b.states {
-                return STATES;
+                return Halt::States;
             }
             if unique.is_multiple_of(4096) && resident_bytes() > b.memory_bytes {
-                return MEMORY;
+                return Halt::Memory;
             }
             next.push(child);
-            GOING
+            Halt::Going
         };
         let mut waiting = None;
         'level: for w in frontier {
-            if shared.stop.load(Ordering::Relaxed) != GOING {
+            if shared.halted() != Halt::Going {
                 break;
             }
             explored += 1;
@@ -367,21 +348,21 @@ where
                 transitions += 1;
                 let mut child = w.clone();
                 if self.apply(&mut child, a).is_err() {
-                    shared.halt(FOUND);
+                    shared.halt(Halt::Found);
                     break 'level;
                 }
                 let fp = child.fingerprint();
                 shared.seen.prefetch(fp);
                 let why = admit(waiting.replace((child, fp)), next);
-                if why != GOING {
+                if why != Halt::Going {
                     shared.halt(why);
                     break 'level;
                 }
             }
         }
-        if shared.stop.load(Ordering::Relaxed) == GOING {
+        if shared.halted() == Halt::Going {
             let why = admit(waiting.take(), next);
-            if why != GOING {
+            if why != Halt::Going {
                 shared.halt(why);
             }
         }
@@ -394,7 +375,7 @@ where
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
             .map_err(|payload| {
                 shared.panic.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(payload);
-                shared.halt(PANICKED);
+                shared.halt(Halt::Panicked);
             })
             .ok()
     }
