@@ -1,7 +1,7 @@
 //! The judge: one run's checker state for every protocol family, fed the
 //! [`Observation`]s nodes report, in order (see [`crate::observe`]).
 
-use crate::families::{commit::Commitment, consensus::Consensus, log::ReplicatedLog, store::ShardedStore};
+use crate::families::{commit::Commitment, consensus::Consensus, log::ReplicatedLog, store::ShardedStore, stream::StreamOutput};
 use crate::observe::{Observation, Violation};
 use crate::op::NodeId;
 use crate::time::Time;
@@ -16,12 +16,13 @@ pub struct Judge {
     commit: Option<Box<Commitment>>,
     log: Option<Box<ReplicatedLog>>,
     store: Option<Box<ShardedStore>>,
+    stream: Option<Box<StreamOutput>>,
 }
 
 impl Judge {
     /// A judge for a cluster of `nodes` nodes (a majority is more than half of them).
     pub fn new(nodes: usize) -> Judge {
-        Judge { nodes, consensus: None, commit: None, log: None, store: None }
+        Judge { nodes, consensus: None, commit: None, log: None, store: None, stream: None }
     }
 
     /// Takes what `node`, in its incarnation `boot` (0 at first, one more per
@@ -49,6 +50,7 @@ impl Judge {
             Observation::Stores { .. } | Observation::Owners { .. } => {
                 self.store.get_or_insert_with(Box::default).observe(node, obs)
             }
+            Observation::Output { .. } => self.stream.get_or_insert_with(Box::default).observe(now, obs),
         }
     }
 
@@ -77,6 +79,9 @@ impl Judge {
         let mut out = self.commit.as_ref().map_or_else(Vec::new, |c| c.measures(now));
         if let Some(store) = &self.store {
             out.extend(store.measures());
+        }
+        if let Some(stream) = &self.stream {
+            out.extend(stream.measures());
         }
         out
     }

@@ -17,7 +17,9 @@
 //!   `current-term-commit`, `leader-completeness`, `state-machine-safety`
 //!   ([`log`](crate::families::log));
 //! - **sharded store** (keys that move between nodes): `one-value-per-version`,
-//!   `migration-cost` ([`store`](crate::families::store)).
+//!   `migration-cost` ([`store`](crate::families::store));
+//! - **stream** (a job's exactly-once sink): `exactly-once`, `no-loss`,
+//!   `operator-state` ([`stream`](crate::families::stream)).
 //!
 //! [`Observation::Term`] also tells the engine's liveness check whether a leader
 //! with a majority is in place ([`Judge::leader_among`](crate::judge::Judge::leader_among)).
@@ -245,6 +247,21 @@ pub enum Observation {
         #[serde(with = "names")]
         owners: Vec<NodeId>,
     },
+    /// Stream: the external store made record `seq` of source partition `partition`
+    /// visible in the job's output (records are numbered 1, 2, 3, ... in the order
+    /// the source emitted them), with key `key` and `count`, the operator's running
+    /// count of records of `key`, this one included. Reported once per record, when
+    /// a committed transaction makes it visible.
+    Output {
+        /// The source partition.
+        partition: u64,
+        /// The record's number in its partition.
+        seq: u64,
+        /// The record's key.
+        key: u64,
+        /// The operator's count of records of `key` so far, this one included.
+        count: u64,
+    },
 }
 
 impl std::fmt::Display for Observation {
@@ -274,6 +291,9 @@ impl std::fmt::Display for Observation {
             Observation::Stores { key, version, .. } => write!(f, "holds {key} at version {version}"),
             Observation::Owners { view, members, owners } => {
                 write!(f, "view {view}: {} members, {} keys", members.len(), owners.len())
+            }
+            Observation::Output { partition, seq, key, count } => {
+                write!(f, "output p{partition}#{seq} (key {key}, count {count})")
             }
         }
     }

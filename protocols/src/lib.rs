@@ -10,6 +10,7 @@ pub mod paxos;
 pub mod pb;
 pub mod pingpong;
 pub mod raft;
+pub mod stream;
 pub mod threepc;
 pub mod twopc;
 
@@ -216,6 +217,12 @@ fn bundled() -> Vec<Entry> {
                 variant: variant(s, |v| chash::store::VARIANTS.iter().map(|x| x.0).find(|x| *x == v)),
                 keys: s.workload.as_ref().map_or(5, |w| w.keys),
             },
+        ),
+        Entry::networked::<stream::Stream>(
+            "stream",
+            "exactly-once stream job: checkpoints, and a sink that pre-commits at the barrier and commits on completion",
+            stream::VARIANTS,
+            |s| variant(s, stream::Variant::from_name),
         ),
         Entry::of::<pingpong::PingPong>(
             "pingpong",

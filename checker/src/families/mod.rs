@@ -5,3 +5,4 @@ pub mod commit;
 pub mod consensus;
 pub mod log;
 pub mod store;
+pub mod stream;
