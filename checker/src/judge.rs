@@ -1,7 +1,9 @@
 //! The judge: one run's checker state for every protocol family, fed the
 //! [`Observation`]s nodes report, in order (see [`crate::observe`]).
 
-use crate::families::{commit::Commitment, consensus::Consensus, log::ReplicatedLog, store::ShardedStore, stream::StreamOutput};
+use crate::families::{
+    commit::Commitment, consensus::Consensus, log::ReplicatedLog, store::ShardedStore, stream::StreamOutput,
+};
 use crate::observe::{Observation, Violation};
 use crate::op::NodeId;
 use crate::time::Time;

@@ -1,9 +1,10 @@
 //! faultline-reports: what a run looks like to a person. The run summary, as text for
 //! the terminal and as `summary.json`; the message and operation timelines as SVG.
 //! And the self-contained HTML viewer (`viewer.html`), and the consistent-hashing
-//! charts.
+//! charts, and a stream job's output chart.
 
 pub mod hashing;
+pub mod stream;
 pub mod summary;
 pub mod timeline;
 pub mod trace;

@@ -149,6 +149,11 @@ pub fn render_kinds(
         if scenario.protocol == "chash" {
             files.push(("migration.svg", migration_svg(&scenario)?));
         }
+        if faultline_reports::stream::has_output(&trace) {
+            let title = format!("records in the output over time: {} ({})", scenario.name, scenario.variant);
+            let chart = faultline_reports::stream::output_chart(&title, &trace, window);
+            files.push(("output.svg", chart.map_err(|e| format!("error: {e}"))?));
+        }
     }
     if kinds.html {
         // The failures as the run summary words them, for the viewer's header.

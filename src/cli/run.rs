@@ -46,7 +46,7 @@ struct RunInfo<'a> {
 /// the history, summary and scenario beside it.
 /// Reports a run folder may hold from an earlier run: a new run removes them, so a
 /// reused folder never shows one run's pictures beside another's trace.
-pub const REPORT_FILES: &[&str] = &["messages.svg", "operations.svg", "migration.svg", "viewer.html"];
+pub const REPORT_FILES: &[&str] = &["messages.svg", "operations.svg", "migration.svg", "output.svg", "viewer.html"];
 
 pub fn run_to_dir(scenario: &Scenario, seed: u64, dir: &Path) -> io::Result<RunResult> {
     fs::create_dir_all(dir)?;

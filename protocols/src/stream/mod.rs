@@ -153,27 +153,62 @@ pub struct TaskState {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Msg {
     /// Coordinator to task: snapshot for checkpoint `checkpoint`.
-    Barrier { checkpoint: u64 },
+    Barrier {
+        checkpoint: u64,
+    },
     /// Task to coordinator: the snapshot, its pre-commits done.
-    Ack { checkpoint: u64, attempt: u64, state: TaskState },
+    Ack {
+        checkpoint: u64,
+        attempt: u64,
+        state: TaskState,
+    },
     /// Coordinator to task: checkpoint `checkpoint` is complete (the latest one).
-    Complete { checkpoint: u64 },
+    Complete {
+        checkpoint: u64,
+    },
     /// Task to coordinator: the task restarted as attempt `attempt`.
-    Restore { attempt: u64 },
+    Restore {
+        attempt: u64,
+    },
     /// Coordinator to task: the last completed checkpoint (0, no state: none yet).
-    Restored { attempt: u64, checkpoint: u64, state: Option<TaskState> },
+    Restored {
+        attempt: u64,
+        checkpoint: u64,
+        state: Option<TaskState>,
+    },
     /// Sink to store: records from position `index` of transaction `txn`.
-    Write { txn: TxnKey, index: u64, recs: Vec<Rec> },
+    Write {
+        txn: TxnKey,
+        index: u64,
+        recs: Vec<Rec>,
+    },
     /// Store to sink: it holds `len` records of `txn`.
-    Have { txn: TxnKey, len: u64 },
+    Have {
+        txn: TxnKey,
+        len: u64,
+    },
     /// Sink to store: make `txn`'s `len` records durable.
-    PreCommit { txn: TxnKey, len: u64 },
-    PreCommitted { txn: TxnKey },
-    Commit { txn: TxnKey },
-    Committed { txn: TxnKey },
+    PreCommit {
+        txn: TxnKey,
+        len: u64,
+    },
+    PreCommitted {
+        txn: TxnKey,
+    },
+    Commit {
+        txn: TxnKey,
+    },
+    Committed {
+        txn: TxnKey,
+    },
     /// Sink to store: commit `commit`, abort the rest of earlier attempts, fence them.
-    Recover { attempt: u64, commit: Vec<TxnKey> },
-    Recovered { attempt: u64 },
+    Recover {
+        attempt: u64,
+        commit: Vec<TxnKey>,
+    },
+    Recovered {
+        attempt: u64,
+    },
 }
 
 faultline_sim::message_kinds!(Msg {
@@ -501,7 +536,9 @@ impl Task {
 
     fn on_message(&mut self, ctx: &mut Ctx<'_, Stream>, variant: Variant, store: NodeId, msg: Msg) {
         match msg {
-            Msg::Restored { attempt, checkpoint, state } if attempt == self.attempt && self.phase == Phase::Restoring => {
+            Msg::Restored { attempt, checkpoint, state }
+                if attempt == self.attempt && self.phase == Phase::Restoring =>
+            {
                 let state = state.unwrap_or(TaskState { offset: 1, ..TaskState::default() });
                 self.offset = state.offset;
                 self.counts = state.counts.into_iter().collect();
@@ -522,9 +559,7 @@ impl Task {
                 ctx.set_timer(Dur::from_millis(EMIT_MS), Timer::Emit);
             }
             Msg::Barrier { checkpoint } => self.barrier(ctx, variant, store, checkpoint),
-            Msg::Complete { checkpoint } if self.phase == Phase::Running => {
-                self.commit_through(ctx, store, checkpoint)
-            }
+            Msg::Complete { checkpoint } if self.phase == Phase::Running => self.commit_through(ctx, store, checkpoint),
             Msg::Have { txn, len } => {
                 let recs = if txn == self.open {
                     &self.recs
