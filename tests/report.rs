@@ -144,6 +144,15 @@ fn the_readme_and_book_pictures_are_current() {
         let (messages, _) = render(&dir, &window(from, to));
         check_picture(root, picture, &messages, page);
     }
+    // The stream job's output charts, as `faultline run stream/... --report` draws them.
+    for name in ["stream/task-crash", "zoo/stream-commit-on-barrier", "zoo/stream-forget-pending"] {
+        let dir = temp(&name.replace('/', "-"));
+        run(name, &dir);
+        render(&dir, &Window::default());
+        let drawn = std::fs::read_to_string(dir.join("output.svg")).expect("output.svg");
+        let picture = format!("book/src/figures/{}-output.svg", name.trim_start_matches("zoo/").replace('/', "-"));
+        check_picture(root, &picture, &drawn, "book/src/stream.md");
+    }
     // The store's migration chart, as `faultline run chash/grow --report` draws it.
     let dir = temp("chash-grow");
     run("chash/grow", &dir);

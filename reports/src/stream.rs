@@ -23,6 +23,8 @@ pub fn has_output(trace: &Trace) -> bool {
 pub fn output_chart(title: &str, trace: &Trace, window: &Window) -> Result<String, String> {
     let from = window.from;
     let to = window.to.unwrap_or(trace.end).max(from + 1);
+    // A little room after the last event, where a run that failed stopped.
+    let to = to.saturating_add((to - from) / 40);
     let secs = |t: u64| t as f64 / 1e9;
     let top = trace.outputs.iter().map(|o| o.2).max().unwrap_or(1) as f64 * 1.08;
     let mut partitions: Vec<u64> = trace.outputs.iter().map(|o| o.1).collect();
@@ -32,9 +34,10 @@ pub fn output_chart(title: &str, trace: &Trace, window: &Window) -> Result<Strin
     {
         let root = SVGBackend::with_string(&mut svg, (1000, 460)).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err)?;
+        root.draw(&Text::new(title.to_string(), (80, 10), style(16, BLACK))).map_err(draw_err)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 16))
             .margin(14)
+            .margin_top(50)
             .x_label_area_size(40)
             .y_label_area_size(60)
             .build_cartesian_2d(secs(from)..secs(to), 0f64..top)
@@ -43,6 +46,7 @@ pub fn output_chart(title: &str, trace: &Trace, window: &Window) -> Result<Strin
             .configure_mesh()
             .x_desc("virtual time (s)")
             .y_desc("record number in its partition")
+            .y_label_formatter(&|v| format!("{v:.0}"))
             .light_line_style(RGBColor(240, 240, 240))
             .draw()
             .map_err(draw_err)?;
@@ -72,6 +76,10 @@ pub fn output_chart(title: &str, trace: &Trace, window: &Window) -> Result<Strin
                 if seq > next {
                     holes.push((at, seq - next));
                 }
+                // A staircase: the output holds its last record until the next appears.
+                if let Some(&(_, last)) = line.last() {
+                    line.push((at.0, last));
+                }
                 line.push(at);
                 next = seq + 1;
             }
@@ -83,7 +91,8 @@ pub fn output_chart(title: &str, trace: &Trace, window: &Window) -> Result<Strin
             chart.draw_series(again.iter().map(|&at| Cross::new(at, 5, RED.stroke_width(2)))).map_err(draw_err)?;
             for (at, lost) in holes {
                 chart.draw_series([Circle::new(at, 6, RED.stroke_width(2))]).map_err(draw_err)?;
-                let text = Text::new(format!("{lost} lost"), (at.0, at.1 + top * 0.04), style(12, RED));
+                let left = at.0 - (secs(to) - secs(from)) * 0.07;
+                let text = Text::new(format!("{lost} lost"), (left, at.1 + top * 0.05), style(12, RED));
                 chart.draw_series([text]).map_err(draw_err)?;
             }
         }
@@ -92,9 +101,8 @@ pub fn output_chart(title: &str, trace: &Trace, window: &Window) -> Result<Strin
         {
             let line = PathElement::new(vec![(secs(*t), 0.0), (secs(*t), top)], RED.stroke_width(1));
             chart.draw_series([line]).map_err(draw_err)?;
-            let short: String = what.chars().take(90).collect();
-            let text = Text::new(format!("{}: {short}", fmt_time(*t)), (secs(from), top * 0.04), style(12, RED));
-            chart.draw_series([text]).map_err(draw_err)?;
+            let short: String = what.chars().take(150).collect();
+            root.draw(&Text::new(format!("{}: {short}", fmt_time(*t)), (80, 32), style(12, RED))).map_err(draw_err)?;
         }
         chart
             .configure_series_labels()
