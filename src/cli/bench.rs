@@ -19,6 +19,7 @@ const ENGINE_SCENARIO: &str = "bench/pingpong";
 const SWEEP_SCENARIO: &str = "pb/nemesis";
 const RAFT_SCENARIO: &str = "bench/raft";
 const PAXOS_SCENARIO: &str = "bench/paxos";
+const STREAM_SCENARIO: &str = "stream/nemesis";
 
 /// CPU time of the calling thread, in seconds.
 fn thread_cpu_secs() -> f64 {
@@ -115,6 +116,18 @@ pub fn bench(quick: bool) -> u8 {
         return EXIT_BAD_INPUT;
     };
     let (paxos_checked, paxos_ops) = per_seed(&paxos, Trace::off);
+    eprintln!("measuring the stream job's seeds per CPU-second on {STREAM_SCENARIO} ...");
+    let Ok(stream) = load_scenario(STREAM_SCENARIO) else {
+        eprintln!("error: the bundled benchmark scenario {STREAM_SCENARIO} does not parse");
+        return EXIT_BAD_INPUT;
+    };
+    let mut bare_stream = stream.clone();
+    bare_stream.invariants = false;
+    let (stream_bare, _) = per_seed(&bare_stream, Trace::off);
+    let (stream_checked, _) = per_seed(&stream, Trace::off);
+    let sample = faultline_protocols::run(&stream, 1, Trace::off());
+    let records = faultline_protocols::stream::RECORDS * (stream.nodes as u64).saturating_sub(2);
+    let per_record = sample.stats.sent as f64 / records.max(1) as f64;
 
     eprintln!(
         "measuring the engine on {ENGINE_SCENARIO} ({} nodes, {} virtual) ...",
@@ -194,6 +207,16 @@ pub fn bench(quick: bool) -> u8 {
         "| multi-paxos {PAXOS_SCENARIO} ({paxos_ops:.0} ops/seed), invariants every event + linearizability, trace off | \
          {paxos_checked:.1} seeds/CPU-s | {:.2} of raft checked |",
         paxos_checked / raft_checked
+    );
+    println!(
+        "| stream {STREAM_SCENARIO} ({records} records/seed, {per_record:.1} messages/record on seed 1), no checks, \
+         trace off (baseline) | {stream_bare:.1} seeds/CPU-s | 1.00 |"
+    );
+    println!(
+        "| stream {STREAM_SCENARIO}, exactly-once judged at every output, trace off | {stream_checked:.1} seeds/CPU-s \
+         ({:.0} K records/CPU-s) | {:.2} of baseline |",
+        stream_checked * records as f64 / 1e3,
+        stream_checked / stream_bare
     );
     println!("| peak memory, traced run of {} events ({trace_mb} MB trace) | {hwm} | |", off.events);
     EXIT_OK
