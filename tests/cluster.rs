@@ -185,6 +185,27 @@ fn the_sharded_store_migrates_keys_for_real_and_mod_n_is_caught() {
     std::fs::remove_dir_all(&dir).expect("clean up");
 }
 
+/// The stream job for real: no clients, judged by what the store observes. The store
+/// is killed just after a barrier and restarted from its files; every one of the 900
+/// records reaches the output once. A sink that skips the pre-commit loses records
+/// for real, and `no-loss` says so.
+#[test]
+fn the_stream_job_runs_for_real_without_clients_and_skip_pre_commit_is_caught() {
+    let dir = out_dir("stream");
+    let (out, r) = cluster(&["stream/store-crash"], &dir);
+    assert_eq!(out.status.code(), Some(0), "{r}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!((r["protocol"].as_str(), r["crashes"].as_u64()), (Some("stream"), Some(1)), "{r}");
+    let trace = std::fs::read_to_string(dir.join("trace.jsonl")).expect("trace.jsonl");
+    assert_eq!(trace.matches(r#""what":"output""#).count(), 900, "every record, once");
+    std::fs::remove_dir_all(&dir).expect("clean up");
+
+    let dir = out_dir("stream-skip");
+    let (out, r) = cluster(&["stream/store-crash", "--variant", "skip-pre-commit"], &dir);
+    assert_eq!(out.status.code(), Some(1), "{r}");
+    assert!(r["violation"].as_str().is_some_and(|v| v.contains("no-loss")), "{r}");
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}
+
 #[test]
 fn what_a_real_cluster_cannot_do_yet_is_refused_by_name() {
     let dir = out_dir("refused");

@@ -87,12 +87,13 @@ pub struct Driver<'a, H: Hosts> {
 }
 
 impl<'a, H: Hosts> Driver<'a, H> {
-    /// A driver for `scenario` on `hosts`, whose clients' trace goes to `trace`;
-    /// `None` without a `[workload]` (nothing to judge).
-    pub fn new(scenario: &'a Scenario, hosts: H, seed: u64, epoch_ns: u64, trace: Trace) -> Option<Driver<'a, H>> {
+    /// A driver for `scenario` on `hosts`, whose clients' trace goes to `trace`.
+    /// Without a `[workload]` it runs no clients: the nodes' observations are what
+    /// is judged.
+    pub fn new(scenario: &'a Scenario, hosts: H, seed: u64, epoch_ns: u64, trace: Trace) -> Driver<'a, H> {
         let n = scenario.nodes;
-        let workload = scenario.workload.clone()?;
-        Some(Driver {
+        let workload = scenario.workload.clone().unwrap_or_else(faultline_sim::scenario::WorkloadConfig::none);
+        Driver {
             scenario,
             hosts,
             epoch_ns,
@@ -109,7 +110,7 @@ impl<'a, H: Hosts> Driver<'a, H> {
             starts: vec![Vec::new(); n],
             members: scenario.members.clone(),
             view: 0,
-        })
+        }
     }
 
     /// Starts node `i` (the first time, or again after a crash).

@@ -161,7 +161,7 @@ pub fn on_madsim(name: &str, variant: &str, seed: u64) -> MadsimRun {
         let clients = handle.create_node().name("clients").ip(client.ip()).build();
         clients
             .spawn(async move {
-                let mut driver = Driver::new(scenario, hosts, seed, epoch_ns, trace).expect("a workload");
+                let mut driver = Driver::new(scenario, hosts, seed, epoch_ns, trace);
                 for i in 0..n {
                     driver.start(i).expect("a node starts");
                 }

@@ -165,9 +165,6 @@ fn unsupported(s: &Scenario) -> Option<String> {
                 .into(),
         );
     }
-    if s.workload.is_none() {
-        return say("a real cluster needs a [workload]: the clients' history is what it judges".into());
-    }
     if let Some(nem) = &s.nemesis
         && nem.kinds.contains(&faultline_sim::scenario::NemesisKind::Clock)
     {
@@ -460,7 +457,7 @@ fn run_cluster(scenario: &Scenario, named: Named<'_>, seed: u64, dir: &Path) -> 
     };
     let clients_file = std::fs::File::create(dir.join("clients.jsonl")).map_err(io("the clients' trace"))?;
     let trace = Trace::to_writer(Box::new(std::io::BufWriter::new(clients_file)));
-    let mut driver = Driver::new(scenario, nodes, seed, epoch_ns, trace).ok_or("no [workload]")?;
+    let mut driver = Driver::new(scenario, nodes, seed, epoch_ns, trace);
     for i in 0..n {
         driver.start(i).map_err(io("starting a node"))?;
     }

@@ -349,6 +349,28 @@ pub struct WorkloadConfig {
     pub stop: u64,
 }
 
+impl WorkloadConfig {
+    /// No clients at all: what a scenario without a `[workload]` runs (a protocol
+    /// that serves no clients, judged by what its nodes observe).
+    pub fn none() -> WorkloadConfig {
+        WorkloadConfig {
+            script: Vec::new(),
+            clients: 0,
+            ops: 0,
+            mix: [0; 6],
+            bank: None,
+            keys: 0,
+            distribution: KeyDist::Uniform,
+            zipf_exponent: 0.0,
+            think: 0,
+            timeout: 0,
+            retries: 0,
+            start: 0,
+            stop: 0,
+        }
+    }
+}
+
 impl WorkloadKind {
     /// What the clients of a protocol that serves `ops` speak: a bank if it serves
     /// only bank transactions, key-value otherwise.
