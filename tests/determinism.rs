@@ -22,6 +22,7 @@ fn the_same_seed_writes_byte_identical_run_folders() {
         "commit/threepc-nemesis",
         "paxos/nemesis",
         "chash/migration-nemesis",
+        "stream/nemesis",
     ] {
         let scenario = faultline::cli::load_scenario(name).expect("bundled scenario");
         let (a, b) =

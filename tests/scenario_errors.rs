@@ -37,6 +37,7 @@ const CASES: &[&str] = &[
     "unknown-member",
     "leaderless-crash-leader",
     "leaderless-isolate-leader",
+    "too-few-nodes",
     "huge-keys",
     "tiny-nemesis-interval",
     "duration-too-long",

@@ -27,6 +27,8 @@ pub struct Entry {
     pub messages: &'static [&'static str],
     pub ops: &'static [OpKind],
     pub leader: bool,
+    /// The fewest nodes it runs on ([`faultline_sim::Protocol::MIN_NODES`]).
+    pub min_nodes: usize,
     pub run: Runner,
     /// Searches a small configuration of the scenario exhaustively (`faultline explore`).
     pub explore: ExploreRunner,
@@ -118,6 +120,7 @@ impl Entry {
             messages: <P::Msg as faultline_sim::protocol::Message>::KINDS,
             ops: P::OPS,
             leader: P::HAS_LEADER,
+            min_nodes: P::MIN_NODES,
             run: Box::new(move |s, seed, trace, record| {
                 if s.schedule.is_some() {
                     // The steps are the file's, not the seed's (a path `explore` found).
@@ -286,6 +289,7 @@ pub fn catalog() -> Catalog<'static> {
                 messages: e.messages.to_vec(),
                 ops: e.ops.to_vec(),
                 leader: e.leader,
+                min_nodes: e.min_nodes,
             })
             .collect(),
     }

@@ -386,6 +386,11 @@ pub trait Protocol: Sized + Clone + Eq + Hash + Debug {
     /// isolate-leader would inject nothing, so the scenario parser refuses them.
     const HAS_LEADER: bool = false;
 
+    /// The fewest nodes this protocol runs on (a stream job needs a coordinator, a
+    /// task and a store). A scenario with fewer is refused when parsed, on its
+    /// `nodes` line.
+    const MIN_NODES: usize = 1;
+
     /// The client operations this protocol serves. A scenario whose workload mix
     /// weighs any other is refused when parsed, with the line to fix. A key-value
     /// store serves [`OpKind::KV`] (the default), a bank [`OpKind::BANK`]; a protocol

@@ -825,6 +825,7 @@ mod tests {
                 messages: vec!["Ack"],
                 ops: vec![],
                 leader: true,
+                min_nodes: 1,
             }],
         };
         for (i, action) in actions.into_iter().enumerate() {

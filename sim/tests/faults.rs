@@ -66,6 +66,7 @@ fn scenario_for(name: &'static str, leader: bool, src: &str) -> faultline_sim::S
             messages: vec!["Ping"],
             ops: faultline_sim::protocol::OpKind::KV.to_vec(),
             leader,
+            min_nodes: 1,
         }],
     };
     parse(&format!("{name}.toml"), src, &catalog).unwrap_or_else(|d| panic!("{d}"))

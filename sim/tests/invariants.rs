@@ -93,6 +93,7 @@ fn run_with(limits: (u64, u64), invariants: bool, faults: &str) -> (faultline_si
             messages: vec![],
             ops: vec![],
             leader: false,
+            min_nodes: 1,
         }],
     };
     let s = parse("c.toml", &src, &catalog).expect("parses");

@@ -771,6 +771,7 @@ impl Protocol for Stream {
 
     const OPS: &'static [faultline_sim::protocol::OpKind] = &[];
     const HAS_LEADER: bool = true;
+    const MIN_NODES: usize = 3;
     const PROBES: &'static [(&'static str, &'static str)] = &[
         (
             "behind",

@@ -542,6 +542,8 @@ pub struct Known<'a> {
     /// Whether it has a leader ([`crate::Protocol::HAS_LEADER`]): faults aimed at
     /// "leader", and the nemesis kinds crash-leader and isolate-leader, need one.
     pub leader: bool,
+    /// The fewest nodes it runs on ([`crate::Protocol::MIN_NODES`]).
+    pub min_nodes: usize,
 }
 
 impl<'a> Known<'a> {
@@ -584,6 +586,7 @@ impl<'a> Known<'a> {
             messages: <P::Msg as crate::protocol::Message>::KINDS.to_vec(),
             ops: P::OPS.to_vec(),
             leader: P::HAS_LEADER,
+            min_nodes: P::MIN_NODES,
         }
     }
 }

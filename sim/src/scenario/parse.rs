@@ -101,6 +101,17 @@ pub fn parse_as(path: &str, src: &str, catalog: &Catalog<'_>, instead: Instead<'
     let mut c = Checker { path, src, nodes: 0, leaderless: None, messages: ("", &[]) };
     let (nodes, duration) = c.cluster(&raw)?;
     let known = c.protocol(&raw.protocol, catalog)?;
+    if nodes < known.min_nodes {
+        return Err(c
+            .err(
+                raw.nodes.span(),
+                format!("protocol \"{}\" runs on at least {} nodes, not {nodes}", known.name, known.min_nodes),
+            )
+            .with_help(format!(
+                "set `nodes = {}` or more (`faultline list` says what each node does)",
+                known.min_nodes
+            )));
+    }
     let c = c;
     let variant = match &raw.variant {
         None => "correct".to_string(),
@@ -1120,6 +1131,7 @@ mod tests {
                 messages: vec!["Query", "Store"],
                 ops: vec![OpKind::Get, OpKind::Put],
                 leader: false,
+                min_nodes: 1,
             }],
         }
     }
@@ -1134,6 +1146,7 @@ mod tests {
             messages: vec![],
             ops: vec![OpKind::Get, OpKind::Put],
             leader: false,
+            min_nodes: 1,
         });
         let src = "name = \"t\"\nprotocol = \"abd\"\nnodes = 3\nduration = \"1s\"\n";
         let instead = Instead { protocol: Some("mine"), variant: Some("broken"), ..Instead::default() };
