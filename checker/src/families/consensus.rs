@@ -8,10 +8,61 @@
 //!   every node that learns the slot learns that value.
 //! - `validity`: a value chosen or learned in a slot is one a proposer proposed there.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::observe::{Ballot, Observation, Violation};
 use crate::op::NodeId;
+
+/// How the checks came to know a slot's chosen value, worded only for a violation.
+#[derive(Clone, Copy, Debug)]
+enum How {
+    /// A majority of acceptors accepted it in this ballot.
+    Majority(Ballot),
+    /// This node reported learning it.
+    Learned(NodeId),
+}
+
+impl std::fmt::Display for How {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            How::Majority(ballot) => write!(f, "chosen by a majority in ballot {ballot}"),
+            How::Learned(node) => write!(f, "learned by {node}"),
+        }
+    }
+}
+
+/// The acceptors that accepted one `(ballot, value)` in a slot: a bit per node for
+/// the first 64, a list beyond.
+#[derive(Clone, Debug)]
+struct Votes {
+    ballot: Ballot,
+    value: u64,
+    first: u64,
+    more: Vec<usize>,
+}
+
+impl Votes {
+    /// Counts `node` in (once); returns how many acceptors there are now.
+    fn add(&mut self, node: usize) -> usize {
+        if node < 64 {
+            self.first |= 1 << node;
+        } else if !self.more.contains(&node) {
+            self.more.push(node);
+        }
+        self.first.count_ones() as usize + self.more.len()
+    }
+}
+
+/// What the checks keep of one slot.
+#[derive(Clone, Debug, Default)]
+struct Slot {
+    /// Values some proposer put forward here.
+    proposed: Vec<u64>,
+    /// Each `(ballot, value)` accepted here, with its acceptors.
+    votes: Vec<Votes>,
+    /// The value chosen first, and how that was known.
+    chosen: Option<(u64, How)>,
+}
 
 /// What the consensus checks keep for the whole run.
 #[derive(Clone, Debug)]
@@ -19,13 +70,16 @@ pub struct Consensus {
     majority: usize,
     /// Per node: the highest ballot it promised or accepted, across restarts.
     promised: Vec<Ballot>,
-    /// `(slot, ballot, value) -> acceptors that accepted it`.
-    votes: BTreeMap<(u64, Ballot, u64), BTreeSet<usize>>,
-    /// `(slot, value)` some proposer put forward.
-    proposed: BTreeSet<(u64, u64)>,
-    /// Per slot: the value chosen first, and how that was known.
-    chosen: BTreeMap<u64, (u64, String)>,
+    /// What was proposed, accepted and chosen in each slot: slots below
+    /// [`DENSE_SLOTS`] by index (logs number their slots from 0 up), the rest by key.
+    dense: Vec<Slot>,
+    sparse: BTreeMap<u64, Slot>,
 }
+
+/// Slots below this are kept in a vector indexed by slot; a protocol that numbers
+/// its slots sparsely (or from a huge number) costs a map lookup per observation,
+/// not a vector of its largest slot's size.
+pub const DENSE_SLOTS: u64 = 1 << 16;
 
 impl Consensus {
     /// The checks for a cluster of `nodes` acceptors.
@@ -33,10 +87,21 @@ impl Consensus {
         Consensus {
             majority: nodes / 2 + 1,
             promised: vec![Ballot::default(); nodes],
-            votes: BTreeMap::new(),
-            proposed: BTreeSet::new(),
-            chosen: BTreeMap::new(),
+            dense: Vec::new(),
+            sparse: BTreeMap::new(),
         }
+    }
+
+    /// What the checks keep of `slot`, made empty on first use.
+    fn slot(&mut self, slot: u64) -> &mut Slot {
+        if slot >= DENSE_SLOTS {
+            return self.sparse.entry(slot).or_default();
+        }
+        let i = slot as usize;
+        if self.dense.len() <= i {
+            self.dense.resize_with(i + 1, Slot::default);
+        }
+        &mut self.dense[i]
     }
 
     /// Takes one observation of `node`'s (only consensus observations count).
@@ -47,7 +112,10 @@ impl Consensus {
         }
         match *obs {
             Observation::Proposed { slot, value } => {
-                self.proposed.insert((slot, value));
+                let proposed = &mut self.slot(slot).proposed;
+                if !proposed.contains(&value) {
+                    proposed.push(value);
+                }
                 Ok(())
             }
             Observation::Promised { ballot } => {
@@ -65,35 +133,42 @@ impl Consensus {
                     });
                 }
                 self.promised[i] = ballot;
-                let voters = self.votes.entry((slot, ballot, value)).or_default();
-                voters.insert(i);
-                if voters.len() == self.majority {
-                    self.choose(slot, value, || format!("chosen by a majority in ballot {ballot}"))?;
+                let majority = self.majority;
+                let s = self.slot(slot);
+                let at = match s.votes.iter().position(|v| v.ballot == ballot && v.value == value) {
+                    Some(at) => at,
+                    None => {
+                        s.votes.push(Votes { ballot, value, first: 0, more: Vec::new() });
+                        s.votes.len() - 1
+                    }
+                };
+                if s.votes[at].add(i) == majority {
+                    Self::choose(s, slot, value, How::Majority(ballot))?;
                 }
                 Ok(())
             }
-            Observation::Learned { slot, value } => self.choose(slot, value, || format!("learned by {node}")),
+            Observation::Learned { slot, value } => Self::choose(self.slot(slot), slot, value, How::Learned(node)),
             _ => Ok(()),
         }
     }
 
     /// `value` is chosen in `slot` (`how` says why we know): it must have been
     /// proposed there, and be the only value ever chosen there.
-    fn choose(&mut self, slot: u64, value: u64, how: impl FnOnce() -> String) -> Result<(), Violation> {
-        if !self.proposed.contains(&(slot, value)) {
+    fn choose(s: &mut Slot, slot: u64, value: u64, how: How) -> Result<(), Violation> {
+        if !s.proposed.contains(&value) {
             return Err(Violation {
                 invariant: "validity".into(),
-                detail: format!("slot {slot}: value {value:016x} {}, but no proposer proposed it there", how()),
+                detail: format!("slot {slot}: value {value:016x} {how}, but no proposer proposed it there"),
             });
         }
-        match self.chosen.get(&slot) {
-            Some((v, _)) if *v == value => Ok(()),
-            Some((_, first)) => Err(Violation {
+        match s.chosen {
+            Some((v, _)) if v == value => Ok(()),
+            Some((v, first)) => Err(Violation {
                 invariant: "agreement".into(),
-                detail: format!("{first}; but now slot {slot}: value {value:016x} {}", how()),
+                detail: format!("slot {slot}: value {v:016x} {first}; but now slot {slot}: value {value:016x} {how}"),
             }),
             None => {
-                self.chosen.insert(slot, (value, format!("slot {slot}: value {value:016x} {}", how())));
+                s.chosen = Some((value, how));
                 Ok(())
             }
         }
@@ -126,6 +201,21 @@ mod tests {
             "slot 0: value 0000000000000001 chosen by a majority in ballot 1.1; \
              but now slot 0: value 0000000000000002 chosen by a majority in ballot 2.2"
         );
+    }
+
+    /// Slots far apart (kept by key, not by index) are judged as dense ones are, and
+    /// a huge slot number costs no huge vector.
+    #[test]
+    fn a_sparse_slot_is_judged_like_a_dense_one() {
+        let mut c = Consensus::new(3);
+        let far = 1 << 40;
+        for v in [1, 2] {
+            c.observe(NodeId(0), &Observation::Proposed { slot: far, value: v }).unwrap();
+        }
+        c.observe(NodeId(1), &Observation::Learned { slot: far, value: 1 }).unwrap();
+        let v = c.observe(NodeId(2), &Observation::Learned { slot: far, value: 2 }).unwrap_err();
+        assert_eq!(v.invariant, "agreement");
+        assert!(c.dense.is_empty(), "no vector for a far slot");
     }
 
     #[test]

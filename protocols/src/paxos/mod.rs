@@ -127,14 +127,36 @@ pub fn print<T: std::hash::Hash>(value: &T) -> u64 {
     std::hash::Hasher::finish(&h)
 }
 
+/// The disk key of an accepted slot, `acc/000000000042` (at least 12 digits, so
+/// keys sort by slot), built without `format!`: it is written for every slot.
+fn accepted_key(slot: u64) -> String {
+    let mut digits = [b'0'; 20];
+    let (mut at, mut n) = (digits.len(), slot);
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut key = String::with_capacity(24);
+    key.push_str("acc/");
+    key.extend(digits[at.min(digits.len() - 12)..].iter().map(|&d| d as char));
+    key
+}
+
 /// What an acceptor reports in a promise: `(slot, ballot, command)` it accepted.
 pub type Reported = Vec<(u64, Ballot, Cmd)>;
 
-/// A log entry's command.
+/// A log entry's command. The operation is shared (`Arc`) between the proposal,
+/// every `Accept` that carries it, the acceptors' records and the learned log, as
+/// Raft shares its entries: a copy is a reference count, not a string copy. It hashes,
+/// compares and serialises as the operation itself.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Cmd {
     Noop,
-    Op { client: ClientId, seq: u64, op: Op },
+    Op { client: ClientId, seq: u64, op: std::sync::Arc<Op> },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -211,6 +233,10 @@ pub struct Paxos {
     pub(crate) accepted: BTreeMap<u64, (Ballot, Cmd)>,
     // Learner.
     pub(crate) learned: BTreeMap<u64, Cmd>,
+    /// The slots at or above `applied` this node accepted and has not learned: what
+    /// a commit carried by an `Accept` or heartbeat may let it learn (kept so that
+    /// it does not scan every accepted slot since `applied` on each message).
+    unlearned: BTreeSet<u64>,
     /// Every slot below this is learned and applied.
     pub(crate) applied: u64,
     store: Store,
@@ -268,12 +294,15 @@ impl Paxos {
             self.promise(ctx, ballot);
         }
         for (slot, cmd) in entries {
-            ctx.write(format!("acc/{slot:012}"), Stored::Accepted(ballot, cmd.clone()));
+            ctx.write(accepted_key(*slot), Stored::Accepted(ballot, cmd.clone()));
         }
         ctx.sync();
         for (slot, cmd) in entries {
             ctx.observe(Observation::Accepted { slot: *slot, ballot: observed(ballot), value: print(cmd) });
             self.accepted.insert(*slot, (ballot, cmd.clone()));
+            if *slot >= self.applied && !self.learned.contains_key(slot) {
+                self.unlearned.insert(*slot);
+            }
         }
         true
     }
@@ -286,10 +315,12 @@ impl Paxos {
             return;
         }
         let known: Vec<(u64, Cmd)> = self
-            .accepted
+            .unlearned
             .range(from..chosen)
-            .filter(|(s, (b, _))| *b == ballot && !self.learned.contains_key(s))
-            .map(|(&s, (_, c))| (s, c.clone()))
+            .filter_map(|s| match self.accepted.get(s) {
+                Some((b, c)) if *b == ballot => Some((*s, c.clone())),
+                _ => None,
+            })
             .collect();
         for (slot, cmd) in known {
             self.learn(ctx, slot, cmd);
@@ -303,6 +334,7 @@ impl Paxos {
         }
         ctx.observe(Observation::Learned { slot, value: print(&cmd) });
         self.learned.insert(slot, cmd);
+        self.unlearned.remove(&slot);
         while let Some(cmd) = self.learned.get(&self.applied) {
             if let Cmd::Op { client, seq, op } = cmd {
                 let outcome = self.store.apply(*client, *seq, op, true);
@@ -482,7 +514,7 @@ impl Paxos {
         self.in_flight.insert((req.client, req.seq));
         let slot = self.next_slot;
         self.next_slot += 1;
-        self.propose(ctx, slot, Cmd::Op { client: req.client, seq: req.seq, op: req.op });
+        self.propose(ctx, slot, Cmd::Op { client: req.client, seq: req.seq, op: std::sync::Arc::new(req.op) });
         self.flush(ctx);
     }
 
@@ -619,6 +651,7 @@ impl Protocol for Paxos {
             promised: 0,
             accepted: BTreeMap::new(),
             learned: BTreeMap::new(),
+            unlearned: BTreeSet::new(),
             applied: 0,
             store: Store::default(),
             ballot: 0,
@@ -638,6 +671,7 @@ impl Protocol for Paxos {
                 Stored::Accepted(b, c) => {
                     let slot: u64 = key["acc/".len()..].parse().expect("acc/ and a slot");
                     p.accepted.insert(slot, (*b, c.clone()));
+                    p.unlearned.insert(slot);
                 }
             }
         }
@@ -693,5 +727,16 @@ impl Protocol for Paxos {
         let noops = up.clone().map(|n| n.learned.values().filter(|c| **c == Cmd::Noop).count()).max().unwrap_or(0);
         let slots = up.map(|n| n.first_unlearned()).max().unwrap_or(0);
         vec![("log".into(), format!("{slots} slots chosen, {noops} of them no-ops (gaps a new leader filled)"))]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_accepted_key_is_the_slot_in_at_least_twelve_digits() {
+        assert_eq!(super::accepted_key(42), "acc/000000000042");
+        assert_eq!(super::accepted_key(0), "acc/000000000000");
+        assert_eq!(super::accepted_key(u64::MAX), format!("acc/{}", u64::MAX));
+        assert_eq!(super::accepted_key(1_234_567_890_123), "acc/1234567890123");
     }
 }
