@@ -9,7 +9,7 @@ use faultline_sim::rng::{SimRng, Stream};
 use faultline_sim::{Ctx, NodeId, Op, Protocol, TimerId};
 
 fn put(client: usize, key: &str) -> Cmd {
-    Cmd::Op { client, seq: 1, op: Op::Put { key: key.into(), value: format!("{client}") } }
+    Cmd::Op { client, seq: 1, op: std::sync::Arc::new(Op::Put { key: key.into(), value: format!("{client}") }) }
 }
 
 /// The Accepts n1 sends n2 after it leads, by slot, having heard `promise` from n2.
