@@ -41,8 +41,9 @@
 //! A transactional log per partition, as a Kafka consumer reading committed records
 //! sees it: transactions are shown in order (by attempt, then by number), a
 //! committed one's records when every transaction before it is committed or
-//! aborted. It reports each record as it shows it ([`Observation::Output`]), and the
-//! stream family judges the output: `exactly-once`, `no-loss`, `operator-state`
+//! aborted. It reports each record as it shows it
+//! ([`faultline_sim::Observation::Output`]), and the stream family judges the
+//! output: `exactly-once`, `no-loss`, `operator-state`
 //! ([`faultline_sim::families::stream`]). Open transactions live in memory (lost if
 //! the store crashes); pre-committed and committed ones, fences and how far each
 //! partition's output has got are synced.
