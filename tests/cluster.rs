@@ -188,15 +188,29 @@ fn the_sharded_store_migrates_keys_for_real_and_mod_n_is_caught() {
 /// The stream job for real: no clients, judged by what the store observes. The store
 /// is killed just after a barrier and restarted from its files; every one of the 900
 /// records reaches the output once. A sink that skips the pre-commit loses records
-/// for real, and `no-loss` says so.
+/// for real, and `no-loss` says so. Regression: a real kill -9 can land between a
+/// store's report of a record and the sync that makes it shown for good (never in
+/// the simulator, where a step's effects are atomic); it then shows the record
+/// again, which the judge first took for a duplicate (CI, 2026-12-03).
 #[test]
 fn the_stream_job_runs_for_real_without_clients_and_skip_pre_commit_is_caught() {
     let dir = out_dir("stream");
     let (out, r) = cluster(&["stream/store-crash"], &dir);
     assert_eq!(out.status.code(), Some(0), "{r}\n{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!((r["protocol"].as_str(), r["crashes"].as_u64()), (Some("stream"), Some(1)), "{r}");
+    // Every record, once: 900 positions of output. A store killed between showing a
+    // record and syncing that shows it again at the same position (the judge takes
+    // that as the same output), so positions are counted, not reports.
     let trace = std::fs::read_to_string(dir.join("trace.jsonl")).expect("trace.jsonl");
-    assert_eq!(trace.matches(r#""what":"output""#).count(), 900, "every record, once");
+    let shown: std::collections::BTreeSet<(u64, u64)> = trace
+        .lines()
+        .filter(|l| l.contains(r#""what":"output""#))
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a trace line");
+            (v["obs"]["partition"].as_u64().expect("partition"), v["obs"]["position"].as_u64().expect("position"))
+        })
+        .collect();
+    assert_eq!(shown.len(), 900, "every record, once");
     std::fs::remove_dir_all(&dir).expect("clean up");
 
     let dir = out_dir("stream-skip");

@@ -248,13 +248,17 @@ pub enum Observation {
         owners: Vec<NodeId>,
     },
     /// Stream: the external store made record `seq` of source partition `partition`
-    /// visible in the job's output (records are numbered 1, 2, 3, ... in the order
-    /// the source emitted them), with key `key` and `count`, the operator's running
-    /// count of records of `key`, this one included. Reported once per record, when
-    /// a committed transaction makes it visible.
+    /// visible at `position` of that partition's output (records are numbered 1, 2,
+    /// 3, ... in the order the source emitted them; positions from 0), with key `key`
+    /// and `count`, the partition's operator's running count of records of `key`,
+    /// this one included. Reported when a committed transaction makes the record
+    /// visible; a store that restarts between showing a record and making that
+    /// durable shows it again at the same position, which is the same output.
     Output {
         /// The source partition.
         partition: u64,
+        /// Where in the partition's output it stands, from 0.
+        position: u64,
         /// The record's number in its partition.
         seq: u64,
         /// The record's key.
@@ -292,8 +296,8 @@ impl std::fmt::Display for Observation {
             Observation::Owners { view, members, owners } => {
                 write!(f, "view {view}: {} members, {} keys", members.len(), owners.len())
             }
-            Observation::Output { partition, seq, key, count } => {
-                write!(f, "output p{partition}#{seq} (key {key}, count {count})")
+            Observation::Output { partition, position, seq, key, count } => {
+                write!(f, "output p{partition}#{seq} at {position} (key {key}, count {count})")
             }
         }
     }

@@ -26,7 +26,7 @@ pub fn output_chart(title: &str, trace: &Trace, window: &Window) -> Result<Strin
     // A little room after the last event, where a run that failed stopped.
     let to = to.saturating_add((to - from) / 40);
     let secs = |t: u64| t as f64 / 1e9;
-    let top = trace.outputs.iter().map(|o| o.2).max().unwrap_or(1) as f64 * 1.08;
+    let top = trace.outputs.iter().map(|o| o.3).max().unwrap_or(1) as f64 * 1.08;
     let mut partitions: Vec<u64> = trace.outputs.iter().map(|o| o.1).collect();
     partitions.sort_unstable();
     partitions.dedup();
@@ -65,9 +65,13 @@ pub fn output_chart(title: &str, trace: &Trace, window: &Window) -> Result<Strin
         }
         for (i, &p) in partitions.iter().enumerate() {
             let color = COLORS[i % COLORS.len()];
-            let mut next = 1;
+            let (mut next, mut reported) = (1, 0);
             let (mut line, mut again, mut holes) = (Vec::new(), Vec::new(), Vec::new());
-            for &(t, _, seq) in trace.outputs.iter().filter(|o| o.1 == p) {
+            for &(t, _, position, seq) in trace.outputs.iter().filter(|o| o.1 == p) {
+                if position < reported {
+                    continue; // a position shown again after the store restarted
+                }
+                reported = position + 1;
                 let at = (secs(t), seq as f64);
                 if seq < next {
                     again.push(at);

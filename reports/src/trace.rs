@@ -90,9 +90,9 @@ pub struct Trace {
     pub(crate) notes: Vec<(usize, u64, String)>,
     /// (node, time, what) of each observation a node reported.
     pub(crate) observations: Vec<(usize, u64, String)>,
-    /// (time, partition, record) of each record a stream job's store made visible
-    /// ([`faultline_sim::Observation::Output`]), for the output chart.
-    pub(crate) outputs: Vec<(u64, u64, u64)>,
+    /// (time, partition, position, record) of each record a stream job's store made
+    /// visible ([`faultline_sim::Observation::Output`]), for the output chart.
+    pub(crate) outputs: Vec<(u64, u64, u64, u64)>,
     /// The invariant violation that ended the run, if one did.
     pub(crate) violation: Option<(u64, String)>,
 }
@@ -251,8 +251,8 @@ impl Reader<'_> {
             Event::Observe { node, obs } if !self.before_window(t) && !self.after_window(t) => {
                 let text = obs.to_string();
                 self.keep(text.len().saturating_add(ITEM_BYTES), t)?;
-                if let faultline_sim::Observation::Output { partition, seq, .. } = obs {
-                    self.trace.outputs.push((t, partition, seq));
+                if let faultline_sim::Observation::Output { partition, position, seq, .. } = obs {
+                    self.trace.outputs.push((t, partition, position, seq));
                 }
                 self.trace.observations.push((node.0.0, t, text));
             }

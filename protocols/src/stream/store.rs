@@ -89,8 +89,9 @@ impl Store {
             }
             let (status, recs) = entry.remove();
             if status == Status::Committed {
-                for r in &recs {
-                    ctx.observe(Observation::Output { partition: p, seq: r.seq, key: r.key, count: r.count });
+                for (r, position) in recs.iter().zip(part.records..) {
+                    let (seq, key, count) = (r.seq, r.key, r.count);
+                    ctx.observe(Observation::Output { partition: p, position, seq, key, count });
                 }
                 part.records += recs.len() as u64;
             }
