@@ -71,7 +71,7 @@ pub fn output_chart(title: &str, trace: &Trace, window: &Window) -> Result<Strin
                 if position < reported {
                     continue; // a position shown again after the store restarted
                 }
-                reported = position + 1;
+                reported = position.saturating_add(1);
                 let at = (secs(t), seq as f64);
                 if seq < next {
                     again.push(at);
@@ -85,7 +85,7 @@ pub fn output_chart(title: &str, trace: &Trace, window: &Window) -> Result<Strin
                     line.push((at.0, last));
                 }
                 line.push(at);
-                next = seq + 1;
+                next = seq.saturating_add(1);
             }
             chart
                 .draw_series([PathElement::new(line, color.stroke_width(2))])

@@ -126,7 +126,7 @@ pub fn bench(quick: bool) -> u8 {
     let (stream_bare, _) = per_seed(&bare_stream, Trace::off);
     let (stream_checked, _) = per_seed(&stream, Trace::off);
     let sample = faultline_protocols::run(&stream, 1, Trace::off());
-    let records = faultline_protocols::stream::RECORDS * (stream.nodes as u64).saturating_sub(2);
+    let records = faultline_protocols::stream::records_in(stream.nodes);
     let per_record = sample.stats.sent as f64 / records.max(1) as f64;
 
     eprintln!(

@@ -83,7 +83,7 @@ impl Coordinator {
                     return;
                 }
                 f.acks.insert(from, state);
-                if f.acks.len() < nodes - 2 {
+                if f.acks.len() < tasks(nodes).count() {
                     return;
                 }
                 let id = f.id;

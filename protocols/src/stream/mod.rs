@@ -132,12 +132,6 @@ pub struct TxnKey {
     pub n: u64,
 }
 
-impl std::fmt::Display for TxnKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "x{}.{}", self.attempt, self.n)
-    }
-}
-
 /// A record as the operator leaves it: its number, key and the key's count so far.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Rec {
@@ -291,8 +285,14 @@ fn store_of(nodes: usize) -> NodeId {
     NodeId(nodes - 1)
 }
 
+/// The task nodes of a cluster of `nodes`: all but the coordinator and the store.
 fn tasks(nodes: usize) -> impl Iterator<Item = NodeId> {
     (1..nodes.saturating_sub(1)).map(NodeId)
+}
+
+/// How many records the sources of a cluster of `nodes` emit in all.
+pub fn records_in(nodes: usize) -> u64 {
+    tasks(nodes).count() as u64 * RECORDS
 }
 
 impl Protocol for Stream {
@@ -377,7 +377,7 @@ impl Protocol for Stream {
 
     fn probe(nodes: &[Option<&Self>], name: &str) -> i64 {
         let Some(any) = nodes.iter().flatten().next() else { return 0 };
-        let total = (any.nodes.saturating_sub(2) as u64 * RECORDS) as i64;
+        let total = records_in(any.nodes) as i64;
         let store = nodes.last().copied().flatten().and_then(|n| match &n.role {
             Role::Store(s) => Some(s),
             _ => None,

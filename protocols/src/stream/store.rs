@@ -100,14 +100,15 @@ impl Store {
             moved = true;
         }
         if moved {
-            Store::save_cursor(ctx, p, part);
+            Store::write_cursor(ctx, p, part);
+            ctx.sync();
         }
     }
 
-    fn save_cursor(ctx: &mut Ctx<'_, Stream>, p: u64, part: &Partition) {
+    /// Writes how far partition `p`'s output got (the caller syncs).
+    fn write_cursor(ctx: &mut Ctx<'_, Stream>, p: u64, part: &Partition) {
         let (through, records, released) = (part.through, part.records, part.released);
         ctx.write(format!("o/{p}"), Record::Cursor { through, records, released });
-        ctx.sync();
     }
 
     pub(super) fn on_message(&mut self, ctx: &mut Ctx<'_, Stream>, from: NodeId, msg: Msg) {
@@ -162,8 +163,9 @@ impl Store {
                 }
                 if txn > part.released {
                     part.released = txn;
-                    Store::save_cursor(ctx, p, part);
+                    Store::write_cursor(ctx, p, part);
                 }
+                // One sync for the commit and the cursor, before the answer.
                 ctx.sync();
                 ctx.send(from, Msg::Committed { txn });
                 self.advance(ctx, p);
