@@ -23,6 +23,7 @@ fn the_same_seed_writes_byte_identical_run_folders() {
         "paxos/nemesis",
         "chash/migration-nemesis",
         "stream/nemesis",
+        "images/one-group",
     ] {
         let scenario = faultline::cli::load_scenario(name).expect("bundled scenario");
         let (a, b) =

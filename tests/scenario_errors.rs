@@ -47,6 +47,10 @@ const CASES: &[&str] = &[
     "unknown-drop-kind",
     "workload-without-clients",
     "caught-without-seeds",
+    "images-mix-kv",
+    "images-op-in-kv",
+    "images-huge-upload",
+    "images-on-bank",
 ];
 
 #[test]

@@ -30,6 +30,7 @@ pub mod bank;
 pub mod diag;
 pub mod families;
 pub mod history;
+pub mod images;
 pub mod import;
 pub mod judge;
 pub mod linearizability;

@@ -834,7 +834,8 @@ fn partition<M: Model>(model: &M, ops: Vec<LinOp<M::Input, M::Output>>) -> Vec<P
 /// constrain nothing), writes that never returned kept with an unknown output.
 pub fn kv_ops(history: &History) -> Vec<LinOp<Op, KvOutput>> {
     let mut out = Vec::new();
-    for op in history.ops.iter().filter(|o| !o.op.is_txn()) {
+    // A bank's transactions and an image store's lists span keys: judged elsewhere.
+    for op in history.ops.iter().filter(|o| !o.op.is_txn() && !matches!(o.op, Op::List { .. })) {
         let (ret, output) = match &op.complete {
             Some((_, Completion::Fail { .. })) => continue,
             Some((t, Completion::Ok { value, swapped })) => (

@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use serde::Serialize;
 
-use crate::op::Op;
+use crate::op::{Image, Op};
 
 /// One operation as the search sees it.
 #[derive(Clone, Debug)]
@@ -248,12 +248,35 @@ impl Model for KvModel {
             (Op::Cas { from, to, .. }, KvOutput::Swapped(true)) => state.is(from).then(|| KvState::new(to)),
             (Op::Cas { from, .. }, KvOutput::Swapped(false)) => (!state.is(from)).then(|| state.clone()),
             (Op::Cas { from, to, .. }, _) => Some(if state.is(from) { KvState::new(to) } else { state.clone() }),
-            // Bank transactions span keys; `kv_ops` leaves them out of a key's history.
-            (Op::Transfer { .. } | Op::Read { .. }, _) => None,
+            // An image's key holds its record's text ("" for none).
+            (Op::Upload { size, content, tags, .. }, _) => {
+                Some(KvState::new(&Image::uploaded(*size, content, tags).to_string()))
+            }
+            (Op::Fetch { .. }, KvOutput::Value(v)) => state.is(v).then(|| state.clone()),
+            (Op::Fetch { .. }, _) => Some(state.clone()),
+            (Op::Delete { .. }, _) => Some(KvState::new("")),
+            (Op::Tag { tag, .. }, output) => {
+                let tagged = Image::parse(&state.text).map(|mut image| {
+                    image.tags.insert(tag.clone());
+                    KvState::new(&image.to_string())
+                });
+                match (output, tagged) {
+                    (KvOutput::Swapped(false), None) => Some(state.clone()),
+                    (KvOutput::Swapped(false), Some(_)) => None,
+                    (KvOutput::Swapped(true), tagged) => tagged,
+                    (_, tagged) => Some(tagged.unwrap_or_else(|| state.clone())),
+                }
+            }
+            // Bank transactions and image lists span keys; `kv_ops` leaves them out
+            // of a key's history.
+            (Op::Transfer { .. } | Op::Read { .. } | Op::List { .. }, _) => None,
         }
     }
     fn read_only(&self, input: &Op, output: &KvOutput) -> bool {
-        matches!((input, output), (Op::Get { .. }, _) | (Op::Cas { .. }, KvOutput::Swapped(false)))
+        matches!(
+            (input, output),
+            (Op::Get { .. } | Op::Fetch { .. }, _) | (Op::Cas { .. } | Op::Tag { .. }, KvOutput::Swapped(false))
+        )
     }
     fn show(&self, state: &KvState) -> String {
         format!("{:?}", &*state.text)
@@ -262,6 +285,15 @@ impl Model for KvModel {
         let state = &*state.text;
         match (input, output) {
             (Op::Get { .. }, KvOutput::Value(v)) => format!("get returned {v:?}, but the value was {state:?}"),
+            (Op::Fetch { name }, KvOutput::Value(v)) => {
+                let v = if v.is_empty() { "no image".to_string() } else { format!("{v:?}") };
+                let state = if state.is_empty() { "there was none".to_string() } else { format!("it was {state:?}") };
+                format!("fetch {name} returned {v}, but {state}")
+            }
+            (Op::Tag { name, .. }, KvOutput::Swapped(false)) => {
+                format!("tag found no image {name}, but it was {state:?}")
+            }
+            (Op::Tag { name, .. }, KvOutput::Swapped(true)) => format!("tag found image {name}, but there was none"),
             (Op::Cas { from, .. }, KvOutput::Swapped(true)) => {
                 format!("cas swapped from {from:?}, but the value was {state:?}")
             }
@@ -281,20 +313,29 @@ impl Model for KvModel {
     }
     fn cause(&self, ops: &[LinOp<Op, KvOutput>], stuck: usize) -> Option<Cause> {
         let read = &ops[stuck];
-        let (Op::Get { .. }, KvOutput::Value(v)) = (&read.input, &read.output) else { return None };
+        let (Op::Get { .. } | Op::Fetch { .. }, KvOutput::Value(v)) = (&read.input, &read.output) else { return None };
         // What a write leaves, if it can be told without the order: a put's or a
         // swap's value. An append's result depends on what came before it; it can
         // have produced `v` when `v` ends with it.
         let writes = |w: &LinOp<Op, KvOutput>| match (&w.input, &w.output) {
-            (Op::Put { .. } | Op::Append { .. }, _) => true,
-            (Op::Cas { .. }, KvOutput::Swapped(false)) => false,
-            (Op::Cas { .. }, _) => true,
+            (Op::Put { .. } | Op::Append { .. } | Op::Upload { .. } | Op::Delete { .. }, _) => true,
+            (Op::Cas { .. } | Op::Tag { .. }, KvOutput::Swapped(false)) => false,
+            (Op::Cas { .. } | Op::Tag { .. }, _) => true,
             _ => false,
         };
+        // An image's record: what an upload stores, with tags added later.
+        let record = |size: u64, content: &str| Image::uploaded(size, content, &[]);
+        let read_image = Image::parse(v);
         let could_produce = |w: &LinOp<Op, KvOutput>| match &w.input {
             Op::Put { value, .. } => value == v,
             Op::Cas { to, .. } => to == v,
             Op::Append { value, .. } => !value.is_empty() && v.ends_with(value.as_str()),
+            Op::Upload { size, content, tags, .. } => read_image.as_ref().is_some_and(|r| {
+                let u = record(*size, content);
+                (r.size, r.checksum) == (u.size, u.checksum) && tags.iter().all(|t| r.tags.contains(t))
+            }),
+            Op::Delete { .. } => v.is_empty(),
+            Op::Tag { tag, .. } => read_image.as_ref().is_some_and(|r| r.tags.contains(tag)),
             _ => false,
         };
         let source = (0..ops.len())
@@ -309,6 +350,8 @@ impl Model for KvModel {
             Op::Put { value, .. } => value != v,
             Op::Cas { to, .. } => to != v,
             Op::Append { value, .. } => !value.is_empty(),
+            Op::Upload { .. } => !could_produce(w),
+            Op::Delete { .. } => !v.is_empty(),
             _ => false,
         };
         let overwritten_by = (0..ops.len())

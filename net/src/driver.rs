@@ -486,6 +486,12 @@ pub fn judge(
     if let Some(Err(why)) = &conserved {
         failures.push(Failure { check: Check::ConservedTotal, message: why.clone() });
     }
+    // An image store's lists agree with the rest of its history.
+    if scenario.workload.as_ref().is_some_and(|w| w.kind() == faultline_sim::scenario::WorkloadKind::Images)
+        && let Err(why) = faultline_sim::check::images::lists_agree(history)
+    {
+        failures.push(Failure { check: Check::Invariant("list-by-tag".into()), message: why });
+    }
     Ok(Verdict {
         violation,
         linearizability,

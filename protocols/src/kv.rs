@@ -4,8 +4,22 @@
 
 use std::collections::BTreeMap;
 
-use faultline_sim::{ClientId, Op, Outcome};
+use faultline_sim::{ClientId, Image, Op, OpKind, Outcome};
 use serde::{Deserialize, Serialize};
+
+/// What a store of this state machine serves: the key-value operations, and the
+/// image store's (an image is a key holding its record; a list reads them all).
+pub const OPS: &[OpKind] = &[
+    OpKind::Get,
+    OpKind::Put,
+    OpKind::Append,
+    OpKind::Cas,
+    OpKind::Upload,
+    OpKind::Fetch,
+    OpKind::Tag,
+    OpKind::Delete,
+    OpKind::List,
+];
 
 /// Runs `op` on one key's value: what a get reads, a put, append or cas does.
 pub fn apply(value: &mut String, op: &Op) -> Outcome {
@@ -29,7 +43,33 @@ pub fn apply(value: &mut String, op: &Op) -> Outcome {
         Op::Transfer { .. } | Op::Read { .. } => {
             Outcome::Rejected("this store holds keys, not bank accounts: run it with a key-value workload".into())
         }
+        // An image's key holds its record's text ("" for none).
+        Op::Upload { size, content, tags, .. } => {
+            *value = Image::uploaded(*size, content, tags).to_string();
+            Outcome::Done
+        }
+        Op::Fetch { .. } => Outcome::Value(value.clone()),
+        Op::Tag { tag, .. } => match Image::parse(value) {
+            Some(mut image) => {
+                image.tags.insert(tag.clone());
+                *value = image.to_string();
+                Outcome::Swapped(true)
+            }
+            None => Outcome::Swapped(false),
+        },
+        Op::Delete { .. } => {
+            value.clear();
+            Outcome::Done
+        }
+        Op::List { .. } => Outcome::Rejected("a list reads every image, not one key's value".into()),
     }
+}
+
+/// The images (keys holding an image's record) tagged `tag`, in name order, joined
+/// by commas: what a list answers.
+pub fn list_tagged<'a>(images: impl Iterator<Item = (&'a String, &'a String)>, tag: &str) -> String {
+    let tagged = images.filter(|(_, record)| Image::parse(record).is_some_and(|i| i.tags.contains(tag)));
+    tagged.map(|(name, _)| name.as_str()).collect::<Vec<_>>().join(",")
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -46,6 +86,14 @@ impl Store {
         Outcome::Value(self.data.get(key).cloned().unwrap_or_default())
     }
 
+    /// Answers a read (a get, a fetch, a list) from the map, changing nothing.
+    pub fn query(&self, op: &Op) -> Outcome {
+        match op {
+            Op::List { tag } => Outcome::Value(list_tagged(self.data.iter(), tag)),
+            op => self.read(op.key()),
+        }
+    }
+
     /// Runs `op` on the map, with no session bookkeeping.
     pub fn execute(&mut self, op: &Op) -> Outcome {
         self.executed += 1;
@@ -53,8 +101,11 @@ impl Store {
         // Keys are few and written often: look them up before allocating one, and
         // never store a key that a read or a failed cas only looked at.
         let value = match (self.data.get_mut(key), op) {
+            (_, Op::List { tag }) => return Outcome::Value(list_tagged(self.data.iter(), tag)),
             (Some(v), _) => v,
-            (None, Op::Get { .. }) => return Outcome::Value(String::new()),
+            (None, Op::Get { .. } | Op::Fetch { .. }) => return Outcome::Value(String::new()),
+            (None, Op::Tag { .. }) => return Outcome::Swapped(false),
+            (None, Op::Delete { .. }) => return Outcome::Done,
             (None, Op::Cas { from, .. }) if !from.is_empty() => return Outcome::Swapped(false),
             (None, op) if op.is_txn() => return apply(&mut String::new(), op),
             (None, _) => self.data.entry(key.to_string()).or_default(),

@@ -166,6 +166,11 @@ pub(crate) fn op_text(op: &faultline_sim::Op, completion: Option<&Completion>) -
         faultline_sim::Op::Cas { key, from, to } => format!("cas {key} {from}->{to}{value}"),
         faultline_sim::Op::Transfer { from, to, amount } => format!("transfer {amount} {from}->{to}"),
         faultline_sim::Op::Read { .. } => format!("read{value}"),
+        faultline_sim::Op::Upload { name, size, .. } => format!("upload {name} ({size} B)"),
+        faultline_sim::Op::Fetch { name } => format!("fetch {name}{value}"),
+        faultline_sim::Op::Tag { name, tag } => format!("tag {name}+{tag}{value}"),
+        faultline_sim::Op::Delete { name } => format!("delete {name}"),
+        faultline_sim::Op::List { tag } => format!("list {tag}{value}"),
     }
 }
 

@@ -6,4 +6,4 @@
 //! [`Judge`](crate::judge::Judge), and a protocol's own through
 //! [`crate::protocol::Protocol::check_cluster`].
 
-pub use faultline_checker::{LinResult, bank, check_history, import, linearizability, models};
+pub use faultline_checker::{LinResult, bank, check_history, images, import, linearizability, models};

@@ -204,16 +204,29 @@ pub struct RunResult {
 }
 
 /// What the end of a run checks of its clients' history, as `scenario` asks: its
-/// linearizability (with a workload, when asked), and a bank's conserved total.
+/// linearizability (with a workload, when asked), and the workload's own check.
 pub(crate) fn history_checks(scenario: &Scenario, history: &History) -> (Option<LinResult>, Option<Failure>) {
     let workload = scenario.workload.as_ref();
     let linearizability =
         (scenario.linearizable && workload.is_some()).then(|| check_history(history, &scenario.budget));
-    let total = workload.and_then(|w| w.bank).and_then(|bank| {
-        let why = crate::check::bank::conserved_total(history, &bank).err()?;
-        Some(Failure { check: Check::ConservedTotal, message: why })
-    });
-    (linearizability, total)
+    (linearizability, workload.and_then(|w| workload_check(w, history)))
+}
+
+/// The check a workload's kind brings beyond linearizability per key: a bank's
+/// conserved total, an image store's lists.
+pub fn workload_check(workload: &crate::scenario::WorkloadConfig, history: &History) -> Option<Failure> {
+    use crate::scenario::WorkloadKind;
+    match (workload.kind(), workload.bank) {
+        (WorkloadKind::Bank, Some(bank)) => {
+            let why = crate::check::bank::conserved_total(history, &bank).err()?;
+            Some(Failure { check: Check::ConservedTotal, message: why })
+        }
+        (WorkloadKind::Images, _) => {
+            let why = crate::check::images::lists_agree(history).err()?;
+            Some(Failure { check: Check::Invariant("list-by-tag".into()), message: why })
+        }
+        _ => None,
+    }
 }
 
 /// A broken invariant, seen at `t`, as the failure a student reads.

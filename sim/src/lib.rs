@@ -95,8 +95,8 @@ pub mod workload;
 
 pub use engine::{Check, Failure, RunResult, Sim, Stats};
 pub use protocol::{
-    ClientId, Cluster, Ctx, Message, NodeId, Observation, Op, OpKind, Outcome, Protocol, Reply, Request, TimerId,
-    Violation,
+    ClientId, Cluster, Ctx, Image, Message, NodeId, Observation, Op, OpKind, Outcome, Protocol, Reply, Request,
+    TimerId, Violation,
 };
 pub use scenario::Scenario;
 pub use trace::Trace;

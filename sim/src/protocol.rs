@@ -15,7 +15,7 @@ use crate::time::{Dur, Time};
 pub struct TimerId(pub u64);
 
 pub use faultline_checker::observe::{Observation, Violation};
-pub use faultline_checker::op::{ClientId, NodeId, Op, OpKind};
+pub use faultline_checker::op::{ClientId, Image, NodeId, Op, OpKind};
 
 /// A request as it reaches a node.
 ///

@@ -611,6 +611,22 @@ pub fn op_table(o: &Scripted) -> toml::Table {
             t.insert("amount".into(), toml::Value::Integer(i64::try_from(*amount).unwrap_or(i64::MAX)));
         }
         Op::Read { .. } => {}
+        Op::Upload { name, size, content, tags } => {
+            t.insert("name".into(), str(name));
+            t.insert("size".into(), toml::Value::Integer(i64::try_from(*size).unwrap_or(i64::MAX)));
+            t.insert("value".into(), str(content));
+            t.insert("tags".into(), toml::Value::Array(tags.iter().map(|x| str(x)).collect()));
+        }
+        Op::Fetch { name } | Op::Delete { name } => {
+            t.insert("name".into(), str(name));
+        }
+        Op::Tag { name, tag } => {
+            t.insert("name".into(), str(name));
+            t.insert("tag".into(), str(tag));
+        }
+        Op::List { tag } => {
+            t.insert("tag".into(), str(tag));
+        }
     }
     t
 }

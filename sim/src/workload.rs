@@ -19,6 +19,9 @@ use crate::scenario::{Bank, KeyDist, Scripted, WorkloadConfig};
 use crate::time::Time;
 use crate::trace::{Addr, Event as TraceEvent, Trace};
 
+/// The tags an images workload draws from.
+pub const IMAGE_TAGS: &[&str] = &["cat", "dog", "beach", "night", "red", "blue"];
+
 /// What a client asks its host (the engine, or `faultline cluster`) to do.
 #[derive(Debug)]
 pub enum ClientStep {
@@ -114,6 +117,9 @@ impl Clients {
         if let Some(bank) = self.cfg.bank {
             return self.bank_op(&bank, kind);
         }
+        if self.cfg.kind == crate::scenario::WorkloadKind::Images {
+            return self.image_op(client, kind);
+        }
         let key = format!("k{}", self.rng.weighted(&self.key_weights) + 1);
         let c = &mut self.clients[client];
         let tag = format!("{}.{}", client + 1, c.counter);
@@ -125,6 +131,33 @@ impl Clients {
                 let from = c.seen.get(&key).cloned().unwrap_or_default();
                 Op::Cas { key, from, to: tag }
             }
+        }
+    }
+
+    /// An image operation of kind `OpKind::ALL[kind]` on one of the images `i1..iK`
+    /// (picked as keys are): an upload of 1 KiB to 8 MiB with up to two of
+    /// [`IMAGE_TAGS`], a fetch, a tag, a delete, or a list of one tag.
+    fn image_op(&mut self, client: usize, kind: usize) -> Op {
+        use crate::protocol::OpKind;
+        let name = format!("i{}", self.rng.weighted(&self.key_weights) + 1);
+        let mut tag = || IMAGE_TAGS[self.rng.below(IMAGE_TAGS.len() as u64) as usize].to_string();
+        match OpKind::ALL[kind] {
+            OpKind::Upload => {
+                let mut tags: Vec<String> = Vec::new();
+                for _ in 0..self.rng.below(3) {
+                    let t = IMAGE_TAGS[self.rng.below(IMAGE_TAGS.len() as u64) as usize].to_string();
+                    if !tags.contains(&t) {
+                        tags.push(t);
+                    }
+                }
+                let size = (1024 << self.rng.below(14)) + self.rng.below(1024);
+                let content = format!("{}.{}", client + 1, self.clients[client].counter);
+                Op::Upload { name, size, content, tags }
+            }
+            OpKind::Tag => Op::Tag { name, tag: tag() },
+            OpKind::Delete => Op::Delete { name },
+            OpKind::List => Op::List { tag: tag() },
+            _ => Op::Fetch { name },
         }
     }
 

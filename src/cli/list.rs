@@ -32,8 +32,15 @@ pub fn list() -> u8 {
         println!("    messages: {} (the kinds a drop fault names)", e.messages.join(", "));
         if e.ops.is_empty() {
             println!("    workload: none (it serves no client operations)");
-        } else if faultline_sim::scenario::WorkloadKind::serving(e.ops) == faultline_sim::scenario::WorkloadKind::Bank {
-            println!("    workload: bank (kind = \"bank\" in [workload]: transfers and reads of every account)");
+        } else {
+            use faultline_sim::scenario::WorkloadKind;
+            let kinds: Vec<WorkloadKind> = WorkloadKind::served_by(e.ops).collect();
+            if kinds == [WorkloadKind::Bank] {
+                println!("    workload: bank (kind = \"bank\" in [workload]: transfers and reads of every account)");
+            } else if kinds != [WorkloadKind::Kv] {
+                let words: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
+                println!("    workloads: {} (`kind` in [workload]; kv is the default)", words.join(", "));
+            }
         }
     }
     let engine: Vec<&str> = faultline_sim::scenario::ENGINE_PROBES.iter().map(|p| p.0).collect();

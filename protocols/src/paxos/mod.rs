@@ -706,6 +706,8 @@ impl Protocol for Paxos {
 
     const HAS_LEADER: bool = true;
 
+    const OPS: &'static [faultline_sim::OpKind] = crate::kv::OPS;
+
     fn probe(nodes: &[Option<&Self>], name: &str) -> i64 {
         let up = nodes.iter().flatten();
         match name {

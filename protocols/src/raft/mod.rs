@@ -46,7 +46,7 @@ use std::sync::Arc;
 use faultline_sim::disk::Durable;
 use faultline_sim::observe::Command;
 use faultline_sim::time::Dur;
-use faultline_sim::{ClientId, Ctx, NodeId, Observation, Op, Outcome, Protocol, Reply, Request, TimerId};
+use faultline_sim::{ClientId, Ctx, NodeId, Observation, Outcome, Protocol, Reply, Request, TimerId};
 use serde::{Deserialize, Serialize};
 
 use crate::kv::Store;
@@ -196,7 +196,8 @@ pub enum Role {
 struct Read {
     client: ClientId,
     seq: u64,
-    key: String,
+    /// A get, a fetch or a list.
+    op: Arc<Request>,
     round: u64,
     /// The commit index to wait for; unknown until the leader has committed in its term.
     index: Option<u64>,
@@ -597,7 +598,7 @@ impl Raft {
             let r = &self.reads[i];
             if r.index.is_some_and(|x| self.applied >= x) && r.round <= self.round && self.confirmed(r.round) {
                 let r = self.reads.swap_remove(i);
-                ctx.reply(Reply { client: r.client, seq: r.seq, outcome: self.store.read(&r.key) });
+                ctx.reply(Reply { client: r.client, seq: r.seq, outcome: self.store.query(&r.op.op) });
             } else {
                 i += 1;
             }
@@ -773,9 +774,9 @@ impl Raft {
                 return;
             }
         }
-        if let Op::Get { key } = &req.op {
+        if req.op.is_read() {
             if self.variant == Variant::StaleReads {
-                ctx.reply(Reply { client: req.client, seq: req.seq, outcome: self.store.read(key) });
+                ctx.reply(Reply { client: req.client, seq: req.seq, outcome: self.store.query(&req.op) });
                 return;
             }
             // The read needs a round sent after it arrived. If one is in flight, it
@@ -783,7 +784,8 @@ impl Raft {
             // write or heartbeat); otherwise a round goes out now.
             let index = (self.log.term_at(self.commit) == Some(self.term)).then_some(self.commit);
             let in_flight = self.round_in_flight();
-            self.reads.push(Read { client: req.client, seq: req.seq, key: key.clone(), round: self.round + 1, index });
+            let (client, seq, round) = (req.client, req.seq, self.round + 1);
+            self.reads.push(Read { client, seq, op: Arc::new(req), round, index });
             self.need_round = true;
             if !in_flight {
                 self.broadcast(ctx);
@@ -1003,6 +1005,8 @@ impl Protocol for Raft {
     }
 
     const HAS_LEADER: bool = true;
+
+    const OPS: &'static [faultline_sim::OpKind] = crate::kv::OPS;
 
     const PROBES: &'static [(&'static str, &'static str)] = check::PROBES;
 

@@ -32,6 +32,10 @@ pub const ACCOUNTS_MAX: u64 = 1_000;
 pub const BALANCE_MAX: u64 = 1_000_000_000_000;
 /// The most operations a workload may issue: the history holds each one.
 pub const OPS_MAX: u64 = 1_000_000;
+/// The largest image an upload may carry (1 GiB).
+pub const IMAGE_SIZE_MAX: u64 = 1 << 30;
+/// The most tags one upload may carry.
+pub const IMAGE_TAGS_MAX: usize = 64;
 /// The most times a client re-sends one operation.
 pub const RETRIES_MAX: u64 = 10_000;
 /// The shortest client timeout.
@@ -292,6 +296,9 @@ pub enum WorkloadKind {
     Kv,
     /// Transfers between accounts and reads of them all; judged by the conserved total.
     Bank,
+    /// upload, fetch, tag, delete and list on named images; judged for
+    /// linearizability per image and by the lists' agreement with it.
+    Images,
 }
 
 /// One operation of an explicit workload (`[[workload.operations]]`).
@@ -327,8 +334,10 @@ pub struct WorkloadConfig {
     pub clients: usize,
     /// How many operations in all, shared among the clients.
     pub ops: u64,
-    /// Weights of get, put, append, cas, transfer, read.
-    pub mix: [u64; 6],
+    /// What the clients speak.
+    pub kind: WorkloadKind,
+    /// Weights of each operation, in [`OpKind::ALL`](crate::protocol::OpKind::ALL)'s order.
+    pub mix: [u64; 11],
     /// Set for a bank workload (its mix weighs only transfer and read).
     pub bank: Option<Bank>,
     /// How many keys (or, for a bank, accounts).
@@ -357,7 +366,8 @@ impl WorkloadConfig {
             script: Vec::new(),
             clients: 0,
             ops: 0,
-            mix: [0; 6],
+            kind: WorkloadKind::Kv,
+            mix: [0; 11],
             bank: None,
             keys: 0,
             distribution: KeyDist::Uniform,
@@ -372,21 +382,30 @@ impl WorkloadConfig {
 }
 
 impl WorkloadKind {
-    /// What the clients of a protocol that serves `ops` speak: a bank if it serves
-    /// only bank transactions, key-value otherwise.
-    pub fn serving(ops: &[crate::protocol::OpKind]) -> WorkloadKind {
-        if !ops.is_empty() && ops.iter().all(|k| crate::protocol::OpKind::BANK.contains(k)) {
-            WorkloadKind::Bank
-        } else {
-            WorkloadKind::Kv
+    /// Every kind, in the order `faultline list` names them.
+    pub const ALL: [WorkloadKind; 3] = [WorkloadKind::Kv, WorkloadKind::Bank, WorkloadKind::Images];
+
+    /// The operations its clients issue.
+    pub fn ops(self) -> &'static [crate::protocol::OpKind] {
+        use crate::protocol::OpKind;
+        match self {
+            WorkloadKind::Kv => OpKind::KV,
+            WorkloadKind::Bank => OpKind::BANK,
+            WorkloadKind::Images => OpKind::IMAGES,
         }
+    }
+
+    /// The kinds a protocol that serves `ops` can run: those whose operations it
+    /// serves one of, in [`WorkloadKind::ALL`]'s order.
+    pub fn served_by(ops: &[crate::protocol::OpKind]) -> impl Iterator<Item = WorkloadKind> + '_ {
+        WorkloadKind::ALL.into_iter().filter(|k| k.ops().iter().any(|o| ops.contains(o)))
     }
 }
 
 impl WorkloadConfig {
-    /// What these clients speak: a bank if `bank` is set, key-value otherwise.
+    /// What these clients speak.
     pub fn kind(&self) -> WorkloadKind {
-        if self.bank.is_some() { WorkloadKind::Bank } else { WorkloadKind::Kv }
+        self.kind
     }
 }
 
@@ -547,9 +566,10 @@ pub struct Known<'a> {
 }
 
 impl<'a> Known<'a> {
-    /// The workload kind its clients speak, from the operations it serves.
-    pub fn workload(&self) -> WorkloadKind {
-        WorkloadKind::serving(&self.ops)
+    /// Whether its clients can speak workload kind `kind` (it serves one of the
+    /// kind's operations).
+    pub fn serves(&self, kind: WorkloadKind) -> bool {
+        WorkloadKind::served_by(&self.ops).any(|k| k == kind)
     }
 
     /// What a scenario may say about protocol `P`, registered as `name` with

@@ -67,7 +67,7 @@ named!(NemesisKind, "nemesis kind", [
 ]);
 named!(KeyDist, "key distribution", ["uniform" => Uniform, "zipf" => Zipf]);
 named!(Expect, "expectation", ["pass" => Pass, "fail" => Fail]);
-named!(WorkloadKind, "workload kind", ["kv" => Kv, "bank" => Bank]);
+named!(WorkloadKind, "workload kind", ["kv" => Kv, "bank" => Bank, "images" => Images]);
 // OpKind's words are its own (`OpKind::name`, in faultline-checker): the table
 // is built from them rather than written again.
 impl Named for OpKind {

@@ -12,6 +12,7 @@ use std::ops::Range;
 use serde_spanned::Spanned;
 
 use super::*;
+use super::{IMAGE_SIZE_MAX, IMAGE_TAGS_MAX};
 use crate::check::linearizability::Budget;
 use crate::diag::{Diagnostic, closest};
 use crate::protocol::{NodeId, Op, OpKind};
@@ -716,7 +717,7 @@ impl Checker<'_> {
         let mix = self.mix(w, kind)?;
         let bank = match kind {
             WorkloadKind::Bank => Some(self.bank(w)?),
-            WorkloadKind::Kv => {
+            WorkloadKind::Kv | WorkloadKind::Images => {
                 for (field, span) in [
                     ("accounts", w.accounts.as_ref().map(|a| a.span())),
                     ("balance", w.balance.as_ref().map(|a| a.span())),
@@ -747,12 +748,13 @@ impl Checker<'_> {
             }
             None => 0,
         };
-        let script = self.script(w, clients, bank.as_ref())?;
+        let script = self.script(w, clients, kind, bank.as_ref())?;
         let ops = if script.is_empty() { ops } else { script.len() as u64 };
         Ok(WorkloadConfig {
             script,
             clients,
             ops,
+            kind,
             mix,
             bank,
             keys,
@@ -768,7 +770,13 @@ impl Checker<'_> {
 
     /// `[[workload.operations]]`: each a client, a time and an operation of the
     /// workload's kind, with the fields its kind needs.
-    fn script(&self, w: &RawWorkload, clients: usize, bank: Option<&Bank>) -> Result<Vec<Scripted>, Diagnostic> {
+    fn script(
+        &self,
+        w: &RawWorkload,
+        clients: usize,
+        kind: WorkloadKind,
+        bank: Option<&Bank>,
+    ) -> Result<Vec<Scripted>, Diagnostic> {
         if w.operations.len() as u64 > OPS_MAX {
             let span = w.operations[0].op.span();
             return Err(self.err(span, format!("at most {OPS_MAX} operations may be listed")));
@@ -791,16 +799,51 @@ impl Checker<'_> {
                         .with_help(format!("e.g. {field} = \"k1\""))
                 })
             };
-            let kv = ["get", "put", "append", "cas"];
             let op_name = o.op.get_ref().as_str();
-            let is_bank_op = matches!(op_name, "transfer" | "read");
-            if kv.contains(&op_name) && bank.is_some() || is_bank_op && bank.is_none() {
-                let what = if bank.is_some() { "a bank" } else { "a key-value" };
+            let theirs = WorkloadKind::ALL.into_iter().find(|k| k.ops().iter().any(|op| op.name() == op_name));
+            if let Some(theirs) = theirs.filter(|&t| t != kind) {
+                let ours: Vec<&str> = kind.ops().iter().map(|k| k.name()).collect();
                 return Err(self
-                    .err(span, format!("`{op_name}` is not an operation of {what} workload"))
-                    .with_help(if bank.is_some() { "use transfer or read" } else { "use get, put, append or cas" }));
+                    .err(span, format!("`{op_name}` is an operation of kind = \"{theirs}\", not of this workload's kind = \"{kind}\""))
+                    .with_help(format!("use {}, or set kind = \"{}\" in [workload]", ours.join(", "), theirs)));
             }
+            let name = |field: &str| -> Result<String, Diagnostic> {
+                let v = need(field, &o.name)?;
+                if v.is_empty() || v.len() > 256 || v.contains(',') {
+                    return Err(self
+                        .err(span.clone(), format!("image name {v:?} must be 1 to 256 characters, without commas"))
+                        .with_help("e.g. name = \"i1\""));
+                }
+                Ok(v)
+            };
+            let tag_word = |t: &str| -> Result<String, Diagnostic> {
+                if t.is_empty() || t.len() > 64 || t.contains(',') || t.contains(' ') {
+                    return Err(self
+                        .err(span.clone(), format!("tag {t:?} must be 1 to 64 characters, without commas or spaces"))
+                        .with_help("e.g. tag = \"cat\""));
+                }
+                Ok(t.to_string())
+            };
             let op = match op_name {
+                "upload" => {
+                    let size = o.size.ok_or_else(|| {
+                        self.err(span.clone(), "an `upload` operation needs `size`").with_help("e.g. size = 4096")
+                    })?;
+                    if size == 0 || size > IMAGE_SIZE_MAX {
+                        return Err(self.err(span, format!("`size` must be 1 to {IMAGE_SIZE_MAX} bytes, not {size}")));
+                    }
+                    let tags = o.tags.clone().unwrap_or_default();
+                    if tags.len() > IMAGE_TAGS_MAX {
+                        return Err(self.err(span, format!("an upload carries at most {IMAGE_TAGS_MAX} tags")));
+                    }
+                    let tags = tags.iter().map(|t| tag_word(t)).collect::<Result<Vec<_>, _>>()?;
+                    let content = o.value.clone().unwrap_or_else(|| format!("{}.{}", client + 1, out.len() + 1));
+                    Op::Upload { name: name("name")?, size, content, tags }
+                }
+                "fetch" => Op::Fetch { name: name("name")? },
+                "delete" => Op::Delete { name: name("name")? },
+                "tag" => Op::Tag { name: name("name")?, tag: tag_word(&need("tag", &o.tag)?)? },
+                "list" => Op::List { tag: tag_word(&need("tag", &o.tag)?)? },
                 "get" => Op::Get { key: need("key", &o.key)? },
                 "put" => Op::Put { key: need("key", &o.key)?, value: need("value", &o.value)? },
                 "append" => Op::Append { key: need("key", &o.key)?, value: need("value", &o.value)? },
@@ -838,7 +881,9 @@ impl Checker<'_> {
                 other => {
                     return Err(self
                         .err(span, format!("unknown operation `{other}`"))
-                        .with_help("one of get, put, append, cas (kv), transfer, read (bank)"));
+                        .with_help(
+                            "one of get, put, append, cas (kv), transfer, read (bank), upload, fetch, tag, delete, list (images)",
+                        ));
                 }
             };
             out.push(Scripted { client, at: o.at.get_ref().0, op });
@@ -846,27 +891,55 @@ impl Checker<'_> {
         Ok(out)
     }
 
-    /// The mix's weights of get, put, append, cas, transfer, read: only its kind's own.
-    fn mix(&self, w: &RawWorkload, kind: WorkloadKind) -> Result<[u64; 6], Diagnostic> {
+    /// The mix's weights, in [`OpKind::ALL`]'s order: only its kind's own.
+    fn mix(&self, w: &RawWorkload, kind: WorkloadKind) -> Result<[u64; 11], Diagnostic> {
+        let none = RawMix {
+            get: 0,
+            put: 0,
+            append: 0,
+            cas: 0,
+            transfer: 0,
+            read: 0,
+            upload: 0,
+            fetch: 0,
+            tag: 0,
+            delete: 0,
+            list: 0,
+        };
         let default_mix = match kind {
-            WorkloadKind::Bank => RawMix { get: 0, put: 0, append: 0, cas: 0, transfer: 80, read: 20 },
-            WorkloadKind::Kv => RawMix { get: 50, put: 30, append: 20, cas: 0, transfer: 0, read: 0 },
+            WorkloadKind::Bank => RawMix { transfer: 80, read: 20, ..none },
+            WorkloadKind::Kv => RawMix { get: 50, put: 30, append: 20, ..none },
+            WorkloadKind::Images => RawMix { upload: 30, fetch: 40, tag: 15, delete: 5, list: 10, ..none },
         };
         let mix = w.mix.as_ref().map_or(default_mix, |m| *m.get_ref());
-        let weights = [mix.get, mix.put, mix.append, mix.cas, mix.transfer, mix.read].map(u64::from);
+        let weights = [
+            mix.get,
+            mix.put,
+            mix.append,
+            mix.cas,
+            mix.transfer,
+            mix.read,
+            mix.upload,
+            mix.fetch,
+            mix.tag,
+            mix.delete,
+            mix.list,
+        ]
+        .map(u64::from);
         if let Some(m) = &w.mix {
-            let (theirs, ours, example, what) = match kind {
-                WorkloadKind::Bank => {
-                    (&weights[..4], "transfer and read", "mix = { transfer = 80, read = 20 }", "a bank")
+            let (ours, example, what) = match kind {
+                WorkloadKind::Bank => ("transfer and read", "mix = { transfer = 80, read = 20 }", "a bank"),
+                WorkloadKind::Kv => {
+                    ("get, put, append and cas", "mix = { get = 50, put = 30, append = 20 }", "a key-value")
                 }
-                WorkloadKind::Kv => (
-                    &weights[4..],
-                    "get, put, append and cas",
-                    "mix = { get = 50, put = 30, append = 20 }",
-                    "a key-value",
+                WorkloadKind::Images => (
+                    "upload, fetch, tag, delete and list",
+                    "mix = { upload = 30, fetch = 40, tag = 15, delete = 5, list = 10 } (an image's get is `fetch`)",
+                    "an image",
                 ),
             };
-            if theirs.iter().any(|&x| x > 0) {
+            let theirs = OpKind::ALL.iter().zip(&weights).filter(|(k, _)| !kind.ops().contains(k)).map(|(_, w)| w);
+            if theirs.into_iter().any(|&x| x > 0) {
                 return Err(self
                     .err(m.span(), format!("{what} workload's mix weighs only {ours}"))
                     .with_help(format!("e.g. {example}; set `kind` to choose the workload")));
@@ -915,18 +988,30 @@ impl Checker<'_> {
         w: &RawWorkload,
         protocol: &Spanned<String>,
     ) -> Result<(), Diagnostic> {
-        if known.workload() == kind {
+        if known.serves(kind) {
             return Ok(());
         }
         let name = known.name;
-        let (msg, help) = match known.workload() {
+        let Some(served) = WorkloadKind::served_by(&known.ops).next() else {
+            return Ok(()); // serves nothing: `ops_served` says so
+        };
+        let this = match kind {
+            WorkloadKind::Kv => "key-value (kind = \"kv\", the default)",
+            WorkloadKind::Bank => "a bank",
+            WorkloadKind::Images => "an image store (kind = \"images\")",
+        };
+        let (msg, help) = match served {
             WorkloadKind::Kv => (
-                format!("{name} stores keys (a kv workload), but this [workload] is a bank"),
-                "remove kind = \"bank\": this protocol stores keys (mix = { get, put, append, cas })",
+                format!("{name} stores keys (a kv workload), but this [workload] is {this}"),
+                "remove kind: this protocol stores keys (mix = { get, put, append, cas })",
             ),
             WorkloadKind::Bank => (
-                format!("{name} runs bank transactions, but this [workload] is key-value (kind = \"kv\", the default)"),
+                format!("{name} runs bank transactions, but this [workload] is {this}"),
                 "add kind = \"bank\" to [workload] (accounts, balance, amount and mix = { transfer, read } set it up)",
+            ),
+            WorkloadKind::Images => (
+                format!("{name} stores images, but this [workload] is {this}"),
+                "set kind = \"images\" in [workload] (mix = { upload, fetch, tag, delete, list })",
             ),
         };
         let span = w.kind.as_ref().map_or(protocol.span(), |k| k.span());
@@ -1030,7 +1115,10 @@ impl Checker<'_> {
         let asserts =
             raw.asserts.iter().map(|a| self.assertion(a, &known.probes, duration)).collect::<Result<_, _>>()?;
         Ok(Checks {
-            linearizable: raw.linearizable.as_ref().map_or(workload == Some(WorkloadKind::Kv), |l| *l.get_ref()),
+            linearizable: raw
+                .linearizable
+                .as_ref()
+                .map_or(workload != Some(WorkloadKind::Bank) && workload.is_some(), |l| *l.get_ref()),
             invariants: raw.invariants.unwrap_or(true),
             expect,
             catch_at_least,

@@ -353,6 +353,8 @@ pub struct RawNemesis {
 pub struct RawWorkload {
     /// "kv" (default): get / put / append / cas on keys k1..kN. "bank": transactions
     /// over accounts a1..aN that move money (transfer) or read every account (read).
+    /// "images": upload / fetch / tag / delete images i1..iN, and list the images
+    /// with a tag.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub kind: Option<Spanned<String>>,
@@ -431,13 +433,27 @@ pub struct RawScripted {
     /// The earliest moment it is invoked.
     #[schemars(with = "String")]
     pub at: Spanned<Dur>,
-    /// "get", "put", "append", "cas" (kv), "transfer" or "read" (bank).
+    /// "get", "put", "append", "cas" (kv), "transfer" or "read" (bank), "upload",
+    /// "fetch", "tag", "delete" or "list" (images).
     #[schemars(with = "String")]
     pub op: Spanned<String>,
+    /// upload, fetch, tag, delete: the image's name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// upload: the image's size in bytes.
+    #[serde(default)]
+    pub size: Option<u64>,
+    /// upload: the image's tags.
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    /// tag: the tag added; list: the tag listed.
+    #[serde(default)]
+    pub tag: Option<String>,
     /// get, put, append, cas: the key.
     #[serde(default)]
     pub key: Option<String>,
-    /// put, append: the value written.
+    /// put, append: the value written; upload: what the bytes are (default: the
+    /// client and operation number, e.g. "1.3").
     #[serde(default)]
     pub value: Option<String>,
     /// cas: the value expected; transfer: the account debited.
@@ -473,6 +489,21 @@ pub struct RawMix {
     /// Bank: a read of every account.
     #[serde(default)]
     pub read: u32,
+    /// Images: store an image (its bytes and its metadata).
+    #[serde(default)]
+    pub upload: u32,
+    /// Images: get an image's record.
+    #[serde(default)]
+    pub fetch: u32,
+    /// Images: add a tag to an image.
+    #[serde(default)]
+    pub tag: u32,
+    /// Images: remove an image.
+    #[serde(default)]
+    pub delete: u32,
+    /// Images: list the images with a tag.
+    #[serde(default)]
+    pub list: u32,
 }
 
 /// What to check, and what the outcome should be.

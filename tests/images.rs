@@ -1,0 +1,119 @@
+//! The image store's workload (`kind = "images"`): upload, fetch, tag, delete and
+//! list by tag, judged for linearizability per image and by `list-by-tag`. Run on
+//! one replicated state machine (a Raft or Multi-Paxos group holding every image),
+//! it passes the random nemesis; a leader that answers reads without confirming it
+//! still leads is caught, by a stale fetch and by a stale list.
+
+mod common;
+use common::bundled;
+use faultline_sim::scenario::WorkloadKind;
+use faultline_sim::{Check, Op};
+
+#[test]
+fn the_image_store_on_one_raft_group_passes_500_seeds_of_the_nemesis() {
+    let s = bundled("images/one-group");
+    let w = s.workload.as_ref().expect("a workload");
+    assert_eq!(w.kind(), WorkloadKind::Images);
+    assert!(s.linearizable, "an images workload is judged for linearizability by default");
+    common::passes_every_seed(&s, 1..501);
+    // Every kind of operation is issued, and answered.
+    let r = faultline_protocols::run(&s, 3, faultline_sim::Trace::off());
+    let h = &r.history;
+    for kind in faultline_sim::OpKind::IMAGES {
+        let answered = h.ops.iter().filter(|o| o.op.kind() == *kind && o.complete.is_some()).count();
+        assert!(answered >= 5, "{kind}: {answered} answered");
+    }
+    let tagged_lists = h
+        .ops
+        .iter()
+        .filter(|o| matches!(o.op, Op::List { .. }))
+        .filter_map(|o| o.complete.as_ref())
+        .filter(|(_, c)| matches!(c, faultline_sim::history::Completion::Ok { value: Some(v), .. } if !v.is_empty()))
+        .count();
+    assert!(tagged_lists >= 3, "lists that found images: {tagged_lists}");
+}
+
+#[test]
+fn multi_paxos_serves_the_image_workload_too() {
+    let mut s = bundled("images/one-group");
+    s.protocol = "paxos".into();
+    common::passes_every_seed(&s, 1..101);
+}
+
+#[test]
+fn reads_answered_without_confirming_leadership_are_caught_by_a_fetch_and_by_a_list() {
+    let mut s = bundled("images/one-group");
+    s.variant = "stale-reads".into();
+    let out = faultline::cli::sweep::run_seeds(&s, 1..401, 2, &indicatif::ProgressBar::hidden());
+    let by = |check: &Check| out.iter().filter(|o| o.checks.first() == Some(check)).count();
+    let stale_fetch = by(&Check::Linearizability);
+    let stale_list = by(&Check::Invariant("list-by-tag".into()));
+    assert!(stale_fetch >= 10, "stale fetches caught on {stale_fetch} of 400 seeds");
+    assert!(stale_list >= 3, "stale lists caught on {stale_list} of 400 seeds");
+}
+
+#[test]
+fn scripted_image_operations_are_written_as_the_parser_reads_them() {
+    let text = r#"
+name = "scripted images"
+protocol = "raft"
+nodes = 3
+duration = "2s"
+
+[workload]
+kind = "images"
+clients = 2
+
+[[workload.operations]]
+client = "c1"
+at = "10ms"
+op = "upload"
+name = "cat.png"
+size = 4096
+tags = ["cat", "red"]
+
+[[workload.operations]]
+client = "c2"
+at = "20ms"
+op = "tag"
+name = "cat.png"
+tag = "blue"
+
+[[workload.operations]]
+client = "c1"
+at = "30ms"
+op = "list"
+tag = "blue"
+
+[[workload.operations]]
+client = "c2"
+at = "40ms"
+op = "delete"
+name = "cat.png"
+
+[[workload.operations]]
+client = "c1"
+at = "50ms"
+op = "fetch"
+name = "cat.png"
+"#;
+    let catalog = faultline_protocols::catalog();
+    let s = faultline_sim::scenario::parse("scripted.toml", text, &catalog).expect("parses");
+    let script = &s.workload.as_ref().expect("a workload").script;
+    assert_eq!(script.len(), 5);
+    let Op::Upload { content, .. } = &script[0].op else { panic!("{:?}", script[0].op) };
+    assert_eq!(content, "1.1", "an upload's content defaults to its client and number");
+    let mut written = String::from(&text[..text.find("[[workload").expect("operations")]);
+    for o in script {
+        let table = faultline_sim::shrink::op_table(o);
+        written.push_str(&format!("[[workload.operations]]\n{}\n", toml::to_string(&table).expect("toml")));
+    }
+    let again = faultline_sim::scenario::parse("again.toml", &written, &catalog).expect("reads back");
+    assert_eq!(&again.workload.as_ref().expect("a workload").script, script);
+    // And the run does what the script says: the fetch after the delete finds nothing.
+    let r = faultline_protocols::run(&s, 1, faultline_sim::Trace::off());
+    assert!(r.failures().is_empty(), "{:?}", r.failures());
+    let done: Vec<String> = r.history.ops.iter().map(|o| format!("{:?}", o.complete.as_ref().map(|c| &c.1))).collect();
+    assert!(done[2].contains("cat.png"), "the list of blue names cat.png: {done:?}");
+    assert!(done[4].contains("value: Some(\"\")"), "the fetch after the delete finds nothing: {done:?}");
+}
