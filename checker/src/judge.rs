@@ -14,9 +14,13 @@ use crate::time::Time;
 #[derive(Clone, Debug)]
 pub struct Judge {
     nodes: usize,
+    /// Per node, the replication group it serves in (all 0 but for a service that
+    /// runs several groups, each with its own log).
+    groups: Vec<usize>,
     consensus: Option<Box<Consensus>>,
     commit: Option<Box<Commitment>>,
-    log: Option<Box<ReplicatedLog>>,
+    /// Per group, its replicated log's checks.
+    log: Vec<Option<Box<ReplicatedLog>>>,
     store: Option<Box<ShardedStore>>,
     stream: Option<Box<StreamOutput>>,
 }
@@ -24,7 +28,19 @@ pub struct Judge {
 impl Judge {
     /// A judge for a cluster of `nodes` nodes (a majority is more than half of them).
     pub fn new(nodes: usize) -> Judge {
-        Judge { nodes, consensus: None, commit: None, log: None, store: None, stream: None }
+        Judge::grouped(nodes, vec![0; nodes])
+    }
+
+    /// A judge for a cluster whose node `i` serves in replication group
+    /// `groups[i]`: each group's replicated log is judged apart (one leader per
+    /// term per group, and so on). Nodes past `groups` are in group 0.
+    pub fn grouped(nodes: usize, groups: Vec<usize>) -> Judge {
+        let count = groups.iter().max().map_or(1, |g| g + 1);
+        Judge { nodes, groups, consensus: None, commit: None, log: vec![None; count], store: None, stream: None }
+    }
+
+    fn group_of(&self, node: NodeId) -> usize {
+        self.groups.get(node.0).copied().unwrap_or(0)
     }
 
     /// Takes what `node`, in its incarnation `boot` (0 at first, one more per
@@ -46,8 +62,8 @@ impl Judge {
             | Observation::Holds { .. }
             | Observation::Committed { .. }
             | Observation::Applied { .. } => {
-                let n = self.nodes;
-                self.log.get_or_insert_with(|| Box::new(ReplicatedLog::new(n))).observe(node, obs)
+                let (n, g) = (self.nodes, self.group_of(node));
+                self.log[g].get_or_insert_with(|| Box::new(ReplicatedLog::new(n))).observe(node, obs)
             }
             Observation::Stores { .. } | Observation::Owners { .. } => {
                 self.store.get_or_insert_with(Box::default).observe(node, obs)
@@ -58,21 +74,38 @@ impl Judge {
 
     /// `node` crashed: it leads nothing until it starts again and says so.
     pub fn down(&mut self, node: NodeId) {
-        if let Some(log) = &mut self.log {
+        let g = self.group_of(node);
+        if let Some(log) = &mut self.log[g] {
             log.down(node);
         }
     }
 
     /// Whether nodes report leadership at all ([`Observation::Term`]).
     pub fn sees_leaders(&self) -> bool {
-        self.log.is_some()
+        self.log.iter().any(Option::is_some)
     }
 
     /// Whether a leader with a majority is in place among the nodes `group` marks
     /// (the nodes that are up and can reach a majority): one of them leads, in a
-    /// term no node of the group has gone past.
+    /// term no node of the group has gone past. With several replication groups,
+    /// in every group that has a majority of its own servers marked (and in one at least).
     pub fn leader_among(&self, group: &[bool]) -> bool {
-        self.log.as_ref().is_some_and(|log| log.leader_among(group))
+        if let [log] = self.log.as_slice() {
+            return log.as_ref().is_some_and(|log| log.leader_among(group));
+        }
+        let mut any = false;
+        for (g, log) in self.log.iter().enumerate() {
+            let members = self.groups.iter().filter(|&&x| x == g).count();
+            let marked: Vec<bool> = (0..group.len()).map(|i| group[i] && self.group_of(NodeId(i)) == g).collect();
+            if marked.iter().filter(|&&m| m).count() * 2 <= members {
+                continue;
+            }
+            if !log.as_ref().is_some_and(|log| log.leader_among(&marked)) {
+                return false;
+            }
+            any = true;
+        }
+        any
     }
 
     /// What the families measured over the run, as `(name, value)`, for the run's

@@ -100,6 +100,9 @@ pub enum Command {
     },
     /// A snapshot: everything up to the index at once.
     Snapshot,
+    /// A command of the service's own, not a client's (a shard's record of a
+    /// transaction, say).
+    Internal,
 }
 
 impl std::fmt::Display for Command {
@@ -108,6 +111,7 @@ impl std::fmt::Display for Command {
             Command::Noop => f.write_str("a no-op"),
             Command::Op { client, seq } => write!(f, "operation #{seq} of c{}", client + 1),
             Command::Snapshot => f.write_str("a snapshot"),
+            Command::Internal => f.write_str("a command of the service's own"),
         }
     }
 }

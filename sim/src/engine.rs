@@ -441,7 +441,7 @@ impl<P: Protocol> Sim<P> {
             effects: Vec::new(),
             next_msg: 0,
             violation: None,
-            judge: Judge::new(n),
+            judge: crate::protocol::judge_for::<P>(n),
             observed: Vec::new(),
             peer_sent: 0,
             groups: None,

@@ -283,6 +283,49 @@ impl<'a, P: Protocol> Ctx<'a, P> {
     pub fn note(&mut self, text: impl Into<String>) {
         self.effects.push(Effect::Note(text.into()));
     }
+    /// Runs `f` with a context for a protocol `Q` that this node embeds (a Raft
+    /// group inside a shard of a larger store, say), then passes `Q`'s effects on
+    /// as this node's own: messages, timers and stored values converted by `From`
+    /// (wrap them in a variant of this protocol's types), replies, notes and
+    /// observations as they are. Same node, clocks, random stream and timer ids.
+    pub fn nest<Q: Protocol, R>(&mut self, f: impl FnOnce(&mut Ctx<'_, Q>) -> R) -> R
+    where
+        P::Msg: From<Q::Msg>,
+        P::Timer: From<Q::Timer>,
+        P::Stored: From<Q::Stored>,
+    {
+        let mut effects: Vec<Effect<Q>> = Vec::new();
+        let out = {
+            let rng = match &mut self.rng {
+                RngSlot::Ready(rng) => RngSlot::Ready(rng),
+                RngSlot::Later { seed, stream, slot } => RngSlot::Later { seed: *seed, stream: *stream, slot },
+            };
+            let mut inner = Ctx {
+                id: self.id,
+                nodes: self.nodes,
+                local_now: self.local_now,
+                mono_now: self.mono_now,
+                rng,
+                effects: &mut effects,
+                next_timer: &mut *self.next_timer,
+                members: self.members,
+                view: self.view,
+            };
+            f(&mut inner)
+        };
+        self.effects.extend(effects.into_iter().map(|e| match e {
+            Effect::Send { to, msg } => Effect::Send { to, msg: msg.into() },
+            Effect::SetTimer { id, after, timer } => Effect::SetTimer { id, after, timer: timer.into() },
+            Effect::CancelTimer { id } => Effect::CancelTimer { id },
+            Effect::Reply(r) => Effect::Reply(r),
+            Effect::Write { key, value } => Effect::Write { key, value: value.map(Into::into) },
+            Effect::Sync => Effect::Sync,
+            Effect::Note(n) => Effect::Note(n),
+            Effect::Observe(o) => Effect::Observe(o),
+        }));
+        out
+    }
+
     /// Tells the tester what this node just did ("I promised ballot 4.2", "I decided
     /// t3.1: commit"). The run's [`Judge`](crate::judge::Judge) holds every
     /// observation to the invariants of its protocol family, and the trace records it.
@@ -391,6 +434,14 @@ pub trait Protocol: Sized + Clone + Eq + Hash + Debug {
     /// `nodes` line.
     const MIN_NODES: usize = 1;
 
+    /// The replication group node `node` serves in, in a cluster of `nodes`: 0 for
+    /// every node of a protocol that replicates over the whole cluster (the
+    /// default); a service that runs several Raft groups numbers them. The judge
+    /// holds each group's replicated log to its invariants apart.
+    fn replica_group(_node: NodeId, _nodes: usize) -> usize {
+        0
+    }
+
     /// The client operations this protocol serves. A scenario whose workload mix
     /// weighs any other is refused when parsed, with the line to fix. A key-value
     /// store serves [`OpKind::KV`] (the default), a bank [`OpKind::BANK`]; a protocol
@@ -498,4 +549,10 @@ impl<'a, P: Protocol> Cluster<'a, P> {
     pub fn synced(&self, node: NodeId, key: &str) -> Option<&'a P::Stored> {
         self.disks.disk(node.0).and_then(|d| d.synced(key))
     }
+}
+
+/// The judge for a cluster of `nodes` nodes of protocol `P`, each node's replicated
+/// log observations judged with its group's ([`Protocol::replica_group`]).
+pub fn judge_for<P: Protocol>(nodes: usize) -> crate::judge::Judge {
+    crate::judge::Judge::grouped(nodes, (0..nodes).map(|i| P::replica_group(NodeId(i), nodes)).collect())
 }

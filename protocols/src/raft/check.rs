@@ -6,7 +6,7 @@
 
 use faultline_sim::Violation;
 
-use super::{Raft, Role};
+use super::{Machine, Raft, Role};
 
 pub const PROBES: &[(&str, &str)] = &[
     ("leader", "1 if a node leads in the highest term the majority group knows, else 0"),
@@ -61,7 +61,7 @@ pub fn measure(views: &[View], name: &str) -> i64 {
     }
 }
 
-pub fn probe(nodes: &[Option<&Raft>], name: &str) -> i64 {
+pub fn probe<M: Machine>(nodes: &[Option<&Raft<M>>], name: &str) -> i64 {
     let views: Vec<View> = nodes
         .iter()
         .flatten()
@@ -69,7 +69,7 @@ pub fn probe(nodes: &[Option<&Raft>], name: &str) -> i64 {
             term: r.term,
             leads: r.role == Role::Leader,
             commit: r.commit,
-            commands: r.store.executed,
+            commands: r.store.executed(),
             applied: (r.applied, r.applied_chain),
             log: r.log.len() as u64,
             installs: r.installs,
@@ -78,7 +78,7 @@ pub fn probe(nodes: &[Option<&Raft>], name: &str) -> i64 {
     measure(&views, name)
 }
 
-pub fn local(r: &Raft) -> Result<(), Violation> {
+pub fn local<M: Machine>(r: &Raft<M>) -> Result<(), Violation> {
     if r.applied > r.commit {
         return Err(Violation {
             invariant: "applied-after-commit".into(),

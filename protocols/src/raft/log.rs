@@ -10,26 +10,34 @@ use std::sync::Arc;
 use faultline_sim::Request;
 use serde::{Deserialize, Serialize};
 
-/// What an entry asks the state machine to do.
+/// A command no state machine has: the key-value store's own commands ([`Cmd::Own`]
+/// never holds one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Never {}
+
+/// What an entry asks the state machine to do: `C` is the machine's own kind of
+/// command (a shard's transaction records, say), beside clients' requests.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Cmd {
+pub enum Cmd<C = Never> {
     /// A new leader's first entry: lets it commit (and serve reads) in its own term.
     Noop,
     /// Shared: an entry is copied into every Append and onto every disk.
     Client(Arc<Request>),
+    /// One of the state machine's own commands.
+    Own(Arc<C>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Entry {
+pub struct Entry<C = Never> {
     pub term: u64,
-    pub cmd: Cmd,
+    pub cmd: Cmd<C>,
     /// Fingerprint of the log up to here (recomputed by each holder).
     #[serde(default, skip_serializing_if = "faultline_sim::wire::tracing")]
     pub chain: u64,
 }
 
-impl Entry {
-    pub fn new(term: u64, cmd: Cmd) -> Entry {
+impl<C: std::fmt::Debug> Entry<C> {
+    pub fn new(term: u64, cmd: Cmd<C>) -> Entry<C> {
         Entry { term, cmd, chain: 0 }
     }
 
@@ -40,6 +48,7 @@ impl Entry {
             Cmd::Client(r) => {
                 format!("{} {} by c{} #{} (term {})", r.op.name(), r.op.key(), r.client + 1, r.seq, self.term)
             }
+            Cmd::Own(c) => format!("{c:?} (term {})", self.term),
         }
     }
 }
@@ -83,7 +92,7 @@ impl Hasher for ChainHasher {
 }
 
 /// The chain after `prev` with an entry of `term` and `cmd`.
-pub fn chain(prev: u64, term: u64, cmd: &Cmd) -> u64 {
+pub fn chain<C: Hash>(prev: u64, term: u64, cmd: &Cmd<C>) -> u64 {
     let mut h = ChainHasher(0x6661_756c_746c_696e);
     h.word(prev);
     h.word(term);
@@ -91,15 +100,21 @@ pub fn chain(prev: u64, term: u64, cmd: &Cmd) -> u64 {
     h.finish()
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Log {
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Log<C = Never> {
     pub snap_index: u64,
     pub snap_term: u64,
     pub snap_chain: u64,
-    entries: Vec<Entry>,
+    entries: Vec<Entry<C>>,
 }
 
-impl Log {
+impl<C> Default for Log<C> {
+    fn default() -> Self {
+        Log { snap_index: 0, snap_term: 0, snap_chain: 0, entries: Vec::new() }
+    }
+}
+
+impl<C: Clone + Hash> Log<C> {
     pub fn last_index(&self) -> u64 {
         self.snap_index + self.entries.len() as u64
     }
@@ -113,7 +128,7 @@ impl Log {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
-    pub fn get(&self, index: u64) -> Option<&Entry> {
+    pub fn get(&self, index: u64) -> Option<&Entry<C>> {
         index.checked_sub(self.snap_index + 1).and_then(|i| self.entries.get(i as usize))
     }
     /// The term at `index`: known for the snapshot's last entry and held entries.
@@ -124,7 +139,7 @@ impl Log {
         if index == self.snap_index { Some(self.snap_chain) } else { self.get(index).map(|e| e.chain) }
     }
     /// Appends at `last_index() + 1`, computing the chain; returns the new index.
-    pub fn push(&mut self, mut entry: Entry) -> u64 {
+    pub fn push(&mut self, mut entry: Entry<C>) -> u64 {
         entry.chain = chain(self.chain_at(self.last_index()).unwrap_or(0), entry.term, &entry.cmd);
         self.entries.push(entry);
         self.last_index()
@@ -134,7 +149,7 @@ impl Log {
         self.entries.truncate(index.saturating_sub(self.snap_index + 1) as usize);
     }
     /// Up to `max` entries from `from` (> snap_index) on.
-    pub fn slice(&self, from: u64, max: usize) -> Vec<Entry> {
+    pub fn slice(&self, from: u64, max: usize) -> Vec<Entry<C>> {
         let start = from.saturating_sub(self.snap_index + 1) as usize;
         self.entries.iter().skip(start).take(max).cloned().collect()
     }

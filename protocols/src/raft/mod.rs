@@ -50,7 +50,57 @@ use faultline_sim::{ClientId, Ctx, NodeId, Observation, Outcome, Protocol, Reply
 use serde::{Deserialize, Serialize};
 
 use crate::kv::Store;
-pub use log::{Cmd, Entry, Log};
+pub use log::{Cmd, Entry, Log, Never};
+
+/// The state machine a Raft log drives: the key-value [`Store`], or a service's own
+/// (an image store's shard), which may have commands of its own beside clients'.
+pub trait Machine:
+    Clone + Default + std::fmt::Debug + PartialEq + Eq + std::hash::Hash + Serialize + serde::de::DeserializeOwned
+{
+    /// Its own commands, which the log carries beside clients' requests.
+    type Cmd: Clone + std::fmt::Debug + PartialEq + Eq + std::hash::Hash + Serialize + serde::de::DeserializeOwned;
+    /// Applies a client's request once per `(client, seq)` (with `dedup`): the
+    /// answer, or `None` when there is none to give now (the client has moved on,
+    /// or the answer comes later).
+    fn apply(&mut self, req: &Request, dedup: bool) -> Option<Outcome>;
+    /// Applies one of its own commands.
+    fn apply_own(&mut self, cmd: &Self::Cmd);
+    /// Answers a read (a get, a fetch, a list), changing nothing.
+    fn query(&self, op: &faultline_sim::Op) -> Outcome;
+    /// The answer already given to `(client, seq)`, if it was the client's last.
+    fn answered(&self, client: ClientId, seq: u64) -> Option<&Outcome>;
+    /// A retry of an operation older than the client's latest: nobody waits for it.
+    fn is_stale(&self, client: ClientId, seq: u64) -> bool;
+    /// Client commands executed (a deduplicated retry is not executed again).
+    fn executed(&self) -> u64;
+    /// What a trace shows of it inside a snapshot: "3 keys, 2 sessions".
+    fn summary(&self) -> String;
+}
+
+impl Machine for Store {
+    type Cmd = Never;
+    fn apply(&mut self, req: &Request, dedup: bool) -> Option<Outcome> {
+        Store::apply(self, req.client, req.seq, &req.op, dedup)
+    }
+    fn apply_own(&mut self, cmd: &Never) {
+        match *cmd {}
+    }
+    fn query(&self, op: &faultline_sim::Op) -> Outcome {
+        Store::query(self, op)
+    }
+    fn answered(&self, client: ClientId, seq: u64) -> Option<&Outcome> {
+        Store::answered(self, client, seq)
+    }
+    fn is_stale(&self, client: ClientId, seq: u64) -> bool {
+        Store::is_stale(self, client, seq)
+    }
+    fn executed(&self) -> u64 {
+        self.executed
+    }
+    fn summary(&self) -> String {
+        format!("{} keys, {} sessions", self.data.len(), self.sessions.len())
+    }
+}
 
 pub const HEARTBEAT_MS: u64 = 50;
 pub const ELECTION_MIN_MS: u64 = 150;
@@ -111,8 +161,11 @@ pub struct Conflict {
     pub index: u64,
 }
 
+/// Raft's messages; `C` and `S` are the state machine's own commands and the
+/// machine itself (which a snapshot carries).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Msg {
+#[serde(bound(serialize = "C: Serialize, S: Machine", deserialize = "C: serde::de::DeserializeOwned, S: Machine"))]
+pub enum Msg<C = Never, S = Store> {
     /// With `pre`, a PreVote: "would you vote for me in `term`?", changing nothing.
     RequestVote {
         term: u64,
@@ -130,7 +183,7 @@ pub enum Msg {
         term: u64,
         prev_index: u64,
         prev_term: u64,
-        entries: Vec<Entry>,
+        entries: Vec<Entry<C>>,
         commit: u64,
         /// The leader's heartbeat round, echoed back: confirms leadership for reads.
         round: u64,
@@ -151,7 +204,7 @@ pub enum Msg {
         chain: u64,
         /// Traced as a size, not the whole map; whole on the wire.
         #[serde(serialize_with = "store_summary")]
-        store: Box<Store>,
+        store: Box<S>,
         round: u64,
     },
     Installed {
@@ -161,7 +214,24 @@ pub enum Msg {
     },
 }
 
-faultline_sim::message_kinds!(Msg { RequestVote, Vote, Append, Appended, InstallSnapshot, Installed });
+impl<C, S> faultline_sim::Message for Msg<C, S>
+where
+    C: Clone + std::fmt::Debug + Eq + std::hash::Hash + Serialize,
+    S: Machine,
+{
+    const KINDS: &'static [&'static str] =
+        &["RequestVote", "Vote", "Append", "Appended", "InstallSnapshot", "Installed"];
+    fn kind(&self) -> &'static str {
+        match self {
+            Msg::RequestVote { .. } => "RequestVote",
+            Msg::Vote { .. } => "Vote",
+            Msg::Append { .. } => "Append",
+            Msg::Appended { .. } => "Appended",
+            Msg::InstallSnapshot { .. } => "InstallSnapshot",
+            Msg::Installed { .. } => "Installed",
+        }
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Timer {
@@ -177,11 +247,15 @@ pub enum Timer {
 
 /// What a node keeps on disk.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Stored {
+#[serde(bound(
+    serialize = "C: Serialize, S: Serialize",
+    deserialize = "C: serde::de::DeserializeOwned, S: serde::de::DeserializeOwned"
+))]
+pub enum Stored<C = Never, S = Store> {
     Term(u64),
     Vote(Option<NodeId>),
-    Entry(Entry),
-    Snapshot { index: u64, term: u64, chain: u64, store: Box<Store> },
+    Entry(Entry<C>),
+    Snapshot { index: u64, term: u64, chain: u64, store: Box<S> },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -204,16 +278,19 @@ struct Read {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Raft {
+pub struct Raft<M: Machine = Store> {
     variant: Variant,
     me: NodeId,
     n: usize,
+    /// The servers of this Raft group, in node order (every node, unless a service
+    /// runs several groups).
+    group: Vec<NodeId>,
     // Persistent.
     pub term: u64,
     pub voted_for: Option<NodeId>,
-    pub log: Log,
+    pub log: Log<M::Cmd>,
     /// The state machine as of the snapshot (what `InstallSnapshot` sends).
-    snap_store: Store,
+    snap_store: M,
     // Volatile.
     pub role: Role,
     leader: Option<NodeId>,
@@ -221,7 +298,7 @@ pub struct Raft {
     pub applied: u64,
     /// The chain of the last applied entry: what this node's state machine has seen.
     pub applied_chain: u64,
-    pub store: Store,
+    pub store: M,
     /// Snapshots installed from a leader since this node started.
     pub installs: u64,
     /// Per server, its answer to this term's vote request (or this round's PreVote):
@@ -253,21 +330,23 @@ pub struct Raft {
     election_armed: bool,
 }
 
-fn store_summary<S: serde::Serializer>(store: &Store, s: S) -> Result<S::Ok, S::Error> {
+#[allow(clippy::borrowed_box)] // serde hands the field as it is
+fn store_summary<M: Machine, S: serde::Serializer>(store: &Box<M>, s: S) -> Result<S::Ok, S::Error> {
     if faultline_sim::wire::carrying() {
         return store.serialize(s);
     }
-    s.serialize_str(&format!("{} keys, {} sessions", store.data.len(), store.sessions.len()))
+    s.serialize_str(&store.summary())
 }
 
 /// "l" and the index in 11 base-64 digits (from an alphabet in ASCII order): fixed
 /// width, so the disk's key order is log order; short, because one is made and
 /// compared for every entry every node writes.
 /// What an entry asks for, as observations name it.
-fn command(cmd: &Cmd) -> Command {
+fn command<C>(cmd: &Cmd<C>) -> Command {
     match cmd {
         Cmd::Noop => Command::Noop,
         Cmd::Client(r) => Command::Op { client: r.client, seq: r.seq },
+        Cmd::Own(_) => Command::Internal,
     }
 }
 
@@ -287,11 +366,11 @@ fn log_index(key: &str) -> Option<u64> {
     digits.bytes().try_fold(0u64, |acc, b| KEY_DIGITS.iter().position(|&d| d == b).map(|v| acc << 6 | v as u64))
 }
 
-impl Raft {
-    /// Every other node (by value, so the loop may borrow `self` mutably).
-    fn peers(&self) -> impl Iterator<Item = NodeId> + use<> {
+impl<M: Machine> Raft<M> {
+    /// Every other server of the group (by value, so the loop may borrow `self` mutably).
+    fn peers(&self) -> impl Iterator<Item = NodeId> + use<M> {
         let me = self.me;
-        (0..self.n).map(NodeId).filter(move |&p| p != me)
+        self.group.clone().into_iter().filter(move |&p| p != me)
     }
 
     /// What the tester sees of this node's leadership: its term, and whether it leads.
@@ -319,7 +398,7 @@ impl Raft {
     }
 
     fn majority(&self) -> usize {
-        self.n / 2 + 1
+        self.group.len() / 2 + 1
     }
 
     fn dedup(&self) -> bool {
@@ -458,7 +537,7 @@ impl Raft {
     }
 
     /// The leader appends to its own log and syncs it.
-    fn append_local(&mut self, ctx: &mut Ctx<'_, Self>, entry: Entry) {
+    fn append_local(&mut self, ctx: &mut Ctx<'_, Self>, entry: Entry<M::Cmd>) {
         let index = self.log.push(entry);
         ctx.write(log_key(index), Stored::Entry(self.log.get(index).expect("just pushed").clone()));
         ctx.sync();
@@ -532,13 +611,17 @@ impl Raft {
             self.applied_chain = chain;
             let (index, command) = (self.applied, command(&cmd));
             ctx.observe(Observation::Applied { index, term, digest: chain, command });
-            if let Cmd::Client(req) = cmd {
-                let outcome = self.store.apply(req.client, req.seq, &req.op, self.dedup());
-                if self.waiting.remove(&(req.client, req.seq)).is_some()
-                    && let Some(outcome) = outcome
-                {
-                    ctx.reply(Reply { client: req.client, seq: req.seq, outcome });
+            match cmd {
+                Cmd::Client(req) => {
+                    let outcome = self.store.apply(&req, self.dedup());
+                    if self.waiting.remove(&(req.client, req.seq)).is_some()
+                        && let Some(outcome) = outcome
+                    {
+                        ctx.reply(Reply { client: req.client, seq: req.seq, outcome });
+                    }
                 }
+                Cmd::Own(c) => self.store.apply_own(&c),
+                Cmd::Noop => {}
             }
         }
         if self.applied >= self.log.snap_index + SNAPSHOT_EVERY {
@@ -617,7 +700,7 @@ impl Raft {
         &mut self,
         ctx: &mut Ctx<'_, Self>,
         from: NodeId,
-        (term, prev_index, prev_term, entries, leader_commit, round): (u64, u64, u64, Vec<Entry>, u64, u64),
+        (term, prev_index, prev_term, entries, leader_commit, round): (u64, u64, u64, Vec<Entry<M::Cmd>>, u64, u64),
     ) {
         if term < self.term {
             let reply = Msg::Appended { term: self.term, ok: false, index: 0, conflict: None, round };
@@ -721,7 +804,7 @@ impl Raft {
         self.send_append(ctx, from);
     }
 
-    fn on_install(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, snap: (u64, u64, u64, u64, Box<Store>, u64)) {
+    fn on_install(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, snap: (u64, u64, u64, u64, Box<M>, u64)) {
         let (term, index, last_term, chain, store, round) = snap;
         if term < self.term {
             return ctx.send(from, Msg::Installed { term: self.term, index: 0, round });
@@ -805,28 +888,32 @@ impl Raft {
     }
 }
 
-impl Protocol for Raft {
-    type Msg = Msg;
-    type Timer = Timer;
-    type Stored = Stored;
-    type Config = Variant;
-
-    fn start(ctx: &mut Ctx<'_, Self>, variant: &Variant, durable: &Durable<Stored>) -> Self {
+impl<M: Machine> Raft<M> {
+    /// A server of the Raft group `group` (a service that runs several groups on
+    /// one cluster starts each node's this way; the protocol's own `start` makes
+    /// every node one group's), recovering what `durable` holds.
+    pub fn start_in(
+        ctx: &mut Ctx<'_, Self>,
+        variant: Variant,
+        group: Vec<NodeId>,
+        durable: &Durable<Stored<M::Cmd, M>>,
+    ) -> Self {
         let n = ctx.cluster_size();
         let mut r = Raft {
-            variant: *variant,
+            variant,
             me: ctx.id(),
             n,
+            group,
             term: 0,
             voted_for: None,
             log: Log::default(),
-            snap_store: Store::default(),
+            snap_store: M::default(),
             role: Role::Follower,
             leader: None,
             commit: 0,
             applied: 0,
             applied_chain: 0,
-            store: Store::default(),
+            store: M::default(),
             installs: 0,
             votes: vec![None; n],
             prevoting: false,
@@ -884,7 +971,46 @@ impl Protocol for Raft {
         r
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
+    /// Whether this server leads its group.
+    pub fn is_leader(&self) -> bool {
+        self.role == Role::Leader
+    }
+
+    /// The leader this server last heard from (itself, if it leads).
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+
+    /// The servers of its group.
+    pub fn group(&self) -> &[NodeId] {
+        &self.group
+    }
+
+    /// As leader, appends one of the state machine's own commands to the log and
+    /// sends it on; it applies once committed. False (and nothing appended) on a
+    /// server that does not lead.
+    pub fn propose(&mut self, ctx: &mut Ctx<'_, Self>, cmd: M::Cmd) -> bool {
+        if self.role != Role::Leader {
+            return false;
+        }
+        self.append_local(ctx, Entry::new(self.term, Cmd::Own(Arc::new(cmd))));
+        self.broadcast(ctx);
+        true
+    }
+}
+
+impl<M: Machine> Protocol for Raft<M> {
+    type Msg = Msg<M::Cmd, M>;
+    type Timer = Timer;
+    type Stored = Stored<M::Cmd, M>;
+    type Config = Variant;
+
+    fn start(ctx: &mut Ctx<'_, Self>, variant: &Variant, durable: &Durable<Self::Stored>) -> Self {
+        let group = (0..ctx.cluster_size()).map(NodeId).collect();
+        Self::start_in(ctx, *variant, group, durable)
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Self::Msg) {
         match msg {
             Msg::RequestVote { term, last_index, last_term, pre: true } => {
                 // Yes only if the candidate's term would be new to us, its log is up to

@@ -587,7 +587,7 @@ impl<P: Protocol> Explorer<P> {
                     .map(|ops| Client { ops, seq: 0, pending: None, redirects: 0 })
                     .collect(),
             ),
-            judge: Rc::new(Judge::new(self.n)),
+            judge: Rc::new(crate::protocol::judge_for::<P>(self.n)),
             tally: Tally::default(),
         };
         for i in 0..self.n {
