@@ -58,9 +58,16 @@ fn rows(book: &str) -> Vec<Row> {
         .collect()
 }
 
-/// Seeds on which `check` (as `Check`'s Display words it) failed.
+/// Seeds on which `check` (as `Check`'s Display words it) failed. "assertion on
+/// `PROBE`" names any `[[check.assert]]` on that probe (the zoo file's and the
+/// general scenario's sit on different lines, at different times).
 fn caught_by(outcomes: &[SeedOutcome], check: &str) -> usize {
-    outcomes.iter().filter(|o| o.checks.iter().any(|c| c.to_string() == check)).count()
+    let probe = check.strip_prefix("assertion on ");
+    let names = |c: &faultline_sim::Check| match (c, probe) {
+        (faultline_sim::Check::Assertion(label), Some(p)) => label.contains(&format!(": {p} ")),
+        _ => c.to_string() == check,
+    };
+    outcomes.iter().filter(|o| o.checks.iter().any(names)).count()
 }
 
 fn sweep(s: &faultline_sim::Scenario, seeds: std::ops::Range<u64>) -> Vec<SeedOutcome> {

@@ -179,16 +179,15 @@ impl Op {
             Op::Cas { key, from, to } => key.len() + from.len() + to.len(),
             Op::Transfer { from, to, .. } => from.len() + to.len(),
             Op::Read { keys } => keys.iter().map(|k| k.len() + std::mem::size_of::<String>()).sum(),
-            // The bytes travel with the upload.
-            Op::Upload { name, size, content, tags } => {
-                let tags: usize = tags.iter().map(|t| t.len() + std::mem::size_of::<String>()).sum();
-                name.len() + content.len() + tags + usize::try_from(*size).unwrap_or(usize::MAX / 2)
+            // The bytes are a function of `content`: the simulation never holds them.
+            Op::Upload { name, content, tags, .. } => {
+                name.len() + content.len() + tags.iter().map(|t| t.len() + std::mem::size_of::<String>()).sum::<usize>()
             }
             Op::Fetch { name } | Op::Delete { name } => name.len(),
             Op::Tag { name, tag } => name.len() + tag.len(),
             Op::List { tag } => tag.len(),
         };
-        std::mem::size_of::<Op>().saturating_add(text)
+        std::mem::size_of::<Op>() + text
     }
 
     /// The key it is about (a transfer's paying account, a read's first).

@@ -3,6 +3,7 @@
 
 pub mod chash;
 pub mod commit;
+pub mod images;
 pub mod kv;
 #[cfg(madsim)]
 pub mod madsim_host;
@@ -226,6 +227,12 @@ fn bundled() -> Vec<Entry> {
             "exactly-once stream job: checkpoints, and a sink that pre-commits at the barrier and commits on completion",
             stream::VARIANTS,
             |s| variant(s, stream::Variant::from_name),
+        ),
+        Entry::of::<images::Images>(
+            "images",
+            "sharded image store: each shard a Raft group, uploads atomic across shards by two-phase commit",
+            images::VARIANTS,
+            |s| variant(s, images::Variant::from_name),
         ),
         Entry::of::<pingpong::PingPong>(
             "pingpong",

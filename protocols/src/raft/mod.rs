@@ -268,13 +268,19 @@ pub enum Role {
 /// A read waiting for its ReadIndex round and for the state machine to catch up.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Read {
-    client: ClientId,
-    seq: u64,
-    /// A get, a fetch or a list.
-    op: Arc<Request>,
+    who: Reader,
     round: u64,
     /// The commit index to wait for; unknown until the leader has committed in its term.
     index: Option<u64>,
+}
+
+/// Who waits for a read.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Reader {
+    /// A client's get, fetch or list.
+    Client(Arc<Request>),
+    /// The service built on the log ([`Raft::read_index`]), by its token.
+    Service(u64),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -301,6 +307,8 @@ pub struct Raft<M: Machine = Store> {
     pub store: M,
     /// Snapshots installed from a leader since this node started.
     pub installs: u64,
+    /// Reads for the service confirmed since it last took them ([`Raft::read_index`]).
+    served: Vec<u64>,
     /// Per server, its answer to this term's vote request (or this round's PreVote):
     /// `None` until it answers. A refusal of a real vote is final for the term (the
     /// voter chose another, or its log is ahead), so it is not asked again; a PreVote
@@ -438,7 +446,9 @@ impl<M: Machine> Raft<M> {
             // Reads took no effect: the client may ask elsewhere.
             self.need_round = false;
             for r in std::mem::take(&mut self.reads) {
-                ctx.reply(Reply { client: r.client, seq: r.seq, outcome: Outcome::Redirect(None) });
+                if let Reader::Client(req) = r.who {
+                    ctx.reply(Reply { client: req.client, seq: req.seq, outcome: Outcome::Redirect(None) });
+                }
             }
         }
         if self.role != Role::Follower {
@@ -680,8 +690,12 @@ impl<M: Machine> Raft<M> {
         while i < self.reads.len() {
             let r = &self.reads[i];
             if r.index.is_some_and(|x| self.applied >= x) && r.round <= self.round && self.confirmed(r.round) {
-                let r = self.reads.swap_remove(i);
-                ctx.reply(Reply { client: r.client, seq: r.seq, outcome: self.store.query(&r.op.op) });
+                match self.reads.swap_remove(i).who {
+                    Reader::Client(req) => {
+                        ctx.reply(Reply { client: req.client, seq: req.seq, outcome: self.store.query(&req.op) })
+                    }
+                    Reader::Service(token) => self.served.push(token),
+                }
             } else {
                 i += 1;
             }
@@ -840,6 +854,20 @@ impl<M: Machine> Raft<M> {
         ctx.send(from, Msg::Installed { term: self.term, index, round });
     }
 
+    /// A read needs a round sent after it arrived. If one is in flight, it waits
+    /// for the next (sent when that one is confirmed, or with the next write or
+    /// heartbeat); otherwise a round goes out now.
+    fn start_read(&mut self, ctx: &mut Ctx<'_, Self>, who: Reader) {
+        let index = (self.log.term_at(self.commit) == Some(self.term)).then_some(self.commit);
+        let in_flight = self.round_in_flight();
+        self.reads.push(Read { who, round: self.round + 1, index });
+        self.need_round = true;
+        if !in_flight {
+            self.broadcast(ctx);
+        }
+        self.serve_reads(ctx);
+    }
+
     fn on_client(&mut self, ctx: &mut Ctx<'_, Self>, req: Request) {
         if self.role != Role::Leader {
             // With no leader known, stay silent: the client times out and tries elsewhere.
@@ -862,18 +890,7 @@ impl<M: Machine> Raft<M> {
                 ctx.reply(Reply { client: req.client, seq: req.seq, outcome: self.store.query(&req.op) });
                 return;
             }
-            // The read needs a round sent after it arrived. If one is in flight, it
-            // waits for the next (sent when that one is confirmed, or with the next
-            // write or heartbeat); otherwise a round goes out now.
-            let index = (self.log.term_at(self.commit) == Some(self.term)).then_some(self.commit);
-            let in_flight = self.round_in_flight();
-            let (client, seq, round) = (req.client, req.seq, self.round + 1);
-            self.reads.push(Read { client, seq, op: Arc::new(req), round, index });
-            self.need_round = true;
-            if !in_flight {
-                self.broadcast(ctx);
-            }
-            self.serve_reads(ctx);
+            self.start_read(ctx, Reader::Client(Arc::new(req)));
             return;
         }
         if self.dedup()
@@ -915,6 +932,7 @@ impl<M: Machine> Raft<M> {
             applied_chain: 0,
             store: M::default(),
             installs: 0,
+            served: Vec::new(),
             votes: vec![None; n],
             prevoting: false,
             prevote_round: 0,
@@ -984,6 +1002,28 @@ impl<M: Machine> Raft<M> {
     /// The servers of its group.
     pub fn group(&self) -> &[NodeId] {
         &self.group
+    }
+
+    /// As leader, starts a linearizable read for the service built on the log
+    /// (ReadIndex, as clients' reads): `token` comes back from
+    /// [`Raft::take_served`] once the state machine may answer it. False on a
+    /// server that does not lead; a read under way is dropped if it steps down.
+    pub fn read_index(&mut self, ctx: &mut Ctx<'_, Self>, token: u64) -> bool {
+        if self.role != Role::Leader {
+            return false;
+        }
+        self.start_read(ctx, Reader::Service(token));
+        true
+    }
+
+    /// The service's reads confirmed since the last call, by token.
+    pub fn take_served(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.served)
+    }
+
+    /// The state machine, as applied on this server.
+    pub fn machine(&self) -> &M {
+        &self.store
     }
 
     /// As leader, appends one of the state machine's own commands to the log and
