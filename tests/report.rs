@@ -144,6 +144,18 @@ fn the_readme_and_book_pictures_are_current() {
         let (messages, _) = render(&dir, &window(from, to));
         check_picture(root, picture, &messages, page);
     }
+    // The image store's transactions, drawn with only their own messages.
+    for (name, (from, to), picture) in [
+        ("images/happy", (690, 860), "book/src/figures/images-upload.svg"),
+        ("zoo/images-majority-commit", (2530, 2580), "book/src/figures/images-majority-commit.svg"),
+    ] {
+        let dir = temp(&name.replace('/', "-"));
+        run(name, &dir);
+        let mut w = window(from, to);
+        w.only = ["Prepare", "Voted", "Decision", "Done"].map(String::from).to_vec();
+        let (messages, _) = render(&dir, &w);
+        check_picture(root, picture, &messages, "book/src/images.md");
+    }
     // The stream job's output charts, as `faultline run stream/... --report` draws them.
     for name in ["stream/task-crash", "zoo/stream-commit-on-barrier", "zoo/stream-forget-pending"] {
         let dir = temp(&name.replace('/', "-"));

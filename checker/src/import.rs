@@ -424,6 +424,17 @@ struct EventDe {
     amount: Option<u64>,
     #[serde(default)]
     keys: Option<Vec<String>>,
+    /// Image store operations: the image, its size, content and tags, a tag.
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    size: Option<u64>,
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+    #[serde(default)]
+    tag: Option<String>,
 }
 
 /// Byte offsets of the objects in the file's `"events"` array, in order (strings
@@ -501,7 +512,21 @@ pub fn parse_faultline(path: &str, src: &str) -> Result<History, Diagnostic> {
                     amount: e.amount.ok_or_else(|| bad("needs `amount`"))?,
                 },
                 Some("read") => Op::Read { keys: e.keys.clone().ok_or_else(|| bad("needs `keys`"))? },
-                _ => return Err(bad("`f` must be get, put, append, cas, transfer or read")),
+                Some("upload") => Op::Upload {
+                    name: need(&e.name, "name")?,
+                    size: e.size.ok_or_else(|| bad("needs `size`"))?,
+                    content: need(&e.content, "content")?,
+                    tags: e.tags.clone().unwrap_or_default(),
+                },
+                Some("fetch") => Op::Fetch { name: need(&e.name, "name")? },
+                Some("tag") => Op::Tag { name: need(&e.name, "name")?, tag: need(&e.tag, "tag")? },
+                Some("delete") => Op::Delete { name: need(&e.name, "name")? },
+                Some("list") => Op::List { tag: need(&e.tag, "tag")? },
+                _ => {
+                    return Err(bad(
+                        "`f` must be get, put, append, cas, transfer, read, upload, fetch, tag, delete or list",
+                    ));
+                }
             };
             if let Some(other) = open.get(&e.process) {
                 return Err(bad(&format!(

@@ -20,6 +20,7 @@ const SWEEP_SCENARIO: &str = "pb/nemesis";
 const RAFT_SCENARIO: &str = "bench/raft";
 const PAXOS_SCENARIO: &str = "bench/paxos";
 const STREAM_SCENARIO: &str = "stream/nemesis";
+const IMAGES_SCENARIO: &str = "images/nemesis";
 
 /// CPU time of the calling thread, in seconds.
 fn thread_cpu_secs() -> f64 {
@@ -128,6 +129,16 @@ pub fn bench(quick: bool) -> u8 {
     let sample = faultline_protocols::run(&stream, 1, Trace::off());
     let records = faultline_protocols::stream::records_in(stream.nodes);
     let per_record = sample.stats.sent as f64 / records.max(1) as f64;
+    eprintln!("measuring the image store's seeds per CPU-second on {IMAGES_SCENARIO} ...");
+    let Ok(images) = load_scenario(IMAGES_SCENARIO) else {
+        eprintln!("error: the bundled benchmark scenario {IMAGES_SCENARIO} does not parse");
+        return EXIT_BAD_INPUT;
+    };
+    let mut bare_images = images.clone();
+    (bare_images.invariants, bare_images.linearizable, bare_images.liveness) = (false, false, None);
+    bare_images.asserts.clear();
+    let (images_bare, images_ops) = per_seed(&bare_images, Trace::off);
+    let (images_checked, _) = per_seed(&images, Trace::off);
 
     eprintln!(
         "measuring the engine on {ENGINE_SCENARIO} ({} nodes, {} virtual) ...",
@@ -217,6 +228,15 @@ pub fn bench(quick: bool) -> u8 {
          ({:.0} K records/CPU-s) | {:.2} of baseline |",
         stream_checked * records as f64 / 1e3,
         stream_checked / stream_bare
+    );
+    println!(
+        "| images {IMAGES_SCENARIO} ({images_ops:.0} ops/seed, 3 shards of 3), no checks, trace off (baseline) | \
+         {images_bare:.1} seeds/CPU-s | 1.00 |"
+    );
+    println!(
+        "| images {IMAGES_SCENARIO}, every shard's log judged + linearizability + list-by-tag + orphans, trace off | \
+         {images_checked:.1} seeds/CPU-s | {:.2} of baseline |",
+        images_checked / images_bare
     );
     println!("| peak memory, traced run of {} events ({trace_mb} MB trace) | {hwm} | |", off.events);
     EXIT_OK

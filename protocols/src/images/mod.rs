@@ -53,6 +53,7 @@ use faultline_sim::{ClientId, Ctx, NodeId, Op, OpKind, Outcome, Protocol, Reply,
 use serde::{Deserialize, Serialize};
 
 use crate::chash::{Placement, Ring, name_hash};
+use crate::commit::show_txn;
 use crate::raft::{self, Machine, Raft};
 use shard::{Own, Shard, Status, TxnId, Write};
 
@@ -180,13 +181,17 @@ pub enum Msg {
     Write {
         writes: Vec<Write>,
     },
-    /// To a shard: the names it holds with `tag`, for list `id` of the asking node.
+    /// To a shard: the names it holds with `tag`, for the list a client asked the
+    /// sender for (its request `(client, seq)`: unique, across restarts too).
     ListPart {
-        id: u64,
+        client: ClientId,
+        seq: u64,
         tag: String,
     },
     ListAnswer {
-        id: u64,
+        client: ClientId,
+        seq: u64,
+        tag: String,
         group: usize,
         names: Vec<String>,
     },
@@ -262,8 +267,6 @@ impl From<raft::Stored<Own, Shard>> for Stored {
 /// A list this node is gathering for a client.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Gathering {
-    client: ClientId,
-    seq: u64,
     tag: String,
     answers: BTreeMap<usize, Vec<String>>,
 }
@@ -281,13 +284,16 @@ pub struct Images {
     rotate: Vec<usize>,
     /// Re-send rounds so far.
     round: u64,
+    /// What [`Images::resend`] sent this round: (transaction, shard, a decision?).
+    sent: BTreeSet<(TxnId, usize, bool)>,
+    /// Transactions (and the shard told) whose decision or no vote this node noted.
+    announced: BTreeSet<(TxnId, usize)>,
     /// Uploads and deletes whose clients wait here for the decision.
     waiting: BTreeSet<(ClientId, u64)>,
-    /// Lists this node gathers, by id.
-    lists: BTreeMap<u64, Gathering>,
-    next_list: u64,
-    /// ReadIndex reads under way for other nodes' lists: token -> (asker, its id, tag).
-    reading: BTreeMap<u64, (NodeId, u64, String)>,
+    /// Lists this node gathers, by the client's request.
+    lists: BTreeMap<(ClientId, u64), Gathering>,
+    /// ReadIndex reads under way for other nodes' lists: token -> (asker, request, tag).
+    reading: BTreeMap<u64, (NodeId, (ClientId, u64), String)>,
     next_token: u64,
 }
 
@@ -329,9 +335,9 @@ impl Images {
         let before = self.raft.applied;
         let out = ctx.nest(|c| f(&mut self.raft, c));
         for token in self.raft.take_served() {
-            if let Some((to, id, tag)) = self.reading.remove(&token) {
+            if let Some((to, (client, seq), tag)) = self.reading.remove(&token) {
                 let names = self.shard().tagged(&tag);
-                ctx.send(to, Msg::ListAnswer { id, group: self.group, names });
+                ctx.send(to, Msg::ListAnswer { client, seq, tag, group: self.group, names });
             }
         }
         let outbox = std::mem::take(&mut self.raft.store.outbox);
@@ -343,6 +349,7 @@ impl Images {
                 }
             }
             self.answer_waiting(ctx);
+            self.resend(ctx);
         }
         out
     }
@@ -366,7 +373,9 @@ impl Images {
         }
     }
 
-    /// As leader, sends every message a transaction under way still waits for.
+    /// As leader, sends every message a transaction under way still waits for
+    /// and that has not gone out since the last re-send round (so what an entry
+    /// just applied calls for goes out at once, and the rest once a round).
     fn resend(&mut self, ctx: &mut Ctx<'_, Self>) {
         if !self.raft.is_leader() {
             return;
@@ -389,20 +398,51 @@ impl Images {
                 out.push((p.coordinator, Msg::Voted { txn, group: me, yes: p.status == Status::Prepared }));
             }
         }
+        for (g, msg) in &out {
+            // Said once per transaction and leader, for the trace and the timelines.
+            let said = match msg {
+                Msg::Decision { txn, commit } => {
+                    let votes = self.shard().coord.get(txn).map(|c| c.votes.clone()).unwrap_or_default();
+                    let votes: Vec<String> = votes
+                        .iter()
+                        .map(|(g, yes)| format!("shard {} {}", g + 1, if *yes { "yes" } else { "no" }))
+                        .collect();
+                    let verdict = if *commit { "commit" } else { "abort" };
+                    Some((*txn, format!("{} {verdict}: {}", show_txn(*txn), votes.join(", "))))
+                }
+                Msg::Voted { txn, yes: false, .. } => {
+                    Some((*txn, format!("shard {} votes no on {}: it would not fit", self.group + 1, show_txn(*txn))))
+                }
+                _ => None,
+            };
+            let once = if matches!(msg, Msg::Decision { .. }) { usize::MAX } else { *g };
+            if let Some((txn, text)) = said
+                && self.announced.insert((txn, once))
+            {
+                ctx.note(text);
+            }
+        }
         for (g, msg) in out {
-            let to = self.target(g);
-            ctx.send(to, msg);
+            let key = match &msg {
+                Msg::Prepare { txn, .. } | Msg::Voted { txn, .. } => (*txn, g, false),
+                Msg::Decision { txn, .. } => (*txn, g, true),
+                _ => continue,
+            };
+            if self.sent.insert(key) {
+                let to = self.target(g);
+                ctx.send(to, msg);
+            }
         }
     }
 
-    /// Asks every shard for its part of list `id`.
-    fn ask_lists(&mut self, ctx: &mut Ctx<'_, Self>, id: u64) {
+    /// Asks every shard that has not answered for its part of client request `id`'s list.
+    fn ask_lists(&mut self, ctx: &mut Ctx<'_, Self>, id: (ClientId, u64)) {
         let Some(l) = self.lists.get(&id) else { return };
         let (missing, tag): (Vec<usize>, String) =
             ((0..self.layout.groups).filter(|g| !l.answers.contains_key(g)).collect(), l.tag.clone());
         for g in missing {
             let to = self.target(g);
-            ctx.send(to, Msg::ListPart { id, tag: tag.clone() });
+            ctx.send(to, Msg::ListPart { client: id.0, seq: id.1, tag: tag.clone() });
         }
     }
 
@@ -449,9 +489,10 @@ impl Protocol for Images {
             hints: vec![None; layout.groups],
             rotate: vec![0; layout.groups],
             round: 0,
+            sent: BTreeSet::new(),
+            announced: BTreeSet::new(),
             waiting: BTreeSet::new(),
             lists: BTreeMap::new(),
-            next_list: 0,
             reading: BTreeMap::new(),
             next_token: 0,
         }
@@ -466,23 +507,25 @@ impl Protocol for Images {
                     self.hints[group] = Some((l, self.round));
                 }
             }
-            Msg::ListAnswer { id, group, names } => {
+            Msg::ListAnswer { client, seq, tag, group, names } => {
                 self.heard_leader(from);
-                let Some(l) = self.lists.get_mut(&id) else { return };
+                // Only an answer to this very request: a node that restarted may ask
+                // again, and a late answer to an earlier list must not be taken.
+                let Some(l) = self.lists.get_mut(&(client, seq)).filter(|l| l.tag == tag) else { return };
                 l.answers.insert(group, names);
                 if l.answers.len() == self.layout.groups {
-                    let l = self.lists.remove(&id).expect("present");
+                    let l = self.lists.remove(&(client, seq)).expect("present");
                     let mut names: Vec<String> = l.answers.into_values().flatten().collect();
                     names.sort();
                     names.dedup();
-                    ctx.reply(Reply { client: l.client, seq: l.seq, outcome: Outcome::Value(names.join(",")) });
+                    ctx.reply(Reply { client, seq, outcome: Outcome::Value(names.join(",")) });
                 }
             }
             _ if !leads => self.not_leader(ctx, from),
-            Msg::ListPart { id, tag } => {
+            Msg::ListPart { client, seq, tag } => {
                 self.next_token += 1;
                 let token = self.next_token;
-                self.reading.insert(token, (from, id, tag));
+                self.reading.insert(token, (from, (client, seq), tag));
                 self.in_raft(ctx, |r, c| r.read_index(c, token));
             }
             Msg::Prepare { txn, coordinator, writes } => {
@@ -523,8 +566,9 @@ impl Protocol for Images {
             Timer::Raft(t) => self.in_raft(ctx, |r, c| r.on_timer(c, _id, t)),
             Timer::Resend => {
                 self.round += 1;
+                self.sent.clear();
                 self.resend(ctx);
-                let ids: Vec<u64> = self.lists.keys().copied().collect();
+                let ids: Vec<(ClientId, u64)> = self.lists.keys().copied().collect();
                 for id in ids {
                     self.ask_lists(ctx, id);
                 }
@@ -535,10 +579,8 @@ impl Protocol for Images {
 
     fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, req: Request) {
         if let Op::List { tag } = &req.op {
-            self.next_list += 1;
-            let id = self.next_list;
-            let g = Gathering { client: req.client, seq: req.seq, tag: tag.clone(), answers: BTreeMap::new() };
-            self.lists.insert(id, g);
+            let id = (req.client, req.seq);
+            self.lists.insert(id, Gathering { tag: tag.clone(), answers: BTreeMap::new() });
             return self.ask_lists(ctx, id);
         }
         let home = self.layout.shard_of(req.op.key());

@@ -792,7 +792,12 @@ impl<M: Machine> Raft<M> {
             self.step_down(ctx, term);
             self.save_meta(ctx);
         } else if term == self.term && self.role == Role::Leader {
-            self.ack_round(from, round);
+            // A refusal with no hint answers an Append of an earlier term (its sender
+            // has since moved on to ours): the round it echoes is another leader's,
+            // or this node's before a restart, and confirms nothing of this term.
+            if ok || conflict.is_some() {
+                self.ack_round(from, round);
+            }
             self.on_appended(ctx, from, ok, index, conflict);
             self.serve_reads(ctx);
         }
@@ -1110,7 +1115,8 @@ impl<M: Machine> Protocol for Raft<M> {
                 self.on_install(ctx, from, (term, index, last_term, chain, store, round))
             }
             // A follower that installed a snapshot matches the leader up to its index.
-            Msg::Installed { term, index, round } => self.on_reply(ctx, from, (term, round), true, index, None),
+            // Index 0: the refusal of a snapshot of an earlier term.
+            Msg::Installed { term, index, round } => self.on_reply(ctx, from, (term, round), index > 0, index, None),
         }
     }
 
@@ -1188,6 +1194,52 @@ impl<M: Machine> Protocol for Raft<M> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use faultline_sim::protocol::Effect;
+    use faultline_sim::rng::{SimRng, Stream};
+
+    /// Found by 10,000 seeds of images/nemesis (seed 1156, a shard's Raft group): a
+    /// leader cut off from its group answered a read at once, stale. A follower had
+    /// refused an Append of an earlier term, sent by the same node before it led
+    /// again, and echoed that Append's round (2) in its refusal, with its own term,
+    /// which was the new leader's: the leader took it as the acknowledgement of its
+    /// own round 1. A refusal without a hint confirms no round.
+    #[test]
+    fn a_refusal_of_an_earlier_terms_append_does_not_confirm_a_read() {
+        let mut rng = SimRng::new(1, Stream::Node(0));
+        let mut timers = 0;
+        let mut effects: Vec<Effect<Raft>> = Vec::new();
+        let mut step = |r: &mut Raft, f: &mut dyn FnMut(&mut Raft, &mut Ctx<'_, Raft>)| -> Vec<Effect<Raft>> {
+            let mut out = Vec::new();
+            let mut ctx = Ctx::manual(NodeId(0), 3, 0, &mut rng, &mut out, &mut timers);
+            f(r, &mut ctx);
+            out
+        };
+        let (mut rng0, mut timers0) = (SimRng::new(2, Stream::Node(0)), 0);
+        let mut r = {
+            let mut ctx = Ctx::manual(NodeId(0), 3, 0, &mut rng0, &mut effects, &mut timers0);
+            <Raft as Protocol>::start(&mut ctx, &Variant::Correct, &Durable::new())
+        };
+        step(&mut r, &mut |r, c| r.start_election(c));
+        let term = r.term;
+        step(&mut r, &mut |r, c| r.on_message(c, NodeId(1), Msg::Vote { term, granted: true, pre: false }));
+        assert_eq!(r.role, Role::Leader);
+        // The no-op commits with n2's acknowledgement, so reads may be answered.
+        let last = r.log.last_index();
+        step(&mut r, &mut |r, c| {
+            r.on_message(c, NodeId(1), Msg::Appended { term, ok: true, index: last, conflict: None, round: 0 })
+        });
+        let replies = |effects: &[Effect<Raft>]| effects.iter().filter(|e| matches!(e, Effect::Reply(_))).count();
+        let read = Request::new(0, 1, faultline_sim::Op::Get { key: "k1".into() });
+        let sent = step(&mut r, &mut |r, c| r.on_request(c, read.clone()));
+        assert_eq!(replies(&sent), 0, "a read waits for its round");
+        let round = r.round;
+        let stale = Msg::Appended { term, ok: false, index: 0, conflict: None, round: round + 1 };
+        let after = step(&mut r, &mut |r, c| r.on_message(c, NodeId(2), stale.clone()));
+        assert_eq!(replies(&after), 0, "an old Append's refusal confirms nothing");
+        let ack = Msg::Appended { term, ok: true, index: last, conflict: None, round };
+        let after = step(&mut r, &mut |r, c| r.on_message(c, NodeId(2), ack.clone()));
+        assert_eq!(replies(&after), 1, "a majority acknowledged the round: the read is answered");
+    }
 
     #[test]
     fn log_keys_sort_in_index_order_and_read_back() {
