@@ -29,6 +29,11 @@ pub trait Host {
     fn run(&self, scenario: &Scenario, seed: u64, record: bool) -> RunResult;
     /// Parses a scenario file's text.
     fn parse(&self, path: &str, text: &str) -> Result<Scenario, String>;
+    /// The fewest nodes `scenario`'s protocol runs on ([`crate::Protocol::MIN_NODES`]):
+    /// the node stage shrinks no further, so the result still parses.
+    fn min_nodes(&self, _scenario: &Scenario) -> usize {
+        1
+    }
 }
 
 /// One step of progress, for a progress bar.
@@ -362,7 +367,7 @@ impl Shrinker<'_> {
     /// faults that name a node it lacks removed.
     fn nodes(&mut self, plan: &mut Plan) {
         self.stage = Stage::Nodes;
-        for n in 1..plan.nodes {
+        for n in self.host.min_nodes(&self.base).max(1)..plan.nodes {
             if self.try_set(plan, |p| restrict(p, n)) {
                 return;
             }

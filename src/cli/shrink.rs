@@ -28,6 +28,9 @@ impl Host for Registered {
     fn parse(&self, path: &str, text: &str) -> Result<Scenario, String> {
         faultline_sim::scenario::parse(path, text, &faultline_protocols::catalog()).map_err(|d| d.to_string())
     }
+    fn min_nodes(&self, scenario: &Scenario) -> usize {
+        faultline_protocols::lookup(&scenario.protocol).map_or(1, |e| e.min_nodes)
+    }
 }
 
 #[derive(Serialize)]

@@ -301,7 +301,10 @@ impl Shard {
         if commit {
             self.write(&writes, false);
         }
-        self.parts.get_mut(&txn).expect("present").status = if commit { Status::Committed } else { Status::Aborted };
+        // The outcome stays (a late prepare must find it); the writes are done with.
+        let part = self.parts.get_mut(&txn).expect("present");
+        part.status = if commit { Status::Committed } else { Status::Aborted };
+        part.writes = Vec::new();
     }
 }
 
@@ -368,6 +371,11 @@ impl Machine for Shard {
             Own::Acked { txn, group } => {
                 if let Some(c) = self.coord.get_mut(txn) {
                     c.acked.insert(*group);
+                    // Every shard has the decision: nothing is left to send for it.
+                    if c.decision.is_some() && c.pieces.keys().all(|g| c.acked.contains(g)) {
+                        self.coord.remove(txn);
+                        self.clients.remove(txn);
+                    }
                 }
             }
             Own::Write { writes } => self.write(writes, false),
