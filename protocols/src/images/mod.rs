@@ -340,6 +340,9 @@ impl Images {
                 ctx.send(to, Msg::ListAnswer { client, seq, tag, group: self.group, names });
             }
         }
+        if !self.raft.is_leader() {
+            self.reading.clear(); // a server that steps down drops its reads under way
+        }
         let outbox = std::mem::take(&mut self.raft.store.outbox);
         if self.raft.applied != before {
             if self.raft.is_leader() {
@@ -627,34 +630,32 @@ impl Protocol for Images {
             .collect();
         match name {
             "orphans" | "corrupt" => {
+                // Only what the servers given can tell: a chunk on a shard none of
+                // whose servers is among them is unknown, not missing.
+                let home = |id: &str| shards.iter().find(|s| s.group == layout.shard_of(id));
                 let (mut orphans, mut corrupt) = (0i64, 0i64);
-                let mut named: BTreeSet<&str> = BTreeSet::new();
-                let chunk =
-                    |id: &str| shards.iter().find(|s| s.group == layout.shard_of(id)).and_then(|s| s.chunks.get(id));
+                let mut named: BTreeSet<String> = BTreeSet::new();
                 for s in &shards {
                     for (image, meta) in &s.metas {
                         let mut whole = true;
                         for (id, want) in meta.chunks(image) {
-                            match chunk(&id) {
+                            let Some(home) = home(&id) else { continue };
+                            match home.chunks.get(&id) {
                                 None => whole = false,
-                                Some(have) if *have != want => corrupt += 1,
-                                Some(_) => {}
+                                Some(have) => {
+                                    corrupt += i64::from(*have != want);
+                                    named.insert(id);
+                                }
                             }
                         }
                         orphans += i64::from(!whole);
                     }
                 }
-                for s in &shards {
-                    for (image, meta) in &s.metas {
-                        for (id, _) in meta.chunks(image) {
-                            if let Some((k, _)) = shards.iter().find_map(|x| x.chunks.get_key_value(&id)) {
-                                named.insert(k.as_str());
-                            }
-                        }
-                    }
+                // A chunk no image names: only when every shard's metadata is in view.
+                if shards.len() == layout.groups {
+                    let unnamed = shards.iter().flat_map(|s| s.chunks.keys()).filter(|k| !named.contains(*k));
+                    orphans += unnamed.count() as i64;
                 }
-                let unnamed = shards.iter().flat_map(|s| s.chunks.keys()).filter(|k| !named.contains(k.as_str()));
-                orphans += unnamed.count() as i64;
                 if name == "orphans" { orphans } else { corrupt }
             }
             "images" => shards.iter().map(|s| s.metas.len() as i64).sum(),
