@@ -289,8 +289,8 @@ pub struct Raft<M: Machine = Store> {
     me: NodeId,
     n: usize,
     /// The servers of this Raft group, in node order (every node, unless a service
-    /// runs several groups).
-    group: Vec<NodeId>,
+    /// runs several groups); shared, so iterating the peers allocates nothing.
+    group: Arc<[NodeId]>,
     // Persistent.
     pub term: u64,
     pub voted_for: Option<NodeId>,
@@ -377,8 +377,8 @@ fn log_index(key: &str) -> Option<u64> {
 impl<M: Machine> Raft<M> {
     /// Every other server of the group (by value, so the loop may borrow `self` mutably).
     fn peers(&self) -> impl Iterator<Item = NodeId> + use<M> {
-        let me = self.me;
-        self.group.clone().into_iter().filter(move |&p| p != me)
+        let (me, group) = (self.me, self.group.clone());
+        (0..group.len()).map(move |i| group[i]).filter(move |&p| p != me)
     }
 
     /// What the tester sees of this node's leadership: its term, and whether it leads.
@@ -925,7 +925,7 @@ impl<M: Machine> Raft<M> {
             variant,
             me: ctx.id(),
             n,
-            group,
+            group: group.into(),
             term: 0,
             voted_for: None,
             log: Log::default(),
@@ -1002,11 +1002,6 @@ impl<M: Machine> Raft<M> {
     /// The leader this server last heard from (itself, if it leads).
     pub fn leader(&self) -> Option<NodeId> {
         self.leader
-    }
-
-    /// The servers of its group.
-    pub fn group(&self) -> &[NodeId] {
-        &self.group
     }
 
     /// As leader, starts a linearizable read for the service built on the log
