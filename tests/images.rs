@@ -168,3 +168,39 @@ fn an_upload_spans_the_shards_and_each_shard_is_its_own_raft_group() {
         leaders.iter().filter_map(|n| faultline_sim::NodeId::parse(n)).map(|n| layout.group_of(n)).collect();
     assert_eq!(shards.len(), 3, "every shard elected a leader: {leaders:?}");
 }
+
+/// `faultline check` judges an image store's history.json as `run` does: per image
+/// for linearizability, and its lists by list-by-tag (exit 1 when one disagrees).
+#[test]
+fn faultline_check_judges_the_lists_of_an_image_history() {
+    let dir = std::env::temp_dir().join(format!("faultline-images-check-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let s = bundled("images/happy");
+    faultline::cli::run::run_to_dir(&s, 1, &dir).expect("run");
+    let exe = env!("CARGO_BIN_EXE_faultline");
+    let history = dir.join("history.json");
+    let check = |file: &std::path::Path| {
+        let o = std::process::Command::new(exe).arg("check").arg(file).arg("--json").output().expect("check");
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+        (o.status.code(), v)
+    };
+    let (code, v) = check(&history);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["verdict"], "linearizable");
+    assert_eq!(v["lists"]["agree"], true, "{v}");
+    assert!(v["lists"]["count"].as_u64().is_some_and(|n| n >= 3), "{v}");
+    // A list that names an image nothing tagged so: the history disagrees.
+    let text = std::fs::read_to_string(&history).expect("history");
+    let mut h: serde_json::Value = serde_json::from_str(&text).expect("history JSON");
+    let events = h["events"].as_array_mut().expect("events");
+    let list_op = events.iter().find(|e| e["f"] == "list").and_then(|e| e["op"].as_u64()).expect("a list");
+    let answer =
+        events.iter_mut().find(|e| e["op"].as_u64() == Some(list_op) && e["type"] == "ok").expect("the list's answer");
+    answer["value"] = serde_json::Value::String("nosuchimage".into());
+    let bad = dir.join("bad-history.json");
+    std::fs::write(&bad, serde_json::to_string(&h).expect("JSON")).expect("write");
+    let (code, v) = check(&bad);
+    assert_eq!(code, Some(1), "{v}");
+    assert_eq!(v["lists"]["agree"], false);
+    assert!(v["lists"]["why"].as_str().is_some_and(|w| w.contains("nosuchimage")), "{v}");
+}

@@ -198,6 +198,12 @@ fn checks_fit_the_schema() {
         .expect("a bad kv history");
     let out = faultline(&["check", &bad.to_string_lossy(), "--json"]);
     holds(&out, "check");
+    // An image store's history: its lists judged too.
+    let dir = temp("images");
+    faultline(&["run", "images/happy", "--out", &dir]);
+    let out = faultline(&["check", &format!("{dir}/history.json"), "--json"]);
+    assert!(out.contains("\"lists\""), "{out}");
+    holds(&out, "check");
 }
 
 #[test]

@@ -49,6 +49,15 @@ pub fn run(path: &str, format: Option<String>, model: Option<String>, budget: Op
         Ok(i) => i,
         Err(d) => return bad(d),
     };
+    // An image store's lists span images: judged against the rest of the history.
+    let lists = match format {
+        Format::Faultline => faultline_sim::check::import::parse_faultline(path, &src).ok().and_then(|h| {
+            let count = h.ops.iter().filter(|o| matches!(o.op, faultline_sim::Op::List { .. }) && o.complete.is_some());
+            let count = count.count();
+            (count > 0).then(|| (count, faultline_sim::check::images::lists_agree(&h)))
+        }),
+        _ => None,
+    };
     let default_model = match imported {
         Imported::Kv(_) => "kv",
         Imported::Register(_) => "cas-register",
@@ -78,7 +87,15 @@ pub fn run(path: &str, format: Option<String>, model: Option<String>, budget: Op
         }
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&result).expect("verdict serialises"));
+        let mut v = serde_json::to_value(&result).expect("verdict serialises");
+        if let (Some((count, agree)), Some(map)) = (&lists, v.as_object_mut()) {
+            let mut l = serde_json::json!({ "agree": agree.is_ok(), "count": count });
+            if let Err(why) = agree {
+                l["why"] = serde_json::Value::String(why.clone());
+            }
+            map.insert("lists".into(), l);
+        }
+        println!("{}", serde_json::to_string_pretty(&v).expect("verdict serialises"));
     } else {
         println!("history    {path} ({}, {ops} operations)", format.name());
         println!("model      {model}{}", if model == "kv" { " (checked key by key)" } else { "" });
@@ -113,7 +130,17 @@ pub fn run(path: &str, format: Option<String>, model: Option<String>, budget: Op
             }
         }
     }
+    if let Some((count, agree)) = &lists
+        && !json
+    {
+        match agree {
+            Ok(()) => println!("lists      {count} lists agree with the history (list-by-tag)"),
+            Err(why) => println!("lists      DISAGREE: {why}"),
+        }
+    }
+    let lists_fail = lists.as_ref().is_some_and(|(_, a)| a.is_err());
     match result {
+        LinResult::Linearizable if lists_fail => EXIT_CHECK_FAILED,
         LinResult::Linearizable => EXIT_OK,
         LinResult::NotLinearizable { .. } => EXIT_CHECK_FAILED,
         LinResult::Unknown { .. } => EXIT_UNKNOWN,
