@@ -47,6 +47,9 @@ fn may_untag(o: &Operation, name: &str, tag: &str) -> bool {
     removes && !matches!(o.complete, Some((_, Completion::Fail { .. })))
 }
 
+/// The invariant's name, as failures and sweeps name it.
+pub const INVARIANT: &str = "list-by-tag";
+
 /// When `o` returned, or never (it did not).
 fn returned(o: &Operation) -> u64 {
     o.complete.as_ref().map_or(u64::MAX, |(t, c)| if matches!(c, Completion::Ok { .. }) { *t } else { u64::MAX })
@@ -70,7 +73,7 @@ pub fn lists_agree(history: &History) -> Result<(), String> {
             continue;
         };
         let named: Vec<&str> = answer.split(',').filter(|n| !n.is_empty()).collect();
-        let what = format!("invariant `list-by-tag` violated: the list of {tag:?} by c{}", list.client + 1);
+        let what = format!("invariant `{INVARIANT}` violated: the list of {tag:?} by c{}", list.client + 1);
         for name in &named {
             let ops = by_name.get(name).map_or(&[][..], |v| v.as_slice());
             if !ops.iter().any(|o| o.invoke < *end && tags(o, name, tag).is_some()) {

@@ -93,14 +93,20 @@ impl Judge {
         if let [log] = self.log.as_slice() {
             return log.as_ref().is_some_and(|log| log.leader_among(group));
         }
+        // Per group: its servers, and those of them `group` marks.
+        let (mut servers, mut marked) = (vec![0usize; self.log.len()], vec![0usize; self.log.len()]);
+        for i in 0..group.len().max(self.groups.len()) {
+            let g = self.group_of(NodeId(i));
+            servers[g] += 1;
+            marked[g] += usize::from(group.get(i).copied().unwrap_or(false));
+        }
         let mut any = false;
         for (g, log) in self.log.iter().enumerate() {
-            let members = self.groups.iter().filter(|&&x| x == g).count();
-            let marked: Vec<bool> = (0..group.len()).map(|i| group[i] && self.group_of(NodeId(i)) == g).collect();
-            if marked.iter().filter(|&&m| m).count() * 2 <= members {
+            if marked[g] * 2 <= servers[g] {
                 continue;
             }
-            if !log.as_ref().is_some_and(|log| log.leader_among(&marked)) {
+            // A group's log knows only its own servers: the others never report to it.
+            if !log.as_ref().is_some_and(|log| log.leader_among(group)) {
                 return false;
             }
             any = true;

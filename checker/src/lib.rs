@@ -29,6 +29,7 @@
 pub mod bank;
 pub mod diag;
 pub mod families;
+pub mod fnv;
 pub mod history;
 pub mod images;
 pub mod import;

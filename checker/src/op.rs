@@ -137,10 +137,10 @@ impl Image {
     /// The checksum of the `size` bytes an upload of `content` carries: FNV-1a over
     /// the content's name and the size, folded to 32 bits (pinned: histories hold it).
     pub fn checksum_of(content: &str, size: u64) -> u32 {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in content.as_bytes().iter().chain(&size.to_le_bytes()) {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
+        let mut h = crate::fnv::Fnv64::default();
+        h.update(content.as_bytes());
+        h.update(&size.to_le_bytes());
+        let h = h.finish();
         (h ^ (h >> 32)) as u32
     }
 
@@ -204,10 +204,7 @@ impl Op {
     pub fn is_read(&self) -> bool {
         matches!(self, Op::Get { .. } | Op::Read { .. } | Op::Fetch { .. } | Op::List { .. })
     }
-    /// An image store's operation.
-    pub fn is_image(&self) -> bool {
-        self.kind().is_image()
-    }
+
     /// A bank transaction over several accounts, not a key-value operation.
     pub fn is_txn(&self) -> bool {
         matches!(self, Op::Transfer { .. } | Op::Read { .. })
@@ -286,11 +283,6 @@ impl OpKind {
     pub const BANK: &'static [OpKind] = &[OpKind::Transfer, OpKind::Read];
     /// What an image store serves.
     pub const IMAGES: &'static [OpKind] = &[OpKind::Upload, OpKind::Fetch, OpKind::Tag, OpKind::Delete, OpKind::List];
-
-    /// An image store's operation.
-    pub fn is_image(self) -> bool {
-        OpKind::IMAGES.contains(&self)
-    }
 
     /// Its word in a scenario file and a history: "get", "put", ...
     pub const fn name(self) -> &'static str {

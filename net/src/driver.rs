@@ -481,23 +481,10 @@ pub fn judge(
     let linearizability = scenario.linearizable.then(|| check_history(history, &scenario.budget));
     let mut failures: Vec<Failure> = violation.iter().cloned().collect();
     failures.extend(linearizability.as_ref().and_then(|r| linearizability_failure(history, r)));
-    // A bank's transfers move money and never make or lose it (Jepsen's bank test).
-    let conserved = bank.map(|b| faultline_sim::check::bank::conserved_total(history, &b));
-    if let Some(Err(why)) = &conserved {
-        failures.push(Failure { check: Check::ConservedTotal, message: why.clone() });
-    }
-    // An image store's lists agree with the rest of its history.
-    if scenario.workload.as_ref().is_some_and(|w| w.kind() == faultline_sim::scenario::WorkloadKind::Images)
-        && let Err(why) = faultline_sim::check::images::lists_agree(history)
-    {
-        failures.push(Failure { check: Check::Invariant("list-by-tag".into()), message: why });
-    }
-    Ok(Verdict {
-        violation,
-        linearizability,
-        conserved_total: conserved.map(|c| c.is_ok()),
-        failures,
-        crashes,
-        restarts,
-    })
+    // The workload's own check: a bank's conserved total (Jepsen's bank test), an
+    // image store's lists.
+    let own = scenario.workload.as_ref().and_then(|w| faultline_sim::engine::workload_check(w, history));
+    let conserved = bank.map(|_| own.as_ref().is_none_or(|f| f.check != Check::ConservedTotal));
+    failures.extend(own);
+    Ok(Verdict { violation, linearizability, conserved_total: conserved, failures, crashes, restarts })
 }

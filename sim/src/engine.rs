@@ -223,7 +223,7 @@ pub fn workload_check(workload: &crate::scenario::WorkloadConfig, history: &Hist
         }
         (WorkloadKind::Images, _) => {
             let why = crate::check::images::lists_agree(history).err()?;
-            Some(Failure { check: Check::Invariant("list-by-tag".into()), message: why })
+            Some(Failure { check: Check::Invariant(crate::check::images::INVARIANT.into()), message: why })
         }
         _ => None,
     }

@@ -140,12 +140,12 @@ impl Clients {
     fn image_op(&mut self, client: usize, kind: usize) -> Op {
         use crate::protocol::OpKind;
         let name = format!("i{}", self.rng.weighted(&self.key_weights) + 1);
-        let mut tag = || IMAGE_TAGS[self.rng.below(IMAGE_TAGS.len() as u64) as usize].to_string();
+        let tag = |rng: &mut SimRng| IMAGE_TAGS[rng.below(IMAGE_TAGS.len() as u64) as usize].to_string();
         match OpKind::ALL[kind] {
             OpKind::Upload => {
                 let mut tags: Vec<String> = Vec::new();
                 for _ in 0..self.rng.below(3) {
-                    let t = IMAGE_TAGS[self.rng.below(IMAGE_TAGS.len() as u64) as usize].to_string();
+                    let t = tag(&mut self.rng);
                     if !tags.contains(&t) {
                         tags.push(t);
                     }
@@ -154,9 +154,9 @@ impl Clients {
                 let content = format!("{}.{}", client + 1, self.clients[client].counter);
                 Op::Upload { name, size, content, tags }
             }
-            OpKind::Tag => Op::Tag { name, tag: tag() },
+            OpKind::Tag => Op::Tag { name, tag: tag(&mut self.rng) },
             OpKind::Delete => Op::Delete { name },
-            OpKind::List => Op::List { tag: tag() },
+            OpKind::List => Op::List { tag: tag(&mut self.rng) },
             _ => Op::Fetch { name },
         }
     }

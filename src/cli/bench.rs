@@ -82,6 +82,26 @@ fn engine(scenario: &Scenario, trace: impl Fn() -> Trace) -> u64 {
     r.stats.delivered
 }
 
+/// A bundled benchmark scenario, saying what is measured on it next (`None`, with
+/// the error said, if it does not parse).
+fn bundled(name: &str, what: &str) -> Option<Scenario> {
+    eprintln!("measuring {what} seeds per CPU-second on {name} ...");
+    let s = load_scenario(name).ok();
+    if s.is_none() {
+        eprintln!("error: the bundled benchmark scenario {name} does not parse");
+    }
+    s
+}
+
+/// `s` with every check off (invariants, linearizability, liveness, assertions): the
+/// baseline a checked run is measured against.
+fn unchecked(s: &Scenario) -> Scenario {
+    let mut bare = s.clone();
+    (bare.invariants, bare.linearizable, bare.liveness) = (false, false, None);
+    bare.asserts.clear();
+    bare
+}
+
 pub fn bench(quick: bool) -> u8 {
     let reps = if quick { 1 } else { 3 };
     let (Ok(pp), Ok(sweep_scn)) = (load_scenario(ENGINE_SCENARIO), load_scenario(SWEEP_SCENARIO)) else {
@@ -93,13 +113,7 @@ pub fn bench(quick: bool) -> u8 {
         _ => unreachable!("bench/pingpong uses uniform latency"),
     };
     // First, in a fresh heap, as `faultline sweep` runs it.
-    eprintln!("measuring Raft seeds per CPU-second on {RAFT_SCENARIO} ...");
-    let Ok(raft) = load_scenario(RAFT_SCENARIO) else {
-        eprintln!("error: the bundled benchmark scenario {RAFT_SCENARIO} does not parse");
-        return EXIT_BAD_INPUT;
-    };
-    let mut bare_raft = raft.clone();
-    (bare_raft.invariants, bare_raft.linearizable, bare_raft.liveness) = (false, false, None);
+    let Some(raft) = bundled(RAFT_SCENARIO, "Raft") else { return EXIT_BAD_INPUT };
     let raft_seeds: std::ops::Range<u64> = if quick { 1..21 } else { 1..201 };
     let n_raft = (raft_seeds.end - raft_seeds.start) as f64;
     let per_seed = |scn: &Scenario, trace: fn() -> Trace| {
@@ -108,36 +122,19 @@ pub fn bench(quick: bool) -> u8 {
         });
         (n_raft / m.cpu_secs, m.events as f64 / n_raft)
     };
-    let (raft_bare, ops) = per_seed(&bare_raft, Trace::off);
+    let (raft_bare, ops) = per_seed(&unchecked(&raft), Trace::off);
     let (raft_checked, _) = per_seed(&raft, Trace::off);
     let (raft_hashed, _) = per_seed(&raft, Trace::hash_only);
-    eprintln!("measuring Multi-Paxos seeds per CPU-second on {PAXOS_SCENARIO} ...");
-    let Ok(paxos) = load_scenario(PAXOS_SCENARIO) else {
-        eprintln!("error: the bundled benchmark scenario {PAXOS_SCENARIO} does not parse");
-        return EXIT_BAD_INPUT;
-    };
+    let Some(paxos) = bundled(PAXOS_SCENARIO, "Multi-Paxos") else { return EXIT_BAD_INPUT };
     let (paxos_checked, paxos_ops) = per_seed(&paxos, Trace::off);
-    eprintln!("measuring the stream job's seeds per CPU-second on {STREAM_SCENARIO} ...");
-    let Ok(stream) = load_scenario(STREAM_SCENARIO) else {
-        eprintln!("error: the bundled benchmark scenario {STREAM_SCENARIO} does not parse");
-        return EXIT_BAD_INPUT;
-    };
-    let mut bare_stream = stream.clone();
-    bare_stream.invariants = false;
-    let (stream_bare, _) = per_seed(&bare_stream, Trace::off);
+    let Some(stream) = bundled(STREAM_SCENARIO, "the stream job's") else { return EXIT_BAD_INPUT };
+    let (stream_bare, _) = per_seed(&unchecked(&stream), Trace::off);
     let (stream_checked, _) = per_seed(&stream, Trace::off);
     let sample = faultline_protocols::run(&stream, 1, Trace::off());
     let records = faultline_protocols::stream::records_in(stream.nodes);
     let per_record = sample.stats.sent as f64 / records.max(1) as f64;
-    eprintln!("measuring the image store's seeds per CPU-second on {IMAGES_SCENARIO} ...");
-    let Ok(images) = load_scenario(IMAGES_SCENARIO) else {
-        eprintln!("error: the bundled benchmark scenario {IMAGES_SCENARIO} does not parse");
-        return EXIT_BAD_INPUT;
-    };
-    let mut bare_images = images.clone();
-    (bare_images.invariants, bare_images.linearizable, bare_images.liveness) = (false, false, None);
-    bare_images.asserts.clear();
-    let (images_bare, images_ops) = per_seed(&bare_images, Trace::off);
+    let Some(images) = bundled(IMAGES_SCENARIO, "the image store's") else { return EXIT_BAD_INPUT };
+    let (images_bare, images_ops) = per_seed(&unchecked(&images), Trace::off);
     let (images_checked, _) = per_seed(&images, Trace::off);
 
     eprintln!(
