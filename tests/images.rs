@@ -120,7 +120,9 @@ name = "cat.png"
 
 #[test]
 fn every_sharded_image_store_scenario_passes_fifty_seeds() {
-    let names = common::bundled_in("images/", |n| n != "images/nemesis" && n != "images/one-group");
+    let names = common::bundled_in("images/", |n| {
+        !["images/nemesis", "images/one-group", "images/rebalance-nemesis"].contains(&n)
+    });
     assert!(names.len() >= 3, "{names:?}");
     for name in names {
         let s = bundled(name);
@@ -134,6 +136,20 @@ fn the_sharded_store_passes_1000_seeds_of_the_nemesis_with_nothing_orphaned() {
     let s = bundled("images/nemesis");
     assert!(s.asserts.iter().any(|a| a.probe == "orphans"), "atomicity is asserted");
     common::passes_every_seed(&s, 1..1001);
+}
+
+/// Shards join, leave and rejoin under the nemesis: every acknowledged image
+/// survives the hand-offs, every server ends in the last ring, nothing is left on
+/// a shard the ring no longer places it on, and a change moves a minority of what
+/// was held (the `hash mod n` zoo moves most of it).
+#[test]
+fn the_store_rebalances_under_the_nemesis_for_300_seeds() {
+    let s = bundled("images/rebalance-nemesis");
+    for probe in ["epoch", "misplaced", "orphans", "corrupt", "moved-percent"] {
+        assert!(s.asserts.iter().any(|a| a.probe == probe), "{probe} is asserted");
+    }
+    assert!(s.faults.len() >= 9, "a shard joins, one leaves and comes back: three servers each");
+    common::passes_every_seed(&s, 1..301);
 }
 
 /// The point of the sharded store: an upload is one transaction across shards. In

@@ -41,6 +41,7 @@ fn a_list_is_answered_from_answers_to_that_request_only() {
         seq,
         tag: tag.into(),
         group,
+        epoch: 0,
         names: names.iter().map(|n| n.to_string()).collect(),
     };
     let mut replies = Vec::new();
@@ -48,6 +49,11 @@ fn a_list_is_answered_from_answers_to_that_request_only() {
         // Late answers to an earlier list, and to another tag: not taken.
         (NodeId(3), answer(6, "cat", 1, &["i12"])),
         (NodeId(3), answer(7, "dog", 1, &["i12"])),
+        // An answer gathered in another ring's epoch: not taken either.
+        (
+            NodeId(3),
+            Msg::ListAnswer { client: 0, seq: 7, tag: "cat".into(), group: 1, epoch: 1, names: vec!["i12".into()] },
+        ),
         (NodeId(0), answer(7, "cat", 0, &["i1"])),
         (NodeId(3), answer(7, "cat", 1, &[])),
         (NodeId(6), answer(7, "cat", 2, &["i3"])),

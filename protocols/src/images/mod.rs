@@ -28,6 +28,23 @@
 //! - `list` is gathered by the node asked: every shard's leader answers the names
 //!   it holds with the tag after a ReadIndex round, and the node answers the union.
 //!
+//! ## Rebalancing
+//! A shard is in the ring while all its servers are members of the cluster (the
+//! scenario's `members`, `join` and `leave`). The ring of every epoch is part of
+//! each shard's replicated state: epoch 0 has every shard. When the members change,
+//! the controller (shard 1's leader) logs the list of rings with the new one
+//! appended and sends it to every other shard, whose leader logs it too. A shard
+//! that learns a new epoch moves into it once it is settled in the current one, and
+//! on entering it takes out of its own state every image and chunk the new ring
+//! places on another shard, in one hand-off per receiving shard (together with its
+//! clients' last answers, so a retried request is not applied twice). A hand-off
+//! waits while an upload or delete holds any of its keys, and is re-sent until the
+//! receiving shard has logged it. A request for a key placed elsewhere is answered
+//! `Redirect` to the shard that has it now; one for a key placed here that is not
+//! installed yet goes unanswered (an entry already in the log applies as nothing),
+//! and the client's retry finds it. A list is gathered from the shards of one epoch, each ready
+//! in it. The probes `epoch`, `moved`, `moved-percent` and `misplaced` show it.
+//!
 //! ## What is checked
 //! Linearizability per image (fetch, tag, upload, delete), `list-by-tag` for the
 //! lists, each group's replicated log by the log family (one leader per term per
@@ -40,7 +57,9 @@
 //! `no-2pc` writes each shard's part as it goes, without preparing (a lost message
 //! or a crash leaves an orphan); `majority-commit` commits once more than half of
 //! the shards voted yes; `follower-reads` answers a fetch from whichever server of
-//! the metadata shard is asked, leader or not.
+//! the metadata shard is asked, leader or not; `mod-n` places keys by
+//! `hash % shards` instead of the ring, so a change of the ring moves nearly
+//! everything (the `moved-percent` probe).
 
 pub mod shard;
 
@@ -78,6 +97,8 @@ pub enum Variant {
     MajorityCommit,
     /// Any server of the metadata shard answers a fetch from what it has applied.
     FollowerReads,
+    /// Images and chunks placed by hash mod the number of shards in the ring.
+    ModN,
 }
 
 pub const VARIANTS: &[(&str, &str)] = &[
@@ -85,6 +106,7 @@ pub const VARIANTS: &[(&str, &str)] = &[
     ("no-2pc", "an upload writes each shard as it goes, without preparing: a lost write leaves an orphan"),
     ("majority-commit", "the coordinator commits once more than half of the shards voted yes"),
     ("follower-reads", "any server of the image's shard answers a fetch, leader or not: stale reads"),
+    ("mod-n", "images and chunks placed by hash mod the number of shards: nearly all move when a shard joins"),
 ];
 
 impl Variant {
@@ -94,6 +116,7 @@ impl Variant {
             "no-2pc" => Variant::No2pc,
             "majority-commit" => Variant::MajorityCommit,
             "follower-reads" => Variant::FollowerReads,
+            "mod-n" => Variant::ModN,
             _ => return None,
         })
     }
@@ -107,6 +130,19 @@ pub const PROBES: &[(&str, &str)] = &[
     ("corrupt", "chunks whose size or checksum is not what their image's metadata says"),
     ("images", "images stored (metadata held), over every shard"),
     ("pending", "transactions prepared and not yet decided, over every shard"),
+    ("moved", "images and chunks handed from one shard to another as the ring changed, over every shard"),
+    (
+        "moved-percent",
+        "of the images and chunks the shards held as the ring changed, the percentage handed to another shard (a ring moves about 1/n when the n-th shard joins)",
+    ),
+    (
+        "misplaced",
+        "images and chunks held by a shard that the latest ring places on another, or still being handed off, over every shard",
+    ),
+    (
+        "epoch",
+        "the lowest epoch (ring) any shard is in: every shard has taken the ring's last change once it equals the count of changes",
+    ),
 ];
 
 /// Which node serves which shard, and where a key is placed.
@@ -117,8 +153,8 @@ pub struct Layout {
 }
 
 thread_local! {
-    /// The placement ring of each shard count met (rings are the same for all).
-    static RINGS: std::cell::RefCell<BTreeMap<usize, Arc<Ring>>> = const { std::cell::RefCell::new(BTreeMap::new()) };
+    /// The placement ring of each set of shards met (the same for every node).
+    static RINGS: std::cell::RefCell<BTreeMap<Vec<usize>, Arc<Ring>>> = const { std::cell::RefCell::new(BTreeMap::new()) };
 }
 
 impl Layout {
@@ -136,19 +172,42 @@ impl Layout {
         (0..self.nodes).map(NodeId).filter(|&n| self.group_of(n) == g).collect()
     }
 
-    /// The shard a key is placed on (an image's name, or a chunk's id).
-    pub fn shard_of(&self, key: &str) -> usize {
-        let ring = RINGS.with(|r| {
-            r.borrow_mut()
-                .entry(self.groups)
-                .or_insert_with(|| {
-                    let members: Vec<u32> = (0..self.groups as u32).collect();
-                    Arc::new(Ring::new(&members, VNODES))
-                })
-                .clone()
-        });
-        ring.owner(name_hash(key)) as usize
+    /// Every shard, in order: the placement of epoch 0.
+    pub fn all(&self) -> Vec<usize> {
+        (0..self.groups).collect()
     }
+
+    /// The shards in the ring under a membership view: those all of whose servers
+    /// are members (a shard joins once its last server has joined, and leaves when
+    /// its first server leaves).
+    pub fn in_ring(&self, members: &[NodeId]) -> Vec<usize> {
+        (0..self.groups).filter(|&g| self.members(g).iter().all(|n| members.contains(n))).collect()
+    }
+
+    /// The shard a key is placed on (an image's name, or a chunk's id) when every
+    /// shard is in the ring.
+    pub fn shard_of(&self, key: &str) -> usize {
+        place(&self.all(), false, key)
+    }
+}
+
+/// The shard of `shards` a key is placed on: by the ring (100 virtual nodes per
+/// shard), or, for the zoo's `mod-n`, by its hash modulo how many shards there are.
+pub fn place(shards: &[usize], mod_n: bool, key: &str) -> usize {
+    let hash = name_hash(key);
+    if mod_n {
+        return shards[(hash % shards.len() as u64) as usize];
+    }
+    let ring = RINGS.with(|r| {
+        r.borrow_mut()
+            .entry(shards.to_vec())
+            .or_insert_with(|| {
+                let members: Vec<u32> = shards.iter().map(|&g| g as u32).collect();
+                Arc::new(Ring::new(&members, VNODES))
+            })
+            .clone()
+    });
+    ring.owner(hash) as usize
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -187,13 +246,37 @@ pub enum Msg {
         client: ClientId,
         seq: u64,
         tag: String,
+        /// The epoch the asker gathers in: only a shard in it, with all placed on
+        /// it installed, answers.
+        epoch: usize,
     },
     ListAnswer {
         client: ClientId,
         seq: u64,
         tag: String,
         group: usize,
+        epoch: usize,
         names: Vec<String>,
+    },
+    /// From the controller (shard 1) to a shard: every epoch's ring so far.
+    Epochs {
+        epochs: Vec<Vec<usize>>,
+    },
+    /// To the controller: how many epochs shard `group` knows.
+    Know {
+        group: usize,
+        count: usize,
+    },
+    /// To a shard: what shard `from` hands it on entering `epoch`.
+    Handoff {
+        epoch: usize,
+        from: usize,
+        data: shard::Handoff,
+    },
+    /// To the shard that handed it off: `group` has installed it.
+    Took {
+        epoch: usize,
+        group: usize,
     },
     /// Not the leader of `group`: try `leader`.
     NotLeader {
@@ -218,6 +301,10 @@ impl faultline_sim::Message for Msg {
         "ListPart",
         "ListAnswer",
         "NotLeader",
+        "Epochs",
+        "Know",
+        "Handoff",
+        "Took",
     ];
     fn kind(&self) -> &'static str {
         match self {
@@ -230,6 +317,10 @@ impl faultline_sim::Message for Msg {
             Msg::ListPart { .. } => "ListPart",
             Msg::ListAnswer { .. } => "ListAnswer",
             Msg::NotLeader { .. } => "NotLeader",
+            Msg::Epochs { .. } => "Epochs",
+            Msg::Know { .. } => "Know",
+            Msg::Handoff { .. } => "Handoff",
+            Msg::Took { .. } => "Took",
         }
     }
 }
@@ -268,6 +359,8 @@ impl From<raft::Stored<Own, Shard>> for Stored {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Gathering {
     tag: String,
+    /// The epoch whose ring's shards are asked (started again if this node's moves on).
+    epoch: usize,
     answers: BTreeMap<usize, Vec<String>>,
 }
 
@@ -293,8 +386,18 @@ pub struct Images {
     /// Lists this node gathers, by the client's request.
     lists: BTreeMap<(ClientId, u64), Gathering>,
     /// ReadIndex reads under way for other nodes' lists: token -> (asker, request, tag).
-    reading: BTreeMap<u64, (NodeId, (ClientId, u64), String)>,
+    reading: BTreeMap<u64, (NodeId, (ClientId, u64), String, usize)>,
     next_token: u64,
+    /// The controller's leader: how many epochs each shard said it knows.
+    told: Vec<usize>,
+    /// Hand-offs (epoch, shard) sent this round.
+    handed: BTreeSet<(usize, usize)>,
+    /// The last epoch this node noted entering.
+    noted_epoch: usize,
+    /// The re-send round in which the controller last proposed a new epoch.
+    learn_round: u64,
+    /// The re-send round in which the controller last told the shards behind.
+    told_round: u64,
 }
 
 impl Images {
@@ -335,9 +438,12 @@ impl Images {
         let before = self.raft.applied;
         let out = ctx.nest(|c| f(&mut self.raft, c));
         for token in self.raft.take_served() {
-            if let Some((to, (client, seq), tag)) = self.reading.remove(&token) {
-                let names = self.shard().tagged(&tag);
-                ctx.send(to, Msg::ListAnswer { client, seq, tag, group: self.group, names });
+            if let Some((to, (client, seq), tag, epoch)) = self.reading.remove(&token) {
+                let shard = self.shard();
+                if shard.epoch == epoch && shard.ready() {
+                    let names = shard.tagged(&tag);
+                    ctx.send(to, Msg::ListAnswer { client, seq, tag, group: self.group, epoch, names });
+                }
             }
         }
         if !self.raft.is_leader() {
@@ -345,6 +451,18 @@ impl Images {
         }
         let outbox = std::mem::take(&mut self.raft.store.outbox);
         if self.raft.applied != before {
+            let epoch = self.shard().epoch;
+            if epoch > self.noted_epoch {
+                self.noted_epoch = epoch;
+                if self.raft.is_leader() {
+                    let ring: Vec<String> = self.shard().epochs[epoch].iter().map(|g| (g + 1).to_string()).collect();
+                    ctx.note(format!(
+                        "shard {} enters epoch {epoch}: the ring is shards {}",
+                        self.group + 1,
+                        ring.join(", ")
+                    ));
+                }
+            }
             if self.raft.is_leader() {
                 for (g, writes) in outbox {
                     let to = self.target(g);
@@ -384,68 +502,112 @@ impl Images {
             return;
         }
         let me = self.group;
-        let mut out: Vec<(usize, Msg)> = Vec::new();
-        for (&txn, c) in &self.shard().coord {
-            for (&g, writes) in &c.pieces {
+        // What is owed, as (transaction, shard, a decision?): cheap to list; a
+        // message is made only for what has not gone out this round.
+        let shard = self.raft.machine();
+        let mut owed: Vec<(TxnId, usize, bool)> = Vec::new();
+        for (&txn, c) in &shard.coord {
+            for &g in c.pieces.keys() {
                 match c.decision {
-                    None if !c.votes.contains_key(&g) => {
-                        out.push((g, Msg::Prepare { txn, coordinator: me, writes: writes.clone() }))
-                    }
-                    Some(commit) if !c.acked.contains(&g) => out.push((g, Msg::Decision { txn, commit })),
+                    None if !c.votes.contains_key(&g) => owed.push((txn, g, false)),
+                    Some(_) if !c.acked.contains(&g) => owed.push((txn, g, true)),
                     _ => {}
                 }
             }
         }
-        for (&txn, p) in &self.shard().parts {
-            if p.coordinator != me && matches!(p.status, Status::Prepared | Status::Refused) {
-                out.push((p.coordinator, Msg::Voted { txn, group: me, yes: p.status == Status::Prepared }));
-            }
-        }
-        for (g, msg) in &out {
-            // Said once per transaction and leader, for the trace and the timelines.
-            let said = match msg {
-                Msg::Decision { txn, commit } => {
-                    let votes = self.shard().coord.get(txn).map(|c| c.votes.clone()).unwrap_or_default();
-                    let votes: Vec<String> = votes
-                        .iter()
-                        .map(|(g, yes)| format!("shard {} {}", g + 1, if *yes { "yes" } else { "no" }))
-                        .collect();
-                    let verdict = if *commit { "commit" } else { "abort" };
-                    Some((*txn, format!("{} {verdict}: {}", show_txn(*txn), votes.join(", "))))
+        owed.extend(shard.voting.iter().filter_map(|t| Some((*t, shard.parts.get(t)?.coordinator, false))));
+        owed.retain(|k| !self.sent.contains(k));
+        let mut sends = Vec::with_capacity(owed.len());
+        for (txn, g, decision) in owed {
+            let shard = self.raft.machine();
+            let (msg, note) = match (shard.coord.get(&txn), shard.parts.get(&txn)) {
+                (Some(c), _) if decision => {
+                    let commit = c.decision.expect("decided");
+                    // Said once per transaction and leader, for the trace and the timelines.
+                    let note = self.announced.insert((txn, usize::MAX)).then(|| {
+                        let votes: Vec<String> = c
+                            .votes
+                            .iter()
+                            .map(|(g, yes)| format!("shard {} {}", g + 1, if *yes { "yes" } else { "no" }))
+                            .collect();
+                        let verdict = if commit { "commit" } else { "abort" };
+                        format!("{} {verdict}: {}", show_txn(txn), votes.join(", "))
+                    });
+                    (Msg::Decision { txn, commit }, note)
                 }
-                Msg::Voted { txn, yes: false, .. } => {
-                    Some((*txn, format!("shard {} votes no on {}: it would not fit", self.group + 1, show_txn(*txn))))
+                (Some(c), _) => (Msg::Prepare { txn, coordinator: me, writes: c.pieces[&g].clone() }, None),
+                (None, Some(p)) => {
+                    let yes = p.status == Status::Prepared;
+                    let note = (!yes && self.announced.insert((txn, g)))
+                        .then(|| format!("shard {} votes no on {}: it would not fit", me + 1, show_txn(txn)));
+                    (Msg::Voted { txn, group: me, yes }, note)
                 }
-                _ => None,
+                (None, None) => continue,
             };
-            let once = if matches!(msg, Msg::Decision { .. }) { usize::MAX } else { *g };
-            if let Some((txn, text)) = said
-                && self.announced.insert((txn, once))
-            {
+            if let Some(text) = note {
                 ctx.note(text);
             }
+            self.sent.insert((txn, g, decision));
+            sends.push((g, msg));
         }
-        for (g, msg) in out {
-            let key = match &msg {
-                Msg::Prepare { txn, .. } | Msg::Voted { txn, .. } => (*txn, g, false),
-                Msg::Decision { txn, .. } => (*txn, g, true),
-                _ => continue,
-            };
-            if self.sent.insert(key) {
-                let to = self.target(g);
-                ctx.send(to, msg);
+        // The notes first, then the messages, as the trace has always had them.
+        for (g, msg) in sends {
+            let to = self.target(g);
+            ctx.send(to, msg);
+        }
+        self.rebalance(ctx);
+    }
+
+    /// As leader: the controller (shard 1) logs a new epoch when the ring of the
+    /// membership view differs from its last, and tells every shard that does not
+    /// know it yet; every shard sends its hand-offs not yet installed.
+    fn rebalance(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let shard = self.raft.machine();
+        if self.group == 0 && self.learn_round != self.round {
+            let ring = self.layout.in_ring(ctx.members());
+            if !ring.is_empty() && shard.epochs.last() != Some(&ring) {
+                let mut epochs = shard.epochs.clone();
+                epochs.push(ring);
+                self.learn_round = self.round;
+                return self.propose(ctx, Own::Learn { epochs });
             }
+        }
+        let shard = self.raft.machine();
+        if self.group == 0 && shard.epochs.len() > 1 && self.told_round != self.round {
+            self.told_round = self.round;
+            let count = shard.epochs.len();
+            let behind: Vec<usize> = (1..self.layout.groups).filter(|&g| self.told[g] < count).collect();
+            for g in behind {
+                let epochs = self.raft.machine().epochs.clone();
+                let to = self.target(g);
+                ctx.send(to, Msg::Epochs { epochs });
+            }
+        }
+        let owed: Vec<(usize, usize)> =
+            self.raft.machine().outgoing.keys().filter(|k| !self.handed.contains(k)).copied().collect();
+        for (epoch, h) in owed {
+            self.handed.insert((epoch, h));
+            let data = self.raft.machine().outgoing[&(epoch, h)].clone();
+            let to = self.target(h);
+            ctx.send(to, Msg::Handoff { epoch, from: self.group, data });
         }
     }
 
     /// Asks every shard that has not answered for its part of client request `id`'s list.
     fn ask_lists(&mut self, ctx: &mut Ctx<'_, Self>, id: (ClientId, u64)) {
-        let Some(l) = self.lists.get(&id) else { return };
-        let (missing, tag): (Vec<usize>, String) =
-            ((0..self.layout.groups).filter(|g| !l.answers.contains_key(g)).collect(), l.tag.clone());
+        let epoch = self.raft.machine().epoch;
+        let Some(l) = self.lists.get_mut(&id) else { return };
+        if l.epoch != epoch {
+            // This node's shard moved on: gather again, from the new ring.
+            l.epoch = epoch;
+            l.answers.clear();
+        }
+        let ring = &self.raft.machine().epochs[epoch];
+        let missing: Vec<usize> = ring.iter().copied().filter(|g| !l.answers.contains_key(g)).collect();
+        let tag = l.tag.clone();
         for g in missing {
             let to = self.target(g);
-            ctx.send(to, Msg::ListPart { client: id.0, seq: id.1, tag: tag.clone() });
+            ctx.send(to, Msg::ListPart { client: id.0, seq: id.1, tag: tag.clone(), epoch });
         }
     }
 
@@ -498,6 +660,11 @@ impl Protocol for Images {
             lists: BTreeMap::new(),
             reading: BTreeMap::new(),
             next_token: 0,
+            told: vec![1; layout.groups],
+            handed: BTreeSet::new(),
+            noted_epoch: 0,
+            learn_round: u64::MAX,
+            told_round: u64::MAX,
         }
     }
 
@@ -510,13 +677,16 @@ impl Protocol for Images {
                     self.hints[group] = Some((l, self.round));
                 }
             }
-            Msg::ListAnswer { client, seq, tag, group, names } => {
+            Msg::ListAnswer { client, seq, tag, group, epoch, names } => {
                 self.heard_leader(from);
-                // Only an answer to this very request: a node that restarted may ask
-                // again, and a late answer to an earlier list must not be taken.
-                let Some(l) = self.lists.get_mut(&(client, seq)).filter(|l| l.tag == tag) else { return };
+                // Only an answer to this very request, in this epoch: a node that
+                // restarted may ask again, and a late answer to an earlier list (or
+                // ring) must not be taken.
+                let Some(l) = self.lists.get_mut(&(client, seq)).filter(|l| l.tag == tag && l.epoch == epoch) else {
+                    return;
+                };
                 l.answers.insert(group, names);
-                if l.answers.len() == self.layout.groups {
+                if l.answers.len() == self.raft.machine().epochs[epoch].len() {
                     let l = self.lists.remove(&(client, seq)).expect("present");
                     let mut names: Vec<String> = l.answers.into_values().flatten().collect();
                     names.sort();
@@ -525,10 +695,13 @@ impl Protocol for Images {
                 }
             }
             _ if !leads => self.not_leader(ctx, from),
-            Msg::ListPart { client, seq, tag } => {
+            Msg::ListPart { client, seq, tag, epoch } => {
+                if self.shard().epoch != epoch {
+                    return; // asked again once both are in the same epoch
+                }
                 self.next_token += 1;
                 let token = self.next_token;
-                self.reading.insert(token, (from, (client, seq), tag));
+                self.reading.insert(token, (from, (client, seq), tag, epoch));
                 self.in_raft(ctx, |r, c| r.read_index(c, token));
             }
             Msg::Prepare { txn, coordinator, writes } => {
@@ -561,7 +734,38 @@ impl Protocol for Images {
                 }
             }
             Msg::Write { writes } => self.propose(ctx, Own::Write { writes }),
+            Msg::Epochs { epochs } => {
+                self.heard_leader(from);
+                let known = self.shard().epochs.len();
+                if epochs.len() > known {
+                    self.propose(ctx, Own::Learn { epochs });
+                }
+                ctx.send(from, Msg::Know { group: self.group, count: known });
+            }
+            Msg::Know { group, count } => {
+                if let Some(t) = self.told.get_mut(group) {
+                    *t = (*t).max(count);
+                }
+            }
+            Msg::Handoff { epoch, from: sender, data } => {
+                self.heard_leader(from);
+                if self.shard().installed.contains(&(epoch, sender)) {
+                    ctx.send(from, Msg::Took { epoch, group: self.group });
+                } else {
+                    self.propose(ctx, Own::Install { epoch, from: sender, data });
+                }
+            }
+            Msg::Took { epoch, group } => {
+                self.heard_leader(from);
+                if self.shard().outgoing.contains_key(&(epoch, group)) {
+                    self.propose(ctx, Own::Sent { epoch, to: group });
+                }
+            }
         }
+    }
+
+    fn on_membership(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.resend(ctx);
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _id: TimerId, timer: Timer) {
@@ -570,6 +774,7 @@ impl Protocol for Images {
             Timer::Resend => {
                 self.round += 1;
                 self.sent.clear();
+                self.handed.clear();
                 self.resend(ctx);
                 let ids: Vec<(ClientId, u64)> = self.lists.keys().copied().collect();
                 for id in ids {
@@ -583,13 +788,17 @@ impl Protocol for Images {
     fn on_request(&mut self, ctx: &mut Ctx<'_, Self>, req: Request) {
         if let Op::List { tag } = &req.op {
             let id = (req.client, req.seq);
-            self.lists.insert(id, Gathering { tag: tag.clone(), answers: BTreeMap::new() });
+            let epoch = self.shard().epoch;
+            self.lists.insert(id, Gathering { tag: tag.clone(), epoch, answers: BTreeMap::new() });
             return self.ask_lists(ctx, id);
         }
-        let home = self.layout.shard_of(req.op.key());
+        let home = self.shard().owner(req.op.key());
         if home != self.group {
             let to = self.target(home);
             return ctx.reply(Reply { client: req.client, seq: req.seq, outcome: Outcome::Redirect(Some(to)) });
+        }
+        if !self.shard().serves(req.op.key()) {
+            return; // placed here, not yet handed here: the client's retry comes back
         }
         if self.variant == Variant::FollowerReads && matches!(req.op, Op::Fetch { .. }) {
             let outcome = self.shard().query(&req.op);
@@ -632,15 +841,31 @@ impl Protocol for Images {
             "orphans" | "corrupt" => {
                 // Only what the servers given can tell: a chunk on a shard none of
                 // whose servers is among them is unknown, not missing.
-                let home = |id: &str| shards.iter().find(|s| s.group == layout.shard_of(id));
+                // A chunk is looked for where it is placed in the latest epoch any
+                // of them is in, and in whatever any of them holds or is handing off.
+                let latest = shards.iter().max_by_key(|s| s.epoch).expect("a server in view");
+                let held = |id: &str| {
+                    shards.iter().find_map(|s| {
+                        s.chunks.get(id).or_else(|| {
+                            s.outgoing.values().flat_map(|h| &h.chunks).find(|(c, _)| c == id).map(|(_, c)| c)
+                        })
+                    })
+                };
+                let home = |id: &str| shards.iter().find(|s| s.group == latest.owner(id));
                 let (mut orphans, mut corrupt) = (0i64, 0i64);
                 let mut named: BTreeSet<String> = BTreeSet::new();
-                for s in &shards {
-                    for (image, meta) in &s.metas {
+                let metas = shards.iter().flat_map(|s| {
+                    s.metas.iter().chain(s.outgoing.values().flat_map(|h| h.metas.iter().map(|(n, m)| (n, m))))
+                });
+                for (image, meta) in metas {
+                    {
                         let mut whole = true;
                         for (id, want) in meta.chunks(image) {
-                            let Some(home) = home(&id) else { continue };
-                            match home.chunks.get(&id) {
+                            let found = held(&id);
+                            if found.is_none() && home(&id).is_none() {
+                                continue; // placed on a shard out of view
+                            }
+                            match found {
                                 None => whole = false,
                                 Some(have) => {
                                     corrupt += i64::from(*have != want);
@@ -653,7 +878,12 @@ impl Protocol for Images {
                 }
                 // A chunk no image names: only when every shard's metadata is in view.
                 if shards.len() == layout.groups {
-                    let unnamed = shards.iter().flat_map(|s| s.chunks.keys()).filter(|k| !named.contains(*k));
+                    let unnamed = shards
+                        .iter()
+                        .flat_map(|s| {
+                            s.chunks.keys().chain(s.outgoing.values().flat_map(|h| h.chunks.iter().map(|(c, _)| c)))
+                        })
+                        .filter(|k| !named.contains(*k));
                     orphans += unnamed.count() as i64;
                 }
                 if name == "orphans" { orphans } else { corrupt }
@@ -661,6 +891,21 @@ impl Protocol for Images {
             "images" => shards.iter().map(|s| s.metas.len() as i64).sum(),
             "pending" => {
                 shards.iter().flat_map(|s| s.parts.values()).filter(|p| p.status == Status::Prepared).count() as i64
+            }
+            "moved" => shards.iter().map(|s| s.moved as i64).sum(),
+            "moved-percent" => {
+                let (moved, held) = shards.iter().fold((0, 0), |(m, h), s| (m + s.moved, h + s.held));
+                (moved * 100).checked_div(held).unwrap_or(0) as i64
+            }
+            "epoch" => shards.iter().map(|s| s.epoch as i64).min().unwrap_or(0),
+            "misplaced" => {
+                let Some(latest) = shards.iter().max_by_key(|s| s.epoch) else { return 0 };
+                let away = |s: &Shard| {
+                    let keys = s.metas.keys().chain(s.chunks.keys());
+                    keys.filter(|k| latest.owner(k) != s.group).count()
+                        + s.outgoing.values().map(shard::Handoff::len).sum::<usize>()
+                };
+                shards.iter().map(|s| away(s) as i64).sum()
             }
             _ => 0,
         }

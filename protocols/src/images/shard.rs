@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use faultline_sim::{ClientId, Image, Op, Outcome, Request};
 use serde::{Deserialize, Serialize};
 
-use super::{CHUNK_BYTES, Layout, QUOTA_BYTES, Variant};
+use super::{CHUNK_BYTES, Layout, QUOTA_BYTES, Variant, place};
 use crate::commit::txn_id;
 use crate::raft::Machine;
 
@@ -70,6 +70,34 @@ impl Write {
             Write::Chunk(id, _) => format!("c:{id}"),
         }
     }
+
+    /// What places it on a shard: the image's name, or the chunk's id.
+    fn placed_by(&self) -> &str {
+        match self {
+            Write::Meta(name, _) | Write::Chunk(name, _) => name,
+        }
+    }
+}
+
+/// What a shard hands another when the ring changes: the images and chunks placed
+/// on it now, and the answers the sender gave its clients (so a retry of an
+/// upload it answered is not done again by the new owner).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Handoff {
+    pub metas: Vec<(String, Meta)>,
+    pub chunks: Vec<(String, Chunk)>,
+    pub sessions: Vec<(ClientId, u64, Outcome)>,
+}
+
+impl Handoff {
+    /// Images and chunks it carries.
+    pub fn len(&self) -> usize {
+        self.metas.len() + self.chunks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Where a participant stands on a transaction.
@@ -118,6 +146,13 @@ pub enum Own {
     Acked { txn: TxnId, group: usize },
     /// The zoo's `no-2pc`: writes applied as they come, unprepared.
     Write { writes: Vec<Write> },
+    /// The rings so far, epoch by epoch (the controller, shard 1, logs each new one
+    /// and tells the other shards): taken if it extends the list this shard has.
+    Learn { epochs: Vec<Vec<usize>> },
+    /// What shard `from` handed this one on entering `epoch`.
+    Install { epoch: usize, from: usize, data: Handoff },
+    /// Shard `to` has installed what this one handed it for `epoch`.
+    Sent { epoch: usize, to: usize },
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -133,6 +168,10 @@ pub struct Shard {
     /// key -> the transaction that holds it.
     pub locks: BTreeMap<String, TxnId>,
     pub parts: BTreeMap<TxnId, Part>,
+    /// The parts coordinated elsewhere that voted and wait for the decision (their
+    /// vote is re-sent until it comes): an index of `parts`, so a leader's re-send
+    /// round does not scan every transaction the shard ever took part in.
+    pub voting: BTreeSet<TxnId>,
     pub coord: BTreeMap<TxnId, Coord>,
     /// Per client: its last request here and the answer (`None` while its
     /// transaction is under way).
@@ -140,6 +179,27 @@ pub struct Shard {
     /// The client of each transaction coordinated here, for the answer.
     pub clients: BTreeMap<TxnId, (ClientId, u64)>,
     pub executed: u64,
+    /// The ring of every epoch known (the shards in it, in order); epoch 0 is
+    /// every shard.
+    pub epochs: Vec<Vec<usize>>,
+    /// The epoch this shard is in: it serves what the epoch's ring places on it,
+    /// once what it gained is installed. It moves to the next once it has handed
+    /// off all it lost and installed all it gained.
+    pub epoch: usize,
+    /// (epoch, shard) whose hand-off to this one is installed.
+    pub installed: BTreeSet<(usize, usize)>,
+    /// (epoch, shard) this one has handed off to (built: taken out of its own).
+    pub shipped: BTreeSet<(usize, usize)>,
+    /// Hand-offs built and not yet installed by their shard, re-sent until they are.
+    pub outgoing: BTreeMap<(usize, usize), Handoff>,
+    /// Images and chunks handed off so far.
+    pub moved: u64,
+    /// Images and chunks held at each change of the ring, summed (what stayed and
+    /// what was handed off, counted as the epoch's last hand-off is built): what
+    /// `moved` is a share of.
+    pub held: u64,
+    /// Images and chunks handed off in this epoch so far.
+    pub moving: u64,
     /// `no-2pc`: other shards' writes to send, once, as the entry applies (not
     /// part of the replicated state: lost with the server that applied it).
     #[serde(skip)]
@@ -149,16 +209,145 @@ pub struct Shard {
 impl Shard {
     /// A shard of group `group` of `layout`.
     pub fn new(group: usize, layout: Layout, variant: Variant) -> Shard {
-        Shard { group, layout, variant, ..Shard::default() }
+        Shard { group, layout, variant, epochs: vec![layout.all()], ..Shard::default() }
     }
 
-    /// The names (comma-free) of this shard's images tagged `tag`, in order.
+    /// The shard `key` is placed on in `epoch`.
+    pub fn owner_in(&self, epoch: usize, key: &str) -> usize {
+        place(&self.epochs[epoch], self.variant == Variant::ModN, key)
+    }
+
+    /// The shard `key` is placed on now.
+    pub fn owner(&self, key: &str) -> usize {
+        self.owner_in(self.epoch, key)
+    }
+
+    /// Whether this shard serves `key` now: placed here, and, if it came from
+    /// another shard on entering this epoch, installed.
+    pub fn serves(&self, key: &str) -> bool {
+        if self.owner(key) != self.group {
+            return false;
+        }
+        if self.epoch == 0 {
+            return true;
+        }
+        let before = self.owner_in(self.epoch - 1, key);
+        before == self.group || self.installed.contains(&(self.epoch, before))
+    }
+
+    /// Whether everything placed here now is here: every hand-off into this epoch installed.
+    pub fn ready(&self) -> bool {
+        self.epoch == 0
+            || !self.epochs[self.epoch].contains(&self.group)
+            || self.epochs[self.epoch - 1].iter().all(|&f| f == self.group || self.installed.contains(&(self.epoch, f)))
+    }
+
+    /// Whether this shard is done with its epoch: all it gained installed, and all
+    /// it lost installed by its new shards.
+    fn settled(&self) -> bool {
+        let e = self.epoch;
+        self.ready()
+            && (e == 0
+                || !self.epochs[e - 1].contains(&self.group)
+                || self.epochs[e].iter().all(|&h| h == self.group || self.shipped.contains(&(e, h)))
+                    && !self.outgoing.keys().any(|&(oe, _)| oe == e))
+    }
+
+    /// Moves to the next epochs known while settled, handing off what each takes
+    /// away as soon as nothing holds it (a transaction under way keeps its writes
+    /// until it is decided).
+    fn advance(&mut self) {
+        loop {
+            self.ship();
+            if self.settled() && self.epoch + 1 < self.epochs.len() {
+                self.epoch += 1;
+                self.moving = 0;
+            } else {
+                return;
+            }
+        }
+    }
+
+    /// Builds the hand-off to each shard of this epoch's ring that has not had
+    /// one, if none of what it takes is locked.
+    fn ship(&mut self) {
+        let e = self.epoch;
+        if e == 0 || !self.epochs[e - 1].contains(&self.group) {
+            return;
+        }
+        for h in self.epochs[e].clone() {
+            if h == self.group || self.shipped.contains(&(e, h)) {
+                continue;
+            }
+            let metas: Vec<String> = self.metas.keys().filter(|n| self.owner(n) == h).cloned().collect();
+            let chunks: Vec<String> = self.chunks.keys().filter(|c| self.owner(c) == h).cloned().collect();
+            // Locked by a transaction under way: what it writes (a new chunk too)
+            // is written here when it is decided, and goes with the rest.
+            if self.locks.keys().any(|k| self.owner(&k[2..]) == h) {
+                continue;
+            }
+            let mut data = Handoff::default();
+            for n in metas {
+                let m = self.metas.remove(&n).expect("listed");
+                data.metas.push((n, m));
+            }
+            for id in chunks {
+                let c = self.chunks.remove(&id).expect("listed");
+                self.used = self.used.saturating_sub(c.bytes);
+                data.chunks.push((id, c));
+            }
+            data.sessions = self.sessions.iter().filter_map(|(&c, (s, a))| Some((c, *s, a.clone()?))).collect();
+            self.moved += data.len() as u64;
+            self.moving += data.len() as u64;
+            self.shipped.insert((e, h));
+            self.outgoing.insert((e, h), data);
+            if self.epochs[e].iter().all(|&g| g == self.group || self.shipped.contains(&(e, g))) {
+                // What stayed: held here before this epoch (not what others handed in).
+                let before = |k: &String| self.owner_in(e - 1, k) == self.group;
+                let stayed =
+                    self.metas.keys().filter(|k| before(k)).count() + self.chunks.keys().filter(|k| before(k)).count();
+                self.held += self.moving + stayed as u64;
+            }
+        }
+    }
+
+    /// Takes what shard `from` handed this one on entering `epoch`.
+    fn install(&mut self, epoch: usize, from: usize, data: &Handoff) {
+        if !self.installed.insert((epoch, from)) {
+            return;
+        }
+        for (n, m) in &data.metas {
+            self.metas.insert(n.clone(), m.clone());
+        }
+        for (id, c) in &data.chunks {
+            if let Some(old) = self.chunks.insert(id.clone(), *c) {
+                self.used = self.used.saturating_sub(old.bytes);
+            }
+            self.used = self.used.saturating_add(c.bytes);
+        }
+        for (client, seq, answer) in &data.sessions {
+            let newer = self.sessions.get(client).is_none_or(|(s, a)| seq > s || (seq == s && a.is_none()));
+            if newer {
+                self.sessions.insert(*client, (*seq, Some(answer.clone())));
+            }
+        }
+    }
+
+    /// The names (comma-free) of this shard's images tagged `tag`, in order
+    /// (those placed on it now: one it is handing off is answered by its new shard).
     pub fn tagged(&self, tag: &str) -> Vec<String> {
-        self.metas.iter().filter(|(_, m)| m.tags.contains(tag)).map(|(n, _)| n.clone()).collect()
+        self.metas
+            .iter()
+            .filter(|(n, m)| m.tags.contains(tag) && (self.epoch == 0 || self.owner(n) == self.group))
+            .map(|(n, _)| n.clone())
+            .collect()
     }
 
     /// Whether `writes` can be locked and would fit, for `txn`.
     fn can_prepare(&self, txn: TxnId, writes: &[Write]) -> bool {
+        if !writes.iter().all(|w| self.serves(w.placed_by())) {
+            return false; // placed elsewhere now, or not yet handed here
+        }
         let free = writes.iter().all(|w| self.locks.get(&w.key()).is_none_or(|&t| t == txn));
         free && self.used.saturating_add(added(writes)) <= QUOTA_BYTES
     }
@@ -216,7 +405,7 @@ impl Shard {
                 tags: tags.iter().cloned().collect(),
                 content: content.clone(),
             };
-            writes.extend(meta.chunks(name).map(|(id, c)| (self.layout.shard_of(&id), Write::Chunk(id, Some(c)))));
+            writes.extend(meta.chunks(name).map(|(id, c)| (self.owner(&id), Write::Chunk(id, Some(c)))));
             writes.push((self.group, Write::Meta(name.to_string(), Some(meta))));
         } else if old.is_some() {
             writes.push((self.group, Write::Meta(name.to_string(), None)));
@@ -226,7 +415,7 @@ impl Shard {
         // A replaced or deleted image's chunks go (unless the new upload is the same).
         for (id, _) in old.iter().flat_map(|m| m.chunks(name)) {
             if !writes.iter().any(|(_, w)| matches!(w, Write::Chunk(x, _) if *x == id)) {
-                writes.push((self.layout.shard_of(&id), Write::Chunk(id, None)));
+                writes.push((self.owner(&id), Write::Chunk(id, None)));
             }
         }
         let mut pieces: BTreeMap<usize, Vec<Write>> = BTreeMap::new();
@@ -293,9 +482,14 @@ impl Shard {
         };
         match part.status {
             Status::Prepared => {}
-            Status::Refused => return part.status = Status::Aborted, // nothing was locked
+            Status::Refused => {
+                part.status = Status::Aborted; // nothing was locked
+                self.voting.remove(&txn);
+                return;
+            }
             Status::Committed | Status::Aborted => return,
         }
+        self.voting.remove(&txn);
         let writes = part.writes.clone();
         self.unlock(txn, &writes);
         if commit {
@@ -308,44 +502,9 @@ impl Shard {
     }
 }
 
-/// Bytes a set of writes adds (chunks written).
-fn added(writes: &[Write]) -> u64 {
-    writes.iter().map(|w| if let Write::Chunk(_, Some(c)) = w { c.bytes } else { 0 }).sum()
-}
-
-impl Machine for Shard {
-    type Cmd = Own;
-
-    fn apply(&mut self, req: &Request, dedup: bool) -> Option<Outcome> {
-        if dedup && let Some((last, answer)) = self.sessions.get(&req.client) {
-            if req.seq == *last {
-                return answer.clone();
-            }
-            if req.seq < *last {
-                return None;
-            }
-        }
-        self.executed += 1;
-        let txn = txn_id(req.client, req.seq);
-        let answer = match &req.op {
-            Op::Tag { name, tag } => Some(match self.metas.get_mut(name) {
-                _ if self.locks.contains_key(&format!("m:{name}")) => {
-                    Outcome::Rejected(format!("busy: an upload or delete of {name} is under way"))
-                }
-                Some(m) => {
-                    m.tags.insert(tag.clone());
-                    Outcome::Swapped(true)
-                }
-                None => Outcome::Swapped(false),
-            }),
-            Op::Upload { .. } | Op::Delete { .. } => self.begin(txn, req),
-            op => Some(self.query(op)),
-        };
-        self.sessions.insert(req.client, (req.seq, answer.clone()));
-        answer
-    }
-
-    fn apply_own(&mut self, cmd: &Own) {
+impl Shard {
+    /// Applies one of the shard's own commands (then [`Shard::advance`] runs).
+    fn apply_cmd(&mut self, cmd: &Own) {
         match cmd {
             Own::Prepare { txn, coordinator, writes } => {
                 if self.parts.contains_key(txn) {
@@ -358,6 +517,9 @@ impl Machine for Shard {
                     Status::Refused
                 };
                 self.parts.insert(*txn, Part { coordinator: *coordinator, writes: writes.clone(), status });
+                if *coordinator != self.group {
+                    self.voting.insert(*txn);
+                }
             }
             Own::Vote { txn, group, yes } => {
                 if let Some(c) = self.coord.get_mut(txn)
@@ -379,11 +541,68 @@ impl Machine for Shard {
                 }
             }
             Own::Write { writes } => self.write(writes, false),
+            Own::Learn { epochs } => {
+                if epochs.len() > self.epochs.len() && epochs.starts_with(&self.epochs) {
+                    self.epochs = epochs.clone();
+                }
+            }
+            Own::Install { epoch, from, data } => self.install(*epoch, *from, data),
+            Own::Sent { epoch, to } => {
+                self.outgoing.remove(&(*epoch, *to));
+            }
         }
+    }
+}
+
+/// Bytes a set of writes adds (chunks written).
+fn added(writes: &[Write]) -> u64 {
+    writes.iter().map(|w| if let Write::Chunk(_, Some(c)) = w { c.bytes } else { 0 }).sum()
+}
+
+impl Machine for Shard {
+    type Cmd = Own;
+
+    fn apply(&mut self, req: &Request, dedup: bool) -> Option<Outcome> {
+        if dedup && let Some((last, answer)) = self.sessions.get(&req.client) {
+            if req.seq == *last {
+                return answer.clone();
+            }
+            if req.seq < *last {
+                return None;
+            }
+        }
+        if !matches!(req.op, Op::List { .. }) && !self.serves(req.op.key()) {
+            return None; // placed elsewhere now (the client retries there), or not yet here
+        }
+        self.executed += 1;
+        let txn = txn_id(req.client, req.seq);
+        let answer = match &req.op {
+            Op::Tag { name, tag } => Some(match self.metas.get_mut(name) {
+                _ if self.locks.contains_key(&format!("m:{name}")) => {
+                    Outcome::Rejected(format!("busy: an upload or delete of {name} is under way"))
+                }
+                Some(m) => {
+                    m.tags.insert(tag.clone());
+                    Outcome::Swapped(true)
+                }
+                None => Outcome::Swapped(false),
+            }),
+            Op::Upload { .. } | Op::Delete { .. } => self.begin(txn, req),
+            op => Some(self.query(op)),
+        };
+        self.sessions.insert(req.client, (req.seq, answer.clone()));
+        self.advance();
+        answer
+    }
+
+    fn apply_own(&mut self, cmd: &Own) {
+        self.apply_cmd(cmd);
+        self.advance();
     }
 
     fn query(&self, op: &Op) -> Outcome {
         match op {
+            Op::Fetch { name } if !self.serves(name) => Outcome::Redirect(None),
             Op::Fetch { name } => Outcome::Value(self.metas.get(name).map(Meta::record).unwrap_or_default()),
             Op::List { tag } => Outcome::Value(self.tagged(tag).join(",")),
             other => Outcome::Rejected(format!("an image store answers fetch and list, not {}", other.name())),
@@ -479,5 +698,43 @@ mod tests {
         s.apply_own(&Own::Finish { txn: 8, commit: false });
         s.apply_own(&Own::Prepare { txn: 8, coordinator: 1, writes: vec![chunk(0)] });
         assert!(s.locks.is_empty() && s.chunks.is_empty() && s.used == 0);
+    }
+
+    /// Shard 1 of three leaves the ring: what it holds goes to the others in one
+    /// hand-off each, but not while an upload under way holds one of the keys; the
+    /// upload is decided first and its image moves with the rest. The shard moves
+    /// on only once both receivers say they installed theirs.
+    #[test]
+    fn a_leaving_shard_hands_off_everything_once_nothing_holds_it() {
+        let layout = Layout::of(9);
+        let name = (0..).map(|i| format!("i{i}")).find(|n| layout.shard_of(n) == 1).expect("a name on shard 1");
+        let mut s = Shard::new(1, layout, Variant::Correct);
+        let meta = |n: &str| {
+            Write::Meta(
+                n.to_string(),
+                Some(Meta { size: 1, checksum: 0, content: String::new(), tags: Default::default() }),
+            )
+        };
+        s.apply_own(&Own::Prepare { txn: 7, coordinator: 0, writes: vec![meta(&name)] });
+        assert_eq!(s.parts[&7].status, Status::Prepared);
+        s.apply_own(&Own::Learn { epochs: vec![vec![0, 1, 2], vec![0, 2]] });
+        assert_eq!(s.epoch, 1);
+        let to = s.owner(&name);
+        assert!(!s.outgoing.contains_key(&(1, to)), "the prepared image holds its hand-off back");
+        assert_eq!(s.outgoing.len(), 1, "the other shard's (empty) hand-off goes");
+        assert!(!s.serves(&name), "out of the ring: it serves nothing");
+        s.apply_own(&Own::Finish { txn: 7, commit: true });
+        assert!(s.metas.is_empty(), "decided, and handed off with the rest");
+        let handed: Vec<&String> = s.outgoing.values().flat_map(|h| h.metas.iter().map(|(n, _)| n)).collect();
+        assert_eq!(handed, [&name]);
+        assert!(s.outgoing.contains_key(&(1, to)));
+        assert_eq!(s.outgoing.len(), 2, "one hand-off to each shard of the new ring");
+        s.apply_own(&Own::Learn { epochs: vec![vec![0, 1, 2], vec![0, 2], vec![0, 1, 2]] });
+        assert_eq!(s.epoch, 1, "not settled: nothing it handed off is installed yet");
+        s.apply_own(&Own::Sent { epoch: 1, to: 0 });
+        s.apply_own(&Own::Sent { epoch: 1, to: 2 });
+        assert_eq!(s.epoch, 2, "settled, it takes the next ring");
+        assert!(!s.ready(), "back in the ring, it waits for what the others hand it");
+        assert_eq!((s.moved, s.held), (1, 1));
     }
 }
