@@ -145,14 +145,18 @@ fn the_readme_and_book_pictures_are_current() {
         check_picture(root, picture, &messages, page);
     }
     // The image store's transactions, drawn with only their own messages.
-    for (name, (from, to), picture) in [
-        ("images/happy", (690, 860), "book/src/figures/images-upload.svg"),
-        ("zoo/images-majority-commit", (2530, 2580), "book/src/figures/images-majority-commit.svg"),
+    // And a new shard's arrival, drawn with only the rebalancing's messages.
+    let txn = ["Prepare", "Voted", "Decision", "Done"];
+    let moves = ["Epochs", "Know", "Handoff", "Took"];
+    for (name, (from, to), picture, only) in [
+        ("images/happy", (690, 860), "book/src/figures/images-upload.svg", txn),
+        ("zoo/images-majority-commit", (2530, 2580), "book/src/figures/images-majority-commit.svg", txn),
+        ("images/grow", (1995, 2080), "book/src/figures/images-grow.svg", moves),
     ] {
         let dir = temp(&name.replace('/', "-"));
         run(name, &dir);
         let mut w = window(from, to);
-        w.only = ["Prepare", "Voted", "Decision", "Done"].map(String::from).to_vec();
+        w.only = only.map(String::from).to_vec();
         let (messages, _) = render(&dir, &w);
         check_picture(root, picture, &messages, "book/src/images.md");
     }
