@@ -837,53 +837,35 @@ impl Protocol for Images {
                 servers.max_by_key(|n| n.raft.applied).map(|n| n.shard())
             })
             .collect();
+        // The shard that has taken the most changes of the ring: its placement is the latest.
+        let Some(latest) = shards.iter().max_by_key(|s| s.epoch) else { return 0 };
         match name {
             "orphans" | "corrupt" => {
                 // Only what the servers given can tell: a chunk on a shard none of
-                // whose servers is among them is unknown, not missing.
-                // A chunk is looked for where it is placed in the latest epoch any
-                // of them is in, and in whatever any of them holds or is handing off.
-                let latest = shards.iter().max_by_key(|s| s.epoch).expect("a server in view");
-                let held = |id: &str| {
-                    shards.iter().find_map(|s| {
-                        s.chunks.get(id).or_else(|| {
-                            s.outgoing.values().flat_map(|h| &h.chunks).find(|(c, _)| c == id).map(|(_, c)| c)
-                        })
-                    })
-                };
-                let home = |id: &str| shards.iter().find(|s| s.group == latest.owner(id));
+                // whose servers is among them is unknown, not missing. A chunk is
+                // looked for in whatever any of them holds or is handing off, and
+                // counts as missing only if the latest ring places it on one in view.
+                let found = |id: &str| shards.iter().find_map(|s| s.chunk(id));
+                let in_view = |id: &str| shards.iter().any(|s| s.group == latest.owner(id));
                 let (mut orphans, mut corrupt) = (0i64, 0i64);
                 let mut named: BTreeSet<String> = BTreeSet::new();
-                let metas = shards.iter().flat_map(|s| {
-                    s.metas.iter().chain(s.outgoing.values().flat_map(|h| h.metas.iter().map(|(n, m)| (n, m))))
-                });
-                for (image, meta) in metas {
-                    {
-                        let mut whole = true;
-                        for (id, want) in meta.chunks(image) {
-                            let found = held(&id);
-                            if found.is_none() && home(&id).is_none() {
-                                continue; // placed on a shard out of view
-                            }
-                            match found {
-                                None => whole = false,
-                                Some(have) => {
-                                    corrupt += i64::from(*have != want);
-                                    named.insert(id);
-                                }
+                for (image, meta) in shards.iter().flat_map(|s| s.every_meta()) {
+                    let mut whole = true;
+                    for (id, want) in meta.chunks(image) {
+                        match found(&id) {
+                            None if !in_view(&id) => {} // placed on a shard out of view
+                            None => whole = false,
+                            Some(have) => {
+                                corrupt += i64::from(*have != want);
+                                named.insert(id);
                             }
                         }
-                        orphans += i64::from(!whole);
                     }
+                    orphans += i64::from(!whole);
                 }
                 // A chunk no image names: only when every shard's metadata is in view.
                 if shards.len() == layout.groups {
-                    let unnamed = shards
-                        .iter()
-                        .flat_map(|s| {
-                            s.chunks.keys().chain(s.outgoing.values().flat_map(|h| h.chunks.iter().map(|(c, _)| c)))
-                        })
-                        .filter(|k| !named.contains(*k));
+                    let unnamed = shards.iter().flat_map(|s| s.every_chunk()).filter(|(k, _)| !named.contains(*k));
                     orphans += unnamed.count() as i64;
                 }
                 if name == "orphans" { orphans } else { corrupt }
@@ -899,7 +881,6 @@ impl Protocol for Images {
             }
             "epoch" => shards.iter().map(|s| s.epoch as i64).min().unwrap_or(0),
             "misplaced" => {
-                let Some(latest) = shards.iter().max_by_key(|s| s.epoch) else { return 0 };
                 let away = |s: &Shard| {
                     let keys = s.metas.keys().chain(s.chunks.keys());
                     keys.filter(|k| latest.owner(k) != s.group).count()

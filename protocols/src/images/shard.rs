@@ -77,6 +77,11 @@ impl Write {
             Write::Meta(name, _) | Write::Chunk(name, _) => name,
         }
     }
+
+    /// What places a lock's key (as [`Write::key`] makes it) on a shard.
+    fn placed_by_key(key: &str) -> &str {
+        key.split_once(':').map_or(key, |(_, placed)| placed)
+    }
 }
 
 /// What a shard hands another when the ring changes: the images and chunks placed
@@ -279,13 +284,13 @@ impl Shard {
             if h == self.group || self.shipped.contains(&(e, h)) {
                 continue;
             }
-            let metas: Vec<String> = self.metas.keys().filter(|n| self.owner(n) == h).cloned().collect();
-            let chunks: Vec<String> = self.chunks.keys().filter(|c| self.owner(c) == h).cloned().collect();
             // Locked by a transaction under way: what it writes (a new chunk too)
             // is written here when it is decided, and goes with the rest.
-            if self.locks.keys().any(|k| self.owner(&k[2..]) == h) {
+            if self.locks.keys().any(|k| self.owner(Write::placed_by_key(k)) == h) {
                 continue;
             }
+            let metas: Vec<String> = self.metas.keys().filter(|n| self.owner(n) == h).cloned().collect();
+            let chunks: Vec<String> = self.chunks.keys().filter(|c| self.owner(c) == h).cloned().collect();
             let mut data = Handoff::default();
             for n in metas {
                 let m = self.metas.remove(&n).expect("listed");
@@ -331,6 +336,24 @@ impl Shard {
                 self.sessions.insert(*client, (*seq, Some(answer.clone())));
             }
         }
+    }
+
+    /// Every image this shard holds or is handing off.
+    pub fn every_meta(&self) -> impl Iterator<Item = (&String, &Meta)> {
+        let handed = self.outgoing.values().flat_map(|h| h.metas.iter().map(|(n, m)| (n, m)));
+        self.metas.iter().chain(handed)
+    }
+
+    /// Every chunk this shard holds or is handing off.
+    pub fn every_chunk(&self) -> impl Iterator<Item = (&String, &Chunk)> {
+        let handed = self.outgoing.values().flat_map(|h| h.chunks.iter().map(|(id, c)| (id, c)));
+        self.chunks.iter().chain(handed)
+    }
+
+    /// Chunk `id`, held here or being handed off.
+    pub fn chunk(&self, id: &str) -> Option<&Chunk> {
+        let handed = || self.outgoing.values().flat_map(|h| &h.chunks);
+        self.chunks.get(id).or_else(|| handed().find(|(c, _)| c == id).map(|(_, c)| c))
     }
 
     /// The names (comma-free) of this shard's images tagged `tag`, in order
@@ -500,9 +523,7 @@ impl Shard {
         part.status = if commit { Status::Committed } else { Status::Aborted };
         part.writes = Vec::new();
     }
-}
 
-impl Shard {
     /// Applies one of the shard's own commands (then [`Shard::advance`] runs).
     fn apply_cmd(&mut self, cmd: &Own) {
         match cmd {
