@@ -16,6 +16,7 @@ fn every_regression_scenario_passes_its_1000_seeds() {
         "paxos/synod-self-delivery",
         "images/decision-before-prepare",
         "images/stale-round-ack",
+        "images/handoff-under-lock",
     ] {
         let s = common::bundled(name);
         let seeds = s.seeds.clone().unwrap_or_else(|| panic!("{name} states the seeds it was measured on"));
