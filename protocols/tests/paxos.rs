@@ -37,7 +37,7 @@ fn accepts_after_phase_1(variant: Variant, reported: Vec<(u64, u64, Cmd)>) -> BT
     {
         let mut ctx = Ctx::manual(NodeId(0), 3, 0, &mut rng, &mut effects, &mut timers);
         // With its own promise, n2's makes a majority of three.
-        p.on_message(&mut ctx, NodeId(1), Msg::Promise { ballot, accepted: reported });
+        p.on_message(&mut ctx, NodeId(1), Msg::Promise { ballot, accepted: reported, snapshot: None });
     }
     effects
         .iter()

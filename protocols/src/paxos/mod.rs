@@ -69,6 +69,12 @@ pub const ELECTION_MIN_MS: u64 = 150;
 pub const ELECTION_MAX_MS: u64 = 300;
 /// The most chosen commands one catch-up message carries.
 pub const BATCH_MAX: usize = 64;
+/// Every this many applied slots a node writes a snapshot of its store to disk, so
+/// that a restart resumes from it instead of re-learning the log from slot 0.
+pub const SNAPSHOT_EVERY: u64 = 100;
+/// The chosen commands a node keeps in memory below its first unlearned slot, to
+/// send to a node a little behind; one further behind gets a `Snapshot`.
+pub const KEEP: usize = 4 * BATCH_MAX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Variant {
@@ -140,9 +146,10 @@ fn accepted_key(slot: u64) -> String {
             break;
         }
     }
-    let mut key = String::with_capacity(24);
+    let digits = std::str::from_utf8(&digits[at.min(digits.len() - 12)..]).expect("ASCII digits");
+    let mut key = String::with_capacity(4 + digits.len());
     key.push_str("acc/");
-    key.extend(digits[at.min(digits.len() - 12)..].iter().map(|&d| d as char));
+    key.push_str(digits);
     key
 }
 
@@ -165,9 +172,13 @@ pub enum Msg {
         ballot: Ballot,
         from: u64,
     },
+    /// What the acceptor accepted in the slots the `Prepare` asked about, and, if it
+    /// dropped the records of some of them (every slot below its last snapshot is
+    /// chosen and applied), its snapshot, which covers them.
     Promise {
         ballot: Ballot,
         accepted: Reported,
+        snapshot: Option<Snap>,
     },
     Nack {
         promised: Ballot,
@@ -195,9 +206,32 @@ pub enum Msg {
     Behind {
         learned: u64,
     },
+    /// For a node behind by more than the chosen commands kept in memory.
+    Snapshot(Snap),
 }
 
-faultline_sim::message_kinds!(Msg { Prepare, Promise, Nack, Accept, Accepted, Commit, Heartbeat, Behind });
+/// A node's store after applying every slot below `upto`, `noops` of them no-ops.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Snap {
+    pub upto: u64,
+    pub noops: u64,
+    pub store: Box<Store>,
+}
+
+faultline_sim::message_kinds!(Msg { Prepare, Promise, Nack, Accept, Accepted, Commit, Heartbeat, Behind, Snapshot });
+
+impl Cmd {
+    /// The command's fingerprint, as observations report it. A client's sequence
+    /// number names one operation (a retry sends the same one), so `(client, seq)`
+    /// tells commands apart without hashing the operation's strings, which this does
+    /// about eleven times per command.
+    pub fn print(&self) -> u64 {
+        match self {
+            Cmd::Noop => print(&()),
+            Cmd::Op { client, seq, .. } => print(&(client, seq)),
+        }
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Timer {
@@ -209,14 +243,16 @@ pub enum Timer {
 pub enum Stored {
     Promised(Ballot),
     Accepted(Ballot, Cmd),
+    /// The last snapshot; the accepted records below it are deleted.
+    Snapshot(Snap),
 }
 
 /// A slot the leader proposed in its ballot.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Proposal {
     cmd: Cmd,
-    /// Who accepted it (the leader first).
-    acks: BTreeSet<NodeId>,
+    /// Who accepted it (the leader first): bit `i` for node `i`.
+    acks: u64,
     /// The heartbeat it was last sent in.
     beat: u64,
     /// Sent in an `Accept` (else waiting for the batch being made).
@@ -232,19 +268,30 @@ pub struct Paxos {
     pub(crate) promised: Ballot,
     pub(crate) accepted: BTreeMap<u64, (Ballot, Cmd)>,
     // Learner.
+    /// Slots learned above `applied`, waiting for the slots below them.
     pub(crate) learned: BTreeMap<u64, Cmd>,
-    /// The slots at or above `applied` this node accepted and has not learned: what
-    /// a commit carried by an `Accept` or heartbeat may let it learn (kept so that
-    /// it does not scan every accepted slot since `applied` on each message).
+    /// The slots at or above `applied` this node accepted in ballot
+    /// `unlearned_ballot` (the highest it accepted in) and has not learned: what a
+    /// commit carried by an `Accept` or heartbeat may let it learn. Slots accepted
+    /// in an older ballot are not kept: only their new leader's re-proposal, or a
+    /// `Commit`, teaches them.
     unlearned: BTreeSet<u64>,
-    /// Every slot below this is learned and applied.
+    unlearned_ballot: Ballot,
+    /// Every slot below this is learned and applied: the first unlearned slot.
     pub(crate) applied: u64,
+    /// The chosen commands of slots `log_base..applied` (at most about `2 * KEEP`).
+    log: Vec<Cmd>,
+    log_base: u64,
+    /// No-ops among the applied slots.
+    noops: u64,
+    /// The slot of the last snapshot written to disk.
+    snapped: u64,
     store: Store,
     // Proposer.
     ballot: Ballot,
     pub(crate) leading: bool,
     /// Phase 1 in progress: the promises so far.
-    promises: Option<BTreeMap<NodeId, Reported>>,
+    promises: Option<BTreeMap<NodeId, (Reported, Option<Snap>)>>,
     prepare_from: u64,
     next_slot: u64,
     /// Slots proposed in this ballot and not chosen yet.
@@ -297,8 +344,12 @@ impl Paxos {
             ctx.write(accepted_key(*slot), Stored::Accepted(ballot, cmd.clone()));
         }
         ctx.sync();
+        if ballot > self.unlearned_ballot {
+            self.unlearned.clear();
+            self.unlearned_ballot = ballot;
+        }
         for (slot, cmd) in entries {
-            ctx.observe(Observation::Accepted { slot: *slot, ballot: observed(ballot), value: print(cmd) });
+            ctx.observe(Observation::Accepted { slot: *slot, ballot: observed(ballot), value: cmd.print() });
             self.accepted.insert(*slot, (ballot, cmd.clone()));
             if *slot >= self.applied && !self.learned.contains_key(slot) {
                 self.unlearned.insert(*slot);
@@ -311,19 +362,18 @@ impl Paxos {
     /// them this node accepted in `ballot` (the leader's one value for the slot).
     fn learn_chosen(&mut self, ctx: &mut Ctx<'_, Self>, ballot: Ballot, chosen: u64) {
         let from = self.applied;
-        if chosen <= from {
+        if chosen <= from || ballot != self.unlearned_ballot {
             return;
         }
-        let known: Vec<(u64, Cmd)> = self
-            .unlearned
-            .range(from..chosen)
-            .filter_map(|s| match self.accepted.get(s) {
-                Some((b, c)) if *b == ballot => Some((*s, c.clone())),
-                _ => None,
-            })
-            .collect();
-        for (slot, cmd) in known {
-            self.learn(ctx, slot, cmd);
+        // Every slot in `unlearned` was accepted in `unlearned_ballot`, this ballot.
+        while let Some(slot) = self.unlearned.first().copied().filter(|&s| s < chosen) {
+            self.unlearned.remove(&slot);
+            if slot >= from
+                && let Some((_, cmd)) = self.accepted.get(&slot)
+            {
+                let cmd = cmd.clone();
+                self.learn(ctx, slot, cmd);
+            }
         }
     }
 
@@ -332,11 +382,25 @@ impl Paxos {
         if slot < self.applied || self.learned.contains_key(&slot) {
             return;
         }
-        ctx.observe(Observation::Learned { slot, value: print(&cmd) });
-        self.learned.insert(slot, cmd);
+        ctx.observe(Observation::Learned { slot, value: cmd.print() });
         self.unlearned.remove(&slot);
-        while let Some(cmd) = self.learned.get(&self.applied) {
-            if let Cmd::Op { client, seq, op } = cmd {
+        if slot == self.applied {
+            self.apply(ctx, cmd);
+        } else {
+            self.learned.insert(slot, cmd);
+        }
+        while let Some(cmd) = self.learned.remove(&self.applied) {
+            self.apply(ctx, cmd);
+        }
+        if self.applied >= self.snapped + SNAPSHOT_EVERY {
+            self.snapshot(ctx);
+        }
+    }
+
+    /// Applies `cmd`, the command chosen in slot `applied`.
+    fn apply(&mut self, ctx: &mut Ctx<'_, Self>, cmd: Cmd) {
+        match &cmd {
+            Cmd::Op { client, seq, op } => {
                 let outcome = self.store.apply(*client, *seq, op, true);
                 if self.leading
                     && let Some(outcome) = outcome
@@ -345,13 +409,60 @@ impl Paxos {
                     ctx.reply(Reply { client: *client, seq: *seq, outcome });
                 }
             }
-            self.applied += 1;
+            Cmd::Noop => self.noops += 1,
+        }
+        self.applied += 1;
+        self.log.push(cmd);
+        if self.log.len() >= 2 * KEEP {
+            self.log.drain(..KEEP);
+            self.log_base += KEEP as u64;
+        }
+    }
+
+    /// This node's store as of `applied`.
+    fn snap(&self) -> Snap {
+        Snap { upto: self.applied, noops: self.noops, store: Box::new(self.store.clone()) }
+    }
+
+    /// Writes the store as of `applied` to disk and deletes the accepted records
+    /// below it, synced: a restart resumes from the snapshot, and a `Promise` for
+    /// slots below it carries the snapshot instead of the records.
+    fn snapshot(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.snapped = self.applied;
+        ctx.write("snapshot", Stored::Snapshot(self.snap()));
+        let kept = self.accepted.split_off(&self.applied);
+        for slot in std::mem::replace(&mut self.accepted, kept).into_keys() {
+            ctx.delete(accepted_key(slot));
+        }
+        ctx.sync();
+    }
+
+    /// Takes a snapshot (a leader's, or one a promise carried) when it is ahead of
+    /// this node.
+    fn install(&mut self, ctx: &mut Ctx<'_, Self>, snap: Snap) {
+        let Snap { upto, noops, store } = snap;
+        if upto <= self.applied {
+            return;
+        }
+        self.store = *store;
+        (self.applied, self.noops) = (upto, noops);
+        self.learned = self.learned.split_off(&upto);
+        self.unlearned = self.unlearned.split_off(&upto);
+        self.proposals = self.proposals.split_off(&upto);
+        let store = &self.store;
+        self.in_flight.retain(|(c, s)| store.answered(*c, *s).is_none());
+        self.log.clear();
+        self.log_base = upto;
+        ctx.note(format!("installed a snapshot up to slot {upto}"));
+        self.snapshot(ctx);
+        while let Some(cmd) = self.learned.remove(&self.applied) {
+            self.apply(ctx, cmd);
         }
     }
 
     /// The first slot this node has not learned.
     fn first_unlearned(&self) -> u64 {
-        (self.applied..).find(|s| !self.learned.contains_key(s)).expect("an unlearned slot")
+        self.applied
     }
 
     fn start_election(&mut self, ctx: &mut Ctx<'_, Self>) {
@@ -370,8 +481,8 @@ impl Paxos {
         self.promise(ctx, self.ballot);
         ctx.sync();
         let mine: Reported = self.accepted.range(self.prepare_from..).map(|(&s, (b, c))| (s, *b, c.clone())).collect();
-        self.promises = Some(BTreeMap::from([(self.me, mine)]));
-        for p in ctx.peers().collect::<Vec<_>>() {
+        self.promises = Some(BTreeMap::from([(self.me, (mine, None))]));
+        for p in ctx.peers() {
             ctx.send(p, Msg::Prepare { ballot: self.ballot, from: self.prepare_from });
         }
         self.maybe_lead(ctx);
@@ -383,13 +494,28 @@ impl Paxos {
             return;
         }
         let promises = self.promises.take().expect("promises");
-        // Per slot, the value accepted with the highest ballot.
+        // The slots below the furthest snapshot a promise carried are chosen: take
+        // it, and propose only from there.
         let mut best: BTreeMap<u64, (Ballot, Cmd)> = BTreeMap::new();
-        for (slot, b, cmd) in promises.into_values().flatten() {
-            if best.get(&slot).is_none_or(|(bb, _)| b > *bb) {
-                best.insert(slot, (b, cmd));
+        let mut furthest: Option<Snap> = None;
+        for (reported, snap) in promises.into_values() {
+            if let Some(snap) = snap
+                && furthest.as_ref().is_none_or(|f| snap.upto > f.upto)
+            {
+                furthest = Some(snap);
+            }
+            // Per slot, the value accepted with the highest ballot.
+            for (slot, b, cmd) in reported {
+                if best.get(&slot).is_none_or(|(bb, _)| b > *bb) {
+                    best.insert(slot, (b, cmd));
+                }
             }
         }
+        if let Some(snap) = furthest {
+            self.install(ctx, snap);
+        }
+        self.prepare_from = self.prepare_from.max(self.applied);
+        let best = best.split_off(&self.prepare_from);
         let adopted: Vec<(u64, Cmd)> = match self.variant {
             Variant::IgnorePromises => best.keys().map(|&s| (s, Cmd::Noop)).collect(),
             _ => best.into_iter().map(|(s, (_, c))| (s, c)).collect(),
@@ -420,10 +546,10 @@ impl Paxos {
     /// Proposes `cmd` in `slot`: accepted here at once, sent with the next batch
     /// ([`Paxos::flush`]).
     fn propose(&mut self, ctx: &mut Ctx<'_, Self>, slot: u64, cmd: Cmd) {
-        ctx.observe(Observation::Proposed { slot, value: print(&cmd) });
-        let mut acks = BTreeSet::new();
+        ctx.observe(Observation::Proposed { slot, value: cmd.print() });
+        let mut acks = 0;
         if self.accept(ctx, self.ballot, &[(slot, cmd.clone())]) {
-            acks.insert(self.me);
+            acks |= 1 << self.me.0;
         }
         self.proposals.insert(slot, Proposal { cmd, acks, beat: self.beat, sent: false });
         self.check_chosen(ctx, slot);
@@ -451,14 +577,14 @@ impl Paxos {
             return;
         }
         let chosen = self.first_unlearned();
-        for p in ctx.peers().collect::<Vec<_>>() {
+        for p in ctx.peers() {
             ctx.send(p, Msg::Accept { ballot: self.ballot, entries: entries.clone(), chosen });
         }
     }
 
     fn check_chosen(&mut self, ctx: &mut Ctx<'_, Self>, slot: u64) {
         let Some(p) = self.proposals.get(&slot) else { return };
-        if p.acks.len() < self.majority() {
+        if (p.acks.count_ones() as usize) < self.majority() {
             return;
         }
         let cmd = p.cmd.clone();
@@ -468,7 +594,7 @@ impl Paxos {
 
     fn send_heartbeats(&self, ctx: &mut Ctx<'_, Self>) {
         let chosen = self.first_unlearned();
-        for p in ctx.peers().collect::<Vec<_>>() {
+        for p in ctx.peers() {
             ctx.send(p, Msg::Heartbeat { ballot: self.ballot, chosen });
         }
     }
@@ -532,17 +658,18 @@ impl Paxos {
                         self.step_down(ballot);
                     }
                     let accepted = self.accepted.range(start..).map(|(&s, (b, c))| (s, *b, c.clone())).collect();
-                    ctx.send(from, Msg::Promise { ballot, accepted });
+                    let snapshot = (start < self.snapped).then(|| self.snap());
+                    ctx.send(from, Msg::Promise { ballot, accepted, snapshot });
                 } else {
                     ctx.send(from, Msg::Nack { promised: self.promised });
                 }
             }
-            Msg::Promise { ballot, accepted } => {
+            Msg::Promise { ballot, accepted, snapshot } => {
                 if ballot != self.ballot {
                     return;
                 }
                 if let Some(p) = &mut self.promises {
-                    p.insert(from, accepted);
+                    p.insert(from, (accepted, snapshot));
                 }
                 self.maybe_lead(ctx);
             }
@@ -570,7 +697,7 @@ impl Paxos {
                 }
                 for slot in slots {
                     if let Some(p) = self.proposals.get_mut(&slot) {
-                        p.acks.insert(from);
+                        p.acks |= 1 << from.0;
                     }
                     self.check_chosen(ctx, slot);
                 }
@@ -599,11 +726,16 @@ impl Paxos {
                 if !self.leading {
                     return;
                 }
-                let cmds: Vec<Cmd> = (learned..).map_while(|s| self.learned.get(&s).cloned()).take(BATCH_MAX).collect();
+                if learned < self.log_base {
+                    return ctx.send(from, Msg::Snapshot(self.snap()));
+                }
+                let start = (learned - self.log_base) as usize;
+                let cmds: Vec<Cmd> = self.log.iter().skip(start).take(BATCH_MAX).cloned().collect();
                 if !cmds.is_empty() {
                     ctx.send(from, Msg::Commit { from: learned, cmds });
                 }
             }
+            Msg::Snapshot(snap) => self.install(ctx, snap),
         }
     }
 
@@ -652,7 +784,12 @@ impl Protocol for Paxos {
             accepted: BTreeMap::new(),
             learned: BTreeMap::new(),
             unlearned: BTreeSet::new(),
+            unlearned_ballot: 0,
             applied: 0,
+            log: Vec::new(),
+            log_base: 0,
+            noops: 0,
+            snapped: 0,
             store: Store::default(),
             ballot: 0,
             leading: false,
@@ -665,16 +802,23 @@ impl Protocol for Paxos {
             leader_hint: None,
             heard: false,
         };
+        if let Some(Stored::Snapshot(Snap { upto, noops, store })) = durable.get("snapshot") {
+            p.store = (**store).clone();
+            (p.applied, p.log_base, p.snapped, p.noops) = (*upto, *upto, *upto, *noops);
+        }
         for (key, v) in durable {
             match v {
                 Stored::Promised(b) => p.promised = *b,
                 Stored::Accepted(b, c) => {
                     let slot: u64 = key["acc/".len()..].parse().expect("acc/ and a slot");
                     p.accepted.insert(slot, (*b, c.clone()));
-                    p.unlearned.insert(slot);
+                    p.unlearned_ballot = p.unlearned_ballot.max(*b);
                 }
+                Stored::Snapshot(_) => {}
             }
         }
+        let (from, top) = (p.applied, p.unlearned_ballot);
+        p.unlearned = p.accepted.range(from..).filter(|(_, (b, _))| *b == top).map(|(s, _)| *s).collect();
         p.ballot = p.promised & !0xffff;
         let (term, leader) = p.state();
         ctx.observe(Observation::Term { term, leader });
@@ -718,7 +862,7 @@ impl Protocol for Paxos {
             }
             "chosen" => up.map(|n| n.first_unlearned() as i64).max().unwrap_or(0),
             "applied" => up.map(|n| n.store.executed as i64).max().unwrap_or(0),
-            "noops" => up.map(|n| n.learned.values().filter(|c| **c == Cmd::Noop).count() as i64).max().unwrap_or(0),
+            "noops" => up.map(|n| n.noops as i64).max().unwrap_or(0),
             _ => 0,
         }
     }
@@ -726,7 +870,7 @@ impl Protocol for Paxos {
     fn measures(cluster: &Cluster<'_, Self>) -> Vec<(String, String)> {
         let nodes = cluster.nodes();
         let up = nodes.iter().flatten();
-        let noops = up.clone().map(|n| n.learned.values().filter(|c| **c == Cmd::Noop).count()).max().unwrap_or(0);
+        let noops = up.clone().map(|n| n.noops).max().unwrap_or(0);
         let slots = up.map(|n| n.first_unlearned()).max().unwrap_or(0);
         vec![("log".into(), format!("{slots} slots chosen, {noops} of them no-ops (gaps a new leader filled)"))]
     }
