@@ -27,8 +27,21 @@
 //!   that value is the chosen one). Others it asks for (`Behind`, answered by
 //!   `Commit`). No message is sent to announce a choice.
 //! - Learners apply chosen commands in slot order to the key-value store, whose
-//!   client sessions apply a retried command once. Reads go through the log too, so
-//!   they are linearizable. The leader answers the client when it applies the command.
+//!   client sessions apply a retried command once. The leader answers the client
+//!   when it applies the command.
+//! - **Reads take no slot.** The leader notes the slot it would propose next and
+//!   starts a heartbeat round; every acceptor that still takes its ballot answers
+//!   `Ack`. Once a majority acknowledged a round sent after the read came (so no
+//!   other leader can have chosen anything it does not know of) and every slot
+//!   below the noted one is applied, it answers from its store: linearizable, with
+//!   no disk write and no `Accept`. Reads that come while a round is out wait for
+//!   the next one.
+//! - **Snapshots.** Every [`SNAPSHOT_EVERY`] applied slots a node writes its store
+//!   to disk and deletes the accepted records below it; a restart resumes from the
+//!   snapshot. A `Promise` for slots below a node's snapshot carries the snapshot
+//!   in place of their records (they are chosen), and the new leader takes the
+//!   furthest one it hears and proposes only above it. A node behind by more than
+//!   the [`KEEP`] chosen commands a leader keeps in memory gets a `Snapshot`.
 //! - The leader sends heartbeats every 50 ms with its first unchosen slot; a node
 //!   that is behind says so and gets the chosen commands it lacks. With each
 //!   heartbeat the leader re-sends the Accepts that have waited a whole heartbeat.
@@ -51,6 +64,8 @@
 //!   it accepts lower ballots it had promised to refuse.
 //! - `shared-ballots`: ballots are round numbers alone, so two proposers can use
 //!   the same ballot with different values.
+//! - `stale-reads`: the leader answers a read from its own store at once; cut off
+//!   from the majority, it goes on answering with what a new leader overwrote.
 
 pub mod synod;
 
@@ -83,6 +98,7 @@ pub enum Variant {
     IgnorePromises,
     ForgetPromise,
     SharedBallots,
+    StaleReads,
 }
 
 pub const VARIANTS: &[(&str, &str)] = &[
@@ -91,6 +107,7 @@ pub const VARIANTS: &[(&str, &str)] = &[
     ("ignore-promises", "a new leader ignores the values accepted in the promises and proposes no-ops"),
     ("forget-promise", "acceptors do not persist their promise and break it after a restart"),
     ("shared-ballots", "ballots are round numbers alone: two proposers can share one"),
+    ("stale-reads", "a leader answers reads from its own store at once, without confirming it still leads"),
 ];
 
 impl Variant {
@@ -101,6 +118,7 @@ impl Variant {
             "ignore-promises" => Variant::IgnorePromises,
             "forget-promise" => Variant::ForgetPromise,
             "shared-ballots" => Variant::SharedBallots,
+            "stale-reads" => Variant::StaleReads,
             _ => return None,
         })
     }
@@ -110,7 +128,7 @@ pub const PROBES: &[(&str, &str)] = &[
     ("leader", "1 if exactly one node leads with the highest ballot among those that lead, else 0"),
     ("leaders", "nodes that believe they lead"),
     ("chosen", "the most slots any node has learned"),
-    ("applied", "the most commands any node has applied"),
+    ("applied", "the most operations any node has carried out: commands applied, and reads it answered as leader"),
     ("noops", "the most no-ops any node has learned (gaps a new leader filled)"),
 ];
 
@@ -198,9 +216,17 @@ pub enum Msg {
         from: u64,
         cmds: Vec<Cmd>,
     },
+    /// `round` is not 0 while reads wait for a round: then every acceptor that
+    /// still takes `ballot` answers `Ack`.
     Heartbeat {
         ballot: Ballot,
         chosen: u64,
+        round: u64,
+    },
+    /// The sender still takes `ballot`, as of heartbeat round `round`.
+    Ack {
+        ballot: Ballot,
+        round: u64,
     },
     /// The sender has learned every slot below `learned`.
     Behind {
@@ -218,7 +244,18 @@ pub struct Snap {
     pub store: Box<Store>,
 }
 
-faultline_sim::message_kinds!(Msg { Prepare, Promise, Nack, Accept, Accepted, Commit, Heartbeat, Behind, Snapshot });
+faultline_sim::message_kinds!(Msg {
+    Prepare,
+    Promise,
+    Nack,
+    Accept,
+    Accepted,
+    Commit,
+    Heartbeat,
+    Ack,
+    Behind,
+    Snapshot
+});
 
 impl Cmd {
     /// The command's fingerprint, as observations report it. A client's sequence
@@ -245,6 +282,17 @@ pub enum Stored {
     Accepted(Ballot, Cmd),
     /// The last snapshot; the accepted records below it are deleted.
     Snapshot(Snap),
+}
+
+/// A read the leader answers once a heartbeat round from `round` on is confirmed by
+/// a majority and every slot below `point` is applied.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Read {
+    client: ClientId,
+    seq: u64,
+    op: Op,
+    point: u64,
+    round: u64,
 }
 
 /// A slot the leader proposed in its ballot.
@@ -300,6 +348,14 @@ pub struct Paxos {
     beat: u64,
     /// Client commands proposed by this leader and not yet applied.
     in_flight: BTreeSet<(ClientId, u64)>,
+    /// Reads waiting for their round and their point.
+    reads: Vec<Read>,
+    /// Reads this node answered since it started.
+    served: u64,
+    /// The last heartbeat round started, and per node the highest round it
+    /// acknowledged in this ballot.
+    round: u64,
+    acked: Vec<u64>,
     leader_hint: Option<NodeId>,
     heard: bool,
 }
@@ -395,6 +451,9 @@ impl Paxos {
         if self.applied >= self.snapped + SNAPSHOT_EVERY {
             self.snapshot(ctx);
         }
+        if self.leading {
+            self.serve_reads(ctx);
+        }
     }
 
     /// Applies `cmd`, the command chosen in slot `applied`.
@@ -471,6 +530,7 @@ impl Paxos {
         self.leading = false;
         self.proposals.clear();
         self.in_flight.clear();
+        self.reads.clear();
         self.prepare_from = self.first_unlearned();
         if self.variant == Variant::NoPrepare {
             // The bug: no phase 1; lead at once and start proposing.
@@ -527,6 +587,7 @@ impl Paxos {
     fn become_leader(&mut self, ctx: &mut Ctx<'_, Self>, adopted: Vec<(u64, Cmd)>) {
         self.leading = true;
         self.leader_hint = Some(self.me);
+        self.acked.fill(0);
         ctx.note(format!("leader, ballot {}.{}", round_of(self.ballot), self.ballot & 0xffff));
         let top = adopted.iter().map(|(s, _)| s + 1).max().unwrap_or(self.prepare_from).max(self.prepare_from);
         let adopted: BTreeMap<u64, Cmd> = adopted.into_iter().collect();
@@ -592,10 +653,77 @@ impl Paxos {
         self.learn(ctx, slot, cmd);
     }
 
+    /// Heartbeats every peer; they carry the current round while reads wait.
     fn send_heartbeats(&self, ctx: &mut Ctx<'_, Self>) {
         let chosen = self.first_unlearned();
+        let round = if self.reads.is_empty() { 0 } else { self.round };
         for p in ctx.peers() {
-            ctx.send(p, Msg::Heartbeat { ballot: self.ballot, chosen });
+            ctx.send(p, Msg::Heartbeat { ballot: self.ballot, chosen, round });
+        }
+    }
+
+    /// The highest round a majority (this node included) has acknowledged.
+    fn confirmed(&self) -> u64 {
+        let mut others: Vec<u64> =
+            self.acked.iter().enumerate().filter(|&(i, _)| i != self.me.0).map(|(_, &a)| a).collect();
+        others.sort_unstable_by(|a, b| b.cmp(a));
+        match self.majority() - 1 {
+            0 => self.round,
+            k => others.get(k - 1).copied().unwrap_or(0),
+        }
+    }
+
+    /// A read: answered from the store once a round that started after it came is
+    /// confirmed (no other leader can have chosen anything this one does not know
+    /// of) and the slots this leader had proposed when it came are applied. It
+    /// takes no slot, no disk write and no `Accept`.
+    fn read(&mut self, ctx: &mut Ctx<'_, Self>, req: Request) {
+        if self.variant == Variant::StaleReads {
+            // The bug: no round, as if this node surely still led.
+            return ctx.reply(Reply { client: req.client, seq: req.seq, outcome: self.store.query(&req.op) });
+        }
+        if self.reads.iter().any(|r| r.client == req.client && r.seq == req.seq) {
+            return;
+        }
+        // A round already out may have been sent before this read came: wait for
+        // the next one, started when that one is confirmed.
+        let round = if self.confirmed() >= self.round {
+            self.round += 1;
+            self.round
+        } else {
+            self.round + 1
+        };
+        let start = round == self.round;
+        self.reads.push(Read { client: req.client, seq: req.seq, op: req.op, point: self.next_slot, round });
+        if start {
+            self.send_heartbeats(ctx);
+        }
+        // A cluster of one confirms its rounds alone.
+        self.serve_reads(ctx);
+    }
+
+    /// Answers the reads whose round is confirmed and whose point is applied, and
+    /// starts the next round if reads wait for it.
+    fn serve_reads(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if self.reads.is_empty() {
+            return;
+        }
+        let (confirmed, applied) = (self.confirmed(), self.applied);
+        let mut answered = Vec::new();
+        self.reads.retain(|r| {
+            let ready = r.round <= confirmed && r.point <= applied;
+            if ready {
+                answered.push((r.client, r.seq, self.store.query(&r.op)));
+            }
+            !ready
+        });
+        self.served += answered.len() as u64;
+        for (client, seq, outcome) in answered {
+            ctx.reply(Reply { client, seq, outcome });
+        }
+        if confirmed >= self.round && self.reads.iter().any(|r| r.round > self.round) {
+            self.round += 1;
+            self.send_heartbeats(ctx);
         }
     }
 
@@ -605,6 +733,7 @@ impl Paxos {
             self.promises = None;
             self.proposals.clear();
             self.in_flight.clear();
+            self.reads.clear();
         }
         self.ballot = self.ballot.max(promised & !0xffff);
     }
@@ -636,6 +765,9 @@ impl Paxos {
         }
         if self.store.is_stale(req.client, req.seq) || self.in_flight.contains(&(req.client, req.seq)) {
             return;
+        }
+        if req.op.is_read() && !req.op.is_txn() {
+            return self.read(ctx, req);
         }
         self.in_flight.insert((req.client, req.seq));
         let slot = self.next_slot;
@@ -707,9 +839,12 @@ impl Paxos {
                     self.learn(ctx, start + i as u64, cmd);
                 }
             }
-            Msg::Heartbeat { ballot, chosen } => {
+            Msg::Heartbeat { ballot, chosen, round } => {
                 if ballot < self.promised {
                     return ctx.send(from, Msg::Nack { promised: self.promised });
+                }
+                if round > 0 {
+                    ctx.send(from, Msg::Ack { ballot, round });
                 }
                 if ballot > self.ballot {
                     self.step_down(ballot);
@@ -720,6 +855,12 @@ impl Paxos {
                 let learned = self.first_unlearned();
                 if learned < chosen {
                     ctx.send(from, Msg::Behind { learned });
+                }
+            }
+            Msg::Ack { ballot, round } => {
+                if self.leading && ballot == self.ballot {
+                    self.acked[from.0] = self.acked[from.0].max(round);
+                    self.serve_reads(ctx);
                 }
             }
             Msg::Behind { learned } => {
@@ -799,6 +940,10 @@ impl Protocol for Paxos {
             proposals: BTreeMap::new(),
             beat: 0,
             in_flight: BTreeSet::new(),
+            reads: Vec::new(),
+            served: 0,
+            round: 0,
+            acked: vec![0; ctx.cluster_size()],
             leader_hint: None,
             heard: false,
         };
@@ -861,7 +1006,7 @@ impl Protocol for Paxos {
                 i64::from(top.is_some() && up.filter(|n| n.leading && Some(n.ballot) == top).count() == 1)
             }
             "chosen" => up.map(|n| n.first_unlearned() as i64).max().unwrap_or(0),
-            "applied" => up.map(|n| n.store.executed as i64).max().unwrap_or(0),
+            "applied" => up.map(|n| (n.store.executed + n.served) as i64).max().unwrap_or(0),
             "noops" => up.map(|n| n.noops as i64).max().unwrap_or(0),
             _ => 0,
         }
