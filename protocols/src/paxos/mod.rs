@@ -407,7 +407,7 @@ impl Paxos {
         for (slot, cmd) in entries {
             ctx.observe(Observation::Accepted { slot: *slot, ballot: observed(ballot), value: cmd.print() });
             self.accepted.insert(*slot, (ballot, cmd.clone()));
-            if *slot >= self.applied && !self.learned.contains_key(slot) {
+            if ballot == self.unlearned_ballot && *slot >= self.applied && !self.learned.contains_key(slot) {
                 self.unlearned.insert(*slot);
             }
         }
@@ -421,11 +421,13 @@ impl Paxos {
         if chosen <= from || ballot != self.unlearned_ballot {
             return;
         }
-        // Every slot in `unlearned` was accepted in `unlearned_ballot`, this ballot.
+        // Every slot in `unlearned` was accepted in `unlearned_ballot`, this ballot
+        // (only a broken promise, the zoo's, accepts a lower one after a restart).
         while let Some(slot) = self.unlearned.first().copied().filter(|&s| s < chosen) {
             self.unlearned.remove(&slot);
             if slot >= from
-                && let Some((_, cmd)) = self.accepted.get(&slot)
+                && let Some((b, cmd)) = self.accepted.get(&slot)
+                && *b == ballot
             {
                 let cmd = cmd.clone();
                 self.learn(ctx, slot, cmd);
