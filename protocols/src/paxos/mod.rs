@@ -130,6 +130,7 @@ pub const PROBES: &[(&str, &str)] = &[
     ("chosen", "the most slots any node has learned"),
     ("applied", "the most operations any node has carried out: commands applied, and reads it answered as leader"),
     ("noops", "the most no-ops any node has learned (gaps a new leader filled)"),
+    ("installs", "snapshots the nodes installed (from a leader, or from a promise) since they started"),
 ];
 
 /// A ballot: `round << 16 | (node + 1)`; the zoo's `shared-ballots` leaves out the node.
@@ -352,6 +353,8 @@ pub struct Paxos {
     reads: Vec<Read>,
     /// Reads this node answered since it started.
     served: u64,
+    /// Snapshots this node installed since it started.
+    installs: u64,
     /// The last heartbeat round started, and per node the highest round it
     /// acknowledged in this ballot.
     round: u64,
@@ -514,6 +517,7 @@ impl Paxos {
         self.in_flight.retain(|(c, s)| store.answered(*c, *s).is_none());
         self.log.clear();
         self.log_base = upto;
+        self.installs += 1;
         ctx.note(format!("installed a snapshot up to slot {upto}"));
         self.snapshot(ctx);
         while let Some(cmd) = self.learned.remove(&self.applied) {
@@ -944,6 +948,7 @@ impl Protocol for Paxos {
             in_flight: BTreeSet::new(),
             reads: Vec::new(),
             served: 0,
+            installs: 0,
             round: 0,
             acked: vec![0; ctx.cluster_size()],
             leader_hint: None,
@@ -1010,6 +1015,7 @@ impl Protocol for Paxos {
             "chosen" => up.map(|n| n.first_unlearned() as i64).max().unwrap_or(0),
             "applied" => up.map(|n| (n.store.executed + n.served) as i64).max().unwrap_or(0),
             "noops" => up.map(|n| n.noops as i64).max().unwrap_or(0),
+            "installs" => up.map(|n| n.installs as i64).sum(),
             _ => 0,
         }
     }
