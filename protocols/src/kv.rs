@@ -65,6 +65,15 @@ pub fn apply(value: &mut String, op: &Op) -> Outcome {
     }
 }
 
+/// Has a majority confirmed heartbeat round `round`, for a leader's read? `acked`
+/// holds, per node, the highest round it acknowledged in the leader's term or
+/// ballot; the leader `me` counts as confirming every round. Raft's ReadIndex and
+/// Multi-Paxos's reads both ask this.
+pub fn round_confirmed(acked: &[u64], me: usize, majority: usize, round: u64) -> bool {
+    let others = acked.iter().enumerate().filter(|&(i, &a)| i != me && a >= round).count();
+    1 + others >= majority
+}
+
 /// The images (keys holding an image's record) tagged `tag`, in name order, joined
 /// by commas: what a list answers.
 pub fn list_tagged<'a>(images: impl Iterator<Item = (&'a String, &'a String)>, tag: &str) -> String {

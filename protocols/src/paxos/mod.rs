@@ -288,7 +288,7 @@ pub enum Stored {
 /// A read the leader answers once a heartbeat round from `round` on is confirmed by
 /// a majority and every slot below `point` is applied.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Read {
+struct Read {
     client: ClientId,
     seq: u64,
     op: Op,
@@ -450,6 +450,12 @@ impl Paxos {
         } else {
             self.learned.insert(slot, cmd);
         }
+        self.catch_up(ctx);
+    }
+
+    /// Applies what is now contiguous, snapshots when one is due, and answers the
+    /// reads that waited for it.
+    fn catch_up(&mut self, ctx: &mut Ctx<'_, Self>) {
         while let Some(cmd) = self.learned.remove(&self.applied) {
             self.apply(ctx, cmd);
         }
@@ -520,14 +526,7 @@ impl Paxos {
         self.installs += 1;
         ctx.note(format!("installed a snapshot up to slot {upto}"));
         self.snapshot(ctx);
-        while let Some(cmd) = self.learned.remove(&self.applied) {
-            self.apply(ctx, cmd);
-        }
-    }
-
-    /// The first slot this node has not learned.
-    fn first_unlearned(&self) -> u64 {
-        self.applied
+        self.catch_up(ctx);
     }
 
     fn start_election(&mut self, ctx: &mut Ctx<'_, Self>) {
@@ -537,7 +536,7 @@ impl Paxos {
         self.proposals.clear();
         self.in_flight.clear();
         self.reads.clear();
-        self.prepare_from = self.first_unlearned();
+        self.prepare_from = self.applied;
         if self.variant == Variant::NoPrepare {
             // The bug: no phase 1; lead at once and start proposing.
             self.become_leader(ctx, Vec::new());
@@ -643,7 +642,7 @@ impl Paxos {
         if entries.is_empty() {
             return;
         }
-        let chosen = self.first_unlearned();
+        let chosen = self.applied;
         for p in ctx.peers() {
             ctx.send(p, Msg::Accept { ballot: self.ballot, entries: entries.clone(), chosen });
         }
@@ -661,22 +660,16 @@ impl Paxos {
 
     /// Heartbeats every peer; they carry the current round while reads wait.
     fn send_heartbeats(&self, ctx: &mut Ctx<'_, Self>) {
-        let chosen = self.first_unlearned();
+        let chosen = self.applied;
         let round = if self.reads.is_empty() { 0 } else { self.round };
         for p in ctx.peers() {
             ctx.send(p, Msg::Heartbeat { ballot: self.ballot, chosen, round });
         }
     }
 
-    /// The highest round a majority (this node included) has acknowledged.
-    fn confirmed(&self) -> u64 {
-        let mut others: Vec<u64> =
-            self.acked.iter().enumerate().filter(|&(i, _)| i != self.me.0).map(|(_, &a)| a).collect();
-        others.sort_unstable_by(|a, b| b.cmp(a));
-        match self.majority() - 1 {
-            0 => self.round,
-            k => others.get(k - 1).copied().unwrap_or(0),
-        }
+    /// Has a majority (this node included) acknowledged heartbeat round `round`?
+    fn confirmed(&self, round: u64) -> bool {
+        crate::kv::round_confirmed(&self.acked, self.me.0, self.majority(), round)
     }
 
     /// A read: answered from the store once a round that started after it came is
@@ -693,15 +686,11 @@ impl Paxos {
         }
         // A round already out may have been sent before this read came: wait for
         // the next one, started when that one is confirmed.
-        let round = if self.confirmed() >= self.round {
-            self.round += 1;
-            self.round
-        } else {
-            self.round + 1
-        };
-        let start = round == self.round;
+        let start = self.confirmed(self.round);
+        let round = self.round + 1;
         self.reads.push(Read { client: req.client, seq: req.seq, op: req.op, point: self.next_slot, round });
         if start {
+            self.round = round;
             self.send_heartbeats(ctx);
         }
         // A cluster of one confirms its rounds alone.
@@ -714,20 +703,21 @@ impl Paxos {
         if self.reads.is_empty() {
             return;
         }
-        let (confirmed, applied) = (self.confirmed(), self.applied);
         let mut answered = Vec::new();
-        self.reads.retain(|r| {
-            let ready = r.round <= confirmed && r.point <= applied;
+        let mut reads = std::mem::take(&mut self.reads);
+        reads.retain(|r| {
+            let ready = r.round <= self.round && r.point <= self.applied && self.confirmed(r.round);
             if ready {
                 answered.push((r.client, r.seq, self.store.query(&r.op)));
             }
             !ready
         });
+        self.reads = reads;
         self.served += answered.len() as u64;
         for (client, seq, outcome) in answered {
             ctx.reply(Reply { client, seq, outcome });
         }
-        if confirmed >= self.round && self.reads.iter().any(|r| r.round > self.round) {
+        if self.reads.iter().any(|r| r.round > self.round) && self.confirmed(self.round) {
             self.round += 1;
             self.send_heartbeats(ctx);
         }
@@ -858,7 +848,7 @@ impl Paxos {
                 self.heard = true;
                 self.leader_hint = Some(from);
                 self.learn_chosen(ctx, ballot, chosen);
-                let learned = self.first_unlearned();
+                let learned = self.applied;
                 if learned < chosen {
                     ctx.send(from, Msg::Behind { learned });
                 }
@@ -1012,7 +1002,7 @@ impl Protocol for Paxos {
                 let top = up.clone().filter(|n| n.leading).map(|n| n.ballot).max();
                 i64::from(top.is_some() && up.filter(|n| n.leading && Some(n.ballot) == top).count() == 1)
             }
-            "chosen" => up.map(|n| n.first_unlearned() as i64).max().unwrap_or(0),
+            "chosen" => up.map(|n| n.applied as i64).max().unwrap_or(0),
             "applied" => up.map(|n| (n.store.executed + n.served) as i64).max().unwrap_or(0),
             "noops" => up.map(|n| n.noops as i64).max().unwrap_or(0),
             "installs" => up.map(|n| n.installs as i64).sum(),
@@ -1024,7 +1014,7 @@ impl Protocol for Paxos {
         let nodes = cluster.nodes();
         let up = nodes.iter().flatten();
         let noops = up.clone().map(|n| n.noops).max().unwrap_or(0);
-        let slots = up.map(|n| n.first_unlearned()).max().unwrap_or(0);
+        let slots = up.map(|n| n.applied).max().unwrap_or(0);
         vec![("log".into(), format!("{slots} slots chosen, {noops} of them no-ops (gaps a new leader filled)"))]
     }
 }

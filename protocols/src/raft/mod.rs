@@ -667,8 +667,7 @@ impl<M: Machine> Raft<M> {
 
     /// Has a majority acknowledged heartbeat round `round`?
     fn confirmed(&self, round: u64) -> bool {
-        let others = self.acked.iter().enumerate().filter(|&(i, &a)| i != self.me.0 && a >= round).count();
-        1 + others >= self.majority()
+        crate::kv::round_confirmed(&self.acked, self.me.0, self.majority(), round)
     }
 
     /// Is a read round out and not yet confirmed?
