@@ -60,7 +60,7 @@ mod node_name {
     use super::NodeId;
 
     pub fn serialize<S: Serializer>(node: &Option<NodeId>, s: S) -> Result<S::Ok, S::Error> {
-        node.map(|n| n.to_string()).serialize(s)
+        node.map(crate::trace::NodeIdName).serialize(s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NodeId>, D::Error> {

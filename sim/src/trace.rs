@@ -1,9 +1,8 @@
 //! The trace: every event of a run as one JSON object a line, streamed to a writer,
-//! and a digest of those lines ([`TraceHasher`]). Two runs of one scenario and seed
-//! give the same bytes, so the same digest. The digest is computed from the typed
-//! events as the JSON they would be ([`crate::digest`]), so a run that only hashes
-//! its trace (a sweep) never formats a line; a trace file gives the same digest
-//! when read back ([`TraceHasher::of_file`]).
+//! and a digest of those events ([`crate::digest::Digest`]). Two runs of one scenario
+//! and seed give the same bytes, so the same digest. The digest is computed from the
+//! typed events in a compact pinned encoding, so a run that only hashes its trace (a
+//! sweep) never formats a line: JSON is made only when a trace file is written.
 
 use std::io::{self, Write};
 
@@ -18,7 +17,6 @@ pub use faultline_checker::fnv::Fnv64;
 
 const MURMUR_M: u64 = 0xc6a4_a793_5bd1_e995;
 const MURMUR_R: u32 = 47;
-const TRACE_SEED: u64 = 0x6661_756c_746c_696e; // "faultlin"
 
 /// MurmurHash64A (Austin Appleby's public-domain algorithm) of one byte string, words
 /// read little-endian so every machine agrees.
@@ -47,46 +45,6 @@ pub fn murmur64a(bytes: &[u8], seed: u64) -> u64 {
     h
 }
 
-/// The trace digest: each line's hash ([`crate::digest`]: the JSON value the line
-/// is, whatever its formatting or key order), folded in order. Pinned: the same
-/// events give the same digest on any machine, in any Rust release.
-#[derive(Clone, Copy, Debug)]
-pub struct TraceHasher(u64);
-
-impl Default for TraceHasher {
-    fn default() -> Self {
-        TraceHasher(TRACE_SEED)
-    }
-}
-
-impl TraceHasher {
-    /// Folds in one line's hash.
-    #[inline]
-    pub fn update(&mut self, line: u64) {
-        self.0 = (self.0 ^ line).wrapping_mul(MURMUR_M).rotate_left(31);
-    }
-    /// The digest over every line taken so far.
-    pub fn finish(self) -> u64 {
-        let mut h = self.0;
-        h ^= h >> MURMUR_R;
-        h = h.wrapping_mul(MURMUR_M);
-        h ^ (h >> MURMUR_R)
-    }
-
-    /// The digest of a whole trace file's bytes: what `faultline run` printed for
-    /// the run that wrote it. A line that is not JSON counts as its text.
-    pub fn of_file(bytes: &[u8]) -> u64 {
-        let mut h = TraceHasher::default();
-        for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            h.update(match serde_json::from_slice::<serde_json::Value>(line) {
-                Ok(value) => crate::digest::of_json(&value),
-                Err(_) => crate::digest::string(&String::from_utf8_lossy(line)),
-            });
-        }
-        h.finish()
-    }
-}
-
 /// Who sends or receives: a node or a client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Addr {
@@ -96,18 +54,22 @@ pub enum Addr {
     Client(ClientId),
 }
 
+/// A name for people (`n1`, `c12`), a number for the digest (nodes from 0, clients
+/// from 2^32: a compact encoding is not human-readable).
 impl Serialize for Addr {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Addr::Node(n) => with_name(b'n', n.0 as u64 + 1, |name| s.serialize_str(name)),
-            Addr::Client(c) => with_name(b'c', *c as u64 + 1, |name| s.serialize_str(name)),
+        match (self, s.is_human_readable()) {
+            (Addr::Node(n), true) => with_name(b'n', n.0 as u64 + 1, |name| s.serialize_str(name)),
+            (Addr::Client(c), true) => with_name(b'c', *c as u64 + 1, |name| s.serialize_str(name)),
+            (Addr::Node(n), false) => s.serialize_u64(n.0 as u64),
+            (Addr::Client(c), false) => s.serialize_u64(1 << 32 | *c as u64),
         }
     }
 }
 
 impl Serialize for NodeIdName {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        with_name(b'n', self.0.0 as u64 + 1, |name| s.serialize_str(name))
+        Addr::Node(self.0).serialize(s)
     }
 }
 
@@ -291,28 +253,31 @@ mod tests {
         ] {
             assert!(serde_json::from_str::<ReadEvent>(bad).is_err(), "{bad} reads as an event");
         }
+        // The digest: the same whether the lines are written or only hashed, and
+        // pinned (a change here changes every trace digest: say so in the notes).
+        let digest = |mut trace: Trace| {
+            for (t, e) in events.iter().enumerate() {
+                trace.emit(t as u64 * 1_000, e);
+            }
+            trace.finish().expect("no write error")
+        };
+        let buffer = TraceBuffer::default();
+        let written = digest(Trace::to_writer(Box::new(buffer.clone())));
+        assert_eq!(written, digest(Trace::hash_only()));
+        assert_eq!(buffer.text().lines().count(), events.len());
+        assert_eq!(written, (PINNED, events.len() as u64), "{:#018x}", written.0);
     }
+
+    const PINNED: u64 = 0x42ae_58f1_10e0_f886;
 
     /// Pinned values: if these change, every recorded trace hash changes with them.
     #[test]
     fn the_hashes_are_pinned() {
         // Values from an independent implementation of MurmurHash64A.
         assert_eq!(murmur64a(b"", 0), 0);
-        assert_eq!(murmur64a(b"faultline", TRACE_SEED), 0xe75f_8f6d_4e54_a264);
+        assert_eq!(murmur64a(b"faultline", 0x6661_756c_746c_696e), 0xe75f_8f6d_4e54_a264);
         assert_eq!(murmur64a(b"0123456789abcdef", 0), 0x93a9_2d1a_91a2_4bc7);
-        let mut trace = Trace::hash_only();
-        trace.emit::<(), ()>(0, &Event::End { events: 0 });
-        let (digest, lines) = trace.finish().unwrap();
-        assert_eq!((digest, lines), (TraceHasher::of_file(b"{\"t\":0,\"ev\":\"end\",\"events\":0}\n"), 1));
-        assert_eq!(
-            digest,
-            TraceHasher::of_file(b"{\"events\": 0, \"ev\": \"end\", \"t\": 0}"),
-            "the JSON value counts"
-        );
         assert_eq!(Fnv64::default().finish(), 0xcbf2_9ce4_8422_2325);
-        let a = TraceHasher::of_file(b"a\nb\n");
-        assert_ne!(a, TraceHasher::of_file(b"b\na\n"), "order matters");
-        assert_ne!(a, TraceHasher::of_file(b"a\nc\n"));
     }
 }
 
@@ -532,7 +497,7 @@ pub type ReadEvent = Event<serde_json::Value, serde_json::Value, String, Request
 pub struct Trace {
     on: bool,
     out: Option<Box<dyn Write + Send>>,
-    hash: TraceHasher,
+    digest: crate::digest::Digest,
     lines: u64,
     line: Vec<u8>,
     body: Vec<u8>,
@@ -567,7 +532,7 @@ impl Trace {
         Trace {
             on: false,
             out: None,
-            hash: TraceHasher::default(),
+            digest: crate::digest::Digest::default(),
             lines: 0,
             line: Vec::new(),
             body: Vec::new(),
@@ -600,10 +565,7 @@ impl Trace {
 
     #[inline(never)]
     fn write_event<M: Serialize, T: Serialize>(&mut self, t: Time, ev: &Written<'_, M, T>) {
-        let mut line = crate::digest::Object::default();
-        line.entry("t", crate::digest::uint(t));
-        assert!(crate::digest::fields_into(ev, &mut line), "trace events serialise");
-        self.hash.update(line.finish());
+        self.digest.line(t, ev).expect("trace events serialise");
         self.lines += 1;
         if let Some(out) = &mut self.out
             && self.error.is_none()
@@ -634,7 +596,7 @@ impl Trace {
         }
         match self.error.take() {
             Some(e) => Err(e),
-            None => Ok((self.hash.finish(), self.lines)),
+            None => Ok((self.digest.finish(), self.lines)),
         }
     }
 }
