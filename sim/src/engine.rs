@@ -529,9 +529,6 @@ impl<P: Protocol> Sim<P> {
             self.stats.events += 1;
             let ev = self.slab[q.slot() as usize].take().expect("a queued event");
             self.free.push(q.slot());
-            if let Ev::Client(d) = &ev {
-                self.client_bytes -= client_weight(d);
-            }
             self.dispatch(ev);
             if self.watch.active() {
                 self.watch_step();
@@ -595,10 +592,12 @@ impl<P: Protocol> Sim<P> {
         }
     }
 
+    /// Carries out one event taken off the queue.
     fn dispatch(&mut self, ev: Ev<P>) {
         match ev {
             Ev::Peer { from, to, id, msg } => self.deliver_peer(from, to, id, msg),
             Ev::Client(d) => {
+                self.client_bytes -= client_weight(&d);
                 let ClientDelivery { from, to, id, payload } = *d;
                 self.deliver(from, to, id, payload)
             }
@@ -657,10 +656,13 @@ impl<P: Protocol> Sim<P> {
             return self.deliver(Addr::Node(from), Addr::Node(to), id, Payload::Peer(msg));
         }
         self.stats.delivered += 1;
-        self.trace.emit::<P::Msg, P::Timer>(
-            self.now,
-            &TraceEvent::Deliver { from: Addr::Node(from), to: Addr::Node(to), id },
-        );
+        // Guarded here, not only in emit: the event is then not built at all.
+        if self.trace.is_on() {
+            self.trace.emit::<P::Msg, P::Timer>(
+                self.now,
+                &TraceEvent::Deliver { from: Addr::Node(from), to: Addr::Node(to), id },
+            );
+        }
         self.call(to.0, |p, ctx| p.on_message(ctx, from, msg));
     }
 
@@ -819,7 +821,9 @@ impl<P: Protocol> Sim<P> {
 
     #[inline]
     fn apply_effects(&mut self, node: usize, effects: &mut Vec<Effect<P>>) {
-        // In order; popping from the reversed buffer is cheaper than a Drain.
+        // In order; popping from the reversed buffer is cheaper than a Drain (measured
+        // again 2026-12-04: a Drain cost ping-pong 1.3% more instructions, and skipping
+        // the reverse of a one-effect buffer 1.5% more).
         effects.reverse();
         while let Some(eff) = effects.pop() {
             match eff {
@@ -844,10 +848,12 @@ impl<P: Protocol> Sim<P> {
                 Effect::Write { key, value } => self.slots[node].disk.write(key, value),
                 Effect::Sync => {
                     let writes = self.slots[node].disk.sync();
-                    self.trace.emit::<P::Msg, P::Timer>(
-                        self.now,
-                        &TraceEvent::Sync { node: NodeIdName(NodeId(node)), writes },
-                    );
+                    if self.trace.is_on() {
+                        self.trace.emit::<P::Msg, P::Timer>(
+                            self.now,
+                            &TraceEvent::Sync { node: NodeIdName(NodeId(node)), writes },
+                        );
+                    }
                 }
                 Effect::Note(text) => {
                     self.trace.emit::<P::Msg, P::Timer>(
@@ -856,10 +862,12 @@ impl<P: Protocol> Sim<P> {
                     );
                 }
                 Effect::Observe(obs) => {
-                    self.trace.emit::<P::Msg, P::Timer>(
-                        self.now,
-                        &TraceEvent::Observe { node: NodeIdName(NodeId(node)), obs: &obs },
-                    );
+                    if self.trace.is_on() {
+                        self.trace.emit::<P::Msg, P::Timer>(
+                            self.now,
+                            &TraceEvent::Observe { node: NodeIdName(NodeId(node)), obs: &obs },
+                        );
+                    }
                     self.observed.push(*obs);
                 }
             }
