@@ -35,8 +35,16 @@ impl Entry {
 
 #[derive(Clone, Debug, Default)]
 /// Events in (time, schedule order) order.
+///
+/// The engine takes the next event ([`EventQueue::pop`]) and, while carrying it
+/// out, usually schedules one or more. The taken entry stays at the top of the heap
+/// until then: the first push after a take overwrites it and sinks once, where a pop
+/// and a push would each walk the heap (the pop was 84 instructions an event on
+/// ping-pong, about a sixth of the engine's). Any other call settles it first.
 pub struct EventQueue {
     heap: std::collections::BinaryHeap<std::cmp::Reverse<Entry>>,
+    /// The top entry was taken and is still in the heap.
+    taken: bool,
 }
 
 impl EventQueue {
@@ -44,23 +52,44 @@ impl EventQueue {
     pub fn new() -> EventQueue {
         EventQueue::default()
     }
-    /// How many events wait.
+    /// How many events wait (the one taken last is not waiting).
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.heap.len() - usize::from(self.taken)
     }
     /// Whether none waits.
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.len() == 0
     }
     #[inline]
     /// Queues an event.
     pub fn push(&mut self, entry: Entry) {
+        if self.taken {
+            self.taken = false;
+            // The heap is not empty (the taken entry is in it): the new entry takes
+            // the top's place and sinks to where it belongs.
+            if let Some(mut top) = self.heap.peek_mut() {
+                *top = std::cmp::Reverse(entry);
+                return;
+            }
+        }
         self.heap.push(std::cmp::Reverse(entry));
     }
     #[inline]
-    /// The next event, if any.
+    /// The next event, if any: it leaves the queue (its entry stays in the heap,
+    /// taken, until the next call).
     pub fn pop(&mut self) -> Option<Entry> {
-        self.heap.pop().map(|r| r.0)
+        self.settle();
+        let top = self.heap.peek()?.0;
+        self.taken = true;
+        Some(top)
+    }
+    /// Removes the taken entry if no push has overwritten it.
+    #[inline]
+    fn settle(&mut self) {
+        if self.taken {
+            self.taken = false;
+            self.heap.pop();
+        }
     }
 }
 
@@ -93,6 +122,7 @@ mod tests {
                     let want = reference.pop().map(|Reverse((t, _, s))| (t, s));
                     assert_eq!(got, want, "seed {seed}");
                 }
+                assert_eq!(q.len(), reference.len(), "seed {seed}");
             }
             while let Some(Reverse((t, _, s))) = reference.pop() {
                 assert_eq!(q.pop().map(|e| (e.time(), e.slot())), Some((t, s)));
