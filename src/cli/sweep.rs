@@ -63,7 +63,7 @@ pub fn run_seeds(scenario: &Scenario, seeds: Range<u64>, jobs: usize, progress: 
     run_seeds_with(faultline_protocols::run, scenario, seeds, jobs, progress)
 }
 
-/// [`run_seeds`] without hashing each trace: no digest, about twice as fast.
+/// [`run_seeds`] without hashing each trace: no digest, a little faster.
 pub fn run_seeds_unhashed(
     scenario: &Scenario,
     seeds: Range<u64>,
