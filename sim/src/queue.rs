@@ -40,7 +40,8 @@ impl Entry {
 /// out, usually schedules one or more. The taken entry stays at the top of the heap
 /// until then: the first push after a take overwrites it and sinks once, where a pop
 /// and a push would each walk the heap (the pop was 84 instructions an event on
-/// ping-pong, about a sixth of the engine's). Any other call settles it first.
+/// ping-pong, about a sixth of the engine's). The next pop removes it first if no
+/// push did; `len` does not count it.
 pub struct EventQueue {
     heap: std::collections::BinaryHeap<std::cmp::Reverse<Entry>>,
     /// The top entry was taken and is still in the heap.

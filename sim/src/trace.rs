@@ -113,7 +113,7 @@ fn decimal(out: &mut [u8; 20], mut n: u64) -> usize {
     }
 }
 
-/// A node id that serialises as its name, `"n1"`.
+/// A node id that serialises as its name, `"n1"` (as its number for the digest, as [`Addr`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NodeIdName(pub NodeId);
 
