@@ -176,7 +176,7 @@ impl<'a, H: Hosts> Driver<'a, H> {
 
     fn trace_cuts(&mut self, now: u64, kind: &str) {
         let (groups, cut) = self.cuts.traced();
-        self.trace.emit::<(), ()>(now, &Event::Partition { kind, groups, cut });
+        self.trace.emit::<(), ()>(now, || Event::Partition { kind, groups, cut });
     }
 
     fn at(&mut self, t: u64, ev: Ev) {
@@ -238,7 +238,7 @@ impl<'a, H: Hosts> Driver<'a, H> {
                     if self.hosts.is_up(x) {
                         self.hosts.kill(x);
                         self.leads[x] = None;
-                        self.trace.emit::<(), ()>(now, &Event::Crash { node: name(x), lost_writes: 0 });
+                        self.trace.emit::<(), ()>(now, || Event::Crash { node: name(x), lost_writes: 0 });
                     }
                 }
             }
@@ -246,21 +246,21 @@ impl<'a, H: Hosts> Driver<'a, H> {
                 for x in self.resolve(target) {
                     if !self.hosts.is_up(x) {
                         self.start(x)?;
-                        self.trace.emit::<(), ()>(now, &Event::Restart { node: name(x), durable_keys: 0 });
+                        self.trace.emit::<(), ()>(now, || Event::Restart { node: name(x), durable_keys: 0 });
                     }
                 }
             }
             FaultAction::Pause(target) => {
                 for x in self.resolve(target) {
                     if self.hosts.is_up(x) && !self.hosts.is_paused(x) && self.hosts.pause(x) {
-                        self.trace.emit::<(), ()>(now, &Event::Pause { node: name(x) });
+                        self.trace.emit::<(), ()>(now, || Event::Pause { node: name(x) });
                     }
                 }
             }
             FaultAction::Resume(target) => {
                 for x in self.resolve(target) {
                     if self.hosts.is_paused(x) && self.hosts.resume(x) {
-                        self.trace.emit::<(), ()>(now, &Event::Resume { node: name(x), backlog: 0 });
+                        self.trace.emit::<(), ()>(now, || Event::Resume { node: name(x), backlog: 0 });
                     }
                 }
             }
@@ -300,12 +300,12 @@ impl<'a, H: Hosts> Driver<'a, H> {
                     }
                     self.view += 1;
                     let members = self.members.iter().map(|&m| NodeIdName(m)).collect();
-                    self.trace.emit::<(), ()>(now, &Event::Membership { epoch: self.view, members });
+                    self.trace.emit::<(), ()>(now, || Event::Membership { epoch: self.view, members });
                 }
             }
             FaultAction::Heal => {
                 self.cuts.heal();
-                self.trace.emit::<(), ()>(now, &Event::Heal { released: 0 });
+                self.trace.emit::<(), ()>(now, || Event::Heal { released: 0 });
             }
             _ => {} // a crash of a node already down, and so on: nothing to do
         }

@@ -319,8 +319,8 @@ where
             }
             Effect::Write { key, value } => self.disk.write(key, value),
             Effect::Sync => self.disk.sync()?,
-            Effect::Note(text) => self.trace.emit::<(), ()>(now, &Event::Note { node: me, text: text.as_str() }),
-            Effect::Observe(obs) => self.trace.emit::<(), ()>(now, &Event::Observe { node: me, obs: &*obs }),
+            Effect::Note(text) => self.trace.emit::<(), ()>(now, || Event::Note { node: me, text: text.as_str() }),
+            Effect::Observe(obs) => self.trace.emit::<(), ()>(now, || Event::Observe { node: me, obs: &*obs }),
         }
         Ok(())
     }
@@ -331,12 +331,12 @@ where
             Ok(bytes) => {
                 let text = format!("not sent: a message of {} bytes is over the datagram limit", bytes.len());
                 let node = NodeIdName(NodeId(self.spec.id));
-                self.trace.emit::<(), ()>(now, &Event::Note { node, text: text.as_str() });
+                self.trace.emit::<(), ()>(now, || Event::Note { node, text: text.as_str() });
             }
             Err(e) => {
                 let text = format!("not sent: {e}");
                 let node = NodeIdName(NodeId(self.spec.id));
-                self.trace.emit::<(), ()>(now, &Event::Note { node, text: text.as_str() });
+                self.trace.emit::<(), ()>(now, || Event::Note { node, text: text.as_str() });
             }
         }
     }

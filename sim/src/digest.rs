@@ -35,7 +35,7 @@ use serde::Serialize;
 use serde::ser;
 
 /// The multiplier: MurmurHash64A's.
-const K: u64 = 0xc6a4_a793_5bd1_e995;
+const K: u64 = crate::trace::MURMUR_M;
 /// Fixed words for the values that carry no number (random 64-bit constants, so
 /// that a number standing where one of them stands in another run is not mistaken
 /// for it).
@@ -90,6 +90,12 @@ impl Digest {
         self.hash = (self.hash.rotate_left(23) ^ token).wrapping_mul(K);
     }
 
+    /// An enum variant's name, before its data.
+    #[inline]
+    fn variant(&mut self, name: &str) {
+        self.text(STR, name.as_bytes());
+    }
+
     #[inline]
     fn text(&mut self, kind: u64, bytes: &[u8]) {
         let len = bytes.len();
@@ -120,11 +126,7 @@ impl Digest {
 
     /// The digest of everything taken so far.
     pub fn finish(&self) -> u64 {
-        // MurmurHash64A's finaliser.
-        let mut h = self.hash;
-        h ^= h >> 47;
-        h = h.wrapping_mul(K);
-        h ^ (h >> 47)
+        crate::trace::murmur_finish(self.hash)
     }
 }
 
@@ -232,7 +234,8 @@ impl<'a> ser::Serializer for &'a mut Digest {
     }
     #[inline]
     fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<(), Unhashable> {
-        self.serialize_str(variant)
+        self.variant(variant);
+        Ok(())
     }
     #[inline]
     fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, value: &T) -> Result<(), Unhashable> {
@@ -246,7 +249,7 @@ impl<'a> ser::Serializer for &'a mut Digest {
         variant: &'static str,
         value: &T,
     ) -> Result<(), Unhashable> {
-        self.text(STR, variant.as_bytes());
+        self.variant(variant);
         value.serialize(self)
     }
     #[inline]
@@ -268,7 +271,7 @@ impl<'a> ser::Serializer for &'a mut Digest {
         variant: &'static str,
         _: usize,
     ) -> Result<Self, Unhashable> {
-        self.text(STR, variant.as_bytes());
+        self.variant(variant);
         self.serialize_seq(None)
     }
     #[inline]
@@ -289,7 +292,7 @@ impl<'a> ser::Serializer for &'a mut Digest {
         variant: &'static str,
         _: usize,
     ) -> Result<Self, Unhashable> {
-        self.text(STR, variant.as_bytes());
+        self.variant(variant);
         self.serialize_struct("", 0)
     }
 }

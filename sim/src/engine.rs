@@ -553,7 +553,7 @@ impl<P: Protocol> Sim<P> {
             cl.finish(self.now, &mut self.history);
         }
         let events = self.stats.events;
-        self.trace.emit::<(), ()>(self.now, &TraceEvent::End { events });
+        self.trace.emit::<(), ()>(self.now, || TraceEvent::End { events });
         let (trace_hash, trace_lines, trace_error) = match self.trace.finish() {
             Ok((h, l)) if self.trace.is_on() => (Some(h), l, None),
             Ok(_) => (None, 0, None),
@@ -614,12 +614,11 @@ impl<P: Protocol> Sim<P> {
                     return; // cancelled
                 };
                 self.stats.timers += 1;
-                if self.trace.is_on() {
-                    self.trace.emit::<P::Msg, P::Timer>(
-                        self.now,
-                        &TraceEvent::Timer { node: NodeIdName(NodeId(node)), id: id.0, timer: &timer },
-                    );
-                }
+                self.trace.emit::<P::Msg, P::Timer>(self.now, || TraceEvent::Timer {
+                    node: NodeIdName(NodeId(node)),
+                    id: id.0,
+                    timer: &timer,
+                });
                 self.call(node, |p, ctx| p.on_timer(ctx, id, timer));
             }
             Ev::ClientNext { client } => {
@@ -656,13 +655,11 @@ impl<P: Protocol> Sim<P> {
             return self.deliver(Addr::Node(from), Addr::Node(to), id, Payload::Peer(msg));
         }
         self.stats.delivered += 1;
-        // Guarded here, not only in emit: the event is then not built at all.
-        if self.trace.is_on() {
-            self.trace.emit::<P::Msg, P::Timer>(
-                self.now,
-                &TraceEvent::Deliver { from: Addr::Node(from), to: Addr::Node(to), id },
-            );
-        }
+        self.trace.emit::<P::Msg, P::Timer>(self.now, || TraceEvent::Deliver {
+            from: Addr::Node(from),
+            to: Addr::Node(to),
+            id,
+        });
         self.call(to.0, |p, ctx| p.on_message(ctx, from, msg));
     }
 
@@ -684,7 +681,7 @@ impl<P: Protocol> Sim<P> {
                         }
                         CutMode::Hold => {
                             self.stats.held += 1;
-                            self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Hold { from, to, id });
+                            self.trace.emit::<P::Msg, P::Timer>(self.now, || TraceEvent::Hold { from, to, id });
                             self.net.hold(delivery(from, to, id, payload));
                         }
                     }
@@ -695,7 +692,7 @@ impl<P: Protocol> Sim<P> {
                     return;
                 }
                 self.stats.delivered += 1;
-                self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Deliver { from, to, id });
+                self.trace.emit::<P::Msg, P::Timer>(self.now, || TraceEvent::Deliver { from, to, id });
                 match payload {
                     Payload::Peer(msg) => {
                         let Addr::Node(f) = from else { unreachable!("peer messages come from nodes") };
@@ -707,7 +704,7 @@ impl<P: Protocol> Sim<P> {
             }
             Addr::Client(c) => {
                 self.stats.delivered += 1;
-                self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Deliver { from, to, id });
+                self.trace.emit::<P::Msg, P::Timer>(self.now, || TraceEvent::Deliver { from, to, id });
                 if let Payload::Reply(reply) = payload {
                     let n = self.slots.len();
                     let step = self
@@ -721,7 +718,7 @@ impl<P: Protocol> Sim<P> {
     }
 
     fn trace_drop(&mut self, from: Addr, to: Addr, id: u64, reason: &'static str) {
-        self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Drop { from, to, id, reason });
+        self.trace.emit::<P::Msg, P::Timer>(self.now, || TraceEvent::Drop { from, to, id, reason });
     }
 
     /// Calls into a live node's protocol, then carries out its effects.
@@ -787,10 +784,10 @@ impl<P: Protocol> Sim<P> {
             verdict = self.judge_observed(node);
         }
         if let Err(v) = verdict {
-            self.trace.emit::<P::Msg, P::Timer>(
-                self.now,
-                &TraceEvent::Violation { invariant: &v.invariant, detail: &v.detail },
-            );
+            self.trace.emit::<P::Msg, P::Timer>(self.now, || TraceEvent::Violation {
+                invariant: &v.invariant,
+                detail: &v.detail,
+            });
             self.violation = Some((self.now, v));
         }
         self.observed.clear();
@@ -848,26 +845,22 @@ impl<P: Protocol> Sim<P> {
                 Effect::Write { key, value } => self.slots[node].disk.write(key, value),
                 Effect::Sync => {
                     let writes = self.slots[node].disk.sync();
-                    if self.trace.is_on() {
-                        self.trace.emit::<P::Msg, P::Timer>(
-                            self.now,
-                            &TraceEvent::Sync { node: NodeIdName(NodeId(node)), writes },
-                        );
-                    }
+                    self.trace.emit::<P::Msg, P::Timer>(self.now, || TraceEvent::Sync {
+                        node: NodeIdName(NodeId(node)),
+                        writes,
+                    });
                 }
                 Effect::Note(text) => {
-                    self.trace.emit::<P::Msg, P::Timer>(
-                        self.now,
-                        &TraceEvent::Note { node: NodeIdName(NodeId(node)), text: &text },
-                    );
+                    self.trace.emit::<P::Msg, P::Timer>(self.now, || TraceEvent::Note {
+                        node: NodeIdName(NodeId(node)),
+                        text: &text,
+                    });
                 }
                 Effect::Observe(obs) => {
-                    if self.trace.is_on() {
-                        self.trace.emit::<P::Msg, P::Timer>(
-                            self.now,
-                            &TraceEvent::Observe { node: NodeIdName(NodeId(node)), obs: &obs },
-                        );
-                    }
+                    self.trace.emit::<P::Msg, P::Timer>(self.now, || TraceEvent::Observe {
+                        node: NodeIdName(NodeId(node)),
+                        obs: &obs,
+                    });
                     self.observed.push(*obs);
                 }
             }
@@ -893,14 +886,14 @@ impl<P: Protocol> Sim<P> {
         self.stats.sent += 1;
         self.next_msg += 1;
         let id = self.next_msg;
-        if self.trace.is_on() {
-            let body = match &payload {
+        self.trace.emit::<P::Msg, P::Timer>(self.now, || {
+            let msg = match &payload {
                 Payload::Peer(m) => Body::Peer(m),
                 Payload::Request(r) => Body::Request { request: r },
                 Payload::Reply(r) => Body::Reply { reply: r },
             };
-            self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Send { from, to, id, msg: body });
-        }
+            TraceEvent::Send { from, to, id, msg }
+        });
         let kind = || match &payload {
             Payload::Peer(m) => Some(m.kind()),
             _ => None,
@@ -928,11 +921,11 @@ impl<P: Protocol> Sim<P> {
                 self.peer_sent += u64::from(peer);
                 if reordered {
                     self.stats.reordered += 1;
-                    self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Reorder { from, to, id });
+                    self.trace.emit::<P::Msg, P::Timer>(self.now, || TraceEvent::Reorder { from, to, id });
                 }
                 if let Some(copy_at) = copy_at {
                     self.stats.duplicated += 1;
-                    self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Duplicate { from, to, id });
+                    self.trace.emit::<P::Msg, P::Timer>(self.now, || TraceEvent::Duplicate { from, to, id });
                     self.schedule(copy_at, delivery(from, to, id, payload.clone()));
                 }
                 self.schedule(at, delivery(from, to, id, payload));
@@ -1154,8 +1147,9 @@ impl<P: Protocol> Sim<P> {
                     let slot = &mut self.slots[node];
                     if slot.up && !slot.paused {
                         slot.paused = true;
-                        self.trace
-                            .emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Pause { node: NodeIdName(NodeId(node)) });
+                        self.trace.emit::<P::Msg, P::Timer>(self.now, || TraceEvent::Pause {
+                            node: NodeIdName(NodeId(node)),
+                        });
                     }
                 }
             }
@@ -1167,10 +1161,10 @@ impl<P: Protocol> Sim<P> {
                         slot.paused = false;
                         let backlog = std::mem::take(&mut slot.backlog);
                         let missed_view = slot.view_seen != self.view;
-                        self.trace.emit::<P::Msg, P::Timer>(
-                            self.now,
-                            &TraceEvent::Resume { node: NodeIdName(NodeId(node)), backlog: backlog.len() },
-                        );
+                        self.trace.emit::<P::Msg, P::Timer>(self.now, || TraceEvent::Resume {
+                            node: NodeIdName(NodeId(node)),
+                            backlog: backlog.len(),
+                        });
                         if missed_view {
                             // The view changed while it slept: it hears so first.
                             self.slots[node].view_seen = self.view;
@@ -1200,7 +1194,7 @@ impl<P: Protocol> Sim<P> {
                 }
                 self.view += 1;
                 let members = self.members.iter().map(|&m| NodeIdName(m)).collect();
-                self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Membership { epoch: self.view, members });
+                self.trace.emit::<P::Msg, P::Timer>(self.now, || TraceEvent::Membership { epoch: self.view, members });
                 // A paused node hears of it when it resumes; a down one when it starts.
                 for i in 0..self.node_count() {
                     if self.slots[i].up && !self.slots[i].paused {
@@ -1230,8 +1224,10 @@ impl<P: Protocol> Sim<P> {
         }
         self.stats.restarts += 1;
         let durable_keys = self.slots[node].disk.durable().len();
-        self.trace
-            .emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Restart { node: NodeIdName(NodeId(node)), durable_keys });
+        self.trace.emit::<P::Msg, P::Timer>(self.now, || TraceEvent::Restart {
+            node: NodeIdName(NodeId(node)),
+            durable_keys,
+        });
         self.start_node(node);
     }
 
@@ -1260,14 +1256,11 @@ impl<P: Protocol> Sim<P> {
 
     pub(crate) fn trace_clock(&mut self, node: usize) {
         let clock = self.slots[node].clock;
-        self.trace.emit::<P::Msg, P::Timer>(
-            self.now,
-            &TraceEvent::Clock {
-                node: NodeIdName(NodeId(node)),
-                skew_ns: clock.offset(self.now),
-                drift_ppm: clock.drift_ppm(),
-            },
-        );
+        self.trace.emit::<P::Msg, P::Timer>(self.now, || TraceEvent::Clock {
+            node: NodeIdName(NodeId(node)),
+            skew_ns: clock.offset(self.now),
+            drift_ppm: clock.drift_ppm(),
+        });
     }
 
     fn trace_partition(&mut self, kind: &str) {
@@ -1275,12 +1268,12 @@ impl<P: Protocol> Sim<P> {
             return;
         }
         let (groups, cut) = self.net.cuts.traced();
-        self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Partition { kind, groups, cut });
+        self.trace.emit::<P::Msg, P::Timer>(self.now, || TraceEvent::Partition { kind, groups, cut });
     }
 
     pub(crate) fn heal(&mut self) {
         let held = self.net.heal();
-        self.trace.emit::<P::Msg, P::Timer>(self.now, &TraceEvent::Heal { released: held.len() });
+        self.trace.emit::<P::Msg, P::Timer>(self.now, || TraceEvent::Heal { released: held.len() });
         for ev in held {
             let delay = match &ev {
                 Ev::Peer { from: a, to: b, .. } => self.net.latency(*a, *b),
@@ -1305,10 +1298,10 @@ impl<P: Protocol> Sim<P> {
         self.judge.down(NodeId(node));
         self.stats.crashes += 1;
         self.stats.lost_writes += lost as u64;
-        self.trace.emit::<P::Msg, P::Timer>(
-            self.now,
-            &TraceEvent::Crash { node: NodeIdName(NodeId(node)), lost_writes: lost },
-        );
+        self.trace.emit::<P::Msg, P::Timer>(self.now, || TraceEvent::Crash {
+            node: NodeIdName(NodeId(node)),
+            lost_writes: lost,
+        });
         for ev in backlog {
             let (from, to, id) = match ev {
                 Ev::Peer { from, to, id, .. } => (Addr::Node(from), Addr::Node(to), id),

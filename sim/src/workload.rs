@@ -52,7 +52,7 @@ pub enum ClientStep {
 
 /// The trace's events about clients carry no message or timer: any types serialise
 /// them to the same bytes.
-fn emit(trace: &mut Trace, now: Time, ev: &crate::trace::Written<'_, (), ()>) {
+fn emit<'e>(trace: &mut Trace, now: Time, ev: impl FnOnce() -> crate::trace::Written<'e, (), ()>) {
     trace.emit::<(), ()>(now, ev);
 }
 
@@ -220,7 +220,7 @@ impl Clients {
         let seq = self.clients[client].counter;
         let request = Request::new(client, seq, op.clone());
         let op_id = history.invoke(now, client, op);
-        emit(trace, now, &TraceEvent::Invoke { client: Addr::Client(client), op: op_id, request: &request });
+        emit(trace, now, || TraceEvent::Invoke { client: Addr::Client(client), op: op_id, request: &request });
         let home = self.clients[client].home;
         self.clients[client].target = home;
         let first = NodeId(home);
@@ -378,5 +378,5 @@ pub(crate) fn emit_complete(trace: &mut Trace, now: Time, client: ClientId, op_i
         Completion::Fail { error, .. } => ("fail", error.clone()),
         Completion::Info { error, .. } => ("info", error.clone()),
     };
-    emit(trace, now, &TraceEvent::Complete { client: Addr::Client(client), op: op_id, outcome, detail: &detail });
+    emit(trace, now, || TraceEvent::Complete { client: Addr::Client(client), op: op_id, outcome, detail: &detail });
 }

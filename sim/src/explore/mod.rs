@@ -525,8 +525,12 @@ impl<P: Protocol> Explorer<P> {
         }
     }
 
-    /// Writes `ev` to the replay's trace (nothing during a search).
-    fn emit(&self, t: Time, ev: &Written<'_, P::Msg, P::Timer>) {
+    /// Writes the event `ev` builds to the replay's trace (nothing during a search).
+    fn emit<'e>(&self, t: Time, ev: impl FnOnce() -> Written<'e, P::Msg, P::Timer>)
+    where
+        P::Msg: 'e,
+        P::Timer: 'e,
+    {
         if let Some(log) = self.log.borrow_mut().as_mut() {
             log.stats.events += 1;
             log.trace.emit(t, ev);
@@ -612,10 +616,11 @@ impl<P: Protocol> Explorer<P> {
                 let op_id = log.history.invoke(now, c, request.op.clone());
                 log.ops[c] = Some(op_id);
                 log.stats.events += 1;
-                log.trace.emit::<P::Msg, P::Timer>(
-                    now,
-                    &TraceEvent::Invoke { client: Addr::Client(c), op: op_id, request: &request },
-                );
+                log.trace.emit::<P::Msg, P::Timer>(now, || TraceEvent::Invoke {
+                    client: Addr::Client(c),
+                    op: op_id,
+                    request: &request,
+                });
             }
             self.request(w, c, to, request);
         }
@@ -642,7 +647,7 @@ impl<P: Protocol> Explorer<P> {
                 }
             };
             self.count(|s| s.sent += 1);
-            self.emit(w.now(), &TraceEvent::Send { from, to, id: w.tally.sent, msg });
+            self.emit(w.now(), || TraceEvent::Send { from, to, id: w.tally.sent, msg });
         }
         let fp = fx(&p);
         w.net_fp = w.net_fp.wrapping_add(fp);
@@ -714,11 +719,11 @@ impl<P: Protocol> Explorer<P> {
                 Effect::Write { key, value } => Rc::make_mut(&mut w.nodes[i]).disk.write(key, value),
                 Effect::Sync => {
                     let writes = Rc::make_mut(&mut w.nodes[i]).disk.sync();
-                    self.emit(now, &TraceEvent::Sync { node: me, writes });
+                    self.emit(now, || TraceEvent::Sync { node: me, writes });
                 }
-                Effect::Note(text) => self.emit(now, &TraceEvent::Note { node: me, text: &text }),
+                Effect::Note(text) => self.emit(now, || TraceEvent::Note { node: me, text: &text }),
                 Effect::Observe(obs) => {
-                    self.emit(now, &TraceEvent::Observe { node: me, obs: &obs });
+                    self.emit(now, || TraceEvent::Observe { node: me, obs: &obs });
                     Rc::make_mut(&mut w.judge).observe(NodeId(i), boot, now, &obs).map_err(|v| (now, v))?;
                 }
             }
@@ -822,10 +827,12 @@ impl<P: Protocol> Explorer<P> {
                 w.tally.losses += 1;
                 if let Packet::Peer { id, from, to, .. } = &Self::unpost(w, i).packet {
                     self.count(|s| s.dropped_loss += 1);
-                    self.emit(
-                        now,
-                        &TraceEvent::Drop { from: Addr::Node(*from), to: Addr::Node(*to), id: *id, reason: "loss" },
-                    );
+                    self.emit(now, || TraceEvent::Drop {
+                        from: Addr::Node(*from),
+                        to: Addr::Node(*to),
+                        id: *id,
+                        reason: "loss",
+                    });
                 }
                 Ok(())
             }
@@ -834,7 +841,7 @@ impl<P: Protocol> Explorer<P> {
                 let timer = Rc::make_mut(&mut w.nodes[node]).timers.remove(&id).expect("an armed timer");
                 w.tally.timers += 1;
                 self.count(|s| s.timers += 1);
-                self.emit(now, &TraceEvent::Timer { node: NodeIdName(NodeId(node)), id, timer: &timer });
+                self.emit(now, || TraceEvent::Timer { node: NodeIdName(NodeId(node)), id, timer: &timer });
                 self.step(w, node, |ctx, s, _| {
                     if let Some(s) = s {
                         Rc::make_mut(s).on_timer(ctx, TimerId(id), timer)
@@ -852,7 +859,7 @@ impl<P: Protocol> Explorer<P> {
                     s.crashes += 1;
                     s.lost_writes += lost_writes as u64;
                 });
-                self.emit(now, &TraceEvent::Crash { node: NodeIdName(NodeId(i as usize)), lost_writes });
+                self.emit(now, || TraceEvent::Crash { node: NodeIdName(NodeId(i as usize)), lost_writes });
                 Ok(())
             }
             Action::Restart(i) => {
@@ -860,7 +867,7 @@ impl<P: Protocol> Explorer<P> {
                 n.boot += 1;
                 let durable_keys = n.disk.durable().len();
                 self.count(|s| s.restarts += 1);
-                self.emit(now, &TraceEvent::Restart { node: NodeIdName(NodeId(i as usize)), durable_keys });
+                self.emit(now, || TraceEvent::Restart { node: NodeIdName(NodeId(i as usize)), durable_keys });
                 self.boot(w, i as usize)
             }
         }
@@ -873,15 +880,15 @@ impl<P: Protocol> Explorer<P> {
                 let (f, t) = (Addr::Node(from), Addr::Node(to));
                 if duplicate {
                     self.count(|s| s.duplicated += 1);
-                    self.emit(now, &TraceEvent::Duplicate { from: f, to: t, id });
+                    self.emit(now, || TraceEvent::Duplicate { from: f, to: t, id });
                 }
                 if w.states[to.0].is_none() {
                     self.count(|s| s.dropped_node_down += 1);
-                    self.emit(now, &TraceEvent::Drop { from: f, to: t, id, reason: "node down" });
+                    self.emit(now, || TraceEvent::Drop { from: f, to: t, id, reason: "node down" });
                     return Ok(());
                 }
                 self.count(|s| s.delivered += 1);
-                self.emit(now, &TraceEvent::Deliver { from: f, to: t, id });
+                self.emit(now, || TraceEvent::Deliver { from: f, to: t, id });
                 self.step(w, to.0, |ctx, s, _| {
                     if let Some(s) = s {
                         Rc::make_mut(s).on_message(ctx, from, msg)
@@ -892,7 +899,7 @@ impl<P: Protocol> Explorer<P> {
                 let (f, t) = (Addr::Client(client), Addr::Node(to));
                 if w.states[to.0].is_none() {
                     self.count(|s| s.dropped_node_down += 1);
-                    self.emit(now, &TraceEvent::Drop { from: f, to: t, id, reason: "node down" });
+                    self.emit(now, || TraceEvent::Drop { from: f, to: t, id, reason: "node down" });
                     // No answer from a down node: the client asks the next one.
                     let next = NodeId((to.0 + 1) % self.n);
                     if let Some((req, target)) = &mut Rc::make_mut(&mut w.clients)[client].pending {
@@ -903,7 +910,7 @@ impl<P: Protocol> Explorer<P> {
                     return Ok(());
                 }
                 self.count(|s| s.delivered += 1);
-                self.emit(now, &TraceEvent::Deliver { from: f, to: t, id });
+                self.emit(now, || TraceEvent::Deliver { from: f, to: t, id });
                 self.step(w, to.0, |ctx, s, _| {
                     if let Some(s) = s {
                         Rc::make_mut(s).on_request(ctx, request)
@@ -912,7 +919,7 @@ impl<P: Protocol> Explorer<P> {
             }
             Packet::Reply { id, from, client, reply } => {
                 self.count(|s| s.delivered += 1);
-                self.emit(now, &TraceEvent::Deliver { from: Addr::Node(from), to: Addr::Client(client), id });
+                self.emit(now, || TraceEvent::Deliver { from: Addr::Node(from), to: Addr::Client(client), id });
                 let c = &mut Rc::make_mut(&mut w.clients)[client];
                 let Some((req, target)) = c.pending.clone() else { return Ok(()) };
                 if req.seq != reply.seq {

@@ -140,7 +140,7 @@ pub fn replay<P: Protocol>(
     let now = w.as_ref().map_or(STEP_NS, World::now);
     if let Some((t, v)) = &broken {
         stats.events += 1;
-        trace.emit::<P::Msg, P::Timer>(*t, &TraceEvent::Violation { invariant: &v.invariant, detail: &v.detail });
+        trace.emit::<P::Msg, P::Timer>(*t, || TraceEvent::Violation { invariant: &v.invariant, detail: &v.detail });
     }
     for op_id in ops.into_iter().flatten() {
         let op = history.ops[op_id].op.clone();
@@ -148,7 +148,7 @@ pub fn replay<P: Protocol>(
     }
     stats.events += 1;
     let events = stats.events;
-    trace.emit::<(), ()>(now, &TraceEvent::End { events });
+    trace.emit::<(), ()>(now, || TraceEvent::End { events });
     let mut result = RunResult::empty(seed, scenario.expect);
     match trace.finish() {
         Ok((h, l)) if trace.is_on() => (result.trace_hash, result.trace_lines) = (Some(h), l),
