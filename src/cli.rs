@@ -223,8 +223,9 @@ pub enum Command {
         faultline: Option<PathBuf>,
     },
     /// Run a scenario's protocol for real: one OS process per node on loopback sockets,
-    /// real crashes (kill -9, restart from the node's files) and pauses (SIGSTOP), the
-    /// scenario's workload from real clients, judged by the same checkers
+    /// real crashes (kill -9, restart from the node's files) and pauses (SIGSTOP), each
+    /// message held for the scenario's link latency, the scenario's workload from real
+    /// clients, judged by the same checkers
     #[command(after_help = CLUSTER_EXIT_CODES)]
     Cluster {
         /// A scenario file, or the name of a bundled scenario

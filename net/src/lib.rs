@@ -3,7 +3,8 @@
 //!
 //! A node is one task. The protocol is the same sans-IO state machine the simulator
 //! runs; here its effects are carried out for real: a send is a UDP datagram to the
-//! peer's address, a timer is a deadline on the runtime's clock, a write goes to the
+//! peer's address, sent after the scenario's latency for the link (drawn as the
+//! simulator draws it, in the link's FIFO order; loss and duplication too), a timer is a deadline on the runtime's clock, a write goes to the
 //! node's own file and a sync is an `fsync` (so a `kill -9` loses exactly what the
 //! simulator's crash loses), and notes and observations go to the node's own trace
 //! file, in the simulator's trace format, for the collector to merge and judge.
@@ -22,8 +23,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use faultline_sim::disk::Durable;
+use faultline_sim::network::sample;
 use faultline_sim::protocol::{Ctx, Effect, NodeId, Protocol, Reply, Request, TimerId};
 use faultline_sim::rng::{SimRng, Stream};
+use faultline_sim::scenario::Latency;
 use faultline_sim::time::Ppm;
 use faultline_sim::trace::{Event, NodeIdName, Trace};
 use faultline_sim::wire;
@@ -111,23 +114,44 @@ pub struct NodeSpec {
     pub view: u64,
 }
 
-/// Faults a node injects into what it sends, as parts per million.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// What a node's links do to what it sends, as the scenario's `[network]` says: the
+/// sender injects it, so the same node process carries out the same network whether
+/// its peers are on this machine or another.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LinkFaults {
-    /// A message to a peer is lost.
+    /// A message to a peer is lost (parts per million).
     pub loss: Ppm,
-    /// A message to a peer is sent twice.
+    /// A message to a peer is sent twice (parts per million).
     pub duplicate: Ppm,
-    /// An answer to a client is lost.
+    /// An answer to a client is lost (parts per million).
     pub client_loss: Ppm,
+    /// How long a message from node `i` to node `j` is held before it is sent:
+    /// `latency[i * n + j]`, drawn from the link's distribution as the simulator
+    /// draws it, and held in the link's FIFO order (a message is never sent before
+    /// one sent earlier on the same link). The real network's own time comes on top.
+    pub latency: Vec<Latency>,
+    /// The same for a client's link, both ways: a request is held on arrival, an
+    /// answer before it is sent.
+    pub client_latency: Latency,
 }
 
 impl LinkFaults {
-    /// The loss and duplication of a scenario's `[network]`: one rate on every peer
-    /// link (`faultline cluster` refuses per-link rates).
+    /// The loss, duplication and latency of a scenario's `[network]`: one loss and
+    /// duplication rate on every peer link (`faultline cluster` refuses per-link
+    /// rates), and each link's own latency.
     pub fn of(s: &faultline_sim::Scenario) -> LinkFaults {
         let peer = if s.nodes > 1 { s.network.links[1] } else { s.network.client_link };
-        LinkFaults { loss: peer.loss, duplicate: peer.duplicate, client_loss: s.network.client_link.loss }
+        LinkFaults {
+            loss: peer.loss,
+            duplicate: peer.duplicate,
+            client_loss: s.network.client_link.loss,
+            latency: s.network.links.iter().map(|l| l.latency).collect(),
+            client_latency: s.network.client_link.latency,
+        }
+    }
+
+    fn peer_latency(&self, from: usize, to: usize, n: usize) -> Latency {
+        self.latency.get(from * n + to).copied().unwrap_or(Latency::Constant(0))
     }
 }
 
@@ -214,6 +238,8 @@ struct Node<P: Protocol> {
     /// Where each client's last request came from: its answer goes there.
     clients: BTreeMap<usize, SocketAddr>,
     outbox: Vec<(SocketAddr, Vec<u8>)>,
+    /// What the scenario's latency holds back.
+    delay: DelayLine,
     /// Cut links, as the driver last said (see [`Wire::Cuts`]).
     cut_out: Vec<bool>,
     cut_into: Vec<bool>,
@@ -252,6 +278,7 @@ where
             trace,
             clients: BTreeMap::new(),
             outbox: Vec::new(),
+            delay: DelayLine::default(),
         })
     }
 
@@ -286,17 +313,21 @@ where
         let me = NodeIdName(NodeId(self.spec.id));
         match effect {
             Effect::Send { to, msg } => {
-                let faults = self.spec.faults;
                 let cut = self.cut_out.get(to.0).copied().unwrap_or(true);
                 if let Some(&addr) = self.spec.peers.get(to.0)
                     && !cut
-                    && !self.rng.chance(faults.loss)
+                    && !self.rng.chance(self.spec.faults.loss)
+                    && let Some(bytes) = self.encode(&Wire::Peer { from: self.spec.id, msg }, now)
                 {
-                    let twice = self.rng.chance(faults.duplicate);
-                    self.post(addr, &Wire::Peer { from: self.spec.id, msg }, now);
-                    if twice && let Some(last) = self.outbox.last().cloned() {
-                        self.outbox.push(last);
+                    let latency = self.spec.faults.peer_latency(self.spec.id, to.0, self.spec.peers.len());
+                    // As the simulator: the copy is drawn after the message, and
+                    // takes its own time, outside the link's FIFO order.
+                    let at = self.release_at(now, latency, Some(Link::Peer(to.0)));
+                    if self.rng.chance(self.spec.faults.duplicate) {
+                        let copy_at = self.release_at(now, latency, None);
+                        self.hold(now, copy_at, Held::Out(addr, bytes.clone()))?;
                     }
+                    self.hold(now, at, Held::Out(addr, bytes))?;
                 }
             }
             Effect::SetTimer { id, after, timer } => {
@@ -311,10 +342,13 @@ where
             }
             Effect::Reply(reply) => {
                 let lost = self.rng.chance(self.spec.faults.client_loss);
-                if let Some(&addr) = self.clients.get(&reply.client)
+                let client = reply.client;
+                if let Some(&addr) = self.clients.get(&client)
                     && !lost
+                    && let Some(bytes) = self.encode(&Wire::<P::Msg>::Reply(reply), now)
                 {
-                    self.post(addr, &Wire::<P::Msg>::Reply(reply), now);
+                    let at = self.release_at(now, self.spec.faults.client_latency, Some(Link::ToClient(client)));
+                    self.hold(now, at, Held::Out(addr, bytes))?;
                 }
             }
             Effect::Write { key, value } => self.disk.write(key, value),
@@ -325,20 +359,35 @@ where
         Ok(())
     }
 
-    fn post(&mut self, to: SocketAddr, wire: &Wire<P::Msg>, now: u64) {
-        match wire::encode(wire) {
-            Ok(bytes) if bytes.len() <= DATAGRAM_BYTES_MAX => self.outbox.push((to, bytes)),
-            Ok(bytes) => {
-                let text = format!("not sent: a message of {} bytes is over the datagram limit", bytes.len());
-                let node = NodeIdName(NodeId(self.spec.id));
-                self.trace.emit::<(), ()>(now, || Event::Note { node, text: text.as_str() });
-            }
-            Err(e) => {
-                let text = format!("not sent: {e}");
-                let node = NodeIdName(NodeId(self.spec.id));
-                self.trace.emit::<(), ()>(now, || Event::Note { node, text: text.as_str() });
+    /// The datagram for `wire`, or `None` (and a note in the trace) if it cannot be sent.
+    fn encode(&mut self, wire: &Wire<P::Msg>, now: u64) -> Option<Vec<u8>> {
+        let text = match wire::encode(wire) {
+            Ok(bytes) if bytes.len() <= DATAGRAM_BYTES_MAX => return Some(bytes),
+            Ok(bytes) => format!("not sent: a message of {} bytes is over the datagram limit", bytes.len()),
+            Err(e) => format!("not sent: {e}"),
+        };
+        let node = NodeIdName(NodeId(self.spec.id));
+        self.trace.emit::<(), ()>(now, || Event::Note { node, text: text.as_str() });
+        None
+    }
+
+    fn release_at(&mut self, now: u64, latency: Latency, link: Option<Link>) -> u64 {
+        self.delay.release_at(now, latency, link, &mut self.rng)
+    }
+
+    /// Carries out `what` at `at`: now if it is due, else when [`Node::fire_due`] finds it due.
+    fn hold(&mut self, now: u64, at: u64, what: Held) -> io::Result<()> {
+        if at > now {
+            self.delay.push(at, what);
+            return Ok(());
+        }
+        match what {
+            Held::Out(to, bytes) => self.outbox.push((to, bytes)),
+            Held::In(request) => {
+                self.step(|ctx, p, _| p.as_mut().expect("started").on_request(ctx, request))?;
             }
         }
+        Ok(())
     }
 
     fn start(&mut self) -> io::Result<()> {
@@ -362,7 +411,9 @@ where
             }
             Wire::Request(request) => {
                 self.clients.insert(request.client, from);
-                self.step(|ctx, p, _| p.as_mut().expect("started").on_request(ctx, request))
+                let now = self.now();
+                let at = self.release_at(now, self.spec.faults.client_latency, Some(Link::FromClient(request.client)));
+                self.hold(now, at, Held::In(request))
             }
             Wire::Membership { members, view } if view > self.spec.view => {
                 let n = self.spec.peers.len();
@@ -376,24 +427,33 @@ where
         }
     }
 
-    /// Fires every timer that is due.
+    /// Fires every timer that is due, and releases what latency held that is due,
+    /// in the order of their times (a held message first on a tie: it was sent earlier).
     fn fire_due(&mut self) -> io::Result<()> {
         loop {
             let now = self.now();
-            let Some((&(at, id), _)) = self.timers.first_key_value() else { return Ok(()) };
-            if at > now {
-                return Ok(());
+            let timer = self.timers.first_key_value().map(|(&key, _)| key);
+            match (timer, self.delay.next()) {
+                (timer, Some(at)) if at <= now && timer.is_none_or(|(t, _)| at <= t) => {
+                    let what = self.delay.pop().expect("the first held");
+                    self.hold(now, now, what)?;
+                }
+                (Some((at, id)), _) if at <= now => {
+                    let timer = self.timers.remove(&(at, id)).expect("the first timer");
+                    self.deadlines.remove(&id);
+                    self.step(|ctx, p, _| p.as_mut().expect("started").on_timer(ctx, id, timer))?;
+                }
+                _ => return Ok(()),
             }
-            let timer = self.timers.remove(&(at, id)).expect("the first timer");
-            self.deadlines.remove(&id);
-            self.step(|ctx, p, _| p.as_mut().expect("started").on_timer(ctx, id, timer))?;
         }
     }
 
-    /// How long until the next timer (at most a second, so the loop wakes anyway).
+    /// How long until the next timer or held message (at most a second, so the loop
+    /// wakes anyway).
     fn wait(&self) -> Duration {
         let now = self.now();
-        let next = self.timers.first_key_value().map_or(now + 1_000_000_000, |(&(at, _), _)| at);
+        let timer = self.timers.first_key_value().map(|(&(at, _), _)| at);
+        let next = timer.into_iter().chain(self.delay.next()).min().unwrap_or(now + 1_000_000_000);
         Duration::from_nanos(next.saturating_sub(now).min(1_000_000_000))
     }
 
@@ -421,6 +481,65 @@ where
         }
         Ok(())
     }
+}
+
+/// Something the scenario's latency holds back.
+enum Held {
+    /// A datagram to send.
+    Out(SocketAddr, Vec<u8>),
+    /// A client's request to hand the protocol.
+    In(Request),
+}
+
+/// What a node's links hold back, by release time (node time) and then the order
+/// it was held in; and when each link last releases, to keep its FIFO order.
+#[derive(Default)]
+struct DelayLine {
+    held: BTreeMap<(u64, u64), Held>,
+    count: u64,
+    fifo_last: BTreeMap<Link, u64>,
+}
+
+impl DelayLine {
+    /// When something that enters `link` at `now` leaves it: after a wait drawn from
+    /// `latency` (as the simulator draws it), and not before what entered the link
+    /// earlier (`None`: a duplicate's copy, which keeps no order).
+    fn release_at(&mut self, now: u64, latency: Latency, link: Option<Link>, rng: &mut SimRng) -> u64 {
+        let mut at = now.saturating_add(sample(&latency, rng));
+        if let Some(link) = link {
+            let last = self.fifo_last.entry(link).or_insert(0);
+            at = at.max(*last);
+            *last = at;
+        }
+        at
+    }
+
+    /// Holds `what` until `at`.
+    fn push(&mut self, at: u64, what: Held) {
+        self.held.insert((at, self.count), what);
+        self.count += 1;
+    }
+
+    /// When the first held thing is due.
+    fn next(&self) -> Option<u64> {
+        self.held.first_key_value().map(|(&(at, _), _)| at)
+    }
+
+    /// Takes the first held thing.
+    fn pop(&mut self) -> Option<Held> {
+        self.held.pop_first().map(|(_, what)| what)
+    }
+}
+
+/// A link whose FIFO order a node keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Link {
+    /// To the peer of this index.
+    Peer(usize),
+    /// From this client to the node.
+    FromClient(usize),
+    /// From the node to this client.
+    ToClient(usize),
 }
 
 /// Sends one datagram (madsim's simulated socket takes the address first).
@@ -477,4 +596,85 @@ where
     P::Stored: DeserializeOwned,
 {
     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(serve::<P>(config, spec))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn out(i: u8) -> Held {
+        Held::Out(SocketAddr::from(([127, 0, 0, 1], 7000)), vec![i])
+    }
+
+    fn sent(h: Held) -> u8 {
+        match h {
+            Held::Out(_, bytes) => bytes[0],
+            Held::In(_) => panic!("a request"),
+        }
+    }
+
+    /// A link's messages leave in the order they were sent, each no sooner than its
+    /// drawn latency; another link, and a duplicate's copy, keep no order with it.
+    #[test]
+    fn a_link_releases_in_fifo_order_after_its_latency() {
+        let mut rng = SimRng::new(7, Stream::Node(0));
+        let mut line = DelayLine::default();
+        let latency = Latency::Uniform { min: 1_000_000, max: 10_000_000 };
+        let mut last = 0;
+        let mut out_of_order_draws = 0;
+        for i in 0..200u8 {
+            let now = u64::from(i) * 100_000; // one every 0.1 ms: draws overtake
+            let at = line.release_at(now, latency, Some(Link::Peer(1)), &mut rng);
+            assert!(at >= now + 1_000_000 && at >= last, "message {i} at {at}, sent at {now}, last {last}");
+            out_of_order_draws += usize::from(at == last);
+            last = at;
+            line.push(at, out(i));
+        }
+        assert!(out_of_order_draws > 0, "some draws were held back for FIFO order");
+        let order: Vec<u8> = std::iter::from_fn(|| line.pop()).map(sent).collect();
+        assert_eq!(order, (0..200).collect::<Vec<u8>>());
+
+        // Link to another peer: its own order, from 0.
+        let at = line.release_at(0, Latency::Constant(5), Some(Link::Peer(2)), &mut rng);
+        assert_eq!(at, 5);
+        // No link (a duplicate's copy): just the draw.
+        let held_back = line.release_at(0, Latency::Constant(3), Some(Link::Peer(2)), &mut rng);
+        let copy = line.release_at(0, Latency::Constant(3), None, &mut rng);
+        assert_eq!((held_back, copy), (5, 3));
+        // Time cannot wrap.
+        assert_eq!(line.release_at(u64::MAX - 1, latency, None, &mut rng), u64::MAX);
+    }
+
+    /// A scenario's per-link latencies reach the sender of each link.
+    #[test]
+    fn link_faults_take_each_links_latency() {
+        let text = r#"
+name = "t"
+protocol = "quiet"
+nodes = 3
+duration = "1s"
+[network]
+latency = { dist = "constant", value = "2ms" }
+[[network.links]]
+from = "n1"
+to = "n3"
+latency = { dist = "constant", value = "40ms" }
+"#;
+        use faultline_sim::scenario::{Catalog, Known};
+        let quiet = Known {
+            name: "quiet",
+            variants: vec!["correct"],
+            probes: vec![],
+            messages: vec![],
+            ops: vec![],
+            leader: false,
+            min_nodes: 1,
+        };
+        let s = faultline_sim::scenario::parse("t.toml", text, &Catalog { protocols: vec![quiet] }).expect("parses");
+        let f = LinkFaults::of(&s);
+        assert_eq!(f.peer_latency(0, 2, 3), Latency::Constant(40_000_000));
+        assert_eq!(f.peer_latency(2, 0, 3), Latency::Constant(2_000_000));
+        assert_eq!(f.peer_latency(0, 1, 3), Latency::Constant(2_000_000));
+        assert_eq!(f.client_latency, Latency::Constant(2_000_000));
+    }
 }

@@ -5,7 +5,9 @@
 //! address, so the same nodes also run across machines), drives the scenario's
 //! workload with the simulator's client logic on a real clock and a real socket, and
 //! carries out the scenario's faults for real: a crash is `kill -9` and a restart a
-//! new process on the node's own files; a pause is SIGSTOP, a resume SIGCONT. At the
+//! new process on the node's own files; a pause is SIGSTOP, a resume SIGCONT. Each
+//! node holds what it sends (and the requests it receives) for the scenario's link
+//! latency, so the real run has the network the scenario describes. At the
 //! end it merges the nodes' traces with the clients', judges the history for
 //! linearizability and the observations with the protocol family's invariants, and
 //! writes a run folder that `faultline report` draws.
