@@ -129,6 +129,9 @@ pub struct LinkFaults {
     /// `latency[i * n + j]`, drawn from the link's distribution as the simulator
     /// draws it, and held in the link's FIFO order (a message is never sent before
     /// one sent earlier on the same link). The real network's own time comes on top.
+    /// What a node holds dies with it: a `kill -9` loses the messages it had sent
+    /// but not yet released, which the simulator would still deliver (a loss, which
+    /// the protocols tolerate).
     pub latency: Vec<Latency>,
     /// The same for a client's link, both ways: a request is held on arrival, an
     /// answer before it is sent.
