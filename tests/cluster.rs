@@ -62,6 +62,7 @@ fn basic_agreement_runs_on_real_sockets_and_is_judged_linearizable() {
     let (out, r) = cluster(&["raft/basic-agree"], &dir);
     assert_eq!(out.status.code(), Some(0), "{r}\n{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(r["mode"], "cluster");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("progress"), "--json prints no progress");
     assert_eq!((r["ops"].as_u64(), r["ok"].as_u64()), (Some(30), Some(30)), "{r}");
     assert_eq!(r["linearizable"], true, "{r}");
     // The run folder is a run folder: the merged trace holds the nodes' own
@@ -340,6 +341,12 @@ fn the_readme_shows_what_a_real_cluster_run_prints() {
         .output()
         .expect("faultline runs");
     assert_eq!(out.status.code(), Some(0));
+    // Without a terminal, progress is a line on stderr each tenth of the run, the
+    // last at its end; `--json` prints none (the other tests' runs).
+    let err = String::from_utf8_lossy(&out.stderr);
+    let progress: Vec<&str> = err.lines().filter(|l| l.starts_with("progress   ")).collect();
+    assert!((5..=10).contains(&progress.len()), "{err}");
+    assert_eq!(progress.last().copied(), Some("progress   4s of 4s  30 ops, 30 ok  0 restarts"), "{err}");
     let printed = String::from_utf8_lossy(&out.stdout);
     for line in shown {
         let stable = ["scenario", "cluster", "nodes", "checks", "result"].iter().any(|k| line.starts_with(k));

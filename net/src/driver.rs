@@ -49,6 +49,23 @@ pub trait Hosts {
     fn interrupted(&self) -> bool {
         false
     }
+    /// How far the run has got: told about every 100 ms of the run, and at its end.
+    fn progress(&mut self, _: Progress) {}
+}
+
+/// How far a real run has got, for a progress display.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// Nanoseconds since the run's start ...
+    pub now: u64,
+    /// ... of the scenario's duration.
+    pub end: u64,
+    /// Client operations invoked so far.
+    pub ops: usize,
+    /// Of those, completed ok.
+    pub ok: usize,
+    /// Nodes started again after a kill.
+    pub restarts: usize,
 }
 
 enum Ev {
@@ -84,6 +101,8 @@ pub struct Driver<'a, H: Hosts> {
     /// The membership, changed by joins and leaves, and its view number.
     members: Vec<NodeId>,
     view: u64,
+    /// When progress was last told to the hosts.
+    shown: u64,
 }
 
 impl<'a, H: Hosts> Driver<'a, H> {
@@ -110,6 +129,7 @@ impl<'a, H: Hosts> Driver<'a, H> {
             starts: vec![Vec::new(); n],
             members: scenario.members.clone(),
             view: 0,
+            shown: 0,
         }
     }
 
@@ -344,6 +364,10 @@ impl<'a, H: Hosts> Driver<'a, H> {
             if now >= end {
                 break;
             }
+            if now.saturating_sub(self.shown) >= 100_000_000 {
+                self.shown = now;
+                self.tell_progress(now);
+            }
             while let Some(entry) = self.agenda.first_entry() {
                 if entry.key().0 > now {
                     break;
@@ -391,7 +415,14 @@ impl<'a, H: Hosts> Driver<'a, H> {
             }
         }
         self.clients.finish(since(epoch), &mut self.history);
+        self.tell_progress(end);
         Ok(())
+    }
+
+    fn tell_progress(&mut self, now: u64) {
+        let restarts = self.starts.iter().map(|s| s.len().saturating_sub(1)).sum();
+        let (ops, ok) = (self.history.ops.len(), self.history.count(faultline_sim::history::EventType::Ok));
+        self.hosts.progress(Progress { now, end: self.scenario.duration, ops, ok, restarts });
     }
 }
 

@@ -239,6 +239,56 @@ struct Nodes {
     epoch_ns: u64,
     children: Vec<Option<Child>>,
     paused: Vec<bool>,
+    shows: Shows,
+}
+
+/// How a run's progress is shown on stderr: a bar on a terminal, a line each tenth
+/// of the run otherwise (a CI log, a pipe), nothing with `--json`.
+enum Shows {
+    Bar(indicatif::ProgressBar),
+    Lines { tenths: u64 },
+    Nothing,
+}
+
+impl Shows {
+    fn new(json: bool, duration: u64) -> Shows {
+        use std::io::IsTerminal;
+        if json {
+            return Shows::Nothing;
+        }
+        if !std::io::stderr().is_terminal() {
+            return Shows::Lines { tenths: 0 };
+        }
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(duration / 1_000_000),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {msg}").expect("a template"));
+        Shows::Bar(bar)
+    }
+
+    fn show(&mut self, p: faultline_net::driver::Progress) {
+        let fmt = faultline_sim::time::fmt_time;
+        let text =
+            format!("{} of {}  {} ops, {} ok  {} restarts", fmt(p.now.min(p.end)), fmt(p.end), p.ops, p.ok, p.restarts);
+        match self {
+            Shows::Bar(bar) => {
+                bar.set_position(p.now.min(p.end) / 1_000_000);
+                bar.set_message(text);
+                if p.now >= p.end {
+                    bar.finish_and_clear();
+                }
+            }
+            Shows::Lines { tenths } => {
+                let tenth = (u128::from(p.now.min(p.end)) * 10 / u128::from(p.end.max(1))) as u64;
+                if tenth > *tenths {
+                    *tenths = tenth;
+                    eprintln!("progress   {text}");
+                }
+            }
+            Shows::Nothing => {}
+        }
+    }
 }
 
 impl Nodes {
@@ -316,6 +366,9 @@ impl Hosts for Nodes {
     fn interrupted(&self) -> bool {
         INTERRUPTED.load(Ordering::SeqCst)
     }
+    fn progress(&mut self, p: faultline_net::driver::Progress) {
+        self.shows.show(p);
+    }
 
     /// A node that exited on its own (it should run until killed): its stderr.
     fn died(&mut self) -> Option<String> {
@@ -334,6 +387,9 @@ impl Hosts for Nodes {
 
 impl Drop for Nodes {
     fn drop(&mut self) {
+        if let Shows::Bar(bar) = &self.shows {
+            bar.finish_and_clear();
+        }
         for i in 0..self.children.len() {
             self.stop(i);
         }
@@ -404,7 +460,7 @@ pub fn cluster(named: Named<'_>, seed: Option<u64>, out: Option<PathBuf>, json: 
     let seed = seed.unwrap_or(scenario.seed);
     let dir =
         out.unwrap_or_else(|| PathBuf::from("runs").join(format!("cluster-{}", super::run::run_name(&scenario, seed))));
-    match run_cluster(&scenario, named, seed, &dir) {
+    match run_cluster(&scenario, named, seed, &dir, json) {
         Ok(outcome) => report(&outcome, json),
         Err(e) if INTERRUPTED.load(Ordering::SeqCst) => {
             eprintln!("interrupted: every node stopped ({e})");
@@ -417,7 +473,7 @@ pub fn cluster(named: Named<'_>, seed: Option<u64>, out: Option<PathBuf>, json: 
     }
 }
 
-fn run_cluster(scenario: &Scenario, named: Named<'_>, seed: u64, dir: &Path) -> Result<Outcome, String> {
+fn run_cluster(scenario: &Scenario, named: Named<'_>, seed: u64, dir: &Path, json: bool) -> Result<Outcome, String> {
     let io = |what: &str| {
         let what = what.to_string();
         move |e: std::io::Error| format!("{what}: {e}")
@@ -456,6 +512,7 @@ fn run_cluster(scenario: &Scenario, named: Named<'_>, seed: u64, dir: &Path) -> 
         epoch_ns,
         children: (0..n).map(|_| None).collect(),
         paused: vec![false; n],
+        shows: Shows::new(json, scenario.duration),
     };
     let clients_file = std::fs::File::create(dir.join("clients.jsonl")).map_err(io("the clients' trace"))?;
     let trace = Trace::to_writer(Box::new(std::io::BufWriter::new(clients_file)));
