@@ -4,10 +4,11 @@
 //! A node is one task. The protocol is the same sans-IO state machine the simulator
 //! runs; here its effects are carried out for real: a send is a UDP datagram to the
 //! peer's address, sent after the scenario's latency for the link (drawn as the
-//! simulator draws it, in the link's FIFO order; loss and duplication too), a timer is a deadline on the runtime's clock, a write goes to the
-//! node's own file and a sync is an `fsync` (so a `kill -9` loses exactly what the
-//! simulator's crash loses), and notes and observations go to the node's own trace
-//! file, in the simulator's trace format, for the collector to merge and judge.
+//! simulator draws it, in the link's FIFO order; loss and duplication too), a timer
+//! is a deadline on the runtime's clock, a write goes to the node's own file and a
+//! sync is an `fsync` (so a `kill -9` loses exactly what the simulator's crash
+//! loses), and notes and observations go to the node's own trace file, in the
+//! simulator's trace format, for the collector to merge and judge.
 //!
 //! The runtime calls go through madsim: built normally, madsim is tokio and the
 //! sockets are the kernel's; built with `--cfg madsim` (in a target directory of its
