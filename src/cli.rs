@@ -47,7 +47,8 @@ Exit codes:
 const CLUSTER_EXIT_CODES: &str = "\
 Exit codes:
   0  every check passed on the real run
-  1  a check failed (the run folder holds the trace and history)
+  1  a check failed (the run folder holds the trace and history); for a bug-zoo scenario,
+     which expects one to, the result line says its bug was caught
   2  bad input, or a scenario the real cluster cannot carry out yet (the message says what)
   4  the cluster could not run: a port, a process or a file (the message names it)
   130  interrupted (Ctrl-C): every node was stopped";

@@ -21,7 +21,7 @@ use faultline_net::NodeSpec;
 use faultline_net::driver::{Driver, Hosts};
 use faultline_sim::check::linearizability::LinResult;
 use faultline_sim::protocol::NodeId;
-use faultline_sim::scenario::{FaultAction, Scenario};
+use faultline_sim::scenario::{Expect, FaultAction, Scenario};
 use faultline_sim::trace::Trace;
 
 use super::{EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK};
@@ -429,7 +429,29 @@ struct Outcome {
     failures: Vec<String>,
     /// ... and which check each was.
     checks: Vec<faultline_sim::Check>,
+    /// What the scenario expects (`[check] expect`): a bug-zoo scenario expects a
+    /// check to fail. The exit code says what happened (1: a check failed).
+    #[serde(serialize_with = "as_text")]
+    expect: Expect,
     run_folder: String,
+}
+
+fn as_text<S: serde::Serializer>(e: &Expect, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(e)
+}
+
+/// The `result` line: what happened, and, for a scenario that expects a check to
+/// fail, whether this real run caught its bug.
+fn result_line(passed: bool, expect: Expect) -> &'static str {
+    match (passed, expect) {
+        (true, Expect::Pass) => "PASS",
+        (false, Expect::Pass) => "FAIL",
+        (false, Expect::Fail) => "FAIL (as this bug-zoo scenario expects: its bug was caught for real)",
+        (true, Expect::Fail) => {
+            "PASS (this bug-zoo scenario expects a check to fail: this real run did not catch its bug; try another \
+             --seed)"
+        }
+    }
 }
 
 /// How a run was carried out: `cluster` for real processes (a simulated run's
@@ -563,6 +585,7 @@ fn run_cluster(scenario: &Scenario, named: Named<'_>, seed: u64, dir: &Path, jso
         violation: verdict.violation.map(|f| f.message),
         checks: verdict.failures.iter().map(|f| f.check.clone()).collect(),
         failures: verdict.failures.into_iter().map(|f| f.message).collect(),
+        expect: scenario.expect,
         run_folder: dir.display().to_string(),
     };
     let summary = serde_json::to_string_pretty(&outcome).map_err(|e| e.to_string())?;
@@ -604,8 +627,23 @@ fn report(o: &Outcome, json: bool) -> u8 {
         for f in &o.failures {
             println!("  - {f}");
         }
-        println!("result     {}", if passed { "PASS" } else { "FAIL" });
+        println!("result     {}", result_line(passed, o.expect));
         println!("run folder {}", o.run_folder);
     }
     if passed { EXIT_OK } else { EXIT_CHECK_FAILED }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bug-zoo scenario's result line says whether the real run caught its bug;
+    /// the exit code stays what happened (1: a check failed).
+    #[test]
+    fn the_result_line_says_what_a_zoo_scenario_expects() {
+        assert_eq!(result_line(true, Expect::Pass), "PASS");
+        assert_eq!(result_line(false, Expect::Pass), "FAIL");
+        assert!(result_line(false, Expect::Fail).starts_with("FAIL (as this bug-zoo scenario expects"));
+        assert!(result_line(true, Expect::Fail).contains("did not catch its bug; try another --seed"));
+    }
 }
