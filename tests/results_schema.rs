@@ -1,4 +1,4 @@
-//! `docs/results.schema.json` describes what `run`, `sweep`, `merge` and `check` print
+//! `docs/results.schema.json` describes what `run`, `sweep`, `merge`, `check` and `cluster` print
 //! with `--json`. Real output of each, passing and failing, is held to it here, by a
 //! small validator of the keywords the schema uses; every object in the schema
 //! forbids fields it does not name, so a field added to the output without its
@@ -204,6 +204,28 @@ fn checks_fit_the_schema() {
     let out = faultline(&["check", &format!("{dir}/history.json"), "--json"]);
     assert!(out.contains("\"lists\""), "{out}");
     holds(&out, "check");
+}
+
+/// Real clusters (real processes, about 4 s each): a passing Raft run, and a
+/// bug-zoo one whose checks fail (a failed check's kind, what it expects).
+#[test]
+fn clusters_fit_the_schema() {
+    let out = faultline(&["cluster", "raft/basic-agree", "--json", "--out", &temp("cluster")]);
+    holds(&out, "cluster");
+    let out = faultline(&[
+        "cluster",
+        "commit/twopc-participant-crash",
+        "--variant",
+        "majority-commit",
+        "--json",
+        "--out",
+        &temp("cluster-zoo"),
+    ]);
+    assert!(out.contains(r#""kind":"invariant""#), "{out}");
+    holds(&out, "cluster");
+    for dir in [temp("cluster"), temp("cluster-zoo")] {
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
 }
 
 #[test]
