@@ -441,13 +441,20 @@ fn as_text<S: serde::Serializer>(e: &Expect, s: S) -> Result<S::Ok, S::Error> {
 }
 
 /// The `result` line: what happened, and, for a scenario that expects a check to
-/// fail, whether this real run caught its bug.
-fn result_line(passed: bool, expect: Expect) -> &'static str {
-    match (passed, expect) {
-        (true, Expect::Pass) => "PASS",
-        (false, Expect::Pass) => "FAIL",
-        (false, Expect::Fail) => "FAIL (as this bug-zoo scenario expects: its bug was caught for real)",
-        (true, Expect::Fail) => {
+/// fail, whether this real run caught its bug. An undecided linearizability search
+/// catches nothing, as in `faultline run`.
+fn result_line(checks: &[faultline_sim::Check], expect: Expect) -> &'static str {
+    use faultline_sim::Check;
+    let caught = checks.iter().any(|c| !matches!(c, Check::LinearizabilityUnknown | Check::Schedule));
+    match (checks.is_empty(), caught, expect) {
+        (true, _, Expect::Pass) => "PASS",
+        (false, _, Expect::Pass) => "FAIL",
+        (_, true, Expect::Fail) => "FAIL (as this bug-zoo scenario expects: its bug was caught for real)",
+        (false, false, Expect::Fail) => {
+            "FAIL (undecided: the linearizability search ran out of budget, which does not catch this bug-zoo \
+             scenario's bug)"
+        }
+        (true, _, Expect::Fail) => {
             "PASS (this bug-zoo scenario expects a check to fail: this real run did not catch its bug; try another \
              --seed)"
         }
@@ -627,7 +634,7 @@ fn report(o: &Outcome, json: bool) -> u8 {
         for f in &o.failures {
             println!("  - {f}");
         }
-        println!("result     {}", result_line(passed, o.expect));
+        println!("result     {}", result_line(&o.checks, o.expect));
         println!("run folder {}", o.run_folder);
     }
     if passed { EXIT_OK } else { EXIT_CHECK_FAILED }
@@ -641,9 +648,14 @@ mod tests {
     /// the exit code stays what happened (1: a check failed).
     #[test]
     fn the_result_line_says_what_a_zoo_scenario_expects() {
-        assert_eq!(result_line(true, Expect::Pass), "PASS");
-        assert_eq!(result_line(false, Expect::Pass), "FAIL");
-        assert!(result_line(false, Expect::Fail).starts_with("FAIL (as this bug-zoo scenario expects"));
-        assert!(result_line(true, Expect::Fail).contains("did not catch its bug; try another --seed"));
+        use faultline_sim::Check;
+        let invariant = [Check::Invariant("validity".into())];
+        let undecided = [Check::LinearizabilityUnknown];
+        assert_eq!(result_line(&[], Expect::Pass), "PASS");
+        assert_eq!(result_line(&invariant, Expect::Pass), "FAIL");
+        assert_eq!(result_line(&undecided, Expect::Pass), "FAIL");
+        assert!(result_line(&invariant, Expect::Fail).starts_with("FAIL (as this bug-zoo scenario expects"));
+        assert!(result_line(&[], Expect::Fail).contains("did not catch its bug; try another --seed"));
+        assert!(result_line(&undecided, Expect::Fail).starts_with("FAIL (undecided"));
     }
 }
