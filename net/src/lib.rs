@@ -317,9 +317,11 @@ where
         let me = NodeIdName(NodeId(self.spec.id));
         match effect {
             Effect::Send { to, msg } => {
-                let cut = self.cut_out.get(to.0).copied().unwrap_or(true);
+                // A cut is looked at when the message leaves (see `hold`), as the
+                // simulator looks at it when a message arrives: what was sent before
+                // a partition and is still held is lost to it, and what was sent just
+                // before a heal gets through.
                 if let Some(&addr) = self.spec.peers.get(to.0)
-                    && !cut
                     && !self.rng.chance(self.spec.faults.loss)
                     && let Some(bytes) = self.encode(&Wire::Peer { from: self.spec.id, msg }, now)
                 {
@@ -329,9 +331,9 @@ where
                     let at = self.release_at(now, latency, Some(Link::Peer(to.0)));
                     if self.rng.chance(self.spec.faults.duplicate) {
                         let copy_at = self.release_at(now, latency, None);
-                        self.hold(now, copy_at, Held::Out(addr, bytes.clone()))?;
+                        self.hold(now, copy_at, Held::Out { to: addr, peer: Some(to.0), bytes: bytes.clone() })?;
                     }
-                    self.hold(now, at, Held::Out(addr, bytes))?;
+                    self.hold(now, at, Held::Out { to: addr, peer: Some(to.0), bytes })?;
                 }
             }
             Effect::SetTimer { id, after, timer } => {
@@ -352,7 +354,7 @@ where
                     && let Some(bytes) = self.encode(&Wire::<P::Msg>::Reply(reply), now)
                 {
                     let at = self.release_at(now, self.spec.faults.client_latency, Some(Link::ToClient(client)));
-                    self.hold(now, at, Held::Out(addr, bytes))?;
+                    self.hold(now, at, Held::Out { to: addr, peer: None, bytes })?;
                 }
             }
             Effect::Write { key, value } => self.disk.write(key, value),
@@ -386,7 +388,8 @@ where
             return Ok(());
         }
         match what {
-            Held::Out(to, bytes) => self.outbox.push((to, bytes)),
+            Held::Out { peer: Some(j), .. } if self.cut_out.get(j).copied().unwrap_or(true) => {} // cut: lost
+            Held::Out { to, bytes, .. } => self.outbox.push((to, bytes)),
             Held::In(request) => {
                 self.step(|ctx, p, _| p.as_mut().expect("started").on_request(ctx, request))?;
             }
@@ -490,7 +493,14 @@ where
 /// Something the scenario's latency holds back.
 enum Held {
     /// A datagram to send.
-    Out(SocketAddr, Vec<u8>),
+    Out {
+        /// Where to.
+        to: SocketAddr,
+        /// The peer it goes to (`None`: a client), whose link may be cut by then.
+        peer: Option<usize>,
+        /// The datagram.
+        bytes: Vec<u8>,
+    },
     /// A client's request to hand the protocol.
     In(Request),
 }
@@ -607,12 +617,12 @@ mod tests {
     use super::*;
 
     fn out(i: u8) -> Held {
-        Held::Out(SocketAddr::from(([127, 0, 0, 1], 7000)), vec![i])
+        Held::Out { to: SocketAddr::from(([127, 0, 0, 1], 7000)), peer: Some(1), bytes: vec![i] }
     }
 
     fn sent(h: Held) -> u8 {
         match h {
-            Held::Out(_, bytes) => bytes[0],
+            Held::Out { bytes, .. } => bytes[0],
             Held::In(_) => panic!("a request"),
         }
     }
@@ -647,6 +657,64 @@ mod tests {
         assert_eq!((held_back, copy), (5, 3));
         // Time cannot wrap.
         assert_eq!(line.release_at(u64::MAX - 1, latency, None, &mut rng), u64::MAX);
+    }
+
+    /// A node that sends nothing of its own: its effects are given to it by hand.
+    #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+    struct Quiet;
+
+    impl Protocol for Quiet {
+        type Msg = ();
+        type Timer = ();
+        type Stored = ();
+        type Config = ();
+        const OPS: &'static [faultline_sim::OpKind] = &[];
+        fn start(_: &mut Ctx<'_, Self>, _: &(), _: &Durable<()>) -> Self {
+            Quiet
+        }
+        fn on_message(&mut self, _: &mut Ctx<'_, Self>, _: NodeId, _: ()) {}
+        fn on_timer(&mut self, _: &mut Ctx<'_, Self>, _: TimerId, _: ()) {}
+        fn on_request(&mut self, _: &mut Ctx<'_, Self>, _: Request) {}
+    }
+
+    /// A message is held for its link's latency, and a cut is looked at when it
+    /// leaves, as the simulator looks at it when a message arrives: one held across
+    /// the start of a partition is lost, one held across a heal gets through.
+    #[test]
+    fn a_held_message_meets_the_cut_of_the_moment_it_leaves() {
+        let dir = std::env::temp_dir().join(format!("faultline-net-held-{}", std::process::id()));
+        let peers = vec![SocketAddr::from(([127, 0, 0, 1], 7001)), SocketAddr::from(([127, 0, 0, 1], 7002))];
+        let ms = |n: u64| Latency::Constant(n * 1_000_000);
+        let faults = LinkFaults {
+            loss: Ppm(0),
+            duplicate: Ppm(0),
+            client_loss: Ppm(0),
+            latency: vec![ms(0), ms(50), ms(50), ms(0)],
+            client_latency: ms(0),
+        };
+        let spec = NodeSpec {
+            id: 0,
+            peers,
+            dir: dir.clone(),
+            seed: 1,
+            epoch_ns: now_ns(),
+            faults,
+            members: vec![NodeId(0), NodeId(1)],
+            view: 0,
+        };
+        let mut node = Node::<Quiet>::open((), spec).expect("a node");
+        for cut_when_it_leaves in [true, false] {
+            node.cut_out[1] = !cut_when_it_leaves;
+            node.apply(0, Effect::Send { to: NodeId(1), msg: () }).expect("sent");
+            assert!(node.outbox.is_empty(), "held for 50 ms, not sent at once");
+            assert_eq!(node.delay.next(), Some(50_000_000), "held until 50 ms");
+            node.cut_out[1] = cut_when_it_leaves;
+            let what = node.delay.pop().expect("held");
+            node.hold(50_000_000, 50_000_000, what).expect("released");
+            assert_eq!(node.outbox.len(), usize::from(!cut_when_it_leaves), "cut when it leaves: {cut_when_it_leaves}");
+            node.outbox.clear();
+        }
+        std::fs::remove_dir_all(&dir).expect("clean up");
     }
 
     /// A scenario's per-link latencies reach the sender of each link.
