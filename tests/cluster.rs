@@ -299,6 +299,25 @@ fn what_a_real_cluster_cannot_do_yet_is_refused_by_name() {
     assert!(!dir.exists(), "nothing was started or written");
 }
 
+/// `--out` never replaces what is not a run folder: a file, or a folder the user keeps
+/// other things in, is refused by name before any node starts, and left as it was.
+#[test]
+fn an_out_that_is_not_a_run_folder_is_refused_and_kept() {
+    let dir = out_dir("not-ours");
+    std::fs::create_dir_all(&dir).expect("a folder");
+    let file = dir.join("notes.txt");
+    std::fs::write(&file, "mine").expect("a file");
+    for out in [&file, &dir] {
+        let (o, _) = cluster(&["raft/basic-agree"], out);
+        assert_eq!(o.status.code(), Some(4), "{}", String::from_utf8_lossy(&o.stderr));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(&*out.to_string_lossy()) && err.contains("choose another --out"), "{err}");
+    }
+    assert_eq!(std::fs::read_to_string(&file).expect("kept"), "mine");
+    assert_eq!(std::fs::read_dir(&dir).expect("kept").count(), 1, "nothing was written beside it");
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}
+
 #[test]
 fn ctrl_c_stops_every_node_and_says_so() {
     let dir = out_dir("interrupt");

@@ -507,16 +507,19 @@ fn run_cluster(scenario: &Scenario, named: Named<'_>, seed: u64, dir: &Path, jso
         let what = what.to_string();
         move |e: std::io::Error| format!("{what}: {e}")
     };
+    if dir.exists() && !dir.is_dir() {
+        return Err(format!("{} is a file, not a run folder: choose another --out", dir.display()));
+    }
     if dir.exists() {
         // Only a run folder is replaced, never a folder the user keeps other things in.
         let ours = dir.join("clients.jsonl").exists()
-            || std::fs::read_dir(dir).map_err(io("the run folder"))?.next().is_none();
+            || std::fs::read_dir(dir).map_err(io(&format!("the run folder {}", dir.display())))?.next().is_none();
         if !ours {
             return Err(format!("{} exists and is not a cluster run folder: choose another --out", dir.display()));
         }
-        std::fs::remove_dir_all(dir).map_err(io("clearing the run folder"))?;
+        std::fs::remove_dir_all(dir).map_err(io(&format!("clearing the run folder {}", dir.display())))?;
     }
-    std::fs::create_dir_all(dir).map_err(io("the run folder"))?;
+    std::fs::create_dir_all(dir).map_err(io(&format!("the run folder {} (choose another --out)", dir.display())))?;
     // SAFETY: installing a handler that only stores to an atomic.
     unsafe {
         libc::signal(libc::SIGINT, on_interrupt as *const () as libc::sighandler_t);
