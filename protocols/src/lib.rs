@@ -180,9 +180,12 @@ fn variant<V>(s: &Scenario, from_name: fn(&str) -> Option<V>) -> V {
 /// The protocols this repository ships.
 fn bundled() -> Vec<Entry> {
     vec![
-        Entry::of::<pb::Pb>("pb", "primary-backup key-value register with a fixed primary (n1)", pb::VARIANTS, |s| {
-            variant(s, pb::Variant::from_name)
-        }),
+        Entry::networked::<pb::Pb>(
+            "pb",
+            "primary-backup key-value register with a fixed primary (n1)",
+            pb::VARIANTS,
+            |s| variant(s, pb::Variant::from_name),
+        ),
         Entry::networked::<raft::Raft>(
             "raft",
             "Raft replicated key-value store: elections, log replication, snapshots, ReadIndex reads",

@@ -38,7 +38,7 @@
 use faultline_sim::disk::Durable;
 use faultline_sim::time::Dur;
 use faultline_sim::{ClientId, Cluster, Ctx, NodeId, Op, Outcome, Protocol, Reply, Request, TimerId, Violation};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::kv::Store;
 
@@ -74,14 +74,14 @@ impl Variant {
 }
 
 /// One log entry: a client's write, named by `(client, seq)`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Entry {
     pub client: ClientId,
     pub seq: u64,
     pub op: Op,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Msg {
     /// Entries starting at log index `from` (1-based).
     Replicate { from: u64, entries: Vec<Entry> },
