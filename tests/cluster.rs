@@ -221,6 +221,29 @@ fn primary_backup_runs_for_real_and_stale_reads_are_caught() {
     caught_as_not_linearizable_within_3_runs(&["zoo/pb-stale-reads"], "fail");
 }
 
+/// The image store for real: nine servers in three Raft groups, a leader of each
+/// killed and restarted. Each group is judged as its own replicated log (one leader
+/// per term per group; judged as one, the three groups' leaders of term 1 looked
+/// like a broken election), the history is linearizable, and the bug zoo's reads
+/// from followers are caught. The scenario's probe assertions are not checked for
+/// real, and the summary counts them. Stated bound: within 3 runs (caught on the
+/// first run of seeds 1 and 2 when this was written).
+#[test]
+fn the_image_store_runs_for_real_group_by_group_and_follower_reads_are_caught() {
+    let dir = out_dir("images");
+    let (out, r) = cluster(&["images/leader-crash"], &dir);
+    assert_eq!(out.status.code(), Some(0), "{r}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        (r["protocol"].as_str(), r["nodes"].as_u64(), r["crashes"].as_u64()),
+        (Some("images"), Some(9), Some(3))
+    );
+    assert!(r["violation"].is_null() && r["linearizable"] == true, "{r}");
+    assert!(r["assertions_unchecked"].as_u64().unwrap_or(0) > 0, "{r}");
+    std::fs::remove_dir_all(&dir).expect("clean up");
+
+    caught_as_not_linearizable_within_3_runs(&["zoo/images-follower-reads"], "fail");
+}
+
 /// The MIT twins' faults for real: MIT's TestRejoin cuts the leader off (a fault
 /// aimed at "the leader" finds it from what the nodes report), and the
 /// bug zoo's stale reads are caught on real sockets: a leader cut off by a real
@@ -310,7 +333,7 @@ fn what_a_real_cluster_cannot_do_yet_is_refused_by_name() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("gaps.toml") && err.contains("not carried out on a real cluster"), "{err}");
     // A protocol whose messages do not leave the simulator says which ones do.
-    let (out, _) = cluster(&["images/happy"], &dir);
+    let (out, _) = cluster(&["bench/pingpong"], &dir);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("does not run on a real network yet") && err.contains("pb, raft"), "{err}");
@@ -389,7 +412,8 @@ fn the_readme_shows_what_a_real_cluster_run_prints() {
     assert_eq!(progress.last().copied(), Some("progress   4s of 4s  30 ops, 30 ok  0 restarts"), "{err}");
     let printed = String::from_utf8_lossy(&out.stdout);
     for line in shown {
-        let stable = ["scenario", "cluster", "nodes", "checks", "result"].iter().any(|k| line.starts_with(k));
+        let stable = ["scenario", "cluster", "nodes", "checks", "result"].iter().any(|k| line.starts_with(k))
+            || line.contains("assertion(s) not checked");
         if stable {
             assert!(printed.lines().any(|l| l == line), "the README shows {line:?}; a run prints:\n{printed}");
         }

@@ -469,14 +469,16 @@ pub struct Verdict {
 }
 
 /// Merges the run folder `dir`'s traces into `trace.jsonl` and judges them: the
-/// observations by the families' invariants (`starts` says which incarnation of a
-/// node made each), the history by linearizability and, for a bank, the conserved total.
+/// observations by the families' invariants with `judge` (the protocol's, which
+/// knows each node's replication group; `starts` says which incarnation of a node
+/// made each), the history by linearizability and, for a bank, the conserved total.
 pub fn judge(
     dir: &Path,
     scenario: &Scenario,
     history: &History,
     starts: &[Vec<u64>],
     bank: Option<faultline_sim::scenario::Bank>,
+    mut judge: Judge,
 ) -> std::io::Result<Verdict> {
     use std::io::Write;
     let n = scenario.nodes;
@@ -485,7 +487,6 @@ pub fn judge(
         started.saturating_sub(1) as u64
     };
     let lines = merged(dir, n)?;
-    let mut judge = Judge::new(n);
     let mut violation = None;
     let (mut crashes, mut restarts) = (0, 0);
     for (t, line) in &lines {

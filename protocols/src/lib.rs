@@ -40,6 +40,11 @@ pub struct Entry {
     /// `faultline cluster`); `None` for a protocol whose messages and disk records
     /// cannot leave the simulator (no `Deserialize`). See [`Entry::networked`].
     pub node: Option<NodeRunner>,
+    /// A fresh judge of the protocol's observations for a cluster of this many
+    /// nodes, each judged with its replication group
+    /// ([`faultline_sim::Protocol::replica_group`]): what the engine judges with,
+    /// for a run judged outside it (a real cluster, the madsim host).
+    pub judge: fn(usize) -> faultline_sim::judge::Judge,
 }
 
 /// Runs one node of a scenario on real sockets until the process is killed.
@@ -122,6 +127,7 @@ impl Entry {
             ops: P::OPS,
             leader: P::HAS_LEADER,
             min_nodes: P::MIN_NODES,
+            judge: faultline_sim::protocol::judge_for::<P>,
             run: Box::new(move |s, seed, trace, record| {
                 if s.schedule.is_some() {
                     // The steps are the file's, not the seed's (a path `explore` found).
@@ -231,7 +237,7 @@ fn bundled() -> Vec<Entry> {
             stream::VARIANTS,
             |s| variant(s, stream::Variant::from_name),
         ),
-        Entry::of::<images::Images>(
+        Entry::networked::<images::Images>(
             "images",
             "sharded image store: each shard a Raft group, uploads atomic across shards by two-phase commit",
             images::VARIANTS,

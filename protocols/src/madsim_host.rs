@@ -183,7 +183,8 @@ pub fn on_madsim(name: &str, variant: &str, seed: u64) -> MadsimRun {
             .map(|(history, starts, bank)| (history, starts, bank, madsim::net::NetSim::current().stat().msg_count))
             .expect("the clients' task")
     });
-    let verdict = judge(&dir, scenario, &history, &starts, bank).expect("judged");
+    let judge_of = crate::lookup(&scenario.protocol).expect("registered").judge;
+    let verdict = judge(&dir, scenario, &history, &starts, bank, judge_of(scenario.nodes)).expect("judged");
     std::fs::remove_dir_all(&dir).expect("clean up");
     MadsimRun { verdict, history, messages }
 }

@@ -433,6 +433,9 @@ struct Outcome {
     /// check to fail. The exit code says what happened (1: a check failed).
     #[serde(serialize_with = "as_text")]
     expect: Expect,
+    /// The scenario's `[[check.assert]]`s, none of them checked: they read probes of
+    /// the protocol's state, which a real cluster does not see.
+    assertions_unchecked: usize,
     run_folder: String,
 }
 
@@ -557,8 +560,11 @@ fn run_cluster(scenario: &Scenario, named: Named<'_>, seed: u64, dir: &Path, jso
     let bank = driver.bank();
     // Finishing drops the nodes: every one is killed before its trace is read.
     let (history, starts) = driver.finish().map_err(io("the clients' trace"))?;
+    let entry = faultline_protocols::lookup(&scenario.protocol)
+        .ok_or_else(|| format!("protocol `{}` is not registered", scenario.protocol))?;
+    let judge = (entry.judge)(n);
     let verdict =
-        faultline_net::driver::judge(dir, scenario, &history, &starts, bank).map_err(io("the nodes' traces"))?;
+        faultline_net::driver::judge(dir, scenario, &history, &starts, bank, judge).map_err(io("the nodes' traces"))?;
     std::fs::write(dir.join("history.json"), history.to_json()).map_err(io("history.json"))?;
     std::fs::write(dir.join("scenario.toml"), &scenario.source).map_err(io("scenario.toml"))?;
     let ops = history.ops.len();
@@ -596,6 +602,7 @@ fn run_cluster(scenario: &Scenario, named: Named<'_>, seed: u64, dir: &Path, jso
         checks: verdict.failures.iter().map(|f| f.check.clone()).collect(),
         failures: verdict.failures.into_iter().map(|f| f.message).collect(),
         expect: scenario.expect,
+        assertions_unchecked: scenario.asserts.len(),
         run_folder: dir.display().to_string(),
     };
     let summary = serde_json::to_string_pretty(&outcome).map_err(|e| e.to_string())?;
@@ -634,6 +641,13 @@ fn report(o: &Outcome, json: bool) -> u8 {
             None => "",
         };
         println!("checks     invariants: {inv}  linearizable: {lin}{total}");
+        if o.assertions_unchecked > 0 {
+            println!(
+                "           {} assertion(s) not checked: they read probes of the protocol's state, which a real \
+                 cluster does not see",
+                o.assertions_unchecked
+            );
+        }
         for f in &o.failures {
             println!("  - {f}");
         }
