@@ -29,6 +29,8 @@ fn the_madsim_host_agrees_with_the_engine_in_kind() {
         ("cluster/paxos-acceptors-crash", "correct", true),
         ("chash/crash-during-migration", "correct", true),
         ("zoo/chash-mod-n", "mod-n", false),
+        ("images/leader-crash", "correct", true),
+        ("zoo/images-follower-reads", "follower-reads", false),
     ];
     for (name, variant, passes) in cases {
         assert_eq!(on_engine(name, variant, 1), passes, "the engine on {name} ({variant})");
