@@ -733,16 +733,8 @@ to = "n3"
 latency = { dist = "constant", value = "40ms" }
 "#;
         use faultline_sim::scenario::{Catalog, Known};
-        let quiet = Known {
-            name: "quiet",
-            variants: vec!["correct"],
-            probes: vec![],
-            messages: vec![],
-            ops: vec![],
-            leader: false,
-            min_nodes: 1,
-        };
-        let s = faultline_sim::scenario::parse("t.toml", text, &Catalog { protocols: vec![quiet] }).expect("parses");
+        let catalog = Catalog { protocols: vec![Known::of::<Quiet>("quiet", vec!["correct"])] };
+        let s = faultline_sim::scenario::parse("t.toml", text, &catalog).expect("parses");
         let f = LinkFaults::of(&s);
         assert_eq!(f.peer_latency(0, 2, 3), Latency::Constant(40_000_000));
         assert_eq!(f.peer_latency(2, 0, 3), Latency::Constant(2_000_000));

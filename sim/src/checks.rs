@@ -34,8 +34,16 @@ pub enum Check {
     /// A `[[check.assert]]`, by its label.
     Assertion(String),
     /// A `[schedule]` step could not be taken: the run did not follow its script
-    /// (never a catch: see [`crate::RunResult::as_expected`]).
+    /// (never a catch: see [`Check::catches`]).
     Schedule,
+}
+
+impl Check {
+    /// Whether failing this check catches a bug: every check but an undecided
+    /// linearizability search and a schedule that could not be followed.
+    pub fn catches(&self) -> bool {
+        !matches!(self, Check::LinearizabilityUnknown | Check::Schedule)
+    }
 }
 
 /// A check read back from how it displays (`faultline merge` reads sweeps' JSON).

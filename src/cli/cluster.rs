@@ -447,8 +447,7 @@ fn as_text<S: serde::Serializer>(e: &Expect, s: S) -> Result<S::Ok, S::Error> {
 /// fail, whether this real run caught its bug. An undecided linearizability search
 /// catches nothing, as in `faultline run`.
 fn result_line(checks: &[faultline_sim::Check], expect: Expect) -> &'static str {
-    use faultline_sim::Check;
-    let caught = checks.iter().any(|c| !matches!(c, Check::LinearizabilityUnknown | Check::Schedule));
+    let caught = checks.iter().any(faultline_sim::Check::catches);
     match (checks.is_empty(), caught, expect) {
         (true, _, Expect::Pass) => "PASS",
         (false, _, Expect::Pass) => "FAIL",
