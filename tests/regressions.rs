@@ -62,8 +62,6 @@ fn seeds_that_raised_false_alarms_pass_and_still_fail_the_old_bounds() {
         // Nine operations in a second where the check asked for ten.
         ("raft/follower-failure", &[("at_least = 5", "at_least = 10")], &[100424]),
     ];
-    let dir = std::env::temp_dir().join(format!("faultline-false-alarms-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a temp folder");
     for (name, edits, seeds) in cases {
         let (_, text) = faultline::cli::BUNDLED.iter().find(|(n, _)| *n == name).expect("bundled");
         let mut old = text.to_string();
@@ -71,9 +69,8 @@ fn seeds_that_raised_false_alarms_pass_and_still_fail_the_old_bounds() {
             assert!(old.contains(now), "{name} no longer says {now:?}");
             old = old.replace(now, was);
         }
-        let path = dir.join(format!("{}.toml", name.replace('/', "-")));
-        std::fs::write(&path, old).expect("write the old scenario");
-        let old = faultline::cli::load_scenario(path.to_str().expect("UTF-8")).expect("the old scenario loads");
+        let old = faultline_sim::scenario::parse(name, &old, &faultline_protocols::catalog())
+            .unwrap_or_else(|e| panic!("the old {name} parses: {e}"));
         let now = common::bundled(name);
         for &seed in seeds {
             let run = |s| faultline_protocols::run(s, seed, faultline_sim::Trace::off());
@@ -82,5 +79,4 @@ fn seeds_that_raised_false_alarms_pass_and_still_fail_the_old_bounds() {
             assert!(after.as_expected(), "{name} seed {seed}: {:?}", after.failures());
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
